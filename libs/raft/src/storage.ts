@@ -1,0 +1,56 @@
+import type { Entry, HardState, Snapshot } from './types.js';
+
+/** Everything a node needs to restart: hard state, latest snapshot, and the log after it. */
+export interface PersistentState {
+  readonly hardState: HardState;
+  readonly snapshot: Snapshot | null;
+  /** Contiguous entries starting at snapshot.index + 1 (or 1 without a snapshot). */
+  readonly entries: Entry[];
+}
+
+/** One durable write: the persistent part of a Ready. */
+export interface PersistBatch {
+  readonly hardState?: HardState;
+  /**
+   * Entries to append. Any stored entry with index >= entries[0].index is replaced or removed
+   * first (a follower overwriting a conflicting suffix).
+   */
+  readonly entries?: readonly Entry[];
+  /** A snapshot received from the leader: replaces the whole log. Applied before `entries`. */
+  readonly snapshot?: Snapshot;
+}
+
+/**
+ * The storage port of the Raft driver. Every write is synced (fsync) before its promise
+ * resolves: a node persists before it speaks. The core never calls this; the driver does.
+ */
+export interface Storage {
+  /** Reads everything back at start-up; fails clearly on a corrupt or torn log. */
+  load(): Promise<PersistentState>;
+  /** One synced, atomic write batch (group commit of a whole Ready). */
+  save(batch: PersistBatch): Promise<void>;
+  /**
+   * Stores a snapshot the local state machine took, then deletes log entries with
+   * index <= compactUpTo (which is at most snapshot.meta.index). One synced batch.
+   */
+  saveSnapshot(snapshot: Snapshot, compactUpTo: number): Promise<void>;
+  /** The latest stored snapshot, for sending to a follower that is behind. */
+  readSnapshot(): Promise<Snapshot | null>;
+  close(): Promise<void>;
+}
+
+export class StorageCorruptionError extends Error {
+  constructor(
+    readonly nodeId: string,
+    readonly location: string,
+    readonly index: number | null,
+    detail: string,
+  ) {
+    super(
+      `storage corruption on node ${nodeId} in ${location}` +
+        (index === null ? '' : ` at log index ${index}`) +
+        `: ${detail}; refusing to serve`,
+    );
+    this.name = 'StorageCorruptionError';
+  }
+}
