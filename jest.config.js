@@ -21,4 +21,6 @@ export default {
     ],
   },
   testTimeout: 60000,
+  // Jest defaults to cores - 1 workers: on the 2-core CI machines that is one.
+  maxWorkers: 2,
 };

@@ -1,0 +1,32 @@
+import type { NodeId } from './types.js';
+
+/** The node cannot take this request because it is not (or no longer) the leader. */
+export class NotLeaderError extends Error {
+  constructor(
+    /** The leader this node knows of, or '' when it knows none. */
+    readonly leaderHint: NodeId,
+    reason = 'not the leader',
+  ) {
+    super(leaderHint ? `${reason}; leader is ${leaderHint}` : `${reason}; no known leader`);
+    this.name = 'NotLeaderError';
+  }
+}
+
+/**
+ * Leadership was lost while the proposal was in flight: it may or may not commit. Callers retry
+ * with the same request id so that the state machine deduplicates.
+ */
+export class LeadershipLostError extends Error {
+  constructor(readonly leaderHint: NodeId) {
+    super('leadership lost before the proposal was applied; outcome unknown, retry idempotently');
+    this.name = 'LeadershipLostError';
+  }
+}
+
+/** Back-pressure: too much is uncommitted or queued; retry later. */
+export class ProposalDroppedError extends Error {
+  constructor(reason: string) {
+    super(`proposal dropped: ${reason}`);
+    this.name = 'ProposalDroppedError';
+  }
+}

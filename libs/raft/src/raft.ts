@@ -1,0 +1,730 @@
+import { type CoreConfig, validateCoreConfig } from './config.js';
+import { NotLeaderError, ProposalDroppedError } from './errors.js';
+import { RaftLog } from './log.js';
+import { randomInt } from './prng.js';
+import { Progress, ProgressState } from './progress.js';
+import type { Ready, ReadState, SoftState } from './ready.js';
+import {
+  type AppendEntries,
+  type AppendEntriesResponse,
+  type Entry,
+  EntryType,
+  type HardState,
+  type HeartbeatResponse,
+  type InstallSnapshot,
+  type Message,
+  type NodeId,
+  type RequestVote,
+  Role,
+  type Snapshot,
+  type SnapshotMeta,
+} from './types.js';
+
+type Outgoing = Message extends infer M ? (M extends Message ? Omit<M, 'from'> : never) : never;
+
+export interface CoreStatus {
+  readonly id: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly vote: NodeId;
+  readonly leader: NodeId;
+  readonly commit: number;
+  readonly applied: number;
+  readonly lastIndex: number;
+  readonly progress: Record<
+    NodeId,
+    { matchIndex: number; nextIndex: number; state: ProgressState }
+  >;
+}
+
+/**
+ * The pure Raft protocol core (Figure 2 of the paper, with PreVote, CheckQuorum, ReadIndex and
+ * leadership transfer). Time enters through tick(), messages through step(); everything to
+ * persist, send and apply leaves through ready(). No I/O, timers, clock or global randomness.
+ */
+export class RaftCore {
+  readonly id: NodeId;
+  term = 0;
+  vote: NodeId = '';
+  role = Role.Follower;
+  leader: NodeId = '';
+  readonly log: RaftLog;
+
+  private readonly peers: NodeId[];
+  private readonly quorum: number;
+  private prs = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private ticks = 0;
+  private leadTransferee: NodeId = '';
+  private latestSnapshot: SnapshotMeta;
+
+  private msgs: Message[] = [];
+  private sendPending = new Set<NodeId>();
+  private broadcastPending = false;
+  private heartbeatPending = false;
+  private pendingSnapshot: Snapshot | undefined;
+  private prevHard: HardState;
+  private prevSoft: SoftState;
+
+  private readSeq = 0;
+  private readsAwaitingCommit: number[] = [];
+  private reads: ReadState[] = [];
+  private readStates: ReadState[] = [];
+  private droppedReads: number[] = [];
+
+  constructor(
+    private readonly cfg: CoreConfig,
+    restored: { hardState: HardState; snapshot: SnapshotMeta | null; entries: Entry[] },
+  ) {
+    validateCoreConfig(cfg);
+    this.id = cfg.id;
+    this.peers = cfg.voters.filter((v) => v !== cfg.id);
+    this.quorum = Math.floor(cfg.voters.length / 2) + 1;
+    this.latestSnapshot = restored.snapshot ?? { index: 0, term: 0 };
+    this.log = new RaftLog(this.latestSnapshot, restored.entries, restored.hardState.commit);
+    this.term = restored.hardState.term;
+    this.vote = restored.hardState.vote;
+    this.prevHard = this.hardState();
+    this.resetTimers();
+    this.prevSoft = this.softState();
+  }
+
+  // ---- inputs --------------------------------------------------------------------------------
+
+  tick(): void {
+    this.ticks++;
+    this.electionElapsed++;
+    if (this.role === Role.Leader) return this.tickLeader();
+    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0;
+      this.campaign(this.cfg.preVote, false);
+    }
+  }
+
+  /** Appends commands to the leader's log; returns the index of the first. Throws if not leader. */
+  propose(commands: readonly Uint8Array[]): { index: number; term: number } {
+    if (this.role !== Role.Leader) throw new NotLeaderError(this.leader);
+    if (this.leadTransferee)
+      throw new NotLeaderError('', `transferring leadership to ${this.leadTransferee}`);
+    if (
+      this.log.lastIndex() - this.log.committed + commands.length >
+      this.cfg.maxUncommittedEntries
+    ) {
+      throw new ProposalDroppedError('too many uncommitted entries');
+    }
+    const index = this.log.lastIndex() + 1;
+    const ents = commands.map((data, k) => ({
+      index: index + k,
+      term: this.term,
+      type: EntryType.Normal,
+      data,
+    }));
+    this.log.truncateAndAppend(ents);
+    this.broadcastPending = true;
+    return { index, term: this.term };
+  }
+
+  /** Starts a ReadIndex round; its ReadState (same id) arrives in a later Ready. */
+  readIndex(): number {
+    if (this.role !== Role.Leader) throw new NotLeaderError(this.leader);
+    if (this.readsAwaitingCommit.length + this.reads.length >= this.cfg.maxPendingReads) {
+      throw new ProposalDroppedError('too many pending reads');
+    }
+    const id = ++this.readSeq;
+    // Until the leader commits an entry of its term it does not know the commit index (6.4).
+    if (this.log.term(this.log.committed) !== this.term) this.readsAwaitingCommit.push(id);
+    else this.startRead(id);
+    return id;
+  }
+
+  transferLeadership(target: NodeId): void {
+    if (this.role !== Role.Leader) throw new NotLeaderError(this.leader);
+    if (target === this.id) return;
+    const pr = this.prs.get(target);
+    if (!pr) throw new Error(`unknown transfer target ${target}`);
+    this.leadTransferee = target;
+    this.electionElapsed = 0; // the transfer must finish within one election timeout
+    if (pr.matchIndex === this.log.lastIndex())
+      this.send({ type: 'TimeoutNow', to: target, term: this.term });
+    else this.sendPending.add(target);
+  }
+
+  /** The transport could not deliver to peer: stop pipelining blindly. */
+  reportUnreachable(peer: NodeId): void {
+    const pr = this.prs.get(peer);
+    if (this.role === Role.Leader && pr?.state === ProgressState.Replicate) pr.becomeProbe();
+  }
+
+  reportSnapshot(peer: NodeId, ok: boolean): void {
+    const pr = this.prs.get(peer);
+    if (this.role !== Role.Leader || pr?.state !== ProgressState.Snapshot) return;
+    // On success wait for the follower's reply; on failure probe (and so retry) again.
+    if (!ok) pr.becomeProbe();
+  }
+
+  /** Index and term of the applied entry at index, for the application's snapshot metadata. */
+  snapshotMetaAt(index: number): SnapshotMeta {
+    const term = this.log.term(index);
+    if (term === undefined || index > this.log.applied)
+      throw new Error(`no applied entry at ${index}`);
+    return { index, term };
+  }
+
+  /** The application stored a snapshot at meta.index and the log up to compactUpTo may go. */
+  compacted(meta: SnapshotMeta, compactUpTo: number): void {
+    if (meta.index > this.latestSnapshot.index) this.latestSnapshot = meta;
+    this.log.compact(Math.min(compactUpTo, this.log.applied, this.log.stable));
+  }
+
+  step(m: Message): void {
+    if (m.to !== this.id) return;
+    if (m.term > this.term) {
+      if (m.type === 'RequestVote' && !m.transfer && this.inLeaderLease()) return;
+      const keepTerm =
+        (m.type === 'RequestVote' && m.preVote) ||
+        (m.type === 'RequestVoteResponse' && m.preVote && m.voteGranted);
+      if (!keepTerm) {
+        const fromLeader =
+          m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot';
+        this.becomeFollower(m.term, fromLeader ? m.from : '');
+      }
+    } else if (m.term < this.term) {
+      if (
+        (m.type === 'AppendEntries' || m.type === 'Heartbeat') &&
+        (this.cfg.checkQuorum || this.cfg.preVote)
+      ) {
+        // A deposed leader that never hears a higher term would keep its followers from electing.
+        this.send({ ...reject(m.from, this.term), rejectedIndex: 0 });
+      } else if (m.type === 'RequestVote' && m.preVote) {
+        this.send({
+          type: 'RequestVoteResponse',
+          to: m.from,
+          term: this.term,
+          voteGranted: false,
+          preVote: true,
+        });
+      }
+      return;
+    }
+
+    if (m.type === 'RequestVote') return this.handleVoteRequest(m);
+    switch (this.role) {
+      case Role.Leader:
+        return this.stepLeader(m);
+      case Role.PreCandidate:
+      case Role.Candidate:
+        return this.stepCandidate(m);
+      case Role.Follower:
+        return this.stepFollower(m);
+    }
+  }
+
+  // ---- outputs -------------------------------------------------------------------------------
+
+  hasReady(): boolean {
+    this.flush();
+    return (
+      this.msgs.length > 0 ||
+      this.log.stable < this.log.lastIndex() ||
+      this.log.hasNextCommitted() ||
+      this.pendingSnapshot !== undefined ||
+      this.readStates.length > 0 ||
+      this.droppedReads.length > 0 ||
+      !sameHard(this.hardState(), this.prevHard) ||
+      !sameSoft(this.softState(), this.prevSoft)
+    );
+  }
+
+  ready(): Ready {
+    this.flush();
+    const hard = this.hardState();
+    const soft = this.softState();
+    const rd: Ready = {
+      softState: sameSoft(soft, this.prevSoft) ? undefined : soft,
+      hardState: sameHard(hard, this.prevHard) ? undefined : hard,
+      snapshot: this.pendingSnapshot,
+      entries: this.log.unstableEntries(),
+      messages: this.msgs,
+      committedEntries: this.log.nextCommitted(this.cfg.maxApplyEntries),
+      readStates: this.readStates,
+      droppedReads: this.droppedReads,
+    };
+    this.prevHard = hard;
+    this.prevSoft = soft;
+    this.msgs = [];
+    this.readStates = [];
+    this.droppedReads = [];
+    this.pendingSnapshot = undefined;
+    return rd;
+  }
+
+  /** The driver persisted, sent and applied rd. */
+  advance(rd: Ready): void {
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1];
+      this.log.stableTo(last.index, last.term);
+    }
+    const lastApplied = rd.committedEntries.at(-1)?.index ?? 0;
+    // A snapshot stepped in meanwhile may already have moved applied past these entries.
+    if (lastApplied > this.log.applied) this.log.appliedTo(lastApplied);
+    if (
+      rd.hardState?.vote === this.id &&
+      rd.hardState.term === this.term &&
+      this.role === Role.Candidate
+    ) {
+      // A candidate counts its own vote only once that vote is durable.
+      this.recordVote(this.id, true);
+    }
+    if (this.role === Role.Leader && this.maybeCommit()) this.broadcastPending = true;
+  }
+
+  status(): CoreStatus {
+    const progress: CoreStatus['progress'] = {};
+    for (const [id, pr] of this.prs)
+      progress[id] = { matchIndex: pr.matchIndex, nextIndex: pr.nextIndex, state: pr.state };
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      vote: this.vote,
+      leader: this.leader,
+      commit: this.log.committed,
+      applied: this.log.applied,
+      lastIndex: this.log.lastIndex(),
+      progress,
+    };
+  }
+
+  hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed };
+  }
+
+  private softState(): SoftState {
+    return { role: this.role, leader: this.leader, term: this.term };
+  }
+
+  // ---- roles ---------------------------------------------------------------------------------
+
+  private resetTimers(): void {
+    this.electionElapsed = 0;
+    this.heartbeatElapsed = 0;
+    this.randomizedElectionTimeout = randomInt(
+      this.cfg.random,
+      this.cfg.electionTicksMin,
+      this.cfg.electionTicksMax,
+    );
+  }
+
+  private becomeFollower(term: number, leader: NodeId): void {
+    if (term !== this.term) {
+      this.term = term;
+      this.vote = '';
+    }
+    this.leaveLeadership();
+    this.role = Role.Follower;
+    this.leader = leader;
+    this.resetTimers();
+  }
+
+  private leaveLeadership(): void {
+    this.leadTransferee = '';
+    this.droppedReads.push(...this.readsAwaitingCommit, ...this.reads.map((r) => r.id));
+    this.readsAwaitingCommit = [];
+    this.reads = [];
+    this.prs.clear();
+    this.sendPending.clear();
+    this.broadcastPending = false;
+    this.heartbeatPending = false;
+  }
+
+  private campaign(preVote: boolean, transfer: boolean): void {
+    this.leaveLeadership();
+    this.leader = '';
+    this.votes.clear();
+    this.resetTimers();
+    if (preVote) {
+      this.role = Role.PreCandidate;
+    } else {
+      this.role = Role.Candidate;
+      this.term++;
+      this.vote = this.id; // counted in advance(), once durable
+    }
+    const term = preVote ? this.term + 1 : this.term;
+    for (const p of this.peers) {
+      this.send({
+        type: 'RequestVote',
+        to: p,
+        term,
+        lastLogIndex: this.log.lastIndex(),
+        lastLogTerm: this.log.lastTerm(),
+        preVote,
+        transfer,
+      });
+    }
+    // A pre-vote needs no durability; a lone node wins it here and campaigns for real.
+    if (preVote) this.recordVote(this.id, true);
+  }
+
+  private recordVote(from: NodeId, granted: boolean): void {
+    if (!this.votes.has(from)) this.votes.set(from, granted);
+    let yes = 0;
+    for (const g of this.votes.values()) if (g) yes++;
+    const no = this.votes.size - yes;
+    if (yes >= this.quorum) {
+      if (this.role === Role.PreCandidate) this.campaign(false, false);
+      else if (this.role === Role.Candidate) this.becomeLeader();
+    } else if (no >= this.quorum) {
+      this.becomeFollower(this.term, '');
+    }
+  }
+
+  private becomeLeader(): void {
+    this.role = Role.Leader;
+    this.leader = this.id;
+    this.resetTimers();
+    this.prs.clear();
+    for (const p of this.peers)
+      this.prs.set(p, new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightMsgs));
+    // The no-op lets this leader commit, and so learn the commit index (paper 5.4.2, 8).
+    this.log.truncateAndAppend([
+      { index: this.log.lastIndex() + 1, term: this.term, type: EntryType.Noop, data: EMPTY },
+    ]);
+    this.broadcastPending = true;
+  }
+
+  private inLeaderLease(): boolean {
+    // With CheckQuorum a follower that hears from a live leader ignores vote requests, so a
+    // node rejoining from a partition cannot depose a healthy leader.
+    return (
+      this.cfg.checkQuorum && this.leader !== '' && this.electionElapsed < this.cfg.electionTicksMin
+    );
+  }
+
+  private handleVoteRequest(m: RequestVote): void {
+    const canVote =
+      this.vote === m.from ||
+      (this.vote === '' && this.leader === '') ||
+      (m.preVote && m.term > this.term);
+    if (canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm)) {
+      this.send({
+        type: 'RequestVoteResponse',
+        to: m.from,
+        term: m.term,
+        voteGranted: true,
+        preVote: m.preVote,
+      });
+      if (!m.preVote) {
+        this.vote = m.from;
+        this.electionElapsed = 0;
+      }
+    } else {
+      this.send({
+        type: 'RequestVoteResponse',
+        to: m.from,
+        term: this.term,
+        voteGranted: false,
+        preVote: m.preVote,
+      });
+    }
+  }
+
+  private stepCandidate(m: Message): void {
+    switch (m.type) {
+      case 'AppendEntries':
+      case 'Heartbeat':
+      case 'InstallSnapshot':
+        this.becomeFollower(this.term, m.from);
+        return this.stepFollower(m);
+      case 'RequestVoteResponse':
+        if (m.preVote === (this.role === Role.PreCandidate)) this.recordVote(m.from, m.voteGranted);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private stepFollower(m: Message): void {
+    switch (m.type) {
+      case 'AppendEntries':
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        return this.handleAppend(m);
+      case 'Heartbeat':
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        this.log.commitTo(Math.min(m.leaderCommit, this.log.lastIndex()));
+        this.send({ type: 'HeartbeatResponse', to: m.from, term: this.term, ctx: m.ctx });
+        return;
+      case 'InstallSnapshot':
+        this.electionElapsed = 0;
+        this.leader = m.from;
+        return this.handleSnapshot(m);
+      case 'TimeoutNow':
+        return this.campaign(false, true);
+      default:
+        return;
+    }
+  }
+
+  private handleAppend(m: AppendEntries): void {
+    let { prevLogIndex, prevLogTerm, entries } = m;
+    const committed = this.log.committed;
+    if (prevLogIndex < committed) {
+      // Entries up to our commit index match the leader's (Leader Completeness); skip them,
+      // since some may already be compacted away here.
+      const skip = Math.min(entries.length, committed - prevLogIndex);
+      entries = entries.slice(skip);
+      prevLogIndex = committed;
+      prevLogTerm = this.log.term(committed)!;
+      if (entries.length === 0) return this.acceptAppend(m.from, committed);
+    }
+    const lastNew = this.log.maybeAppend(prevLogIndex, prevLogTerm, m.leaderCommit, entries);
+    if (lastNew !== null) return this.acceptAppend(m.from, lastNew);
+    const last = this.log.lastIndex();
+    const conflictTerm = prevLogIndex > last ? 0 : this.log.term(prevLogIndex)!;
+    const conflictIndex = prevLogIndex > last ? last + 1 : this.log.firstIndexOfTerm(prevLogIndex);
+    this.send({
+      ...reject(m.from, this.term),
+      rejectedIndex: prevLogIndex,
+      conflictTerm,
+      conflictIndex,
+    });
+  }
+
+  private acceptAppend(to: NodeId, matchIndex: number): void {
+    const r = {
+      type: 'AppendEntriesResponse',
+      to,
+      term: this.term,
+      success: true,
+      matchIndex,
+    } as const;
+    this.send({ ...r, rejectedIndex: 0, conflictTerm: 0, conflictIndex: 0 });
+  }
+
+  private handleSnapshot(m: InstallSnapshot): void {
+    const meta = m.snapshot;
+    const reply = (matchIndex: number) =>
+      this.send({ type: 'InstallSnapshotResponse', to: m.from, term: this.term, matchIndex });
+    if (meta.index <= this.log.committed) return reply(this.log.committed);
+    if (this.log.matchTerm(meta.index, meta.term)) {
+      // We hold the snapshot's last entry: our log already matches up to it.
+      this.log.commitTo(meta.index);
+      return reply(meta.index);
+    }
+    if (!m.data) return;
+    this.log.restore(meta);
+    this.latestSnapshot = meta;
+    this.pendingSnapshot = { meta, data: m.data };
+    reply(meta.index);
+  }
+
+  // ---- leader --------------------------------------------------------------------------------
+
+  private tickLeader(): void {
+    this.heartbeatElapsed++;
+    if (this.electionElapsed >= this.cfg.electionTicksMin) {
+      this.electionElapsed = 0;
+      if (this.leadTransferee) this.leadTransferee = ''; // transfer timed out: keep leading
+      if (this.cfg.checkQuorum) {
+        let active = 1;
+        for (const pr of this.prs.values()) {
+          if (pr.recentActive) active++;
+          pr.recentActive = false;
+        }
+        if (active < this.quorum) return this.becomeFollower(this.term, '');
+      }
+    }
+    for (const [id, pr] of this.prs) {
+      if (
+        pr.state === ProgressState.Snapshot &&
+        this.ticks - pr.snapshotSentTick >= this.cfg.snapshotTimeoutTicks
+      ) {
+        pr.becomeProbe();
+        this.sendPending.add(id);
+      }
+    }
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
+      this.heartbeatElapsed = 0;
+      this.heartbeatPending = true;
+    }
+  }
+
+  private stepLeader(m: Message): void {
+    const pr = this.prs.get(m.from);
+    if (!pr) return;
+    switch (m.type) {
+      case 'AppendEntriesResponse':
+        pr.recentActive = true;
+        return this.handleAppendResponse(m, pr);
+      case 'HeartbeatResponse':
+        pr.recentActive = true;
+        return this.handleHeartbeatResponse(m, pr);
+      case 'InstallSnapshotResponse':
+        pr.recentActive = true;
+        pr.maybeUpdate(m.matchIndex);
+        if (pr.state === ProgressState.Snapshot) pr.becomeProbe();
+        this.sendPending.add(m.from);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private handleAppendResponse(m: AppendEntriesResponse, pr: Progress): void {
+    if (!m.success) {
+      let hint = m.conflictIndex;
+      if (m.conflictTerm > 0) {
+        const idx = this.log.lastIndexOfTerm(m.conflictTerm, m.rejectedIndex);
+        if (idx > 0) hint = idx + 1;
+      }
+      if (pr.maybeDecrTo(m.rejectedIndex, hint)) {
+        if (pr.state === ProgressState.Replicate) {
+          const next = pr.nextIndex;
+          pr.becomeProbe();
+          pr.nextIndex = next;
+        }
+        this.sendPending.add(m.from);
+      }
+      return;
+    }
+    if (!pr.maybeUpdate(m.matchIndex)) return;
+    if (pr.state === ProgressState.Probe) pr.becomeReplicate();
+    else if (pr.state === ProgressState.Snapshot && pr.matchIndex >= pr.pendingSnapshot)
+      pr.becomeProbe();
+    if (this.maybeCommit()) this.broadcastPending = true;
+    else this.sendPending.add(m.from);
+    if (m.from === this.leadTransferee && pr.matchIndex === this.log.lastIndex()) {
+      this.send({ type: 'TimeoutNow', to: m.from, term: this.term });
+    }
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponse, pr: Progress): void {
+    if (pr.state === ProgressState.Probe) pr.probeSent = false;
+    if (pr.matchIndex < this.log.lastIndex()) {
+      // In replicate state an AppendEntries may have been lost: an empty one at nextIndex either
+      // succeeds or is rejected with a hint, and replication resumes either way.
+      if (pr.state === ProgressState.Replicate) this.sendAppend(m.from, pr, true);
+      else this.sendPending.add(m.from);
+    }
+    if (m.ctx > pr.readAck) {
+      pr.readAck = m.ctx;
+      this.confirmReads();
+    }
+  }
+
+  private maybeCommit(): boolean {
+    const matches = [this.log.stable];
+    for (const pr of this.prs.values()) matches.push(pr.matchIndex);
+    matches.sort((a, b) => b - a);
+    const n = matches[this.quorum - 1];
+    // Only entries of the current term commit by counting replicas (paper 5.4.2).
+    if (n <= this.log.committed || this.log.term(n) !== this.term) return false;
+    this.log.commitTo(n);
+    if (this.readsAwaitingCommit.length > 0) {
+      const waiting = this.readsAwaitingCommit;
+      this.readsAwaitingCommit = [];
+      for (const id of waiting) this.startRead(id);
+    }
+    return true;
+  }
+
+  private startRead(id: number): void {
+    this.reads.push({ id, index: this.log.committed });
+    if (this.peers.length === 0) this.confirmReads();
+    else this.heartbeatPending = true;
+  }
+
+  private confirmReads(): void {
+    const acks = [this.readSeq];
+    for (const pr of this.prs.values()) acks.push(pr.readAck);
+    acks.sort((a, b) => b - a);
+    const confirmed = acks[this.quorum - 1];
+    let k = 0;
+    while (k < this.reads.length && this.reads[k].id <= confirmed)
+      this.readStates.push(this.reads[k++]);
+    if (k > 0) this.reads.splice(0, k);
+  }
+
+  /** Sends what is pending, batching everything proposed since the last Ready. */
+  private flush(): void {
+    if (this.role !== Role.Leader) return;
+    if (this.broadcastPending) for (const p of this.peers) this.sendPending.add(p);
+    this.broadcastPending = false;
+    for (const p of this.sendPending) {
+      const pr = this.prs.get(p);
+      if (pr) this.sendAppend(p, pr, false);
+    }
+    this.sendPending.clear();
+    if (this.heartbeatPending) {
+      this.heartbeatPending = false;
+      for (const [p, pr] of this.prs) {
+        const leaderCommit = Math.min(pr.matchIndex, this.log.committed);
+        this.send({ type: 'Heartbeat', to: p, term: this.term, leaderCommit, ctx: this.readSeq });
+      }
+    }
+  }
+
+  private sendAppend(to: NodeId, pr: Progress, force: boolean): void {
+    if (pr.isPaused() && !(force && pr.state === ProgressState.Replicate)) return;
+    const prevLogIndex = pr.nextIndex - 1;
+    const prevLogTerm = this.log.term(prevLogIndex);
+    if (prevLogTerm === undefined) {
+      // The follower needs entries we compacted: send the snapshot instead.
+      pr.becomeSnapshot(this.latestSnapshot.index, this.ticks);
+      this.send({ type: 'InstallSnapshot', to, term: this.term, snapshot: this.latestSnapshot });
+      return;
+    }
+    const entries = force ? [] : this.log.entriesFrom(pr.nextIndex, this.cfg.maxMsgBytes);
+    const leaderCommit = this.log.committed;
+    // In replicate state an empty AppendEntries only carries news of the commit index.
+    if (
+      entries.length === 0 &&
+      pr.state === ProgressState.Replicate &&
+      !force &&
+      pr.sentCommit >= leaderCommit
+    )
+      return;
+    this.send({
+      type: 'AppendEntries',
+      to,
+      term: this.term,
+      prevLogIndex,
+      prevLogTerm,
+      entries,
+      leaderCommit,
+    });
+    pr.sentCommit = leaderCommit;
+    if (entries.length > 0) pr.sentEntries(entries[entries.length - 1].index);
+    else if (pr.state === ProgressState.Probe) pr.probeSent = true;
+  }
+
+  private send(m: Outgoing): void {
+    this.msgs.push({ ...m, from: this.id } as Message);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function reject(to: NodeId, term: number): Omit<AppendEntriesResponse, 'from' | 'rejectedIndex'> {
+  return {
+    type: 'AppendEntriesResponse',
+    to,
+    term,
+    success: false,
+    matchIndex: 0,
+    conflictTerm: 0,
+    conflictIndex: 0,
+  };
+}
+
+function sameHard(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && a.commit === b.commit;
+}
+
+function sameSoft(a: SoftState, b: SoftState): boolean {
+  return a.role === b.role && a.leader === b.leader && a.term === b.term;
+}
