@@ -18,6 +18,11 @@ export interface PersistBatch {
   readonly entries?: readonly Entry[];
   /** A snapshot received from the leader: replaces the whole log. Applied before `entries`. */
   readonly snapshot?: Snapshot;
+  /**
+   * Default true. False only for a batch that merely advances the commit index: losing it in a
+   * crash is harmless (the commit index is re-learned from the leader), so it needs no fsync.
+   */
+  readonly sync?: boolean;
 }
 
 /**

@@ -1,0 +1,112 @@
+import type { PersistBatch } from '../storage.js';
+import { EntryType, type Entry, type HardState, type Snapshot } from '../types.js';
+
+/**
+ * What a write is checked against. Both storages keep the stored log contiguous and, when it is
+ * not empty, reaching at least the snapshot index, so `lastIndex` is the snapshot index for an
+ * empty log.
+ */
+export interface LogBounds {
+  readonly snapshotIndex: number;
+  readonly lastIndex: number;
+}
+
+/**
+ * Thrown for a write the engine should never ask for. Nothing has been written when it is
+ * thrown, so the storage stays usable (unlike after an I/O failure).
+ */
+export class InvalidWriteError extends Error {
+  constructor(detail: string) {
+    super(`invalid storage write: ${detail}`);
+    this.name = 'InvalidWriteError';
+  }
+}
+
+function checkNumber(what: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new InvalidWriteError(`${what} must be a non-negative safe integer, got ${value}`);
+  }
+}
+
+function checkHardState(hardState: HardState): void {
+  checkNumber('hard state term', hardState.term);
+  checkNumber('hard state commit', hardState.commit);
+  if (typeof hardState.vote !== 'string') {
+    throw new InvalidWriteError('hard state vote must be a string');
+  }
+}
+
+function checkSnapshotShape(snapshot: Snapshot, currentSnapshotIndex: number): void {
+  checkNumber('snapshot index', snapshot.meta.index);
+  checkNumber('snapshot term', snapshot.meta.term);
+  if (!(snapshot.data instanceof Uint8Array)) {
+    throw new InvalidWriteError('snapshot data must be a Uint8Array');
+  }
+  // An older snapshot would orphan log entries that were compacted into the newer one.
+  if (snapshot.meta.index < currentSnapshotIndex) {
+    throw new InvalidWriteError(
+      `snapshot at ${snapshot.meta.index} is older than the stored one at ${currentSnapshotIndex}`,
+    );
+  }
+}
+
+function checkEntries(entries: readonly Entry[], bounds: LogBounds): void {
+  const first = entries[0].index;
+  // Below the snapshot would rewrite compacted history; past lastIndex + 1 would leave a hole.
+  if (first <= bounds.snapshotIndex || first > bounds.lastIndex + 1) {
+    throw new InvalidWriteError(
+      `entries start at ${first}, outside ${bounds.snapshotIndex + 1}..${bounds.lastIndex + 1}`,
+    );
+  }
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i];
+    if (entry.index !== first + i) {
+      throw new InvalidWriteError(
+        `entries not contiguous: expected ${first + i}, got ${entry.index}`,
+      );
+    }
+    checkNumber(`term of entry ${entry.index}`, entry.term);
+    if (entry.type !== EntryType.Normal && entry.type !== EntryType.Noop) {
+      throw new InvalidWriteError(`entry ${entry.index} has unknown type ${String(entry.type)}`);
+    }
+    if (!(entry.data instanceof Uint8Array)) {
+      throw new InvalidWriteError(`data of entry ${entry.index} must be a Uint8Array`);
+    }
+  }
+}
+
+/** Checks `batch` against the stored state and returns the bounds after it is applied. */
+export function checkPersistBatch(batch: PersistBatch, bounds: LogBounds): LogBounds {
+  let after = bounds;
+  if (batch.snapshot !== undefined) {
+    checkSnapshotShape(batch.snapshot, bounds.snapshotIndex);
+    after = { snapshotIndex: batch.snapshot.meta.index, lastIndex: batch.snapshot.meta.index };
+  }
+  if (batch.entries !== undefined && batch.entries.length > 0) {
+    checkEntries(batch.entries, after);
+    after = { ...after, lastIndex: batch.entries[batch.entries.length - 1].index };
+  }
+  if (batch.hardState !== undefined) checkHardState(batch.hardState);
+  return after;
+}
+
+export function checkLocalSnapshot(
+  snapshot: Snapshot,
+  compactUpTo: number,
+  bounds: LogBounds,
+): void {
+  checkSnapshotShape(snapshot, bounds.snapshotIndex);
+  // A local snapshot covers applied entries, which are in the log; one past it would leave the
+  // log unable to continue at snapshot.index + 1.
+  if (snapshot.meta.index > bounds.lastIndex) {
+    throw new InvalidWriteError(
+      `local snapshot at ${snapshot.meta.index} is beyond the last log index ${bounds.lastIndex}`,
+    );
+  }
+  checkNumber('compactUpTo', compactUpTo);
+  if (compactUpTo > snapshot.meta.index) {
+    throw new InvalidWriteError(
+      `compactUpTo ${compactUpTo} is beyond the snapshot index ${snapshot.meta.index}`,
+    );
+  }
+}
