@@ -1,0 +1,21 @@
+export {
+  GrpcTransport,
+  type GrpcTransportOptions,
+  type TransportLogger,
+} from './grpc-transport.js';
+export {
+  CodecError,
+  decodeMessage,
+  encodeMessage,
+  encodeSnapshotChunks,
+  SnapshotAssembler,
+  type InstallSnapshotChunkPb,
+  type RaftMessagePb,
+  type StreamMessage,
+} from './codec.js';
+export {
+  findRaftProtoFile,
+  loadRaftProto,
+  PROTO_LOADER_OPTIONS,
+  RAFT_SERVICE_NAME,
+} from './proto.js';

@@ -1,0 +1,288 @@
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { GrpcTransport, loadRaftProto, RAFT_SERVICE_NAME } from '../../src/transport/index.js';
+import { EntryType, type AppendEntries, type Message, type Snapshot } from '../../src/types.js';
+import {
+  everyMessageType,
+  harness,
+  normalize,
+  unusedPort,
+  waitFor,
+  type Harness,
+} from './fixtures.js';
+
+const MiB = 1024 * 1024;
+
+function append(from: string, to: string, n: number, dataBytes = 8): AppendEntries {
+  return {
+    type: 'AppendEntries',
+    from,
+    to,
+    term: 1,
+    prevLogIndex: n,
+    prevLogTerm: 1,
+    entries: [{ index: n + 1, term: 1, type: EntryType.Normal, data: new Uint8Array(dataBytes) }],
+    leaderCommit: n,
+  };
+}
+
+describe('GrpcTransport', () => {
+  let h: Harness;
+
+  beforeEach(() => {
+    h = harness();
+  });
+
+  afterEach(async () => {
+    await h.stopAll();
+  });
+
+  it('exchanges every message type in both directions', async () => {
+    const snapshot: Snapshot = { meta: { index: 100, term: 6 }, data: randomBytes(5000) };
+    const a = h.create('a', { readSnapshot: async () => snapshot });
+    const b = h.create('b', { readSnapshot: async () => snapshot });
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    const toB = everyMessageType('a', 'b');
+    const toA = everyMessageType('b', 'a');
+    for (const m of toB) a.transport.send(m);
+    for (const m of toA) b.transport.send(m);
+    await waitFor(() => a.received.length === toA.length, 'messages at a');
+    await waitFor(() => b.received.length === toB.length, 'messages at b');
+
+    // The snapshot has its own stream, so only the other messages keep their relative order.
+    const withData = (m: Message): unknown =>
+      normalize(m.type === 'InstallSnapshot' ? { ...m, data: snapshot.data } : m);
+    const isSnap = (m: Message): boolean => m.type === 'InstallSnapshot';
+    for (const [sent, got] of [
+      [toB, b.received],
+      [toA, a.received],
+    ]) {
+      expect(got.filter((m) => !isSnap(m)).map(normalize)).toEqual(
+        sent.filter((m) => !isSnap(m)).map(normalize),
+      );
+      expect(got.filter(isSnap).map(normalize)).toEqual(sent.filter(isSnap).map(withData));
+    }
+    expect(h.warnings).toEqual([]);
+  });
+
+  it('delivers 1000 messages over one stream in order', async () => {
+    const a = h.create('a');
+    const b = h.create('b');
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    for (let i = 0; i < 1000; i++) a.transport.send(append('a', 'b', i));
+    await waitFor(() => b.received.length === 1000, '1000 messages');
+    expect(b.received.map((m) => (m as AppendEntries).prevLogIndex)).toEqual(
+      Array.from({ length: 1000 }, (_, i) => i),
+    );
+    expect(a.unreachable).toEqual([]);
+  });
+
+  it('streams a multi-chunk snapshot and reports success', async () => {
+    const data = randomBytes(3.5 * MiB);
+    const a = h.create('a', {
+      readSnapshot: async () => ({ meta: { index: 500, term: 4 }, data }),
+    });
+    const b = h.create('b');
+    const statuses: [string, boolean][] = [];
+    a.transport.onSnapshotStatus((peer, ok) => statuses.push([peer, ok]));
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    const msg: Message = {
+      type: 'InstallSnapshot',
+      from: 'a',
+      to: 'b',
+      term: 5,
+      snapshot: { index: 500, term: 4 },
+    };
+    a.transport.send(msg);
+    // A second request while the first is in flight is absorbed, not sent twice.
+    a.transport.send(msg);
+    await waitFor(() => statuses.length > 0, 'snapshot status');
+    expect(statuses).toEqual([['b', true]]);
+    expect(b.received).toHaveLength(1);
+    const got = b.received[0];
+    if (got.type !== 'InstallSnapshot' || got.data === undefined) throw new Error('no snapshot');
+    expect(got).toMatchObject({ from: 'a', to: 'b', term: 5, snapshot: { index: 500, term: 4 } });
+    expect(Buffer.compare(Buffer.from(got.data), data)).toBe(0);
+  });
+
+  it('reports a failed snapshot when none is stored', async () => {
+    const a = h.create('a');
+    const b = h.create('b');
+    const statuses: [string, boolean][] = [];
+    a.transport.onSnapshotStatus((peer, ok) => statuses.push([peer, ok]));
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    a.transport.send(everyMessageType('a', 'b').find((m) => m.type === 'InstallSnapshot')!);
+    await waitFor(() => statuses.length > 0, 'snapshot status');
+    expect(statuses).toEqual([['b', false]]);
+  });
+
+  it('reaches a peer that comes up after messages were sent to it', async () => {
+    const port = await unusedPort();
+    h.peers['b'] = `127.0.0.1:${port}`;
+    const a = h.create('a');
+    await h.start(a.transport, 'a');
+    a.transport.send(append('a', 'b', 1));
+    await waitFor(() => a.unreachable.includes('b'), 'unreachable report');
+
+    const b = h.create('b', { listenAddress: `127.0.0.1:${port}` });
+    await b.transport.start();
+    a.transport.send(append('a', 'b', 2));
+    await waitFor(
+      () => b.received.some((m) => (m as AppendEntries).prevLogIndex === 2),
+      'message sent after the peer came up',
+    );
+    // What was queued while the peer was down is either delivered, in order, or was dropped.
+    const indexes = b.received.map((m) => (m as AppendEntries).prevLogIndex);
+    expect([[2], [1, 2]]).toContainEqual(indexes);
+  });
+
+  it('drops instead of queueing without bound while the peer is down', async () => {
+    h.peers['b'] = `127.0.0.1:${await unusedPort()}`;
+    const a = h.create('a', { maxQueuedMessages: 100 });
+    await h.start(a.transport, 'a');
+    for (let i = 0; i < 1000; i++) a.transport.send(append('a', 'b', i));
+    expect(a.transport.peerStats('b')).toMatchObject({ queued: 100, dropped: 900 });
+    // Drops in one burst are coalesced into a single report, delivered outside send().
+    expect(a.unreachable).toEqual([]);
+    await new Promise<void>((resolve) => queueMicrotask(resolve));
+    expect(a.unreachable).toEqual(['b']);
+  });
+
+  it('bounds the queue by bytes as well', async () => {
+    h.peers['b'] = `127.0.0.1:${await unusedPort()}`;
+    const a = h.create('a', { maxQueuedBytes: 64 * 1024 });
+    await h.start(a.transport, 'a');
+    for (let i = 0; i < 100; i++) a.transport.send(append('a', 'b', i, 4096));
+    const stats = a.transport.peerStats('b')!;
+    expect(stats.queued).toBeLessThan(16);
+    expect(stats.queued + stats.dropped).toBe(100);
+  });
+
+  it('drops a message larger than maxMessageBytes before sending it', async () => {
+    const a = h.create('a', { maxMessageBytes: 64 * 1024 });
+    const b = h.create('b');
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    a.transport.send(append('a', 'b', 1, 100 * 1024));
+    a.transport.send(append('a', 'b', 2));
+    await waitFor(() => b.received.length === 1, 'small message');
+    expect((b.received[0] as AppendEntries).prevLogIndex).toBe(2);
+    expect(a.unreachable).toEqual(['b']);
+    expect(h.warnings.map((w) => w.msg)).toContain('dropping message larger than maxMessageBytes');
+  });
+
+  it('survives a receiver rejecting an oversize message', async () => {
+    const a = h.create('a', { maxMessageBytes: 4 * MiB });
+    const b = h.create('b', { maxMessageBytes: 64 * 1024 });
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    a.transport.send(append('a', 'b', 1));
+    await waitFor(() => b.received.length === 1, 'first message');
+    a.transport.send(append('a', 'b', 2, 100 * 1024));
+    await waitFor(() => a.unreachable.includes('b'), 'stream failure');
+    a.transport.send(append('a', 'b', 3));
+    await waitFor(() => b.received.length === 2, 'message after the rejection');
+    expect(b.received.map((m) => (m as AppendEntries).prevLogIndex)).toEqual([1, 3]);
+  });
+
+  it('drops messages addressed to another node', async () => {
+    const a = h.create('a');
+    const b = h.create('b');
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    // 'c' resolves to b's address, as after a misconfiguration or an address reuse.
+    h.peers['c'] = h.peers['b'];
+    a.transport.send(append('a', 'c', 1));
+    a.transport.send(append('a', 'b', 2));
+    await waitFor(() => b.received.length === 1, 'correctly addressed message');
+    expect((b.received[0] as AppendEntries).prevLogIndex).toBe(2);
+    expect(h.warnings).toContainEqual(
+      expect.objectContaining({ msg: 'dropping message addressed to another node' }),
+    );
+  });
+
+  it('serves the unary RPCs', async () => {
+    const b = h.create('b');
+    await h.start(b.transport, 'b');
+    const { definition } = loadRaftProto();
+    const pkg = grpc.loadPackageDefinition(definition) as unknown as {
+      quorumlock: { raft: { v1: { RaftTransport: grpc.ServiceClientConstructor } } };
+    };
+    expect(RAFT_SERVICE_NAME).toBe('quorumlock.raft.v1.RaftTransport');
+    const client = new pkg.quorumlock.raft.v1.RaftTransport(
+      h.peers['b'],
+      grpc.credentials.createInsecure(),
+    );
+    const call = (method: string, req: object): Promise<grpc.ServiceError | null> =>
+      new Promise((resolve) =>
+        (client[method] as (r: object, cb: (e: grpc.ServiceError | null) => void) => void)(
+          req,
+          (err) => resolve(err),
+        ),
+      );
+    try {
+      const base = { from: 'a', to: 'b', term: 3 };
+      expect(await call('TimeoutNow', base)).toBeNull();
+      expect(await call('RequestVote', { ...base, last_log_index: 4, pre_vote: true })).toBeNull();
+      expect(await call('Heartbeat', { ...base, leader_commit: 2, ctx: 9 })).toBeNull();
+      expect(await call('AppendEntries', { ...base, entries: [{ index: 1, term: 3 }] })).toBeNull();
+      const wrong = await call('TimeoutNow', { ...base, to: 'z' });
+      expect(wrong?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    } finally {
+      client.close();
+    }
+    expect(b.received.map((m) => m.type)).toEqual([
+      'TimeoutNow',
+      'RequestVote',
+      'Heartbeat',
+      'AppendEntries',
+    ]);
+    expect(b.received[1]).toMatchObject({ lastLogIndex: 4, preVote: true, transfer: false });
+  });
+
+  it('reconnects to a peer that restarts on the same address', async () => {
+    const a = h.create('a');
+    const b1 = h.create('b');
+    await h.start(a.transport, 'a');
+    await h.start(b1.transport, 'b');
+    a.transport.send(append('a', 'b', 1));
+    await waitFor(() => b1.received.length === 1, 'message before the restart');
+    await b1.transport.stop();
+    await waitFor(() => a.unreachable.includes('b'), 'lost stream reported');
+
+    const b2 = h.create('b', { listenAddress: h.peers['b'] });
+    await b2.transport.start();
+    a.transport.send(append('a', 'b', 2));
+    await waitFor(() => b2.received.length === 1, 'message after the restart');
+    expect((b2.received[0] as AppendEntries).prevLogIndex).toBe(2);
+  });
+
+  it('stops cleanly with streams open, leaving no sockets, and ignores later sends', async () => {
+    const sockets = (): number =>
+      process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
+    const before = sockets();
+    const a = h.create('a');
+    const b = h.create('b');
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    a.transport.send(append('a', 'b', 1));
+    b.transport.send(append('b', 'a', 1));
+    await waitFor(() => b.received.length === 1 && a.received.length === 1, 'first messages');
+    expect(sockets()).toBeGreaterThan(before);
+    await b.transport.stop();
+    await a.transport.stop();
+    await waitFor(() => sockets() === before, 'sockets closed');
+    expect(() => a.transport.send(append('a', 'b', 2))).not.toThrow();
+    const unstarted = new GrpcTransport({
+      id: 'x',
+      listenAddress: '127.0.0.1:0',
+      peers: {},
+      readSnapshot: async () => null,
+    });
+    await unstarted.stop();
+  });
+});
