@@ -7,9 +7,11 @@ import {
   type NodeId,
   RaftCore,
   type Random,
+  mustSync,
   type Ready,
   Role,
   seededRandom,
+  sendsBeforePersist,
 } from '../../libs/raft/src/index.js';
 import { MemoryStorage } from '../../libs/raft/src/storage/memory-storage.js';
 import { SafetyChecker } from './checker.js';
@@ -65,6 +67,9 @@ export class SimNode {
   pendingWrites = new Map<number, PendingWrite>();
   pendingReads = new Map<number, PendingRead>();
   lastSnapshotIndex = 0;
+  persisted = { term: 0, vote: '' };
+  /** Set to crash this node in the middle of its next synced write (then call the callback). */
+  crashMidWrite: (() => void) | null = null;
   constructor(readonly id: NodeId) {}
   get up(): boolean {
     return this.core !== null;
@@ -94,7 +99,6 @@ export class SimCluster {
   readonly net: NetworkFaults = { dropRate: 0, dupRate: 0, maxDelayMs: 2, blocked: new Set() };
   snapshotEvery = 40;
   snapshotRetain = 8;
-  private writeSeq = 0;
   stats = {
     messages: 0,
     dropped: 0,
@@ -165,6 +169,7 @@ export class SimCluster {
     n.sm = new SimStateMachine();
     if (state.snapshot) n.sm.restore(state.snapshot.data);
     n.lastSnapshotIndex = state.snapshot?.meta.index ?? 0;
+    n.persisted = state.hardState;
     n.core = new RaftCore(this.coreConfig(id), {
       hardState: state.hardState,
       snapshot: state.snapshot?.meta ?? null,
@@ -205,17 +210,30 @@ export class SimCluster {
     n.persisting = true;
     const epoch = n.epoch;
     const needsWrite = rd.hardState || rd.snapshot || rd.entries.length > 0;
-    const delay = !needsWrite ? 0 : n.slowDisk ? 20 + this.rand() * 80 : 0.1 + this.rand() * 0.9;
+    const sync = mustSync(rd, n.persisted);
+    const delay = !sync ? 0 : n.slowDisk ? 20 + this.rand() * 80 : 0.1 + this.rand() * 0.9;
     for (const e of rd.entries) this.checker.onPersistedEntry(n.id, e, core.log.term(e.index - 1));
+    for (const m of rd.messages) if (sendsBeforePersist(m)) this.send(n, m);
+    if (sync && n.crashMidWrite) {
+      // The most dangerous moment: messages out, the write not yet durable.
+      const after = n.crashMidWrite;
+      n.crashMidWrite = null;
+      this.schedule(delay * this.rand(), () => {
+        this.crash(n.id);
+        after();
+      });
+    }
     this.schedule(delay, () => {
       if (n.epoch !== epoch || n.core !== core) return; // crashed mid-write: the write is lost
-      this.writeSeq++;
-      if (needsWrite)
+      // An unsynced commit-index update may be lost in a crash: model the worst case.
+      if (needsWrite && sync) {
         n.storage.applyDurably({
           hardState: rd.hardState,
           entries: rd.entries,
           snapshot: rd.snapshot,
         });
+      }
+      if (rd.hardState) n.persisted = rd.hardState;
       this.afterPersist(n, core, rd);
     });
   }
@@ -236,7 +254,7 @@ export class SimCluster {
       n.pendingWrites.clear(); // outcome unknown: the client sees an error, not an ack
     }
     if (rd.hardState) this.recordCommit(n, core, rd.hardState.commit);
-    for (const m of rd.messages) this.send(n, m);
+    for (const m of rd.messages) if (!sendsBeforePersist(m)) this.send(n, m);
     if (rd.snapshot) {
       n.sm.restore(rd.snapshot.data);
       n.lastSnapshotIndex = rd.snapshot.meta.index;

@@ -57,16 +57,27 @@ export function runSeed(opts: SimOptions): SimResult {
     if (x < 0.15) {
       const leaders = sim.leaders();
       const victim = leaders.length > 0 && r() < 0.6 ? leaders[0].id : pick(ids);
-      if (!down.has(victim)) {
-        sim.crash(victim);
-        down.add(victim);
-        note(`crash ${victim}`);
+      const restartLater = () =>
         sim.schedule(50 + r() * 600, () => {
           if (!down.has(victim)) return;
           down.delete(victim);
           sim.start(victim);
           note(`restart ${victim}`);
         });
+      const node = sim.nodes.get(victim)!;
+      if (down.has(victim) || node.crashMidWrite) {
+        note(`${victim} is already down or about to crash`);
+      } else if (r() < 0.5) {
+        node.crashMidWrite = () => {
+          down.add(victim);
+          note(`crash ${victim} mid-write`);
+          restartLater();
+        };
+      } else {
+        sim.crash(victim);
+        down.add(victim);
+        note(`crash ${victim}`);
+        restartLater();
       }
     } else if (x < 0.3) {
       // Symmetric partition into two random groups.
@@ -121,7 +132,10 @@ export function runSeed(opts: SimOptions): SimResult {
   sim.net.dropRate = 0;
   sim.net.dupRate = 0;
   sim.net.maxDelayMs = 2;
-  for (const n of sim.nodes.values()) n.slowDisk = false;
+  for (const n of sim.nodes.values()) {
+    n.slowDisk = false;
+    n.crashMidWrite = null;
+  }
   for (const id of down) sim.start(id);
   down.clear();
   note('heal all');

@@ -591,7 +591,14 @@ export class RaftCore {
       }
       return;
     }
-    if (!pr.maybeUpdate(m.matchIndex)) return;
+    if (!pr.maybeUpdate(m.matchIndex)) {
+      // A probe that succeeded at the known match (say, right after a snapshot) still proves
+      // the logs agree there: start pipelining instead of waiting for the next heartbeat.
+      if (pr.state !== ProgressState.Probe || m.matchIndex !== pr.matchIndex) return;
+      pr.becomeReplicate();
+      this.sendPending.add(m.from);
+      return;
+    }
     if (pr.state === ProgressState.Probe) pr.becomeReplicate();
     else if (pr.state === ProgressState.Snapshot && pr.matchIndex >= pr.pendingSnapshot)
       pr.becomeProbe();
@@ -628,6 +635,8 @@ export class RaftCore {
       const waiting = this.readsAwaitingCommit;
       this.readsAwaitingCommit = [];
       for (const id of waiting) this.startRead(id);
+      // Heartbeats acknowledged since those reads arrived already confirm this leadership.
+      this.confirmReads();
     }
     return true;
   }
