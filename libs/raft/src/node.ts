@@ -1,0 +1,393 @@
+import { EventEmitter } from 'node:events';
+import { coreDefaults } from './config.js';
+import { LeadershipLostError, NotLeaderError } from './errors.js';
+import type { StateMachine, Transport } from './ports.js';
+import { seededRandom } from './prng.js';
+import { RaftCore, type CoreStatus } from './raft.js';
+import { mustSync, type Ready, sendsBeforePersist } from './ready.js';
+import type { Storage } from './storage.js';
+import { type Entry, EntryType, type HardState, type NodeId, Role } from './types.js';
+
+export interface RaftNodeOptions<R> {
+  readonly id: NodeId;
+  /** Every voter, this node included. */
+  readonly voters: readonly NodeId[];
+  readonly storage: Storage;
+  readonly transport: Transport;
+  readonly stateMachine: StateMachine<R>;
+  readonly tickMs?: number;
+  readonly electionTimeoutMinMs?: number;
+  readonly electionTimeoutMaxMs?: number;
+  readonly heartbeatIntervalMs?: number;
+  /** Take a snapshot and compact the log after this many applied entries. */
+  readonly snapshotEntries?: number;
+  /** Entries kept behind a snapshot so that slightly lagging followers need no snapshot. */
+  readonly snapshotRetainEntries?: number;
+  readonly maxInflightMsgs?: number;
+  readonly maxMsgBytes?: number;
+  readonly maxUncommittedEntries?: number;
+  readonly preVote?: boolean;
+  readonly checkQuorum?: boolean;
+  /** Seed of the election-timeout PRNG; random by default. */
+  readonly seed?: number;
+  readonly logger?: RaftLogger;
+}
+
+export interface RaftLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RaftNodeStatus extends CoreStatus {
+  readonly voters: readonly NodeId[];
+}
+
+export interface ProposalResult<R> {
+  readonly index: number;
+  readonly result: R;
+}
+
+interface PendingProposal<R> {
+  term: number;
+  resolve: (r: ProposalResult<R>) => void;
+  reject: (e: Error) => void;
+}
+
+interface PendingRead {
+  index: number;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+/** Events: 'role' (role, term), 'leader' (leaderId, term), 'applied' (index), 'fatal' (error). */
+export class RaftNode<R = unknown> extends EventEmitter {
+  private readonly core: RaftCore;
+  private readonly log: RaftLogger;
+  private ticker: NodeJS.Timeout | undefined;
+  private running = false;
+  private loopActive = false;
+  private loopScheduled = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private appliedIndex = 0;
+  private lastSnapshotIndex = 0;
+  private persistedHard: HardState;
+  private readonly proposals = new Map<number, PendingProposal<R>>();
+  private readonly reads = new Map<number, PendingRead>();
+  private readonly readsByIndex: PendingRead[] = [];
+  private readonly snapshotEntries: number;
+  private readonly snapshotRetain: number;
+  readonly electionTimeoutMaxMs: number;
+  /** Figures for metrics: storage writes and the entries they carried. */
+  readonly counters = {
+    storageWrites: 0,
+    entriesWritten: 0,
+    storageWriteSeconds: 0,
+    snapshotsTaken: 0,
+    snapshotsInstalled: 0,
+  };
+
+  private constructor(
+    private readonly opts: RaftNodeOptions<R>,
+    restored: Awaited<ReturnType<Storage['load']>>,
+  ) {
+    super();
+    this.persistedHard = restored.hardState;
+    const tickMs = opts.tickMs ?? 10;
+    const ticks = (ms: number) => Math.max(1, Math.round(ms / tickMs));
+    this.electionTimeoutMaxMs = opts.electionTimeoutMaxMs ?? 300;
+    this.snapshotEntries = opts.snapshotEntries ?? 10_000;
+    this.snapshotRetain = opts.snapshotRetainEntries ?? 1_000;
+    this.log = opts.logger ?? silentLogger;
+    this.core = new RaftCore(
+      {
+        ...coreDefaults,
+        id: opts.id,
+        voters: opts.voters,
+        electionTicksMin: ticks(opts.electionTimeoutMinMs ?? 150),
+        electionTicksMax: ticks(this.electionTimeoutMaxMs),
+        heartbeatTicks: ticks(opts.heartbeatIntervalMs ?? 50),
+        preVote: opts.preVote ?? coreDefaults.preVote,
+        checkQuorum: opts.checkQuorum ?? coreDefaults.checkQuorum,
+        maxInflightMsgs: opts.maxInflightMsgs ?? coreDefaults.maxInflightMsgs,
+        maxMsgBytes: opts.maxMsgBytes ?? coreDefaults.maxMsgBytes,
+        maxUncommittedEntries: opts.maxUncommittedEntries ?? coreDefaults.maxUncommittedEntries,
+        snapshotTimeoutTicks: ticks(60_000),
+        random: seededRandom(opts.seed ?? Math.floor(Math.random() * 2 ** 31)),
+      },
+      {
+        hardState: restored.hardState,
+        snapshot: restored.snapshot?.meta ?? null,
+        entries: restored.entries,
+      },
+    );
+    if (restored.snapshot) {
+      opts.stateMachine.restore(restored.snapshot.data, restored.snapshot.meta);
+      this.appliedIndex = this.lastSnapshotIndex = restored.snapshot.meta.index;
+    }
+  }
+
+  /** Loads storage, restores the state machine, starts the transport and the clock. */
+  static async start<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
+    const restored = await opts.storage.load();
+    const node = new RaftNode<R>(opts, restored);
+    opts.transport.onMessage((m) => node.onMessage(m));
+    opts.transport.onUnreachable((p) => node.core.reportUnreachable(p));
+    opts.transport.onSnapshotStatus((p, ok) => {
+      node.core.reportSnapshot(p, ok);
+      node.schedule();
+    });
+    await opts.transport.start();
+    node.running = true;
+    node.ticker = setInterval(() => node.onTick(), opts.tickMs ?? 10);
+    node.schedule();
+    return node;
+  }
+
+  get id(): NodeId {
+    return this.opts.id;
+  }
+
+  get applied(): number {
+    return this.appliedIndex;
+  }
+
+  /** Replicates a command; resolves with the state machine's result once applied here. */
+  propose(command: Uint8Array): Promise<ProposalResult<R>> {
+    if (!this.running) return Promise.reject(new NotLeaderError('', 'node is stopped'));
+    try {
+      const { index, term } = this.core.propose([command]);
+      this.schedule();
+      return new Promise((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Linearizable read barrier (ReadIndex): resolves once this leader's state is current. */
+  read(): Promise<void> {
+    if (!this.running) return Promise.reject(new NotLeaderError('', 'node is stopped'));
+    try {
+      const id = this.core.readIndex();
+      this.schedule();
+      return new Promise((resolve, reject) => this.reads.set(id, { index: 0, resolve, reject }));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** Hands leadership to target; resolves once target leads, rejects after an election timeout. */
+  transferLeadership(target: NodeId, timeoutMs = 2 * this.electionTimeoutMaxMs): Promise<void> {
+    if (this.core.leader === target && target !== '') return Promise.resolve();
+    try {
+      this.core.transferLeadership(target);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.schedule();
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.off('leader', onLeader);
+        reject(
+          new Error(`leadership transfer to ${target} did not complete within ${timeoutMs} ms`),
+        );
+      }, timeoutMs);
+      const onLeader = (leader: NodeId) => {
+        if (leader !== target) return;
+        clearTimeout(timer);
+        this.off('leader', onLeader);
+        resolve();
+      };
+      this.on('leader', onLeader);
+    });
+  }
+
+  status(): RaftNodeStatus {
+    return { ...this.core.status(), applied: this.appliedIndex, voters: this.opts.voters };
+  }
+
+  isLeader(): boolean {
+    return this.core.role === Role.Leader;
+  }
+
+  leaderId(): NodeId {
+    return this.core.leader;
+  }
+
+  /**
+   * Stops the node: optionally hands leadership to the most caught-up peer first, then stops
+   * ticking and the transport, finishes the write in progress and closes storage.
+   */
+  async stop(opts: { transferLeadership?: boolean } = {}): Promise<void> {
+    if (this.stopped) return;
+    if (opts.transferLeadership && this.isLeader() && this.opts.voters.length > 1) {
+      const best = Object.entries(this.core.status().progress).sort(
+        (a, b) => b[1].matchIndex - a[1].matchIndex,
+      )[0];
+      await this.transferLeadership(best[0]).catch((e: Error) =>
+        this.log.warn({ err: e.message }, 'leadership transfer on shutdown failed'),
+      );
+    }
+    this.stopped = true;
+    this.running = false;
+    clearInterval(this.ticker);
+    await this.opts.transport.stop();
+    await this.loopDone;
+    this.failPending(new NotLeaderError('', 'node is stopping'));
+    await this.opts.storage.close();
+  }
+
+  // ---- event loop ----------------------------------------------------------------------------
+
+  private onTick(): void {
+    this.core.tick();
+    this.schedule();
+  }
+
+  private onMessage(m: Parameters<RaftCore['step']>[0]): void {
+    if (!this.running) return;
+    this.core.step(m);
+    this.schedule();
+  }
+
+  /** Coalesces wake-ups: everything that arrives in one turn of the event loop shares a Ready. */
+  private schedule(): void {
+    if (this.loopScheduled || this.loopActive || !this.running) return;
+    this.loopScheduled = true;
+    setImmediate(() => {
+      this.loopScheduled = false;
+      if (this.loopActive || !this.running) return;
+      this.loopActive = true;
+      this.loopDone = this.readyLoop()
+        .catch((e: Error) => this.fatal(e))
+        .finally(() => {
+          this.loopActive = false;
+          if (this.running && this.core.hasReady()) this.schedule();
+        });
+    });
+  }
+
+  private async readyLoop(): Promise<void> {
+    while (this.running && this.core.hasReady()) {
+      const rd = this.core.ready();
+      if (rd.softState) this.onSoftState(rd);
+      for (const m of rd.messages) if (sendsBeforePersist(m)) this.opts.transport.send(m);
+      if (rd.hardState || rd.snapshot || rd.entries.length > 0) {
+        const sync = mustSync(rd, this.persistedHard);
+        const started = performance.now();
+        await this.opts.storage.save({
+          hardState: rd.hardState,
+          entries: rd.entries,
+          snapshot: rd.snapshot,
+          sync,
+        });
+        if (rd.hardState) this.persistedHard = rd.hardState;
+        if (sync) {
+          this.counters.storageWrites++;
+          this.counters.entriesWritten += rd.entries.length;
+          this.counters.storageWriteSeconds += (performance.now() - started) / 1000;
+        }
+        if (!this.running) return;
+      }
+      for (const m of rd.messages) if (!sendsBeforePersist(m)) this.opts.transport.send(m);
+      if (rd.snapshot) {
+        this.opts.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta);
+        this.appliedIndex = this.lastSnapshotIndex = rd.snapshot.meta.index;
+        this.counters.snapshotsInstalled++;
+        this.log.info(
+          { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term },
+          'installed snapshot from leader',
+        );
+      }
+      for (const e of rd.committedEntries) this.apply(e);
+      for (const id of rd.droppedReads)
+        this.takeRead(id)?.reject(new LeadershipLostError(this.core.leader));
+      for (const rs of rd.readStates) {
+        const r = this.takeRead(rs.id);
+        if (r) {
+          r.index = rs.index;
+          this.readsByIndex.push(r);
+        }
+      }
+      this.core.advance(rd);
+      this.serveReads();
+      if (rd.committedEntries.length > 0) this.emit('applied', this.appliedIndex);
+      await this.maybeSnapshot();
+    }
+  }
+
+  private onSoftState(rd: Ready): void {
+    const s = rd.softState!;
+    if (s.role !== Role.Leader) {
+      // What this node proposed may still commit under the next leader: the outcome is unknown.
+      for (const [, p] of this.proposals) p.reject(new LeadershipLostError(s.leader));
+      this.proposals.clear();
+    }
+    this.log.info({ role: s.role, term: s.term, leader: s.leader }, 'raft state changed');
+    this.emit('role', s.role, s.term);
+    this.emit('leader', s.leader, s.term);
+  }
+
+  private apply(e: Entry): void {
+    const result = this.opts.stateMachine.apply(e);
+    this.appliedIndex = e.index;
+    const p = this.proposals.get(e.index);
+    if (!p) return;
+    this.proposals.delete(e.index);
+    if (p.term === e.term && e.type === EntryType.Normal) p.resolve({ index: e.index, result });
+    else p.reject(new LeadershipLostError(this.core.leader));
+  }
+
+  private takeRead(id: number): PendingRead | undefined {
+    const r = this.reads.get(id);
+    this.reads.delete(id);
+    return r;
+  }
+
+  private serveReads(): void {
+    let k = 0;
+    while (k < this.readsByIndex.length && this.readsByIndex[k].index <= this.appliedIndex)
+      this.readsByIndex[k++].resolve();
+    if (k > 0) this.readsByIndex.splice(0, k);
+  }
+
+  private async maybeSnapshot(): Promise<void> {
+    const applied = this.appliedIndex;
+    if (
+      applied - this.lastSnapshotIndex < this.snapshotEntries ||
+      applied !== this.core.log.applied
+    )
+      return;
+    const started = performance.now();
+    const meta = this.core.snapshotMetaAt(applied);
+    const data = this.opts.stateMachine.snapshot();
+    const upTo = Math.max(0, applied - this.snapshotRetain);
+    await this.opts.storage.saveSnapshot({ meta, data }, upTo);
+    this.core.compacted(meta, upTo);
+    this.lastSnapshotIndex = applied;
+    this.counters.snapshotsTaken++;
+    this.emit('snapshot', meta, data.byteLength, (performance.now() - started) / 1000);
+    this.log.info({ index: meta.index, bytes: data.byteLength }, 'took snapshot and compacted log');
+  }
+
+  private failPending(err: Error): void {
+    for (const [, p] of this.proposals) p.reject(err);
+    this.proposals.clear();
+    for (const [, r] of this.reads) r.reject(err);
+    this.reads.clear();
+    for (const r of this.readsByIndex) r.reject(err);
+    this.readsByIndex.length = 0;
+  }
+
+  /** A storage failure leaves the node unable to keep its promises: stop serving at once. */
+  private fatal(e: Error): void {
+    this.log.error({ err: e.message }, 'raft node failed; stopping');
+    this.running = false;
+    clearInterval(this.ticker);
+    this.failPending(e);
+    this.emit('fatal', e);
+  }
+}
+
+const silentLogger: RaftLogger = { info: () => {}, warn: () => {}, error: () => {} };

@@ -1,0 +1,27 @@
+import type { Entry, Message, NodeId, Snapshot, SnapshotMeta } from './types.js';
+
+/**
+ * The application's replicated state machine. apply() is called once per committed entry, in
+ * log order, on every node; it must be deterministic and must not throw for any command.
+ */
+export interface StateMachine<R = unknown> {
+  /** Applies a committed entry (Noop entries too: they mark a new leader's term). */
+  apply(entry: Entry): R;
+  /** Serialises the state as of the last applied entry. */
+  snapshot(): Uint8Array;
+  /** Replaces the whole state with a snapshot's. */
+  restore(data: Uint8Array, meta: SnapshotMeta): void;
+}
+
+/** How a RaftNode reaches its peers; GrpcTransport implements it. */
+export interface Transport {
+  start(): Promise<void>;
+  /** Never throws and never blocks; may drop (Raft tolerates loss). */
+  send(msg: Message): void;
+  onMessage(handler: (msg: Message) => void): void;
+  onUnreachable(handler: (peer: NodeId) => void): void;
+  onSnapshotStatus(handler: (peer: NodeId, ok: boolean) => void): void;
+  stop(): Promise<void>;
+}
+
+export type SnapshotSource = () => Promise<Snapshot | null>;

@@ -1,0 +1,101 @@
+import { LeadershipLostError, NotLeaderError } from '../../src/errors.js';
+import { RaftNode } from '../../src/node.js';
+import type { StateMachine } from '../../src/ports.js';
+import { MemoryStorage } from '../../src/storage/memory-storage.js';
+import { type Entry, EntryType } from '../../src/types.js';
+import { waitFor } from '../e2e/process-cluster.js';
+import { LocalHub } from './local-transport.js';
+
+class Counter implements StateMachine<number> {
+  total = 0;
+  apply(e: Entry): number {
+    if (e.type === EntryType.Normal) this.total += e.data[0];
+    return this.total;
+  }
+  snapshot(): Uint8Array {
+    return Uint8Array.of(this.total);
+  }
+  restore(data: Uint8Array): void {
+    this.total = data[0];
+  }
+}
+
+const ids = ['a', 'b', 'c'];
+
+describe('RaftNode driver', () => {
+  let nodes: RaftNode<number>[] = [];
+  let hub: LocalHub;
+  const sms = new Map<string, Counter>();
+
+  beforeEach(async () => {
+    hub = new LocalHub();
+    nodes = await Promise.all(
+      ids.map((id, i) => {
+        const sm = new Counter();
+        sms.set(id, sm);
+        return RaftNode.start<number>({
+          id,
+          voters: ids,
+          storage: new MemoryStorage(),
+          transport: hub.transport(id),
+          stateMachine: sm,
+          seed: i + 1,
+        });
+      }),
+    );
+  });
+
+  afterEach(async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  });
+
+  const leader = () => waitFor('a leader', () => nodes.find((n) => n.isLeader()));
+
+  test('propose resolves with the state machine result once applied, on every node', async () => {
+    const l = await leader();
+    const r1 = await l.propose(Uint8Array.of(5));
+    const r2 = await l.propose(Uint8Array.of(7));
+    expect(r2.index).toBe(r1.index + 1);
+    expect(r2.result).toBe(12);
+    await waitFor('all nodes to apply', () => ids.every((id) => sms.get(id)!.total === 12));
+  });
+
+  test('a follower rejects proposals and reads at once, naming the leader', async () => {
+    const l = await leader();
+    const f = nodes.find((n) => n !== l)!;
+    await waitFor('the follower to know the leader', () => f.leaderId() === l.id);
+    await expect(f.propose(Uint8Array.of(1))).rejects.toThrow(NotLeaderError);
+    await expect(f.propose(Uint8Array.of(1))).rejects.toMatchObject({ leaderHint: l.id });
+    await expect(f.read()).rejects.toMatchObject({ leaderHint: l.id });
+  });
+
+  test('a leader cut off from the majority fails its pending proposals instead of leaving them hanging', async () => {
+    const l = await leader();
+    hub.isolate(l.id, ids);
+    const pending = l.propose(Uint8Array.of(1));
+    await expect(pending).rejects.toThrow(LeadershipLostError);
+    // The majority elects someone else and moves on.
+    const other = await waitFor('a new leader', () => nodes.find((n) => n !== l && n.isLeader()));
+    await other.propose(Uint8Array.of(2));
+  });
+
+  test('read resolves only on the leader with a quorum behind it', async () => {
+    const l = await leader();
+    await l.propose(Uint8Array.of(3));
+    await l.read();
+    hub.isolate(l.id, ids);
+    await expect(l.read()).rejects.toThrow(LeadershipLostError);
+  });
+
+  test('transferLeadership hands over and reports status per peer', async () => {
+    const l = await leader();
+    await l.propose(Uint8Array.of(1));
+    const target = nodes.find((n) => n !== l)!;
+    await l.transferLeadership(target.id);
+    await waitFor('the target to lead', () => target.isLeader());
+    const s = target.status();
+    expect(s.role).toBe('leader');
+    expect(Object.keys(s.progress).sort()).toEqual(ids.filter((i) => i !== target.id).sort());
+    expect(s.commit).toBeGreaterThanOrEqual(s.applied);
+  });
+});
