@@ -1,0 +1,34 @@
+/**
+ * Domain errors carry the gRPC status code they map to, so that controllers stay thin and every
+ * transport (gRPC, forwarding between nodes) reports them the same way.
+ */
+export enum Code {
+  INVALID_ARGUMENT = 3,
+  DEADLINE_EXCEEDED = 4,
+  NOT_FOUND = 5,
+  FAILED_PRECONDITION = 9,
+  RESOURCE_EXHAUSTED = 8,
+  ABORTED = 10,
+  UNAVAILABLE = 14,
+}
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: Code,
+    message: string,
+  ) {
+    super(message);
+    this.name = `DomainError(${Code[code]})`;
+  }
+}
+
+export const invalidArgument = (field: string, why: string) =>
+  new DomainError(Code.INVALID_ARGUMENT, `${field}: ${why}`);
+
+export const leaseNotFound = () =>
+  new DomainError(Code.NOT_FOUND, 'lease expired or released: its locks are lost');
+
+export const unavailable = (why: string) =>
+  new DomainError(Code.UNAVAILABLE, `${why}; retry with the same request_id`);
+
+export const exhausted = (what: string) => new DomainError(Code.RESOURCE_EXHAUSTED, what);

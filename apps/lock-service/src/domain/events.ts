@@ -1,0 +1,26 @@
+import type { LockEventType } from './api.js';
+
+/** What applying an entry changed, for streams, waiting requests and the lease clock. */
+export type SmEvent =
+  | { type: 'lock'; name: string; event: LockEventType; owner: string; token: number }
+  | {
+      type: 'election';
+      name: string;
+      leader: { candidate: string; value: string; token: number } | null;
+    }
+  | {
+      type: 'waiter_done';
+      request_id: string;
+      lease_id: string;
+      granted: boolean;
+      token?: number;
+      ttl_ms?: number;
+      holder?: string;
+      /** The waiter's lease expired or was released while it waited. */
+      lost?: boolean;
+    }
+  /** A lease was created, renewed through the log (remaining null) or checkpointed. */
+  | { type: 'lease'; lease_id: string; ttl_ms: number; remaining_ms: number | null }
+  | { type: 'lease_gone'; lease_id: string; expired: boolean; holds: string[] }
+  | { type: 'leader_term'; term: number }
+  | { type: 'restored' };

@@ -1,0 +1,109 @@
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CallContext } from './api.js';
+import { Code, DomainError, unavailable } from './errors.js';
+
+export const FORWARDED_HEADER = 'x-quorumlock-forwarded';
+export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: Number,
+  defaults: true,
+  oneofs: true,
+};
+
+/** proto/ is found by walking up from this module: the same from src (tests) and dist. */
+export function protoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'proto/quorumlock/v1/lock.proto'))) return join(dir, 'proto');
+    const up = dirname(dir);
+    if (up === dir)
+      throw new Error('cannot find proto/quorumlock/v1 above ' + fileURLToPath(import.meta.url));
+    dir = up;
+  }
+}
+
+export function loadApiPackage(): grpc.GrpcObject {
+  const root = protoRoot();
+  const files = ['lock', 'election', 'cluster'].map((f) => join(root, `quorumlock/v1/${f}.proto`));
+  const def = protoLoader.loadSync(files, { ...PROTO_LOADER_OPTIONS, includeDirs: [root] });
+  return grpc.loadPackageDefinition(def);
+}
+
+type Service = 'LockService' | 'ElectionService' | 'ClusterService';
+type UnaryFn = (
+  req: unknown,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null, r: unknown) => void,
+) => void;
+
+/**
+ * Followers forward calls to the leader's client address, so that clients can use any node
+ * (one address behind a load balancer). A forwarded call is marked and never forwarded again.
+ */
+export class Forwarder {
+  private readonly pkg = (loadApiPackage().quorumlock as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  private readonly clients = new Map<string, grpc.Client>();
+
+  async call<T>(
+    address: string,
+    service: Service,
+    method: string,
+    req: unknown,
+    ctx: CallContext,
+  ): Promise<T> {
+    const client = this.client(address, service);
+    const md = new grpc.Metadata();
+    md.set(FORWARDED_HEADER, '1');
+    const opts: grpc.CallOptions = {};
+    if (ctx.deadline !== undefined)
+      opts.deadline = Date.now() + Math.max(0, ctx.deadline - performance.now());
+    return new Promise<T>((resolve, reject) => {
+      const call = (client as unknown as Record<string, UnaryFn>)[method].call(
+        client,
+        req,
+        md,
+        opts,
+        (err, res) => {
+          ctx.signal?.removeEventListener('abort', cancel);
+          if (!err) return resolve(res as T);
+          reject(toDomainError(err));
+        },
+      ) as unknown as grpc.ClientUnaryCall;
+      const cancel = () => call.cancel();
+      ctx.signal?.addEventListener('abort', cancel, { once: true });
+    });
+  }
+
+  private client(address: string, service: Service): grpc.Client {
+    const key = `${service}@${address}`;
+    let c = this.clients.get(key);
+    if (!c) {
+      const Ctor = this.pkg[service] as grpc.ServiceClientConstructor;
+      c = new Ctor(address, grpc.credentials.createInsecure(), {
+        'grpc.max_receive_message_length': 4 << 20,
+      });
+      this.clients.set(key, c);
+    }
+    return c;
+  }
+
+  close(): void {
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
+
+function toDomainError(err: grpc.ServiceError): DomainError {
+  // Our own codes pass through; a leader that cannot be reached is UNAVAILABLE to the client.
+  if (err.code in Code && err.code !== grpc.status.UNKNOWN)
+    return new DomainError(err.code as unknown as Code, err.details || err.message);
+  if (err.code === grpc.status.CANCELLED)
+    return new DomainError(Code.UNAVAILABLE, 'forwarded call cancelled');
+  return unavailable(`leader unreachable (${grpc.status[err.code] ?? err.code}: ${err.details})`);
+}

@@ -1,0 +1,169 @@
+import type { SmEvent } from './events.js';
+import type { LockStateMachine } from './state-machine.js';
+
+/**
+ * The lease clock of one node. Every node notes when (on its own monotonic clock) it applied
+ * each lease's latest log event; only the leader keeps deadlines and decides expiry.
+ *
+ * Safety rests on one rule: a deadline this node computes is never earlier than the deadline
+ * a client was promised. Renewals acknowledged in memory (no fsync) are allowed only while the
+ * log says "remaining unknown" for that lease, so that a new leader grants a full TTL from its
+ * own start; once a checkpoint persisted the remaining TTL, renewals go through the log. A
+ * checkpoint's remaining TTL counts from when this node applied it, which is after it was
+ * written, so it can only err late. Checkpointing every lease with in-memory renewals keeps
+ * a dead client's lease from outliving TTL + election timeout + checkpoint interval.
+ */
+export class Lessor {
+  /** lease -> local time of its latest log event and the remaining TTL it carried (null: full). */
+  private readonly base = new Map<string, { at: number; remaining: number | null; ttl: number }>();
+  private readonly deadlines = new Map<string, number>();
+  /** Leases renewed in memory since their last checkpoint. */
+  private readonly dirty = new Set<string>();
+  private readonly checkpointing = new Set<string>();
+  private readonly expiring = new Set<string>();
+  private leading = false;
+
+  constructor(
+    private readonly sm: LockStateMachine,
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    sm.onEvent((e) => this.onEvent(e));
+  }
+
+  get isLeading(): boolean {
+    return this.leading;
+  }
+
+  private onEvent(e: SmEvent): void {
+    switch (e.type) {
+      case 'lease': {
+        const at = this.now();
+        this.base.set(e.lease_id, { at, remaining: e.remaining_ms, ttl: e.ttl_ms });
+        this.checkpointing.delete(e.lease_id);
+        if (this.leading && e.remaining_ms === null) {
+          this.deadlines.set(e.lease_id, at + e.ttl_ms);
+          // Persist its remaining TTL soon, or leader changes would each grant it a fresh TTL.
+          this.dirty.add(e.lease_id);
+        }
+        return;
+      }
+      case 'lease_gone':
+        this.base.delete(e.lease_id);
+        this.deadlines.delete(e.lease_id);
+        this.dirty.delete(e.lease_id);
+        this.checkpointing.delete(e.lease_id);
+        this.expiring.delete(e.lease_id);
+        return;
+      case 'restored': {
+        // A snapshot carries no local times: count everything from now, full TTL where unknown.
+        this.base.clear();
+        const at = this.now();
+        for (const l of this.sm.leases.values())
+          this.base.set(l.id, { at, remaining: l.checkpoint_ms, ttl: l.ttl_ms });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** This node's no-op of its term is applied: it knows every lease and may now decide. */
+  startLeading(): void {
+    const now = this.now();
+    this.leading = true;
+    this.deadlines.clear();
+    this.dirty.clear();
+    this.checkpointing.clear();
+    this.expiring.clear();
+    for (const l of this.sm.leases.values()) {
+      const b = this.base.get(l.id) ?? { at: now, remaining: null, ttl: l.ttl_ms };
+      if (b.remaining === null) {
+        // The previous leader may have renewed it in memory until it lost leadership.
+        this.deadlines.set(l.id, now + l.ttl_ms);
+        this.dirty.add(l.id);
+      } else {
+        this.deadlines.set(l.id, b.at + b.remaining);
+      }
+    }
+  }
+
+  stopLeading(): void {
+    this.leading = false;
+    this.deadlines.clear();
+    this.dirty.clear();
+    this.checkpointing.clear();
+    this.expiring.clear();
+  }
+
+  remainingMs(leaseId: string): number {
+    const d = this.deadlines.get(leaseId);
+    return d === undefined ? 0 : Math.max(0, Math.round(d - this.now()));
+  }
+
+  isExpired(leaseId: string): boolean {
+    const d = this.deadlines.get(leaseId);
+    return d === undefined || d <= this.now();
+  }
+
+  /**
+   * Renews in memory when that is safe (see the class comment); returns false when the renewal
+   * must go through the log instead. The caller has confirmed leadership after the request came.
+   */
+  renewInMemory(leaseId: string): boolean {
+    const lease = this.sm.leases.get(leaseId);
+    if (!this.leading || !lease) return false;
+    if (
+      lease.checkpoint_ms !== null ||
+      this.checkpointing.has(leaseId) ||
+      this.expiring.has(leaseId)
+    )
+      return false;
+    this.deadlines.set(leaseId, this.now() + lease.ttl_ms);
+    this.dirty.add(leaseId);
+    return true;
+  }
+
+  /** Leases whose deadline passed and that are not already being expired: [id, seq]. */
+  takeExpired(keepAlive: (leaseId: string) => boolean, max = 1000): [string, number][] {
+    const now = this.now();
+    const out: [string, number][] = [];
+    for (const [id, d] of this.deadlines) {
+      if (d > now || this.expiring.has(id)) continue;
+      if (keepAlive(id) && this.renewInMemory(id)) continue;
+      const lease = this.sm.leases.get(id);
+      if (!lease) continue;
+      this.expiring.add(id);
+      out.push([id, lease.seq]);
+      if (out.length >= max) break;
+    }
+    return out;
+  }
+
+  /** An expire proposal failed or was ignored: the lease may be looked at again. */
+  expireSettled(leaseId: string): void {
+    this.expiring.delete(leaseId);
+  }
+
+  /** Remaining TTLs to persist: every lease renewed in memory since its last checkpoint. */
+  takeCheckpoint(max = 10_000): [string, number, number][] {
+    const now = this.now();
+    const out: [string, number, number][] = [];
+    for (const id of this.dirty) {
+      const lease = this.sm.leases.get(id);
+      const d = this.deadlines.get(id);
+      this.dirty.delete(id);
+      if (!lease || d === undefined || d <= now || this.expiring.has(id)) continue;
+      this.checkpointing.add(id);
+      out.push([id, Math.ceil(d - now), lease.seq]);
+      if (out.length >= max) break;
+    }
+    return out;
+  }
+
+  /** A checkpoint proposal failed: those leases keep renewing in memory and are retried. */
+  checkpointFailed(ids: readonly string[]): void {
+    for (const id of ids) {
+      if (this.checkpointing.delete(id)) this.dirty.add(id);
+    }
+  }
+}

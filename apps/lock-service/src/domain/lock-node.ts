@@ -1,0 +1,499 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import {
+  GrpcTransport,
+  LeadershipLostError,
+  NotLeaderError,
+  ProposalDroppedError,
+  RaftNode,
+  RocksDbStorage,
+} from '../../../../libs/raft/src/index.js';
+import * as api from './api.js';
+import { AsyncQueue } from './async-queue.js';
+import { type ApplyResult, type Command, encodeCommand, type MutexKind } from './commands.js';
+import {
+  Code,
+  DomainError,
+  exhausted,
+  invalidArgument,
+  leaseNotFound,
+  unavailable,
+} from './errors.js';
+import type { SmEvent } from './events.js';
+import { Forwarder } from './forwarder.js';
+import { Lessor } from './lessor.js';
+import type { LockNodeOptions } from './options.js';
+import { LockStateMachine } from './state-machine.js';
+import {
+  checkLeaseId,
+  checkName,
+  checkOptional,
+  checkWait,
+  grantedTtl,
+  minTtl,
+} from './validation.js';
+import { Waits } from './waits.js';
+
+const EXPIRY_SCAN_MS = 50;
+const STREAM_BUFFER = 10_000;
+
+/**
+ * One member of the lock service: the replicated lock state on a Raft node, the leader's lease
+ * clock, and the LockApi the gRPC layer calls. Any node answers: followers forward to the leader.
+ */
+export class LockNode implements api.LockApi {
+  readonly sm = new LockStateMachine();
+  readonly lessor = new Lessor(this.sm);
+  private readonly waits: Waits;
+  /** Open Watch/Observe streams and the handler that feeds each from applied events. */
+  private readonly streams = new Map<{ fail(e: Error): void }, (e: SmEvent) => void>();
+  private readonly forwarder = new Forwarder();
+  private readonly minTtlMs: number;
+  private leadingTerm = 0;
+  private timers: NodeJS.Timeout[] = [];
+  private stopping = false;
+  raft!: RaftNode<ApplyResult>;
+
+  private constructor(private readonly opts: LockNodeOptions) {
+    this.minTtlMs = minTtl(opts.electionTimeoutMaxMs);
+    this.waits = new Waits(opts.limits.maxWaitersPerLock * 16);
+    this.sm.onEvent((e) => this.onSmEvent(e));
+  }
+
+  static async start(opts: LockNodeOptions): Promise<LockNode> {
+    const node = new LockNode(opts);
+    const log = opts.logger;
+    const storage = await RocksDbStorage.open(join(opts.dataDir, 'raft'), opts.id);
+    const transport = new GrpcTransport({
+      id: opts.id,
+      listenAddress: opts.peerAddress,
+      peers: opts.peers,
+      readSnapshot: () => storage.readSnapshot(),
+      logger: { warn: (o, m) => log.warn(o, m) },
+    });
+    node.raft = await RaftNode.start<ApplyResult>({
+      id: opts.id,
+      voters: Object.keys(opts.peers),
+      storage,
+      transport,
+      stateMachine: node.sm,
+      electionTimeoutMinMs: opts.electionTimeoutMinMs,
+      electionTimeoutMaxMs: opts.electionTimeoutMaxMs,
+      heartbeatIntervalMs: opts.heartbeatIntervalMs,
+      snapshotEntries: opts.snapshotEntries,
+      logger: log,
+    });
+    node.raft.on('role', (role: string) => role !== 'leader' && node.stepDown());
+    node.raft.on('leader', (leader: string) => {
+      if (!leader) node.endStreams(unavailable('this node lost the cluster leader'));
+    });
+    node.raft.on('fatal', (e: Error) => log.fatal({ err: e.message }, 'raft node failed'));
+    node.timers.push(setInterval(() => node.expireLeases(), EXPIRY_SCAN_MS));
+    node.timers.push(setInterval(() => node.checkpointLeases(), opts.checkpointIntervalMs));
+    return node;
+  }
+
+  async stop(o: { transferLeadership?: boolean } = {}): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.raft.stop({ transferLeadership: o.transferLeadership });
+    this.stepDown();
+    this.endStreams(unavailable('node is shutting down'));
+    this.forwarder.close();
+  }
+
+  isServing(): boolean {
+    const s = this.raft.status();
+    return !this.stopping && s.leader !== '' && s.applied >= s.commit;
+  }
+
+  // ---- leadership ----------------------------------------------------------------------------
+
+  private onSmEvent(e: SmEvent): void {
+    this.waits.onEvent(e);
+    for (const feed of this.streams.values()) feed(e);
+    if (e.type === 'leader_term' && this.raft?.isLeader() && this.raft.status().term === e.term) {
+      // Our no-op is applied: we know every lease and may decide expiry from now on.
+      this.leadingTerm = e.term;
+      this.lessor.startLeading();
+      this.opts.logger.info({ term: e.term }, 'leading: lease clock started');
+      void this.propose({
+        op: 'member',
+        id: this.opts.id,
+        client_address: this.opts.clientAddress,
+        t: Date.now(),
+      }).catch(() => {});
+    } else if (e.type === 'lease_gone' && e.expired) {
+      this.opts.logger.info({ lease: e.lease_id, locks: e.holds }, 'lease expired');
+    }
+  }
+
+  private stepDown(): void {
+    if (this.leadingTerm === 0) return;
+    this.leadingTerm = 0;
+    this.lessor.stopLeading();
+    this.waits.failAll(unavailable('leadership changed while waiting'));
+  }
+
+  private leading(): boolean {
+    return this.leadingTerm > 0 && this.raft.isLeader();
+  }
+
+  private expireLeases(): void {
+    if (!this.leading()) return;
+    const keep = this.waits.leases();
+    for (const [id, seq] of this.lessor.takeExpired((l) => keep.has(l))) {
+      this.propose({ op: 'expire', lease_id: id, seq, t: Date.now() }).then(
+        (r) => r.status !== 'ok' && this.lessor.expireSettled(id),
+        () => this.lessor.expireSettled(id),
+      );
+    }
+  }
+
+  private checkpointLeases(): void {
+    if (!this.leading()) return;
+    const leases = this.lessor.takeCheckpoint();
+    if (leases.length === 0) return;
+    this.propose({ op: 'checkpoint', leases, t: Date.now() }).catch(() =>
+      this.lessor.checkpointFailed(leases.map((l) => l[0])),
+    );
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------
+
+  private async propose(cmd: Command): Promise<ApplyResult> {
+    try {
+      return (await this.raft.propose(encodeCommand(cmd))).result;
+    } catch (e) {
+      throw raftError(e);
+    }
+  }
+
+  private async barrier(): Promise<void> {
+    try {
+      await this.raft.read();
+    } catch (e) {
+      throw raftError(e);
+    }
+  }
+
+  /** Runs local() on the leader; elsewhere forwards the call to the leader's client address. */
+  private async route<T>(
+    service: 'LockService' | 'ElectionService' | 'ClusterService',
+    method: string,
+    req: unknown,
+    ctx: api.CallContext,
+    local: () => Promise<T>,
+  ): Promise<T> {
+    if (ctx.deadline !== undefined && ctx.deadline <= performance.now()) {
+      throw new DomainError(
+        Code.DEADLINE_EXCEEDED,
+        'deadline exceeded before the call was handled',
+      );
+    }
+    if (this.leading()) return local();
+    if (this.raft.isLeader()) throw unavailable('the leader is still starting its term');
+    if (ctx.forwarded) throw unavailable('not the leader');
+    const leader = this.raft.leaderId();
+    const address = leader ? this.sm.members.get(leader) : undefined;
+    if (!address) throw unavailable('no leader is known');
+    return this.forwarder.call<T>(address, service, method, req, ctx);
+  }
+
+  /** Opens a stream fed by feed(event, queue) for every applied event until it closes. */
+  private newStream<T>(feed: (e: SmEvent, q: AsyncQueue<T>) => void): AsyncQueue<T> {
+    if (this.streams.size >= this.opts.limits.maxStreams)
+      throw exhausted('too many open streams on this node');
+    if (!this.raft.leaderId()) throw unavailable('no leader is known');
+    const q: AsyncQueue<T> = new AsyncQueue<T>(STREAM_BUFFER, () => this.streams.delete(q));
+    this.streams.set(q, (e) => feed(e, q));
+    return q;
+  }
+
+  private endStreams(e: Error): void {
+    for (const q of [...this.streams.keys()]) q.fail(e);
+  }
+
+  // ---- locks and elections -------------------------------------------------------------------
+
+  private async acquireMutex(
+    kind: MutexKind,
+    f: {
+      name: string;
+      owner: string;
+      value: string;
+      ttl: number;
+      waitMs: number;
+      requestId: string;
+      leaseId: string;
+    },
+    ctx: api.CallContext,
+  ) {
+    if (f.leaseId && (!this.sm.leases.has(f.leaseId) || this.lessor.isExpired(f.leaseId)))
+      throw leaseNotFound();
+    const requestId = f.requestId || (f.waitMs > 0 ? `srv-${randomBytes(8).toString('hex')}` : '');
+    const r = await this.propose({
+      op: 'acquire',
+      kind,
+      name: f.name,
+      owner: f.owner,
+      value: f.value,
+      ttl_ms: f.ttl,
+      wait: f.waitMs > 0,
+      request_id: requestId,
+      lease_id: f.leaseId,
+      new_lease_id: randomBytes(8).toString('hex'),
+      t: Date.now(),
+      max_leases: this.opts.limits.maxLeases,
+      max_waiters: this.opts.limits.maxWaitersPerLock,
+    });
+    switch (r.status) {
+      case 'granted':
+        return {
+          granted: true,
+          lease_id: r.lease_id,
+          token: r.token,
+          ttl_ms: r.ttl_ms,
+          holder: f.owner,
+        };
+      case 'held':
+        return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: r.holder };
+      case 'lease_not_found':
+        throw leaseNotFound();
+      case 'exhausted':
+        throw exhausted(r.what);
+      case 'queued': {
+        const until = Math.min(performance.now() + f.waitMs, ctx.deadline ?? Infinity);
+        const cancel = () =>
+          this.propose({
+            op: 'cancel_wait',
+            kind,
+            name: f.name,
+            request_id: requestId,
+            t: Date.now(),
+          }).catch((e: Error) => this.waits.fail(requestId, e));
+        const o = await this.waits.wait(requestId, r.lease_id, until, cancel, ctx.signal);
+        return { ...o, holder: o.granted ? f.owner : o.holder };
+      }
+      default:
+        throw unavailable(`unexpected result ${r.status}`);
+    }
+  }
+
+  acquire(req: api.AcquireRequest, ctx: api.CallContext): Promise<api.AcquireResponse> {
+    const f = {
+      name: checkName('name', req.name, 256),
+      owner: checkName('owner', req.owner, 128),
+      value: '',
+      ttl: grantedTtl('ttl_ms', req.ttl_ms, this.minTtlMs),
+      waitMs: checkWait('wait_ms', req.wait_ms),
+      requestId: checkOptional('request_id', req.request_id, 64),
+      leaseId: checkLeaseId('lease_id', req.lease_id, false),
+    };
+    return this.route('LockService', 'Acquire', req, ctx, async () => {
+      const o = await this.acquireMutex('lock', f, ctx);
+      return {
+        acquired: o.granted,
+        lease_id: o.lease_id,
+        fencing_token: o.token,
+        ttl_ms: o.ttl_ms,
+        holder: o.holder,
+      };
+    });
+  }
+
+  renew(req: api.RenewRequest, ctx: api.CallContext): Promise<api.RenewResponse> {
+    const leaseId = checkLeaseId('lease_id', req.lease_id, true);
+    return this.route('LockService', 'Renew', req, ctx, async () => {
+      // Confirm leadership after the request arrived: a deposed leader must not extend a lease.
+      await this.barrier();
+      const lease = this.sm.leases.get(leaseId);
+      if (!lease || this.lessor.isExpired(leaseId)) throw leaseNotFound();
+      if (!this.lessor.renewInMemory(leaseId)) {
+        const r = await this.propose({ op: 'renew', lease_id: leaseId, t: Date.now() });
+        if (r.status !== 'ok') throw leaseNotFound();
+      }
+      return { lease_id: leaseId, ttl_ms: lease.ttl_ms };
+    });
+  }
+
+  release(req: api.ReleaseRequest, ctx: api.CallContext): Promise<api.ReleaseResponse> {
+    const leaseId = checkLeaseId('lease_id', req.lease_id, true);
+    const name = req.name ? checkName('name', req.name, 256) : '';
+    return this.route('LockService', 'Release', req, ctx, async () => {
+      const r = await this.propose({
+        op: 'release',
+        kind: 'lock',
+        lease_id: leaseId,
+        name,
+        t: Date.now(),
+      });
+      return { released: r.status === 'ok' && r.released === true };
+    });
+  }
+
+  describe(req: api.DescribeRequest, ctx: api.CallContext): Promise<api.DescribeResponse> {
+    const name = checkName('name', req.name, 256);
+    return this.route('LockService', 'Describe', req, ctx, async () => {
+      await this.barrier();
+      const m = this.sm.mutex('lock', name);
+      if (!m?.holder)
+        return { held: false, owner: '', fencing_token: 0, remaining_ms: 0, waiters: 0 };
+      const remaining = this.lessor.remainingMs(m.holder.lease_id);
+      return {
+        held: true,
+        owner: m.holder.owner,
+        fencing_token: m.holder.token,
+        remaining_ms: remaining,
+        waiters: m.queue.length,
+      };
+    });
+  }
+
+  watch(req: api.WatchRequest, _ctx: api.CallContext): AsyncIterable<api.LockEvent> {
+    const prefix = checkOptional('prefix', req.prefix, 256);
+    return this.newStream<api.LockEvent>((e, q) => {
+      if (e.type === 'lock' && e.name.startsWith(prefix)) {
+        q.push({ name: e.name, type: e.event, owner: e.owner, fencing_token: e.token });
+      }
+    });
+  }
+
+  campaign(req: api.CampaignRequest, ctx: api.CallContext): Promise<api.CampaignResponse> {
+    const f = {
+      name: checkName('election', req.election, 256),
+      owner: checkName('candidate', req.candidate, 128),
+      value: checkOptional('value', req.value, 4096),
+      ttl: grantedTtl('ttl_ms', req.ttl_ms, this.minTtlMs),
+      waitMs: checkWait('wait_ms', req.wait_ms),
+      requestId: checkOptional('request_id', req.request_id, 64),
+      leaseId: checkLeaseId('lease_id', req.lease_id, false),
+    };
+    return this.route('ElectionService', 'Campaign', req, ctx, async () => {
+      const o = await this.acquireMutex('election', f, ctx);
+      return { elected: o.granted, lease_id: o.lease_id, fencing_token: o.token, ttl_ms: o.ttl_ms };
+    });
+  }
+
+  proclaim(req: api.ProclaimRequest, ctx: api.CallContext): Promise<api.ProclaimResponse> {
+    const name = checkName('election', req.election, 256);
+    const leaseId = checkLeaseId('lease_id', req.lease_id, true);
+    const value = checkOptional('value', req.value, 4096);
+    return this.route('ElectionService', 'Proclaim', req, ctx, async () => {
+      const r = await this.propose({
+        op: 'proclaim',
+        name,
+        lease_id: leaseId,
+        value,
+        t: Date.now(),
+      });
+      if (r.status !== 'ok')
+        throw new DomainError(
+          Code.FAILED_PRECONDITION,
+          `lease ${leaseId} is not the leader of election ${name}`,
+        );
+      return {};
+    });
+  }
+
+  resign(req: api.ResignRequest, ctx: api.CallContext): Promise<api.ResignResponse> {
+    const name = checkName('election', req.election, 256);
+    const leaseId = checkLeaseId('lease_id', req.lease_id, true);
+    return this.route('ElectionService', 'Resign', req, ctx, async () => {
+      const r = await this.propose({
+        op: 'release',
+        kind: 'election',
+        lease_id: leaseId,
+        name,
+        t: Date.now(),
+      });
+      return { resigned: r.status === 'ok' && r.released === true };
+    });
+  }
+
+  leader(req: api.LeaderRequest, ctx: api.CallContext): Promise<api.LeaderResponse> {
+    const name = checkName('election', req.election, 256);
+    return this.route('ElectionService', 'Leader', req, ctx, async () => {
+      await this.barrier();
+      return this.electionLeader(name);
+    });
+  }
+
+  private electionLeader(name: string): api.LeaderResponse {
+    const h = this.sm.mutex('election', name)?.holder;
+    return h
+      ? { has_leader: true, candidate: h.owner, value: h.value, fencing_token: h.token }
+      : { has_leader: false, candidate: '', value: '', fencing_token: 0 };
+  }
+
+  observe(req: api.LeaderRequest, _ctx: api.CallContext): AsyncIterable<api.LeaderResponse> {
+    const name = checkName('election', req.election, 256);
+    const toResponse = (
+      h: { candidate: string; value: string; token: number } | null,
+    ): api.LeaderResponse =>
+      h
+        ? { has_leader: true, candidate: h.candidate, value: h.value, fencing_token: h.token }
+        : { has_leader: false, candidate: '', value: '', fencing_token: 0 };
+    const q = this.newStream<api.LeaderResponse>((e, q) => {
+      if (e.type === 'election' && e.name === name) q.push(toResponse(e.leader));
+    });
+    // State first, then changes, both in log order: an older leader never follows a newer one.
+    q.push(this.electionLeader(name));
+    return q;
+  }
+
+  async status(_req: api.StatusRequest, _ctx: api.CallContext): Promise<api.StatusResponse> {
+    const s = this.raft.status();
+    const leaderId = s.leader;
+    const members = Object.entries(this.opts.peers).map(([id, peer]) => ({
+      id,
+      peer_address: peer,
+      client_address:
+        this.sm.members.get(id) ?? (id === this.opts.id ? this.opts.clientAddress : ''),
+      match_index: id === s.id ? s.lastIndex : (s.progress[id]?.matchIndex ?? 0),
+      is_leader: id === leaderId,
+    }));
+    return {
+      id: s.id,
+      role: s.role,
+      term: s.term,
+      leader_id: leaderId,
+      leader_client_address: leaderId ? (this.sm.members.get(leaderId) ?? '') : '',
+      commit_index: s.commit,
+      applied_index: s.applied,
+      members,
+    };
+  }
+
+  transferLeadership(
+    req: api.TransferLeadershipRequest,
+    ctx: api.CallContext,
+  ): Promise<api.TransferLeadershipResponse> {
+    const target = typeof req.id === 'string' ? req.id : '';
+    if (target && !(target in this.opts.peers))
+      throw invalidArgument('id', `unknown node ${JSON.stringify(target)}`);
+    return this.route('ClusterService', 'TransferLeadership', req, ctx, async () => {
+      const s = this.raft.status();
+      const to =
+        target ||
+        Object.entries(s.progress).sort((a, b) => b[1].matchIndex - a[1].matchIndex)[0]?.[0];
+      if (!to || to === s.id) return { leader_id: s.id };
+      try {
+        await this.raft.transferLeadership(to);
+      } catch (e) {
+        throw unavailable(`leadership transfer failed: ${(e as Error).message}`);
+      }
+      return { leader_id: to };
+    });
+  }
+}
+
+function raftError(e: unknown): Error {
+  if (e instanceof DomainError) return e;
+  if (e instanceof NotLeaderError) return unavailable('not the leader');
+  if (e instanceof LeadershipLostError)
+    return unavailable('leadership changed; the outcome is unknown');
+  if (e instanceof ProposalDroppedError) return unavailable('the leader is overloaded');
+  return unavailable((e as Error).message);
+}

@@ -1,0 +1,35 @@
+import type { Logger } from 'pino';
+
+export interface Limits {
+  /** Leases alive at once; beyond it Acquire/Campaign that create a lease are RESOURCE_EXHAUSTED. */
+  readonly maxLeases: number;
+  /** Waiters queued on one lock or election. */
+  readonly maxWaitersPerLock: number;
+  /** Open Watch/Observe/KeepAlive streams on this node. */
+  readonly maxStreams: number;
+}
+
+export interface LockNodeOptions {
+  readonly id: string;
+  /** host:port clients reach this node at; advertised so that followers can forward to it. */
+  readonly clientAddress: string;
+  /** host:port the Raft transport listens on. */
+  readonly peerAddress: string;
+  /** Every member's Raft peer address, this node included. */
+  readonly peers: Readonly<Record<string, string>>;
+  readonly dataDir: string;
+  readonly electionTimeoutMinMs: number;
+  readonly electionTimeoutMaxMs: number;
+  readonly heartbeatIntervalMs: number;
+  /** How often the leader persists remaining lease TTLs into the log. */
+  readonly checkpointIntervalMs: number;
+  readonly snapshotEntries: number;
+  readonly limits: Limits;
+  readonly logger: Logger;
+}
+
+export const defaultLimits: Limits = {
+  maxLeases: 1_000_000,
+  maxWaitersPerLock: 10_000,
+  maxStreams: 10_000,
+};

@@ -1,0 +1,65 @@
+import { invalidArgument } from './errors.js';
+
+export const DEFAULT_TTL_MS = 15_000;
+export const MAX_TTL_MS = 3_600_000;
+export const MAX_WAIT_MS = 600_000;
+
+const utf8 = new TextEncoder();
+// C0 and C1 control characters, DEL, and the Unicode line/paragraph separators.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
+
+function bytes(s: string): number {
+  return utf8.encode(s).byteLength;
+}
+
+/** A lock or election name, an owner or a candidate: 1..max bytes of printable UTF-8. */
+export function checkName(field: string, value: unknown, maxBytes: number): string {
+  if (typeof value !== 'string' || value.length === 0)
+    throw invalidArgument(field, 'must not be empty');
+  if (value.includes('\ufffd') || !value.isWellFormed())
+    throw invalidArgument(field, 'must be valid UTF-8');
+  if (CONTROL.test(value)) throw invalidArgument(field, 'must not contain control characters');
+  const n = bytes(value);
+  if (n > maxBytes) throw invalidArgument(field, `must be at most ${maxBytes} bytes, got ${n}`);
+  return value;
+}
+
+export function checkOptional(field: string, value: unknown, maxBytes: number): string {
+  const s = typeof value === 'string' ? value : '';
+  const n = bytes(s);
+  if (n > maxBytes) throw invalidArgument(field, `must be at most ${maxBytes} bytes, got ${n}`);
+  return s;
+}
+
+/** Lease ids are ours (hex), so anything else is a client error, not an unknown lease. */
+export function checkLeaseId(field: string, value: unknown, required: boolean): string {
+  const s = typeof value === 'string' ? value : '';
+  if (s === '' && required) throw invalidArgument(field, 'must not be empty');
+  if (s !== '' && !/^[0-9a-f]{16,32}$/.test(s)) throw invalidArgument(field, 'is not a lease id');
+  return s;
+}
+
+/**
+ * The granted TTL: 0 means the default; below the minimum it is raised (a lease shorter than a
+ * leader change could not be kept safely); above an hour it is refused.
+ */
+export function grantedTtl(field: string, value: unknown, minTtlMs: number): number {
+  const v = Number(value ?? 0);
+  if (!Number.isInteger(v) || v < 0) throw invalidArgument(field, 'must be a non-negative integer');
+  if (v > MAX_TTL_MS) throw invalidArgument(field, `must be at most ${MAX_TTL_MS} ms, got ${v}`);
+  if (v === 0) return Math.max(DEFAULT_TTL_MS, minTtlMs);
+  return Math.max(v, minTtlMs);
+}
+
+export function checkWait(field: string, value: unknown): number {
+  const v = Number(value ?? 0);
+  if (!Number.isInteger(v) || v < 0) throw invalidArgument(field, 'must be a non-negative integer');
+  if (v > MAX_WAIT_MS) throw invalidArgument(field, `must be at most ${MAX_WAIT_MS} ms, got ${v}`);
+  return v;
+}
+
+/** max(1000, 1.5 x the maximum election timeout). */
+export function minTtl(electionTimeoutMaxMs: number): number {
+  return Math.max(1000, Math.ceil(1.5 * electionTimeoutMaxMs));
+}

@@ -1,0 +1,87 @@
+import { Code, DomainError, leaseNotFound, unavailable } from './errors.js';
+import type { SmEvent } from './events.js';
+
+export interface WaitOutcome {
+  granted: boolean;
+  lease_id: string;
+  token: number;
+  ttl_ms: number;
+  holder: string;
+}
+
+interface Pending {
+  lease_id: string;
+  resolve: (o: WaitOutcome) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+  onAbort: () => void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Acquire/Campaign calls waiting in a queue on this (leader) node. They end when the state
+ * machine grants, cancels or drops their queue entry; a wait that runs out proposes the cancel.
+ */
+export class Waits {
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(private readonly max: number) {}
+
+  /** Leases with a caller waiting here: kept alive while the call is open. */
+  leases(): Set<string> {
+    return new Set([...this.pending.values()].map((p) => p.lease_id));
+  }
+
+  wait(
+    requestId: string,
+    leaseId: string,
+    untilMs: number,
+    cancel: () => void,
+    signal?: AbortSignal,
+  ): Promise<WaitOutcome> {
+    if (this.pending.has(requestId))
+      this.settle(requestId, undefined, unavailable('superseded by a retry'));
+    if (this.pending.size >= this.max)
+      return Promise.reject(new DomainError(Code.RESOURCE_EXHAUSTED, 'too many waiting calls'));
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(cancel, Math.max(0, untilMs - performance.now()));
+      const onAbort = () => cancel();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pending.set(requestId, { lease_id: leaseId, resolve, reject, timer, onAbort, signal });
+    });
+  }
+
+  onEvent(e: SmEvent): void {
+    if (e.type !== 'waiter_done' || !this.pending.has(e.request_id)) return;
+    if (e.lost) {
+      this.settle(e.request_id, undefined, leaseNotFound());
+      return;
+    }
+    this.settle(e.request_id, {
+      granted: e.granted,
+      lease_id: e.granted ? e.lease_id : '',
+      token: e.token ?? 0,
+      ttl_ms: e.ttl_ms ?? 0,
+      holder: e.holder ?? '',
+    });
+  }
+
+  /** The cancel could not be proposed (leadership lost): the caller retries elsewhere. */
+  fail(requestId: string, e: Error): void {
+    this.settle(requestId, undefined, e);
+  }
+
+  failAll(e: Error): void {
+    for (const id of [...this.pending.keys()]) this.settle(id, undefined, e);
+  }
+
+  private settle(requestId: string, o: WaitOutcome | undefined, e?: Error): void {
+    const p = this.pending.get(requestId);
+    if (!p) return;
+    this.pending.delete(requestId);
+    clearTimeout(p.timer);
+    p.signal?.removeEventListener('abort', p.onAbort);
+    if (o) p.resolve(o);
+    else p.reject(e!);
+  }
+}
