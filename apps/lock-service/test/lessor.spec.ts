@@ -1,5 +1,5 @@
 import { EntryType } from '../../../libs/raft/src/index.js';
-import { type Command, encodeCommand } from '../src/domain/commands.js';
+import { type Command, encodeCommand, type UnstampedCommand } from '../src/domain/commands.js';
 import { Lessor } from '../src/domain/lessor.js';
 import { LockStateMachine } from '../src/domain/state-machine.js';
 
@@ -9,7 +9,7 @@ function setup() {
   let now = 1000;
   const lessor = new Lessor(sm, () => now);
   let index = 0;
-  const apply = (c: Omit<Command, 't'>, term = 1) =>
+  const apply = (c: UnstampedCommand, term = 1) =>
     sm.apply({
       index: ++index,
       term,

@@ -1,5 +1,5 @@
 import { type Entry, EntryType } from '../../../libs/raft/src/index.js';
-import type { AcquireCmd, ApplyResult, Command } from '../src/domain/commands.js';
+import type { AcquireCmd, ApplyResult, Command, UnstampedCommand } from '../src/domain/commands.js';
 import { encodeCommand } from '../src/domain/commands.js';
 import type { SmEvent } from '../src/domain/events.js';
 import { DEDUP_WINDOW_MS, LockStateMachine } from '../src/domain/state-machine.js';
@@ -18,7 +18,7 @@ class Log {
     this.term = term;
     this.sm.apply({ index: ++this.index, term, type: EntryType.Noop, data: new Uint8Array() });
   }
-  apply(c: Omit<Command, 't'>, term = this.term): ApplyResult {
+  apply(c: UnstampedCommand, term = this.term): ApplyResult {
     const e: Entry = {
       index: ++this.index,
       term,

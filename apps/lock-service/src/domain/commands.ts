@@ -101,3 +101,10 @@ export type ApplyResult =
   | { status: 'exhausted'; what: string }
   | { status: 'ok'; ttl_ms?: number; released?: boolean }
   | { status: 'ignored' };
+
+/** A command before the leader stamps its clock on it. */
+export type UnstampedCommand = Command extends infer C
+  ? C extends Command
+    ? Omit<C, 't'>
+    : never
+  : never;

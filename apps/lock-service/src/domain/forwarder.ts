@@ -1,39 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { loadApiPackage } from '../grpc/proto.js';
 import type { CallContext } from './api.js';
 import { Code, DomainError, unavailable } from './errors.js';
 
 export const FORWARDED_HEADER = 'x-quorumlock-forwarded';
-export const PROTO_LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: Number,
-  defaults: true,
-  oneofs: true,
-};
-
-/** proto/ is found by walking up from this module: the same from src (tests) and dist. */
-export function protoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, 'proto/quorumlock/v1/lock.proto'))) return join(dir, 'proto');
-    const up = dirname(dir);
-    if (up === dir)
-      throw new Error('cannot find proto/quorumlock/v1 above ' + fileURLToPath(import.meta.url));
-    dir = up;
-  }
-}
-
-export function loadApiPackage(): grpc.GrpcObject {
-  const root = protoRoot();
-  const files = ['lock', 'election', 'cluster'].map((f) => join(root, `quorumlock/v1/${f}.proto`));
-  const def = protoLoader.loadSync(files, { ...PROTO_LOADER_OPTIONS, includeDirs: [root] });
-  return grpc.loadPackageDefinition(def);
-}
-
 type Service = 'LockService' | 'ElectionService' | 'ClusterService';
 type UnaryFn = (
   req: unknown,
@@ -47,7 +17,7 @@ type UnaryFn = (
  * (one address behind a load balancer). A forwarded call is marked and never forwarded again.
  */
 export class Forwarder {
-  private readonly pkg = (loadApiPackage().quorumlock as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  private readonly pkg = loadApiPackage();
   private readonly clients = new Map<string, grpc.Client>();
 
   async call<T>(

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import {
   GrpcTransport,
@@ -10,18 +9,11 @@ import {
 } from '../../../../libs/raft/src/index.js';
 import * as api from './api.js';
 import { AsyncQueue } from './async-queue.js';
-import { type ApplyResult, type Command, encodeCommand, type MutexKind } from './commands.js';
-import {
-  Code,
-  DomainError,
-  exhausted,
-  invalidArgument,
-  leaseNotFound,
-  unavailable,
-} from './errors.js';
+import { type ApplyResult, type Command, encodeCommand } from './commands.js';
+import { Code, DomainError, exhausted, invalidArgument, unavailable } from './errors.js';
 import type { SmEvent } from './events.js';
 import { Forwarder } from './forwarder.js';
-import { Lessor } from './lessor.js';
+import { Leadership } from './leadership.js';
 import type { LockNodeOptions } from './options.js';
 import { LockStateMachine } from './state-machine.js';
 import {
@@ -32,7 +24,6 @@ import {
   grantedTtl,
   minTtl,
 } from './validation.js';
-import { Waits } from './waits.js';
 
 const EXPIRY_SCAN_MS = 50;
 const STREAM_BUFFER = 10_000;
@@ -43,20 +34,23 @@ const STREAM_BUFFER = 10_000;
  */
 export class LockNode implements api.LockApi {
   readonly sm = new LockStateMachine();
-  readonly lessor = new Lessor(this.sm);
-  private readonly waits: Waits;
+  private readonly leadership: Leadership;
   /** Open Watch/Observe streams and the handler that feeds each from applied events. */
   private readonly streams = new Map<{ fail(e: Error): void }, (e: SmEvent) => void>();
   private readonly forwarder = new Forwarder();
   private readonly minTtlMs: number;
-  private leadingTerm = 0;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   raft!: RaftNode<ApplyResult>;
 
   private constructor(private readonly opts: LockNodeOptions) {
     this.minTtlMs = minTtl(opts.electionTimeoutMaxMs);
-    this.waits = new Waits(opts.limits.maxWaitersPerLock * 16);
+    this.leadership = new Leadership(
+      this.sm,
+      () => this.raft,
+      opts,
+      (c) => this.propose(c),
+    );
     this.sm.onEvent((e) => this.onSmEvent(e));
   }
 
@@ -83,13 +77,15 @@ export class LockNode implements api.LockApi {
       snapshotEntries: opts.snapshotEntries,
       logger: log,
     });
-    node.raft.on('role', (role: string) => role !== 'leader' && node.stepDown());
+    node.raft.on('role', (role: string) => role !== 'leader' && node.leadership.stepDown());
     node.raft.on('leader', (leader: string) => {
       if (!leader) node.endStreams(unavailable('this node lost the cluster leader'));
     });
     node.raft.on('fatal', (e: Error) => log.fatal({ err: e.message }, 'raft node failed'));
-    node.timers.push(setInterval(() => node.expireLeases(), EXPIRY_SCAN_MS));
-    node.timers.push(setInterval(() => node.checkpointLeases(), opts.checkpointIntervalMs));
+    node.timers.push(setInterval(() => node.leadership.expireLeases(), EXPIRY_SCAN_MS));
+    node.timers.push(
+      setInterval(() => node.leadership.checkpointLeases(), opts.checkpointIntervalMs),
+    );
     return node;
   }
 
@@ -98,7 +94,7 @@ export class LockNode implements api.LockApi {
     this.stopping = true;
     for (const t of this.timers) clearInterval(t);
     await this.raft.stop({ transferLeadership: o.transferLeadership });
-    this.stepDown();
+    this.leadership.stepDown();
     this.endStreams(unavailable('node is shutting down'));
     this.forwarder.close();
   }
@@ -111,53 +107,11 @@ export class LockNode implements api.LockApi {
   // ---- leadership ----------------------------------------------------------------------------
 
   private onSmEvent(e: SmEvent): void {
-    this.waits.onEvent(e);
+    this.leadership.onEvent(e);
     for (const feed of this.streams.values()) feed(e);
-    if (e.type === 'leader_term' && this.raft?.isLeader() && this.raft.status().term === e.term) {
-      // Our no-op is applied: we know every lease and may decide expiry from now on.
-      this.leadingTerm = e.term;
-      this.lessor.startLeading();
-      this.opts.logger.info({ term: e.term }, 'leading: lease clock started');
-      void this.propose({
-        op: 'member',
-        id: this.opts.id,
-        client_address: this.opts.clientAddress,
-        t: Date.now(),
-      }).catch(() => {});
-    } else if (e.type === 'lease_gone' && e.expired) {
+    if (e.type === 'lease_gone' && e.expired) {
       this.opts.logger.info({ lease: e.lease_id, locks: e.holds }, 'lease expired');
     }
-  }
-
-  private stepDown(): void {
-    if (this.leadingTerm === 0) return;
-    this.leadingTerm = 0;
-    this.lessor.stopLeading();
-    this.waits.failAll(unavailable('leadership changed while waiting'));
-  }
-
-  private leading(): boolean {
-    return this.leadingTerm > 0 && this.raft.isLeader();
-  }
-
-  private expireLeases(): void {
-    if (!this.leading()) return;
-    const keep = this.waits.leases();
-    for (const [id, seq] of this.lessor.takeExpired((l) => keep.has(l))) {
-      this.propose({ op: 'expire', lease_id: id, seq, t: Date.now() }).then(
-        (r) => r.status !== 'ok' && this.lessor.expireSettled(id),
-        () => this.lessor.expireSettled(id),
-      );
-    }
-  }
-
-  private checkpointLeases(): void {
-    if (!this.leading()) return;
-    const leases = this.lessor.takeCheckpoint();
-    if (leases.length === 0) return;
-    this.propose({ op: 'checkpoint', leases, t: Date.now() }).catch(() =>
-      this.lessor.checkpointFailed(leases.map((l) => l[0])),
-    );
   }
 
   // ---- plumbing ------------------------------------------------------------------------------
@@ -192,7 +146,7 @@ export class LockNode implements api.LockApi {
         'deadline exceeded before the call was handled',
       );
     }
-    if (this.leading()) return local();
+    if (this.leadership.active) return local();
     if (this.raft.isLeader()) throw unavailable('the leader is still starting its term');
     if (ctx.forwarded) throw unavailable('not the leader');
     const leader = this.raft.leaderId();
@@ -217,70 +171,6 @@ export class LockNode implements api.LockApi {
 
   // ---- locks and elections -------------------------------------------------------------------
 
-  private async acquireMutex(
-    kind: MutexKind,
-    f: {
-      name: string;
-      owner: string;
-      value: string;
-      ttl: number;
-      waitMs: number;
-      requestId: string;
-      leaseId: string;
-    },
-    ctx: api.CallContext,
-  ) {
-    if (f.leaseId && (!this.sm.leases.has(f.leaseId) || this.lessor.isExpired(f.leaseId)))
-      throw leaseNotFound();
-    const requestId = f.requestId || (f.waitMs > 0 ? `srv-${randomBytes(8).toString('hex')}` : '');
-    const r = await this.propose({
-      op: 'acquire',
-      kind,
-      name: f.name,
-      owner: f.owner,
-      value: f.value,
-      ttl_ms: f.ttl,
-      wait: f.waitMs > 0,
-      request_id: requestId,
-      lease_id: f.leaseId,
-      new_lease_id: randomBytes(8).toString('hex'),
-      t: Date.now(),
-      max_leases: this.opts.limits.maxLeases,
-      max_waiters: this.opts.limits.maxWaitersPerLock,
-    });
-    switch (r.status) {
-      case 'granted':
-        return {
-          granted: true,
-          lease_id: r.lease_id,
-          token: r.token,
-          ttl_ms: r.ttl_ms,
-          holder: f.owner,
-        };
-      case 'held':
-        return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: r.holder };
-      case 'lease_not_found':
-        throw leaseNotFound();
-      case 'exhausted':
-        throw exhausted(r.what);
-      case 'queued': {
-        const until = Math.min(performance.now() + f.waitMs, ctx.deadline ?? Infinity);
-        const cancel = () =>
-          this.propose({
-            op: 'cancel_wait',
-            kind,
-            name: f.name,
-            request_id: requestId,
-            t: Date.now(),
-          }).catch((e: Error) => this.waits.fail(requestId, e));
-        const o = await this.waits.wait(requestId, r.lease_id, until, cancel, ctx.signal);
-        return { ...o, holder: o.granted ? f.owner : o.holder };
-      }
-      default:
-        throw unavailable(`unexpected result ${r.status}`);
-    }
-  }
-
   acquire(req: api.AcquireRequest, ctx: api.CallContext): Promise<api.AcquireResponse> {
     const f = {
       name: checkName('name', req.name, 256),
@@ -292,7 +182,7 @@ export class LockNode implements api.LockApi {
       leaseId: checkLeaseId('lease_id', req.lease_id, false),
     };
     return this.route('LockService', 'Acquire', req, ctx, async () => {
-      const o = await this.acquireMutex('lock', f, ctx);
+      const o = await this.leadership.acquire('lock', f, ctx);
       return {
         acquired: o.granted,
         lease_id: o.lease_id,
@@ -308,13 +198,7 @@ export class LockNode implements api.LockApi {
     return this.route('LockService', 'Renew', req, ctx, async () => {
       // Confirm leadership after the request arrived: a deposed leader must not extend a lease.
       await this.barrier();
-      const lease = this.sm.leases.get(leaseId);
-      if (!lease || this.lessor.isExpired(leaseId)) throw leaseNotFound();
-      if (!this.lessor.renewInMemory(leaseId)) {
-        const r = await this.propose({ op: 'renew', lease_id: leaseId, t: Date.now() });
-        if (r.status !== 'ok') throw leaseNotFound();
-      }
-      return { lease_id: leaseId, ttl_ms: lease.ttl_ms };
+      return { lease_id: leaseId, ttl_ms: await this.leadership.renew(leaseId) };
     });
   }
 
@@ -340,7 +224,7 @@ export class LockNode implements api.LockApi {
       const m = this.sm.mutex('lock', name);
       if (!m?.holder)
         return { held: false, owner: '', fencing_token: 0, remaining_ms: 0, waiters: 0 };
-      const remaining = this.lessor.remainingMs(m.holder.lease_id);
+      const remaining = this.leadership.lessor.remainingMs(m.holder.lease_id);
       return {
         held: true,
         owner: m.holder.owner,
@@ -371,7 +255,7 @@ export class LockNode implements api.LockApi {
       leaseId: checkLeaseId('lease_id', req.lease_id, false),
     };
     return this.route('ElectionService', 'Campaign', req, ctx, async () => {
-      const o = await this.acquireMutex('election', f, ctx);
+      const o = await this.leadership.acquire('election', f, ctx);
       return { elected: o.granted, lease_id: o.lease_id, fencing_token: o.token, ttl_ms: o.ttl_ms };
     });
   }

@@ -6,7 +6,6 @@ export const MAX_WAIT_MS = 600_000;
 
 const utf8 = new TextEncoder();
 // C0 and C1 control characters, DEL, and the Unicode line/paragraph separators.
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/;
 
 function bytes(s: string): number {

@@ -1,0 +1,41 @@
+// quorumlock serve: one node of a cluster, configured by flags or QUORUMLOCK_* variables.
+import type { Command } from 'commander';
+import {
+  CONFIG_OPTIONS,
+  ConfigError,
+  type ConfigFlags,
+  loadServerConfig,
+  type ServerConfig,
+} from '../../config/config.js';
+import { createLogger, serve } from '../../main.js';
+import { usageError } from './common.js';
+
+export function registerServe(program: Command): void {
+  const command = program
+    .command('serve')
+    .description('run one node of a Quorum Lock cluster (flags override QUORUMLOCK_* variables)');
+  for (const o of CONFIG_OPTIONS) {
+    const dflt = o.default === undefined ? '' : `, default ${o.default}`;
+    command.option(`${o.flag} <${o.value}>`, `${o.description} [${o.env}${dflt}]`);
+  }
+  command.action(async (flags: ConfigFlags, cmd: Command) => {
+    let config: ServerConfig;
+    try {
+      config = loadServerConfig(flags);
+    } catch (err) {
+      if (err instanceof ConfigError) usageError(cmd, err.message);
+      throw err;
+    }
+    const logger = createLogger(config).child({ node: config.id });
+    let code = 0;
+    try {
+      const server = await serve(config, { logger });
+      await server.closed;
+    } catch (err) {
+      logger.fatal({ err }, 'quorumlock serve failed');
+      code = 1;
+    }
+    // Explicit: a handle some library forgot to close must not keep a stopped node alive.
+    process.exit(code);
+  });
+}

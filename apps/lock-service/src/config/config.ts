@@ -1,0 +1,292 @@
+// Server configuration: CLI flags over QUORUMLOCK_* environment variables, validated once at
+// start-up so that a bad deployment fails loudly, naming both spellings the operator may have used.
+import { resolve } from 'node:path';
+import type { Logger } from 'pino';
+import { z } from 'zod';
+import { defaultLimits, type LockNodeOptions } from '../domain/options.js';
+
+export const LOG_FORMATS = ['json', 'pretty'] as const;
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const MAX_PORT = 65_535;
+const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+const ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
+const POSITIVE_INT = /^[1-9]\d*$/;
+
+const required = (issue: { input: unknown }) =>
+  issue.input === undefined ? 'required' : undefined;
+
+/** host:port (IPv6 in brackets) split for listen(): brackets dropped, any port number. */
+export function splitHostPort(value: string): { host: string; port: number } | undefined {
+  const match = ADDRESS.exec(value);
+  if (match === null) return undefined;
+  return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port: Number(match[2]) };
+}
+
+/** Parses host:port; port 0 is refused because addresses are advertised to peers and clients. */
+export function parseAddress(value: string): { host: string; port: number } | string {
+  const parsed = splitHostPort(value);
+  if (parsed === undefined) return `"${value}" is not host:port`;
+  if (parsed.port < 1 || parsed.port > MAX_PORT) {
+    return `port ${parsed.port} of "${value}" is not within 1-65535`;
+  }
+  return parsed;
+}
+
+const address = z
+  .string({ error: required })
+  .trim()
+  .check((ctx) => {
+    const parsed = parseAddress(ctx.value);
+    if (typeof parsed === 'string')
+      ctx.issues.push({ code: 'custom', message: parsed, input: ctx.value });
+  });
+
+const positiveInt = (fallback: number) =>
+  z
+    .string()
+    .trim()
+    .regex(POSITIVE_INT, { error: 'must be a positive integer' })
+    .transform(Number)
+    .refine(Number.isSafeInteger, { error: 'must be a positive integer' })
+    .default(fallback);
+
+const peers = z
+  .string({ error: required })
+  .trim()
+  .transform((value, ctx) => {
+    const fail = (message: string) => {
+      ctx.issues.push({ code: 'custom', message, input: value });
+      return z.NEVER;
+    };
+    const result: Record<string, string> = {};
+    const seenAddresses = new Set<string>();
+    if (value === '') return fail('must list at least one member as id=host:port');
+    for (const raw of value.split(',')) {
+      const entry = raw.trim();
+      const eq = entry.indexOf('=');
+      if (eq < 0) return fail(`"${entry}" is not id=host:port`);
+      const id = entry.slice(0, eq).trim();
+      const addr = entry.slice(eq + 1).trim();
+      if (!NODE_ID.test(id)) return fail(`"${id}" is not a valid node id (letters, digits, _ . -)`);
+      if (Object.hasOwn(result, id)) return fail(`node id "${id}" is listed twice`);
+      const parsed = parseAddress(addr);
+      if (typeof parsed === 'string') return fail(`${id}: ${parsed}`);
+      if (seenAddresses.has(addr)) return fail(`address ${addr} is listed twice`);
+      seenAddresses.add(addr);
+      result[id] = addr;
+    }
+    return result;
+  });
+
+/**
+ * Raw input is what flags and environment variables give: strings, or undefined when unset.
+ * Cross-field rules run only once every field parsed: zod would otherwise hand them half-parsed
+ * values, and each error should name the one setting to fix.
+ */
+export const serverConfigSchema = z
+  .object({
+    id: z.string({ error: required }).trim().regex(NODE_ID, {
+      error: 'must be letters, digits, _ . - (and start with a letter or digit)',
+    }),
+    clientAddress: address,
+    peerAddress: address,
+    peers,
+    dataDir: z
+      .string({ error: required })
+      .trim()
+      .min(1, { error: 'must not be empty' })
+      .transform((dir) => resolve(dir)),
+    metricsAddress: address,
+    electionTimeoutMinMs: positiveInt(150),
+    electionTimeoutMaxMs: positiveInt(300),
+    heartbeatIntervalMs: positiveInt(50),
+    checkpointIntervalMs: positiveInt(5000),
+    snapshotEntries: positiveInt(10_000),
+    maxLeases: positiveInt(defaultLimits.maxLeases),
+    maxWaitersPerLock: positiveInt(defaultLimits.maxWaitersPerLock),
+    maxStreams: positiveInt(defaultLimits.maxStreams),
+    logFormat: z
+      .enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })
+      .default('json'),
+    logLevel: z
+      .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
+      .default('info'),
+  })
+  .check((ctx) => {
+    if (ctx.issues.length > 0) return;
+    const cfg = ctx.value;
+    const issue = (key: ConfigKey, message: string) =>
+      ctx.issues.push({ code: 'custom', path: [key], message, input: cfg[key] });
+    const own = cfg.peers[cfg.id];
+    if (own === undefined) {
+      issue(
+        'id',
+        `"${cfg.id}" is not a member of ${describe('peers')}: ${Object.keys(cfg.peers).join(', ')}`,
+      );
+    } else {
+      const ownPort = portOf(own);
+      if (portOf(cfg.peerAddress) !== ownPort) {
+        issue(
+          'peerAddress',
+          `port must be ${ownPort}, the port of ${cfg.id} in ${describe('peers')} (${own})`,
+        );
+      }
+    }
+    const listeners = ['clientAddress', 'peerAddress', 'metricsAddress'] as const;
+    for (const [i, a] of listeners.entries()) {
+      for (const b of listeners.slice(i + 1)) {
+        if (portOf(cfg[a]) === portOf(cfg[b]))
+          issue(b, `must not use the same port as ${describe(a)}`);
+      }
+    }
+    if (cfg.electionTimeoutMinMs >= cfg.electionTimeoutMaxMs) {
+      issue(
+        'electionTimeoutMinMs',
+        `${cfg.electionTimeoutMinMs} must be below ${describe('electionTimeoutMaxMs')} (${cfg.electionTimeoutMaxMs})`,
+      );
+    }
+    if (cfg.heartbeatIntervalMs >= cfg.electionTimeoutMinMs) {
+      issue(
+        'heartbeatIntervalMs',
+        `${cfg.heartbeatIntervalMs} must be below ${describe('electionTimeoutMinMs')} (${cfg.electionTimeoutMinMs})`,
+      );
+    }
+  });
+
+export type ServerConfigInput = z.input<typeof serverConfigSchema>;
+export type ServerConfig = z.output<typeof serverConfigSchema>;
+export type ConfigKey = keyof ServerConfigInput;
+
+export interface ConfigOption {
+  readonly key: ConfigKey;
+  /** Long flag, e.g. --client-address. */
+  readonly flag: string;
+  readonly env: string;
+  /** Placeholder shown in --help. */
+  readonly value: string;
+  readonly description: string;
+  readonly default?: string;
+}
+
+const option = (
+  key: ConfigKey,
+  value: string,
+  description: string,
+  dflt?: unknown,
+): ConfigOption => {
+  const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  return {
+    key,
+    flag: `--${kebab}`,
+    env: `QUORUMLOCK_${kebab.replace(/-/g, '_').toUpperCase()}`,
+    value,
+    description,
+    ...(dflt === undefined ? {} : { default: String(dflt) }),
+  };
+};
+
+/** Every setting, in --help order; the CLI builds its flags and deploy checks their env from it. */
+export const CONFIG_OPTIONS: readonly ConfigOption[] = [
+  option('id', 'id', 'this node, one of the ids in --peers'),
+  option('clientAddress', 'host:port', 'gRPC API address, advertised to clients'),
+  option(
+    'peerAddress',
+    'host:port',
+    'Raft listen address; its port must match this node in --peers',
+  ),
+  option('peers', 'id=host:port,...', 'every member and its Raft address, this node included'),
+  option('dataDir', 'dir', 'Raft log and snapshots'),
+  option('metricsAddress', 'host:port', 'HTTP address of /healthz, /readyz and /metrics'),
+  option('electionTimeoutMinMs', 'ms', 'lower bound of the randomized election timeout', 150),
+  option('electionTimeoutMaxMs', 'ms', 'upper bound of the randomized election timeout', 300),
+  option('heartbeatIntervalMs', 'ms', 'leader heartbeat, below the election timeout', 50),
+  option('checkpointIntervalMs', 'ms', 'how often the leader persists remaining lease TTLs', 5000),
+  option('snapshotEntries', 'n', 'log entries between snapshots', 10_000),
+  option('maxLeases', 'n', 'leases alive at once', defaultLimits.maxLeases),
+  option(
+    'maxWaitersPerLock',
+    'n',
+    'waiters queued on one lock or election',
+    defaultLimits.maxWaitersPerLock,
+  ),
+  option(
+    'maxStreams',
+    'n',
+    'open Watch/Observe/KeepAlive streams on this node',
+    defaultLimits.maxStreams,
+  ),
+  option('logFormat', LOG_FORMATS.join('|'), 'log output', 'json'),
+  option('logLevel', LOG_LEVELS.join('|'), 'minimum log level', 'info'),
+];
+
+/** Every environment variable the server reads. */
+export const CONFIG_ENV_VARS: readonly string[] = CONFIG_OPTIONS.map((o) => o.env);
+
+const byKey = new Map(CONFIG_OPTIONS.map((o) => [o.key, o]));
+
+function describe(key: ConfigKey): string {
+  const o = byKey.get(key)!;
+  return `${o.flag} (${o.env})`;
+}
+
+function portOf(addr: string): number {
+  return (parseAddress(addr) as { port: number }).port;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfigError';
+  }
+}
+
+export type ConfigFlags = Partial<Record<ConfigKey, string | undefined>>;
+
+/**
+ * Flags win over the environment. An empty environment variable counts as unset because
+ * templated deploy files often render missing values as "".
+ */
+export function loadServerConfig(
+  flags: ConfigFlags,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ServerConfig {
+  const input: Record<string, string | undefined> = {};
+  for (const o of CONFIG_OPTIONS) {
+    const fromEnv = env[o.env];
+    input[o.key] = flags[o.key] ?? (fromEnv === '' ? undefined : fromEnv);
+  }
+  const result = serverConfigSchema.safeParse(input);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const key = issue.path[0];
+      const name =
+        typeof key === 'string' && byKey.has(key as ConfigKey)
+          ? describe(key as ConfigKey)
+          : 'configuration';
+      return `invalid ${name}: ${issue.message}`;
+    }),
+  );
+}
+
+export function toLockNodeOptions(config: ServerConfig, logger: Logger): LockNodeOptions {
+  return {
+    id: config.id,
+    clientAddress: config.clientAddress,
+    peerAddress: config.peerAddress,
+    peers: config.peers,
+    dataDir: config.dataDir,
+    electionTimeoutMinMs: config.electionTimeoutMinMs,
+    electionTimeoutMaxMs: config.electionTimeoutMaxMs,
+    heartbeatIntervalMs: config.heartbeatIntervalMs,
+    checkpointIntervalMs: config.checkpointIntervalMs,
+    snapshotEntries: config.snapshotEntries,
+    limits: {
+      maxLeases: config.maxLeases,
+      maxWaitersPerLock: config.maxWaitersPerLock,
+      maxStreams: config.maxStreams,
+    },
+    logger,
+  };
+}

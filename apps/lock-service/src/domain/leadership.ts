@@ -1,0 +1,154 @@
+import { randomBytes } from 'node:crypto';
+import type { RaftNode } from '../../../../libs/raft/src/index.js';
+import type { CallContext } from './api.js';
+import type { ApplyResult, Command, MutexKind } from './commands.js';
+import { exhausted, leaseNotFound, unavailable } from './errors.js';
+import type { SmEvent } from './events.js';
+import { Lessor } from './lessor.js';
+import type { LockNodeOptions } from './options.js';
+import type { LockStateMachine } from './state-machine.js';
+import { type WaitOutcome, Waits } from './waits.js';
+
+export interface MutexRequest {
+  name: string;
+  owner: string;
+  value: string;
+  ttl: number;
+  waitMs: number;
+  requestId: string;
+  leaseId: string;
+}
+
+/**
+ * What only the leader does: decide lease expiry and checkpoints on its clock, keep waiting
+ * calls, and turn requests into commands. It starts once the leader's own no-op is applied
+ * (so it knows every lease) and stops the moment the node stops leading.
+ */
+export class Leadership {
+  readonly lessor: Lessor;
+  private readonly waits: Waits;
+  private term = 0;
+
+  constructor(
+    private readonly sm: LockStateMachine,
+    private readonly raft: () => RaftNode<ApplyResult>,
+    private readonly opts: LockNodeOptions,
+    private readonly propose: (c: Command) => Promise<ApplyResult>,
+  ) {
+    this.lessor = new Lessor(sm);
+    this.waits = new Waits(opts.limits.maxWaitersPerLock * 16);
+  }
+
+  get active(): boolean {
+    return this.term > 0 && this.raft().isLeader();
+  }
+
+  onEvent(e: SmEvent): void {
+    this.waits.onEvent(e);
+    if (e.type !== 'leader_term' || !this.raft().isLeader() || this.raft().status().term !== e.term)
+      return;
+    this.term = e.term;
+    this.lessor.startLeading();
+    this.opts.logger.info({ term: e.term }, 'leading: lease clock started');
+    // Followers learn where to forward calls from this entry.
+    const member: Command = {
+      op: 'member',
+      id: this.opts.id,
+      client_address: this.opts.clientAddress,
+      t: Date.now(),
+    };
+    this.propose(member).catch(() => {});
+  }
+
+  stepDown(): void {
+    if (this.term === 0) return;
+    this.term = 0;
+    this.lessor.stopLeading();
+    this.waits.failAll(unavailable('leadership changed while waiting'));
+  }
+
+  expireLeases(): void {
+    if (!this.active) return;
+    const keep = this.waits.leases();
+    for (const [id, seq] of this.lessor.takeExpired((l) => keep.has(l))) {
+      this.propose({ op: 'expire', lease_id: id, seq, t: Date.now() }).then(
+        (r) => r.status !== 'ok' && this.lessor.expireSettled(id),
+        () => this.lessor.expireSettled(id),
+      );
+    }
+  }
+
+  checkpointLeases(): void {
+    if (!this.active) return;
+    const leases = this.lessor.takeCheckpoint();
+    if (leases.length === 0) return;
+    this.propose({ op: 'checkpoint', leases, t: Date.now() }).catch(() =>
+      this.lessor.checkpointFailed(leases.map((l) => l[0])),
+    );
+  }
+
+  /** Renews a lease the caller just confirmed leadership for; throws NOT_FOUND if gone. */
+  async renew(leaseId: string): Promise<number> {
+    const lease = this.sm.leases.get(leaseId);
+    if (!lease || this.lessor.isExpired(leaseId)) throw leaseNotFound();
+    if (!this.lessor.renewInMemory(leaseId)) {
+      const r = await this.propose({ op: 'renew', lease_id: leaseId, t: Date.now() });
+      if (r.status !== 'ok') throw leaseNotFound();
+    }
+    return lease.ttl_ms;
+  }
+
+  /** Acquire and Campaign: try, or queue and wait for the state machine's answer. */
+  async acquire(kind: MutexKind, f: MutexRequest, ctx: CallContext): Promise<WaitOutcome> {
+    if (f.leaseId && (!this.sm.leases.has(f.leaseId) || this.lessor.isExpired(f.leaseId)))
+      throw leaseNotFound();
+    // A wait must be resumable after a leader change, so it always has a request id.
+    const requestId = f.requestId || (f.waitMs > 0 ? `srv-${randomBytes(8).toString('hex')}` : '');
+    const r = await this.propose({
+      op: 'acquire',
+      kind,
+      name: f.name,
+      owner: f.owner,
+      value: f.value,
+      ttl_ms: f.ttl,
+      wait: f.waitMs > 0,
+      request_id: requestId,
+      lease_id: f.leaseId,
+      new_lease_id: randomBytes(8).toString('hex'),
+      t: Date.now(),
+      max_leases: this.opts.limits.maxLeases,
+      max_waiters: this.opts.limits.maxWaitersPerLock,
+    });
+    switch (r.status) {
+      case 'granted':
+        return {
+          granted: true,
+          lease_id: r.lease_id,
+          token: r.token,
+          ttl_ms: r.ttl_ms,
+          holder: f.owner,
+        };
+      case 'held':
+        return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: r.holder };
+      case 'lease_not_found':
+        throw leaseNotFound();
+      case 'exhausted':
+        throw exhausted(r.what);
+      case 'queued': {
+        const until = Math.min(performance.now() + f.waitMs, ctx.deadline ?? Infinity);
+        const cancel = () =>
+          this.propose({
+            op: 'cancel_wait',
+            kind,
+            name: f.name,
+            request_id: requestId,
+            t: Date.now(),
+          }).catch((e: Error) => this.waits.fail(requestId, e));
+        const o = await this.waits.wait(requestId, r.lease_id, until, cancel, ctx.signal);
+        return { ...o, holder: o.granted ? f.owner : o.holder };
+      }
+      default:
+        throw unavailable(`unexpected result ${r.status}`);
+    }
+  }
+}

@@ -1,0 +1,33 @@
+import type { Metadata } from '@grpc/grpc-js';
+import { Controller, Inject, UseFilters } from '@nestjs/common';
+import { GrpcMethod } from '@nestjs/microservices';
+import type {
+  LockApi,
+  StatusRequest,
+  StatusResponse,
+  TransferLeadershipRequest,
+  TransferLeadershipResponse,
+} from '../domain/api.js';
+import { type GrpcCall, withContext } from './call-context.js';
+import { GrpcExceptionFilter } from './exception.filter.js';
+import { LOCK_API } from './tokens.js';
+
+@Controller()
+@UseFilters(GrpcExceptionFilter)
+export class ClusterController {
+  constructor(@Inject(LOCK_API) private readonly api: LockApi) {}
+
+  @GrpcMethod('ClusterService', 'Status')
+  status(req: StatusRequest, _md: Metadata, call: GrpcCall): Promise<StatusResponse> {
+    return withContext(call, (ctx) => this.api.status(req, ctx));
+  }
+
+  @GrpcMethod('ClusterService', 'TransferLeadership')
+  transferLeadership(
+    req: TransferLeadershipRequest,
+    _md: Metadata,
+    call: GrpcCall,
+  ): Promise<TransferLeadershipResponse> {
+    return withContext(call, (ctx) => this.api.transferLeadership(req, ctx));
+  }
+}

@@ -1,0 +1,78 @@
+// The Nest gRPC transport, extended where Nest 12 gives no handle: ServerGrpc.unwrap() throws,
+// the port bound for ":0" is dropped, and close() is either a graceful shutdown with no time
+// limit or an immediate one.
+import * as grpc from '@grpc/grpc-js';
+import { ServerGrpc } from '@nestjs/microservices';
+import {
+  MAX_MESSAGE_BYTES,
+  PROTO_LOADER_OPTIONS,
+  QUORUMLOCK_PACKAGE,
+  quorumlockProtoFiles,
+} from './proto.js';
+
+export interface GrpcServerOptions {
+  /** host:port to bind; port 0 picks a free port, see `port`. */
+  readonly address: string;
+  /** Adds services outside Nest's controllers (the health service) to the same server. */
+  readonly addServices?: (server: grpc.Server) => void;
+}
+
+export class QuorumLockGrpcServer extends ServerGrpc {
+  private boundPort = 0;
+  private drained: Promise<void> | undefined;
+
+  constructor(private readonly serverOptions: GrpcServerOptions) {
+    super({
+      url: serverOptions.address,
+      package: [QUORUMLOCK_PACKAGE],
+      protoPath: quorumlockProtoFiles(),
+      loader: PROTO_LOADER_OPTIONS,
+      // Nest's documented hook (it is how reflection is added), called with the grpc-js Server.
+      onLoadPackageDefinition: (_definition: unknown, server: grpc.Server) =>
+        serverOptions.addServices?.(server),
+    });
+  }
+
+  /** The bound port: the configured one, or the one the OS picked for port 0. */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** Replaces Nest's only to keep the bound port; Nest then adds its services to this server. */
+  override async createClient(): Promise<grpc.Server> {
+    const server = new grpc.Server({
+      'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    });
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      server.bindAsync(
+        this.serverOptions.address,
+        grpc.ServerCredentials.createInsecure(),
+        (err, port) => (err ? reject(err) : resolve(port)),
+      );
+    });
+    return server;
+  }
+
+  /** Closes the listening socket and refuses new calls; calls in flight go on. */
+  stopAccepting(): void {
+    const server = this.grpcClient as grpc.Server | null;
+    if (server === null || this.drained !== undefined) return;
+    this.drained = new Promise((resolve) => server.tryShutdown(() => resolve()));
+  }
+
+  /**
+   * Waits up to graceMs for calls in flight, then cuts the rest: Watch streams and health
+   * Watch calls never end by themselves.
+   */
+  async shutdown(graceMs: number): Promise<void> {
+    this.stopAccepting();
+    if (this.drained !== undefined) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+      await Promise.race([this.drained, timeout]);
+      clearTimeout(timer);
+    }
+    await this.close();
+  }
+}

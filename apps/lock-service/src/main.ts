@@ -1,0 +1,276 @@
+// Starts the server: the Nest application (gRPC API and HTTP probes) around one LockNode, pino
+// logging, and a graceful shutdown on SIGTERM/SIGINT.
+import 'reflect-metadata';
+import type { AddressInfo } from 'node:net';
+import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { pino, type Logger } from 'pino';
+import { AppModule, LockNodeLifecycle } from './app.module.js';
+import { type ServerConfig, splitHostPort } from './config/config.js';
+import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
+import { GrpcHealth } from './grpc/health.js';
+import { ServingState } from './grpc/serving.js';
+
+/** How long gRPC calls still running after the node stopped get before they are cut. */
+const GRPC_GRACE_MS = 3_000;
+/** A signal-driven shutdown that takes longer than this exits the process anyway. */
+const SHUTDOWN_TIMEOUT_MS = 20_000;
+
+const LEVEL_NAMES: Record<number, string> = {
+  10: 'TRACE',
+  20: 'DEBUG',
+  30: 'INFO',
+  40: 'WARN',
+  50: 'ERROR',
+  60: 'FATAL',
+};
+
+const show = (v: unknown) =>
+  typeof v === 'string' && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
+
+/**
+ * One pino JSON line as "12:00:01.234 INFO  [n1] msg key=value". Errors logged at error level
+ * or above get their stack on the following lines; below that only their message, since peers
+ * coming and going log warnings with errors that are routine.
+ */
+export function formatPrettyLine(line: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line.endsWith('\n') ? line : `${line}\n`;
+  }
+  const { time, level, msg, node, err, pid: _pid, hostname: _host, ...fields } = record;
+  const when = new Date(time as string | number);
+  const parts = [
+    Number.isNaN(when.getTime()) ? '--:--:--.---' : when.toISOString().slice(11, 23),
+    (LEVEL_NAMES[level as number] ?? String(level)).padEnd(5),
+  ];
+  if (node !== undefined) parts.push(`[${String(node)}]`);
+  if (msg !== undefined) parts.push(String(msg));
+  const error = err as { message?: unknown; stack?: unknown } | string | undefined;
+  let stack = '';
+  if (typeof error === 'object' && error !== null) {
+    if ((level as number) >= 50 && typeof error.stack === 'string') {
+      stack = `\n    ${error.stack.replace(/\n/g, '\n    ')}`;
+    } else {
+      fields['err'] = error.message ?? error;
+    }
+  } else if (error !== undefined) {
+    fields['err'] = error;
+  }
+  for (const [key, value] of Object.entries(fields)) parts.push(`${key}=${show(value)}`);
+  return `${parts.join(' ')}${stack}\n`;
+}
+
+export interface LogSettings {
+  readonly logFormat: 'json' | 'pretty';
+  readonly logLevel: string;
+}
+
+/**
+ * Writes synchronously so that the last lines before process.exit are not lost. "pretty" is a
+ * write function rather than pino-pretty, which would be a dependency and a worker thread.
+ */
+export function createLogger(
+  settings: LogSettings,
+  out: { write(chunk: string): unknown } = process.stdout,
+): Logger {
+  const options = { level: settings.logLevel, timestamp: pino.stdTimeFunctions.isoTime };
+  if (settings.logFormat === 'pretty') {
+    return pino(options, { write: (line: string) => out.write(formatPrettyLine(line)) });
+  }
+  if (out === process.stdout) return pino(options, pino.destination({ dest: 1, sync: true }));
+  return pino(options, { write: (line: string) => out.write(line) });
+}
+
+/**
+ * Nest's own messages go through pino. Its "log" level (module and route mapping at start-up)
+ * is demoted to debug: noise for an operator at info.
+ */
+class NestPinoLogger implements LoggerService {
+  constructor(private readonly logger: Logger) {}
+
+  log(message: unknown, ...rest: unknown[]): void {
+    this.write('debug', message, rest);
+  }
+  error(message: unknown, ...rest: unknown[]): void {
+    this.write('error', message, rest);
+  }
+  warn(message: unknown, ...rest: unknown[]): void {
+    this.write('warn', message, rest);
+  }
+  debug(message: unknown, ...rest: unknown[]): void {
+    this.write('debug', message, rest);
+  }
+  verbose(message: unknown, ...rest: unknown[]): void {
+    this.write('trace', message, rest);
+  }
+  fatal(message: unknown, ...rest: unknown[]): void {
+    this.write('fatal', message, rest);
+  }
+
+  private write(
+    level: 'fatal' | 'error' | 'warn' | 'debug' | 'trace',
+    message: unknown,
+    rest: unknown[],
+  ) {
+    const last = rest.at(-1);
+    const context = typeof last === 'string' ? last : undefined;
+    if (message instanceof Error) {
+      this.logger[level]({ context, err: message }, message.message);
+    } else {
+      const stack = level === 'error' && rest.length > 1 ? rest[0] : undefined;
+      this.logger[level]({ context, stack }, typeof message === 'string' ? message : show(message));
+    }
+  }
+}
+
+export interface ApplicationOptions {
+  /** gRPC listen address; port 0 picks a free port. */
+  readonly clientAddress: string;
+  /** HTTP listen address of the probes and metrics; port 0 picks a free port. */
+  readonly metricsAddress: string;
+  readonly logger: Logger;
+  readonly grpcGraceMs?: number;
+}
+
+export interface Application {
+  readonly app: INestApplication;
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  /** Reports NOT_SERVING and refuses new gRPC calls; HTTP stays up for the probes. */
+  drain(): void;
+  /** Cuts gRPC calls still running after the grace period, then closes everything. */
+  close(): Promise<void>;
+}
+
+/**
+ * The Nest application for a root module that provides LOCK_API and LOGGER globally: serve()
+ * passes AppModule, tests a module with a fake LockApi.
+ */
+export async function startApplication(
+  rootModule: DynamicModule | Type,
+  options: ApplicationOptions,
+): Promise<Application> {
+  const http = splitHostPort(options.metricsAddress);
+  if (http === undefined)
+    throw new Error(`metrics address "${options.metricsAddress}" is not host:port`);
+  const app = await NestFactory.create(rootModule, {
+    logger: new NestPinoLogger(options.logger.child({ component: 'nest' })),
+    // Nest's default answers a failed start-up with process.abort(): a core dump, no message.
+    abortOnError: false,
+    // Keep-alive connections of scrapers and probes would otherwise hold close() open.
+    forceCloseConnections: true,
+  });
+  try {
+    const health = app.get(GrpcHealth);
+    const grpcServer = new QuorumLockGrpcServer({
+      address: options.clientAddress,
+      addServices: (server) => health.addToServer(server),
+    });
+    app.connectMicroservice({ strategy: grpcServer });
+    await app.startAllMicroservices();
+    await app.listen(http.port, http.host);
+    const serving = app.get(ServingState);
+    const grace = options.grpcGraceMs ?? GRPC_GRACE_MS;
+    return {
+      app,
+      grpcPort: grpcServer.port,
+      httpPort: (app.getHttpServer().address() as AddressInfo).port,
+      drain() {
+        serving.drain();
+        health.refresh();
+        grpcServer.stopAccepting();
+      },
+      async close() {
+        await grpcServer.shutdown(grace);
+        await app.close();
+      },
+    };
+  } catch (err) {
+    await app.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+export interface RunningServer {
+  readonly grpcPort: number;
+  readonly httpPort: number;
+  /** Settles once the server has shut down, whether by close() or by a signal. */
+  readonly closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ServeOptions {
+  /** Defaults to one built from the config's log settings. */
+  readonly logger?: Logger;
+  /** Install SIGTERM/SIGINT handlers (default true); tests leave the process's signals alone. */
+  readonly handleSignals?: boolean;
+}
+
+export async function serve(
+  config: ServerConfig,
+  options: ServeOptions = {},
+): Promise<RunningServer> {
+  const logger = options.logger ?? createLogger(config).child({ node: config.id });
+  const started = await startApplication(AppModule.forRoot(config, logger), {
+    clientAddress: config.clientAddress,
+    metricsAddress: config.metricsAddress,
+    logger,
+  });
+  const lockNode = started.app.get(LockNodeLifecycle);
+  logger.info(
+    { client: config.clientAddress, peer: config.peerAddress, metrics: config.metricsAddress },
+    'quorumlock serving',
+  );
+
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+  let settle!: { resolve(): void; reject(err: unknown): void };
+  const closed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  // Observed here so that a failed shutdown nobody awaits is not an unhandled rejection.
+  closed.catch(() => undefined);
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    if (closing === undefined) {
+      closing = shutdown();
+      closing.then(settle.resolve, settle.reject);
+    }
+    return closing;
+  };
+
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (closing !== undefined) {
+      logger.warn({ signal }, 'already shutting down');
+      return;
+    }
+    logger.info({ signal }, 'signal received');
+    setTimeout(() => {
+      logger.fatal({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown timed out');
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
+    close().catch(() => undefined);
+  };
+
+  // Order: refuse new work, hand leadership over while peers are still reachable, then close
+  // the servers; /healthz keeps answering until the very end.
+  async function shutdown(): Promise<void> {
+    logger.info('shutting down');
+    started.drain();
+    try {
+      await lockNode.stop({ transferLeadership: true });
+    } catch (err) {
+      logger.error({ err }, 'stopping the lock node failed');
+    }
+    try {
+      await started.close();
+      logger.info('stopped');
+    } finally {
+      for (const s of signals) process.off(s, onSignal);
+    }
+  }
+
+  if (options.handleSignals ?? true) for (const s of signals) process.on(s, onSignal);
+
+  return { grpcPort: started.grpcPort, httpPort: started.httpPort, closed, close };
+}

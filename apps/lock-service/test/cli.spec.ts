@@ -1,0 +1,130 @@
+// The built quorumlock command (npm test builds first): usage errors, and one real node's
+// start-up and graceful shutdown on SIGTERM.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { freePort } from '../../../libs/raft/test/e2e/process-cluster.js';
+import { TestClients } from './fixtures/fake-api.js';
+
+const BIN = resolve(process.cwd(), 'dist/apps/lock-service/src/cli/quorumlock.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((done, fail) => {
+    const proc = spawn(process.execPath, [BIN, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH ?? '', ...env },
+    });
+    let stdout = '';
+    let stderr = '';
+    proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    proc.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    proc.on('error', fail);
+    proc.on('exit', (code) => done({ code, stdout, stderr }));
+  });
+}
+
+describe('quorumlock usage errors exit with 2 and print usage', () => {
+  it.each([
+    ['no command', []],
+    ['an unknown command', ['frobnicate']],
+    ['an unknown flag', ['serve', '--bogus']],
+    ['a flag without its value', ['serve', '--id']],
+    ['a bad dev port', ['dev', '--base-port', '70000']],
+  ])('%s', async (_what, args) => {
+    const r = await run(args);
+    expect(r.code).toBe(2);
+    expect(r.stdout + r.stderr).toMatch(/Usage: quorumlock/);
+  });
+
+  it('a configuration error names the flag and variable', async () => {
+    const r = await run(['serve', '--id', 'n1', '--peers', 'n1'], {
+      QUORUMLOCK_DATA_DIR: '/tmp/x',
+    });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('invalid --peers (QUORUMLOCK_PEERS): "n1" is not id=host:port');
+    expect(r.stderr).toContain('invalid --client-address (QUORUMLOCK_CLIENT_ADDRESS): required');
+    expect(r.stderr).toMatch(/Usage: quorumlock serve/);
+  });
+
+  it('--help exits with 0', async () => {
+    const r = await run(['serve', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('QUORUMLOCK_PEERS');
+  });
+});
+
+describe('quorumlock serve', () => {
+  let dir: string;
+  let clients: TestClients | undefined;
+  let proc: ReturnType<typeof spawn> | undefined;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'quorumlock-cli-'));
+  });
+
+  afterEach(() => {
+    clients?.close();
+    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('serves a one-node cluster, then shuts down cleanly on SIGTERM', async () => {
+    const [client, peer, metrics] = [await freePort(), await freePort(), await freePort()];
+    proc = spawn(process.execPath, [BIN, 'serve'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        QUORUMLOCK_ID: 'n1',
+        QUORUMLOCK_CLIENT_ADDRESS: `127.0.0.1:${client}`,
+        QUORUMLOCK_PEER_ADDRESS: `127.0.0.1:${peer}`,
+        QUORUMLOCK_PEERS: `n1=127.0.0.1:${peer}`,
+        QUORUMLOCK_DATA_DIR: dir,
+        QUORUMLOCK_METRICS_ADDRESS: `127.0.0.1:${metrics}`,
+      },
+    });
+    let log = '';
+    proc.stdout!.on('data', (b: Buffer) => (log += b.toString()));
+    proc.stderr!.on('data', (b: Buffer) => (log += b.toString()));
+    const exited = new Promise<number | null>((done) => proc!.on('exit', (code) => done(code)));
+
+    const until = Date.now() + 20_000;
+    for (;;) {
+      const ready = await fetch(`http://127.0.0.1:${metrics}/readyz`).then(
+        (r) => r.status,
+        () => 0,
+      );
+      if (ready === 200) break;
+      if (Date.now() > until || proc.exitCode !== null) throw new Error(`not ready:\n${log}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    clients = new TestClients(`127.0.0.1:${client}`);
+    expect(await clients.unary(clients.health, 'Check', { service: '' })).toEqual({
+      status: 'SERVING',
+    });
+    const acquired = await clients.unary(clients.lock, 'Acquire', { name: 'cli', owner: 'test' });
+    expect(acquired).toMatchObject({ acquired: true, holder: 'test' });
+    await expect(
+      clients.unary(clients.lock, 'Acquire', { name: '', owner: 'test' }),
+    ).rejects.toMatchObject({
+      code: grpc.status.INVALID_ARGUMENT,
+    });
+
+    proc.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const messages = log
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(messages).toEqual(
+      expect.arrayContaining(['quorumlock serving', 'shutting down', 'stopped']),
+    );
+  });
+});

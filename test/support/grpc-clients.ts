@@ -1,0 +1,46 @@
+// Promise-based clients of the public API for tests: one per service, on one node's address.
+import * as grpc from '@grpc/grpc-js';
+import { loadApiPackage } from '../../apps/lock-service/src/grpc/proto.js';
+
+type Unary = (
+  req: object,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null, r: unknown) => void,
+) => grpc.ClientUnaryCall;
+
+export class ApiClient {
+  readonly lock: grpc.Client;
+  readonly election: grpc.Client;
+  readonly cluster: grpc.Client;
+
+  constructor(readonly address: string) {
+    const v1 = loadApiPackage();
+    const creds = grpc.credentials.createInsecure();
+    this.lock = new (v1.LockService as grpc.ServiceClientConstructor)(address, creds);
+    this.election = new (v1.ElectionService as grpc.ServiceClientConstructor)(address, creds);
+    this.cluster = new (v1.ClusterService as grpc.ServiceClientConstructor)(address, creds);
+  }
+
+  /** Calls a unary method; resolves with the response or rejects with the grpc ServiceError. */
+  call<T = Record<string, unknown>>(
+    client: grpc.Client,
+    method: string,
+    req: object,
+    timeoutMs = 10_000,
+  ): Promise<T> {
+    return new Promise((resolve, reject) => {
+      (client as unknown as Record<string, Unary>)[method].call(
+        client,
+        req,
+        new grpc.Metadata(),
+        { deadline: Date.now() + timeoutMs },
+        (e, r) => (e ? reject(e) : resolve(r as T)),
+      );
+    });
+  }
+
+  close(): void {
+    for (const c of [this.lock, this.election, this.cluster]) c.close();
+  }
+}
