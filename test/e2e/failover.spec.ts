@@ -1,0 +1,118 @@
+import { waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
+import { ServiceCluster } from '../support/service-cluster.js';
+import { onAnyNode } from '../support/retry.js';
+
+interface AcquireResponse {
+  acquired: boolean;
+  lease_id: string;
+  fencing_token: number;
+  holder: string;
+}
+
+describe('kill -9 of the leader while clients hold and wait', () => {
+  const cluster = new ServiceCluster();
+  beforeAll(() => cluster.start(), 30_000);
+  afterAll(() => cluster.stop());
+
+  let renewing = false;
+  afterEach(() => {
+    renewing = false; // stop the renewal loops even when the test failed
+  });
+
+  test('live leases survive, and waiters resume with their request_id and get exactly one grant', async () => {
+    const leader = await cluster.leader();
+    const followers = cluster.ids.filter((id) => id !== leader);
+    // Three holders, each renewing through the followers every 500 ms.
+    const holders = await Promise.all(
+      [0, 1, 2].map((i) =>
+        onAnyNode(cluster, (api) =>
+          api.call<AcquireResponse>(api.lock, 'Acquire', {
+            name: `fo/${i}`,
+            owner: `holder-${i}`,
+            ttl_ms: 3000,
+          }),
+        ),
+      ),
+    );
+    renewing = true;
+    const renewals = holders.map(async (h) => {
+      while (renewing) {
+        await onAnyNode(cluster, (api) =>
+          api.call(api.lock, 'Renew', { lease_id: h.lease_id }, 1000),
+        );
+        await new Promise((ok) => setTimeout(ok, 500));
+      }
+    });
+    // A waiter queued behind holder 0 through a follower, then the leader dies.
+    const waitReq = {
+      name: 'fo/0',
+      owner: 'waiter',
+      ttl_ms: 3000,
+      wait_ms: 30_000,
+      request_id: 'fo-waiter-1',
+    };
+    const firstAttempt = cluster
+      .api(followers[0])
+      .call<AcquireResponse>(cluster.api(followers[0]).lock, 'Acquire', waitReq, 40_000)
+      .catch((e: Error) => e);
+    await waitFor('the waiter to be queued', async () => {
+      const d = await onAnyNode(cluster, (api) =>
+        api.call<{ waiters: number }>(api.lock, 'Describe', { name: 'fo/0' }),
+      );
+      return d.waiters === 1;
+    });
+    await cluster.kill(leader, 'SIGKILL');
+    const newLeader = await cluster.leader();
+    expect(newLeader).not.toBe(leader);
+
+    // The first attempt ended without a grant (its leader is gone); the retry resumes the entry.
+    const first = await firstAttempt;
+    expect(first).toBeInstanceOf(Error);
+    const retry = onAnyNode(
+      cluster,
+      (api) => api.call<AcquireResponse>(api.lock, 'Acquire', waitReq, 40_000),
+      40_000,
+    );
+    await waitFor('the retried waiter to be queued once', async () => {
+      const d = await onAnyNode(cluster, (api) =>
+        api.call<{ waiters: number }>(api.lock, 'Describe', { name: 'fo/0' }),
+      );
+      return d.waiters === 1;
+    });
+
+    // Every holder still holds its lock with its token, well past its 3 s TTL.
+    await new Promise((ok) => setTimeout(ok, 3500)); // longer than the TTL: expiry would show
+    for (const [i, h] of holders.entries()) {
+      const d = await onAnyNode(cluster, (api) =>
+        api.call<{ held: boolean; fencing_token: number }>(api.lock, 'Describe', {
+          name: `fo/${i}`,
+        }),
+      );
+      expect(d).toMatchObject({ held: true, fencing_token: h.fencing_token });
+    }
+    // Holder 0 lets go: the waiter gets the lock, once, with a larger token.
+    await onAnyNode(cluster, (api) =>
+      api.call(api.lock, 'Release', { lease_id: holders[0].lease_id, name: 'fo/0' }),
+    );
+    const granted = await retry;
+    expect(granted.acquired).toBe(true);
+    expect(granted.fencing_token).toBeGreaterThan(holders[0].fencing_token);
+    const again = await onAnyNode(cluster, (api) =>
+      api.call<AcquireResponse>(api.lock, 'Acquire', waitReq),
+    );
+    expect(again).toMatchObject({
+      acquired: true,
+      lease_id: granted.lease_id,
+      fencing_token: granted.fencing_token,
+    });
+    renewing = false;
+    await Promise.all(renewals);
+
+    // The killed node comes back and catches up.
+    cluster.startNode(leader);
+    await waitFor('the restarted node to apply the grant', async () => {
+      const s = await cluster.status(leader);
+      return s.applied_index >= granted.fencing_token;
+    });
+  }, 90_000);
+});

@@ -1,0 +1,36 @@
+import type { ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { ServiceCluster } from './service-cluster.js';
+import type { ApiClient } from './grpc-clients.js';
+
+/**
+ * Calls fn on each running node in turn until one answers with something other than
+ * UNAVAILABLE (or a transport failure), as a client with several endpoints would. Bounded.
+ */
+export async function onAnyNode<T>(
+  cluster: ServiceCluster,
+  fn: (api: ApiClient) => Promise<T>,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  let last: unknown;
+  for (let attempt = 0; performance.now() < deadline; attempt++) {
+    const up = cluster.ids.filter((id) => cluster.isUp(id));
+    if (up.length === 0) throw new Error('no node is running');
+    const id = up[attempt % up.length];
+    try {
+      return await fn(cluster.api(id));
+    } catch (e) {
+      const code = (e as ServiceError).code;
+      if (
+        code !== status.UNAVAILABLE &&
+        code !== status.DEADLINE_EXCEEDED &&
+        code !== status.CANCELLED
+      )
+        throw e;
+      last = e;
+      await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+    }
+  }
+  throw new Error(`no node answered within ${timeoutMs} ms: ${String(last)}`);
+}
