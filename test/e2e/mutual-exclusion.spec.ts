@@ -30,7 +30,8 @@ function checkHistory(grants: Grant[]): void {
 }
 
 describe('mutual exclusion under concurrency', () => {
-  const cluster = new ServiceCluster();
+  // Frequent checkpoints, so that renewals here also take the through-the-log path.
+  const cluster = new ServiceCluster(undefined, ['--checkpoint-interval-ms', '300']);
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 
@@ -70,6 +71,39 @@ describe('mutual exclusion under concurrency', () => {
     expect(grants).toHaveLength(20 * rounds);
     checkHistory(grants);
   });
+
+  test('a waiter’s lease is kept alive by its open call, through waits longer than its TTL', async () => {
+    const holder = await onAnyNode(cluster, (api) =>
+      api.call<{ lease_id: string; fencing_token: number }>(api.lock, 'Acquire', {
+        name: 'me/long-wait',
+        owner: 'h',
+        ttl_ms: 60_000,
+      }),
+    );
+    const api = cluster.api(cluster.ids[0]);
+    const waiting = api.call<{ acquired: boolean; lease_id: string; fencing_token: number }>(
+      api.lock,
+      'Acquire',
+      {
+        name: 'me/long-wait',
+        owner: 'w',
+        ttl_ms: 1000,
+        wait_ms: 20_000,
+        request_id: 'me-long-wait',
+      },
+      30_000,
+    );
+    // Three of the waiter's TTLs pass while it waits (and its lease gets checkpointed).
+    await new Promise((ok) => setTimeout(ok, 3500));
+    await onAnyNode(cluster, (a) =>
+      a.call(a.lock, 'Release', { lease_id: holder.lease_id, name: '' }),
+    );
+    const w = await waiting;
+    expect(w.acquired).toBe(true);
+    expect(w.fencing_token).toBeGreaterThan(holder.fencing_token);
+    // Its lease is alive after the grant: it can be renewed.
+    await onAnyNode(cluster, (a) => a.call(a.lock, 'Renew', { lease_id: w.lease_id }));
+  }, 30_000);
 
   test('the checker itself rejects an overlap and a token going backwards', () => {
     expect(() =>

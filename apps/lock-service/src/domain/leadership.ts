@@ -28,6 +28,7 @@ export class Leadership {
   readonly lessor: Lessor;
   private readonly waits: Waits;
   private term = 0;
+  private readonly renewing = new Set<string>();
 
   constructor(
     private readonly sm: LockStateMachine,
@@ -45,8 +46,8 @@ export class Leadership {
 
   onEvent(e: SmEvent): void {
     this.waits.onEvent(e);
-    if (e.type !== 'leader_term' || !this.raft().isLeader() || this.raft().status().term !== e.term)
-      return;
+    const raft = this.raft() as RaftNode<ApplyResult> | undefined; // unset while replaying at start-up
+    if (e.type !== 'leader_term' || !raft?.isLeader() || raft.status().term !== e.term) return;
     this.term = e.term;
     this.lessor.startLeading();
     this.opts.logger.info({ term: e.term }, 'leading: lease clock started');
@@ -69,7 +70,15 @@ export class Leadership {
 
   expireLeases(): void {
     if (!this.active) return;
+    // A caller waiting in a queue here is alive: keep its lease, through the log if need be.
     const keep = this.waits.leases();
+    for (const id of this.lessor.dueForRenewal(keep)) {
+      if (this.renewing.has(id)) continue;
+      this.renewing.add(id);
+      this.renew(id)
+        .catch(() => {})
+        .finally(() => this.renewing.delete(id));
+    }
     for (const [id, seq] of this.lessor.takeExpired((l) => keep.has(l))) {
       this.propose({ op: 'expire', lease_id: id, seq, t: Date.now() }).then(
         (r) => r.status !== 'ok' && this.lessor.expireSettled(id),
@@ -135,6 +144,9 @@ export class Leadership {
       case 'exhausted':
         throw exhausted(r.what);
       case 'queued': {
+        // Entries applied after ours (in the same batch, before this continuation ran) may
+        // already have granted, cancelled or dropped the wait: then its event has passed.
+        if (!this.sm.waitingOn(requestId)) return this.settled(requestId, f.owner);
         const until = Math.min(performance.now() + f.waitMs, ctx.deadline ?? Infinity);
         const cancel = () =>
           this.propose({
@@ -143,12 +155,31 @@ export class Leadership {
             name: f.name,
             request_id: requestId,
             t: Date.now(),
-          }).catch((e: Error) => this.waits.fail(requestId, e));
+          }).then(
+            () => this.waits.settleFromState(requestId, () => this.settled(requestId, f.owner)),
+            (e: Error) => this.waits.fail(requestId, e),
+          );
         const o = await this.waits.wait(requestId, r.lease_id, until, cancel, ctx.signal);
         return { ...o, holder: o.granted ? f.owner : o.holder };
       }
       default:
         throw unavailable(`unexpected result ${r.status}`);
     }
+  }
+
+  /** The outcome of a wait that is over, from the retry table. */
+  private settled(requestId: string, owner: string): WaitOutcome {
+    const r = this.sm.recorded(requestId);
+    if (r?.status === 'granted')
+      return {
+        granted: true,
+        lease_id: r.lease_id,
+        token: r.token,
+        ttl_ms: r.ttl_ms,
+        holder: owner,
+      };
+    if (r?.status === 'held')
+      return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: r.holder };
+    throw leaseNotFound();
   }
 }

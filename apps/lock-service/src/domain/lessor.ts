@@ -128,13 +128,25 @@ export class Lessor {
     const now = this.now();
     const out: [string, number][] = [];
     for (const [id, d] of this.deadlines) {
-      if (d > now || this.expiring.has(id)) continue;
-      if (keepAlive(id) && this.renewInMemory(id)) continue;
+      if (d > now || this.expiring.has(id) || keepAlive(id)) continue;
       const lease = this.sm.leases.get(id);
       if (!lease) continue;
       this.expiring.add(id);
       out.push([id, lease.seq]);
       if (out.length >= max) break;
+    }
+    return out;
+  }
+
+  /** Of the given leases, those past half their TTL: their holders' calls are still open. */
+  dueForRenewal(leaseIds: Iterable<string>): string[] {
+    const now = this.now();
+    const out: string[] = [];
+    for (const id of leaseIds) {
+      const d = this.deadlines.get(id);
+      const lease = this.sm.leases.get(id);
+      if (d !== undefined && lease && d - now < lease.ttl_ms / 2 && !this.expiring.has(id))
+        out.push(id);
     }
     return out;
   }

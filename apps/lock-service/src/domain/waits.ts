@@ -66,6 +66,19 @@ export class Waits {
     });
   }
 
+  /**
+   * The cancel was applied; if no event ended the wait (it had ended before the cancel, say
+   * granted in the same batch), answer from the state machine's record.
+   */
+  settleFromState(requestId: string, outcome: () => WaitOutcome): void {
+    if (!this.pending.has(requestId)) return;
+    try {
+      this.settle(requestId, outcome());
+    } catch (e) {
+      this.settle(requestId, undefined, e as Error);
+    }
+  }
+
   /** The cancel could not be proposed (leadership lost): the caller retries elsewhere. */
   fail(requestId: string, e: Error): void {
     this.settle(requestId, undefined, e);
