@@ -19,6 +19,24 @@ import { EventHeap } from './heap.js';
 
 export const TICK_MS = 10;
 
+export type SimStats = ReturnType<typeof emptyStats>;
+
+export function emptyStats() {
+  return {
+    messages: 0,
+    dropped: 0,
+    proposals: 0,
+    acked: 0,
+    reads: 0,
+    snapshotsSent: 0,
+    crashes: 0,
+  };
+}
+
+export function addStats(into: SimStats, from: SimStats): void {
+  for (const k of Object.keys(into) as (keyof SimStats)[]) into[k] += from[k];
+}
+
 interface SimEvent {
   at: number;
   seq: number;
@@ -99,15 +117,7 @@ export class SimCluster {
   readonly net: NetworkFaults = { dropRate: 0, dupRate: 0, maxDelayMs: 2, blocked: new Set() };
   snapshotEvery = 40;
   snapshotRetain = 8;
-  stats = {
-    messages: 0,
-    dropped: 0,
-    proposals: 0,
-    acked: 0,
-    reads: 0,
-    snapshotsSent: 0,
-    crashes: 0,
-  };
+  stats = emptyStats();
 
   constructor(
     readonly ids: NodeId[],

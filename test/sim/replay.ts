@@ -1,3 +1,4 @@
+import { addStats, emptyStats } from './cluster.js';
 import { runSeed, type SimResult } from './scenario.js';
 
 export function replayCommand(seed: number): string {
@@ -17,4 +18,13 @@ export function runSeedRange(first: number, count: number): SimResult[] {
     }
   }
   return results;
+}
+
+/** Runs seeds and checks the runs exercised the system rather than idled. */
+export function checkSeedRange(first: number, count: number): void {
+  const totals = emptyStats();
+  for (const r of runSeedRange(first, count)) addStats(totals, r.stats);
+  expect(totals.acked).toBeGreaterThan(100 * count);
+  expect(totals.crashes).toBeGreaterThan(count / 2);
+  expect(totals.snapshotsSent).toBeGreaterThan(count / 2);
 }

@@ -1,6 +1,7 @@
 // `npm run sim -- --seeds N [--from S] [--nodes 3|5]` runs many seeds;
 // `npm run sim -- --seed S --trace` replays one and prints its fault schedule and event trace.
 import { parseArgs } from 'node:util';
+import { addStats, emptyStats } from './cluster.js';
 import { runSeed } from './scenario.js';
 import { replayCommand } from './replay.js';
 
@@ -31,20 +32,12 @@ if (nodes !== undefined && nodes !== 3 && nodes !== 5) {
 const first = values.seed !== undefined ? int('seed', values.seed) : int('from', values.from);
 const count = values.seed !== undefined ? 1 : int('seeds', values.seeds);
 const started = performance.now();
-const totals = {
-  messages: 0,
-  dropped: 0,
-  proposals: 0,
-  acked: 0,
-  reads: 0,
-  snapshotsSent: 0,
-  crashes: 0,
-};
+const totals = emptyStats();
 let worstRecovery = 0;
 for (let seed = first; seed < first + count; seed++) {
   try {
     const res = runSeed({ seed, nodes: nodes as 3 | 5 | undefined, trace: values.trace });
-    for (const k of Object.keys(totals) as (keyof typeof totals)[]) totals[k] += res.stats[k];
+    addStats(totals, res.stats);
     worstRecovery = Math.max(worstRecovery, res.recoveredAfterMs);
     if (values.seed !== undefined) {
       console.log(

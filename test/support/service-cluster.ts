@@ -5,6 +5,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freePort, waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
+import type { StatusResponse } from '../../apps/lock-service/src/domain/api.js';
+
+export type { StatusResponse };
 import { ApiClient } from './grpc-clients.js';
 
 export const QUORUMLOCK_BIN = resolve(
@@ -20,17 +23,6 @@ interface Member {
   proc?: ChildProcess;
   api?: ApiClient;
   output: string[];
-}
-
-export interface StatusResponse {
-  id: string;
-  role: string;
-  term: number;
-  leader_id: string;
-  leader_client_address: string;
-  commit_index: number;
-  applied_index: number;
-  members: { id: string; client_address: string; match_index: number; is_leader: boolean }[];
 }
 
 export class ServiceCluster {
