@@ -41,6 +41,9 @@ export class LockNode implements api.LockApi {
   private readonly minTtlMs: number;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
+  /** Set when storage failed: the node can no longer keep its promises. */
+  private failure: Error | undefined;
+  private readonly fatalListeners: ((e: Error) => void)[] = [];
   raft!: RaftNode<ApplyResult>;
 
   private constructor(private readonly opts: LockNodeOptions) {
@@ -81,7 +84,11 @@ export class LockNode implements api.LockApi {
     node.raft.on('leader', (leader: string) => {
       if (!leader) node.endStreams(unavailable('this node lost the cluster leader'));
     });
-    node.raft.on('fatal', (e: Error) => log.fatal({ err: e.message }, 'raft node failed'));
+    node.raft.on('fatal', (e: Error) => {
+      node.failure = e;
+      log.fatal({ err: e.message }, 'raft node failed: this node no longer serves');
+      for (const fn of node.fatalListeners) fn(e);
+    });
     node.timers.push(setInterval(() => node.leadership.expireLeases(), EXPIRY_SCAN_MS));
     node.timers.push(
       setInterval(() => node.leadership.checkpointLeases(), opts.checkpointIntervalMs),
@@ -99,9 +106,14 @@ export class LockNode implements api.LockApi {
     this.forwarder.close();
   }
 
+  /** Called once if the node fails beyond repair (a storage write failed). */
+  onFatal(fn: (e: Error) => void): void {
+    this.fatalListeners.push(fn);
+  }
+
   isServing(): boolean {
     const s = this.raft.status();
-    return !this.stopping && s.leader !== '' && s.applied >= s.commit;
+    return !this.stopping && !this.failure && s.leader !== '' && s.applied >= s.commit;
   }
 
   // ---- leadership ----------------------------------------------------------------------------

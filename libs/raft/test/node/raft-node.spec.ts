@@ -98,4 +98,32 @@ describe('RaftNode driver', () => {
     expect(Object.keys(s.progress).sort()).toEqual(ids.filter((i) => i !== target.id).sort());
     expect(s.commit).toBeGreaterThanOrEqual(s.applied);
   });
+
+  test('a failed storage write stops the node: it reports fatal and fails its pending work', async () => {
+    class FailingStorage extends MemoryStorage {
+      fail = false;
+      override save(batch: Parameters<MemoryStorage['save']>[0]): Promise<void> {
+        return this.fail ? Promise.reject(new Error('disk on fire')) : super.save(batch);
+      }
+    }
+    const storage = new FailingStorage();
+    const solo = await RaftNode.start<number>({
+      id: 'solo',
+      voters: ['solo'],
+      storage,
+      transport: new LocalHub().transport('solo'),
+      stateMachine: new Counter(),
+      seed: 9,
+    });
+    try {
+      await waitFor('the single node to lead', () => solo.isLeader());
+      const fatal = new Promise<Error>((ok) => solo.once('fatal', ok));
+      storage.fail = true;
+      await expect(solo.propose(Uint8Array.of(1))).rejects.toThrow('disk on fire');
+      expect((await fatal).message).toBe('disk on fire');
+      await expect(solo.propose(Uint8Array.of(1))).rejects.toThrow(NotLeaderError);
+    } finally {
+      await solo.stop();
+    }
+  });
 });
