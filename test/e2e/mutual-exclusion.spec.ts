@@ -99,8 +99,14 @@ describe('mutual exclusion under concurrency', () => {
       a.call(a.lock, 'Release', { lease_id: holder.lease_id, name: '' }),
     );
     const w = await waiting;
+    const grantedAt = performance.now();
     expect(w.acquired).toBe(true);
     expect(w.fencing_token).toBeGreaterThan(holder.fencing_token);
+    // The grant came with a fresh TTL, not what was left of the lease after the wait.
+    const d = await api.call<{ remaining_ms: number }>(api.lock, 'Describe', {
+      name: 'me/long-wait',
+    });
+    expect(d.remaining_ms).toBeGreaterThanOrEqual(1000 - (performance.now() - grantedAt) - 150);
     // Its lease is alive after the grant: it can be renewed.
     await onAnyNode(cluster, (a) => a.call(a.lock, 'Renew', { lease_id: w.lease_id }));
   }, 30_000);

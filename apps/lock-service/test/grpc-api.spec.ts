@@ -229,6 +229,52 @@ describe('KeepAlive', () => {
   });
 });
 
+describe('KeepAlive stream slots', () => {
+  it('holds one of the node’s stream slots while the stream is open, and gives it back', async () => {
+    server.fake.script.set('renew', (req: { lease_id: string }) => ({
+      lease_id: req.lease_id,
+      ttl_ms: 500,
+    }));
+    const stream = clients.bidi(clients.lock, 'KeepAlive');
+    const ended = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve));
+    const answered = new Promise((resolve) => stream.once('data', resolve));
+    stream.write({ lease_id: 'L' });
+    await answered;
+    expect(server.fake.keepAliveSlots).toBe(1);
+    stream.end();
+    expect((await ended).code).toBe(grpc.status.OK);
+    await waitFor('the slot to be given back', () => server.fake.keepAliveSlots === 0);
+  });
+
+  it('gives the slot back when the client cancels', async () => {
+    server.fake.script.set('renew', (req: { lease_id: string }) => ({
+      lease_id: req.lease_id,
+      ttl_ms: 500,
+    }));
+    const stream = clients.bidi(clients.lock, 'KeepAlive');
+    stream.on('error', () => undefined);
+    const answered = new Promise((resolve) => stream.once('data', resolve));
+    stream.write({ lease_id: 'L' });
+    await answered;
+    stream.cancel();
+    await waitFor('the slot to be given back', () => server.fake.keepAliveSlots === 0);
+  });
+
+  it('ends the stream with RESOURCE_EXHAUSTED when no slot is free', async () => {
+    server.fake.refuseKeepAlive = true;
+    const stream = clients.bidi(clients.lock, 'KeepAlive');
+    stream.on('error', () => undefined);
+    const ended = new Promise<grpc.StatusObject>((resolve) => stream.on('status', resolve));
+    stream.write({ lease_id: 'L' });
+    expect(await ended).toMatchObject({
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: 'too many open streams on this node',
+    });
+    expect(server.fake.calls).toHaveLength(0);
+    stream.end();
+  });
+});
+
 describe('grpc.health.v1.Health', () => {
   const check = (service: string) =>
     clients.unary<{ status: string }>(clients.health, 'Check', { service });

@@ -241,6 +241,28 @@ describe('LockStateMachine', () => {
     expect(lastLeader).toMatchObject({ name: 'e', leader: { candidate: 'b' } });
   });
 
+  test('a candidate resigning from the queue ends its wait as not elected, also for retries', () => {
+    const log = new Log();
+    granted(log.acquire('e', { kind: 'election', owner: 'a' }));
+    const q = log.acquire('e', { kind: 'election', owner: 'b', wait: true, request_id: 'rb' });
+    if (q.status !== 'queued') throw new Error('not queued');
+    log.events = [];
+    expect(log.apply({ op: 'release', kind: 'election', lease_id: q.lease_id, name: 'e' })).toEqual(
+      { status: 'ok', released: true },
+    );
+    expect(log.events).toEqual([
+      { type: 'waiter_done', request_id: 'rb', lease_id: q.lease_id, granted: false, holder: 'a' },
+    ]);
+    expect(log.sm.mutex('election', 'e')!.queue).toEqual([]);
+    expect(log.sm.waitingOn('rb')).toBeUndefined();
+    expect(log.sm.recorded('rb')).toEqual({ status: 'held', holder: 'a' });
+    // Its lease lives on, and resigning again changes nothing.
+    expect(log.sm.leases.has(q.lease_id)).toBe(true);
+    expect(log.apply({ op: 'release', kind: 'election', lease_id: q.lease_id, name: 'e' })).toEqual(
+      { status: 'ok', released: false },
+    );
+  });
+
   test('checkpoints record remaining TTLs unless the lease was renewed since', () => {
     const log = new Log();
     const g = granted(log.acquire('a'));

@@ -142,6 +142,12 @@ export interface LockApi {
   resign(req: ResignRequest, ctx: CallContext): Promise<ResignResponse>;
   leader(req: LeaderRequest, ctx: CallContext): Promise<LeaderResponse>;
   observe(req: LeaderRequest, ctx: CallContext): AsyncIterable<LeaderResponse>;
+  /**
+   * Takes one of this node's stream slots for a KeepAlive stream, which counts against the same
+   * limit as Watch and Observe: throws DomainError(RESOURCE_EXHAUSTED) when none is free, else
+   * returns the function that gives the slot back when the stream ends.
+   */
+  openKeepAlive(ctx: CallContext): () => void;
   status(req: StatusRequest, ctx: CallContext): Promise<StatusResponse>;
   transferLeadership(
     req: TransferLeadershipRequest,

@@ -6,6 +6,7 @@ import { exhausted, leaseNotFound, unavailable } from './errors.js';
 import type { SmEvent } from './events.js';
 import { Lessor } from './lessor.js';
 import type { LockNodeOptions } from './options.js';
+import { mutexKey } from './model.js';
 import type { LockStateMachine } from './state-machine.js';
 import { type WaitOutcome, Waits } from './waits.js';
 
@@ -35,6 +36,8 @@ export class Leadership {
     private readonly raft: () => RaftNode<ApplyResult>,
     private readonly opts: LockNodeOptions,
     private readonly propose: (c: Command) => Promise<ApplyResult>,
+    /** Confirms this node still leads (ReadIndex), after the call that needs it began. */
+    private readonly barrier: () => Promise<void>,
   ) {
     this.lessor = new Lessor(sm);
     this.waits = new Waits(opts.limits.maxWaitersPerLock * 16);
@@ -109,10 +112,40 @@ export class Leadership {
 
   /** Acquire and Campaign: try, or queue and wait for the state machine's answer. */
   async acquire(kind: MutexKind, f: MutexRequest, ctx: CallContext): Promise<WaitOutcome> {
+    const newLeaseId = randomBytes(8).toString('hex');
+    let fresh = false;
+    const o = await this.decide(kind, f, ctx, newLeaseId, () => (fresh = true));
+    // A lease created and granted by this very command lives a TTL from its application. Any
+    // other grant on a lease we made (after a wait, or a retry answered from the retry table)
+    // may have used up part of its TTL: renew it, under confirmed leadership, before answering,
+    // so that the caller can count a full TTL from its own request.
+    if (o.granted && !f.leaseId && !fresh) {
+      await this.barrier();
+      await this.renew(o.lease_id);
+    }
+    return o;
+  }
+
+  private async decide(
+    kind: MutexKind,
+    f: MutexRequest,
+    ctx: CallContext,
+    newLeaseId: string,
+    grantedNow: () => void,
+  ): Promise<WaitOutcome> {
     if (f.leaseId && (!this.sm.leases.has(f.leaseId) || this.lessor.isExpired(f.leaseId)))
       throw leaseNotFound();
+    // A client's request id is scoped to the lock or election it names: the retry table is
+    // shared by every lock and election, and without the scope an Acquire of another lock or a
+    // Campaign reusing the id was answered with the first request's grant (say elected = true
+    // with a lock's lease and token, while nobody was elected). Names hold no control
+    // characters, so the NUL separator keeps scoped ids distinct.
     // A wait must be resumable after a leader change, so it always has a request id.
-    const requestId = f.requestId || (f.waitMs > 0 ? `srv-${randomBytes(8).toString('hex')}` : '');
+    const requestId = f.requestId
+      ? `${mutexKey(kind, f.name)}\u0000${f.requestId}`
+      : f.waitMs > 0
+        ? `srv-${randomBytes(8).toString('hex')}`
+        : '';
     const r = await this.propose({
       op: 'acquire',
       kind,
@@ -123,13 +156,14 @@ export class Leadership {
       wait: f.waitMs > 0,
       request_id: requestId,
       lease_id: f.leaseId,
-      new_lease_id: randomBytes(8).toString('hex'),
+      new_lease_id: newLeaseId,
       t: Date.now(),
       max_leases: this.opts.limits.maxLeases,
       max_waiters: this.opts.limits.maxWaitersPerLock,
     });
     switch (r.status) {
       case 'granted':
+        if (r.lease_id === newLeaseId) grantedNow();
         return {
           granted: true,
           lease_id: r.lease_id,
@@ -144,27 +178,51 @@ export class Leadership {
       case 'exhausted':
         throw exhausted(r.what);
       case 'queued': {
+        let waitId = requestId;
+        if (!this.sm.waitingOn(requestId) && !this.sm.recorded(requestId)) {
+          // Neither queued under this request nor answered: the lease was already queued here
+          // by another request. A try answers like one (it ended NOT_FOUND, "lease expired or
+          // released", for a live lease); a wait resumes that entry, as a retry would.
+          const m = this.sm.mutex(kind, f.name);
+          const entry = m?.queue.find((w) => w.lease_id === r.lease_id);
+          if (!entry || f.waitMs === 0) return this.answerFromState(kind, f, r.lease_id, r.ttl_ms);
+          waitId = entry.request_id;
+        }
         // Entries applied after ours (in the same batch, before this continuation ran) may
         // already have granted, cancelled or dropped the wait: then its event has passed.
-        if (!this.sm.waitingOn(requestId)) return this.settled(requestId, f.owner);
+        if (!this.sm.waitingOn(waitId)) return this.settled(waitId, f.owner);
         const until = Math.min(performance.now() + f.waitMs, ctx.deadline ?? Infinity);
         const cancel = () =>
           this.propose({
             op: 'cancel_wait',
             kind,
             name: f.name,
-            request_id: requestId,
+            request_id: waitId,
             t: Date.now(),
           }).then(
-            () => this.waits.settleFromState(requestId, () => this.settled(requestId, f.owner)),
-            (e: Error) => this.waits.fail(requestId, e),
+            () => this.waits.settleFromState(waitId, () => this.settled(waitId, f.owner)),
+            (e: Error) => this.waits.fail(waitId, e),
           );
-        const o = await this.waits.wait(requestId, r.lease_id, until, cancel, ctx.signal);
+        const o = await this.waits.wait(waitId, r.lease_id, until, cancel, ctx.signal);
         return { ...o, holder: o.granted ? f.owner : o.holder };
       }
       default:
         throw unavailable(`unexpected result ${r.status}`);
     }
+  }
+
+  /** A try by a lease, answered from the state it finds: held by it, by another, or gone. */
+  private answerFromState(
+    kind: MutexKind,
+    f: MutexRequest,
+    leaseId: string,
+    ttlMs: number,
+  ): WaitOutcome {
+    if (!this.sm.leases.has(leaseId)) throw leaseNotFound();
+    const h = this.sm.mutex(kind, f.name)?.holder;
+    if (h?.lease_id === leaseId)
+      return { granted: true, lease_id: leaseId, token: h.token, ttl_ms: ttlMs, holder: f.owner };
+    return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: h?.owner ?? '' };
   }
 
   /** The outcome of a wait that is over, from the retry table. */

@@ -27,6 +27,8 @@ import {
 
 const EXPIRY_SCAN_MS = 50;
 const STREAM_BUFFER = 10_000;
+/** How long a follower's Observe may take to catch up with the leader before it fails. */
+const CATCH_UP_MS = 5_000;
 
 /**
  * One member of the lock service: the replicated lock state on a Raft node, the leader's lease
@@ -53,6 +55,7 @@ export class LockNode implements api.LockApi {
       () => this.raft,
       opts,
       (c) => this.propose(c),
+      () => this.barrier(),
     );
     this.sm.onEvent((e) => this.onSmEvent(e));
   }
@@ -175,6 +178,20 @@ export class LockNode implements api.LockApi {
     const q: AsyncQueue<T> = new AsyncQueue<T>(STREAM_BUFFER, () => this.streams.delete(q));
     this.streams.set(q, (e) => feed(e, q));
     return q;
+  }
+
+  /**
+   * KeepAlive streams count against --max-streams too (its documented meaning): without this,
+   * only Watch and Observe took a slot and a client could open KeepAlive streams without bound.
+   * The slot has no events to feed and nothing to end when the leader is lost (renewals on the
+   * stream fail by themselves then).
+   */
+  openKeepAlive(_ctx: api.CallContext): () => void {
+    if (this.streams.size >= this.opts.limits.maxStreams)
+      throw exhausted('too many open streams on this node');
+    const slot = { fail: () => undefined };
+    this.streams.set(slot, () => undefined);
+    return () => this.streams.delete(slot);
   }
 
   private endStreams(e: Error): void {
@@ -323,7 +340,7 @@ export class LockNode implements api.LockApi {
       : { has_leader: false, candidate: '', value: '', fencing_token: 0 };
   }
 
-  observe(req: api.LeaderRequest, _ctx: api.CallContext): AsyncIterable<api.LeaderResponse> {
+  observe(req: api.LeaderRequest, ctx: api.CallContext): AsyncIterable<api.LeaderResponse> {
     const name = checkName('election', req.election, 256);
     const toResponse = (
       h: { candidate: string; value: string; token: number } | null,
@@ -331,12 +348,49 @@ export class LockNode implements api.LockApi {
       h
         ? { has_leader: true, candidate: h.candidate, value: h.value, fencing_token: h.token }
         : { has_leader: false, candidate: '', value: '', fencing_token: 0 };
+    let started = false;
     const q = this.newStream<api.LeaderResponse>((e, q) => {
-      if (e.type === 'election' && e.name === name) q.push(toResponse(e.leader));
+      if (started && e.type === 'election' && e.name === name) q.push(toResponse(e.leader));
     });
     // State first, then changes, both in log order: an older leader never follows a newer one.
-    q.push(this.electionLeader(name));
+    // Reading the state and starting the changes is one synchronous step, so nothing is missed
+    // or sent twice. The leader's applied state holds every acknowledged write; a follower's may
+    // lag by up to a heartbeat, and its "current state" then missed a Campaign the client had
+    // already been answered (seen in about 1 in 4 Observes opened right after one), so a
+    // follower first applies up to the leader's index.
+    const start = () => {
+      started = true;
+      q.push(this.electionLeader(name));
+    };
+    if (this.leadership.active) start();
+    else this.catchUpWithLeader(ctx).then(start, (e: Error) => q.fail(e));
     return q;
+  }
+
+  /**
+   * Waits until this follower has applied every write acknowledged before the call: the leader
+   * answers a linearizable read (Leader runs its read barrier), then reports its applied index,
+   * which is at or past that barrier.
+   */
+  private async catchUpWithLeader(ctx: api.CallContext): Promise<void> {
+    const leader = this.raft.leaderId();
+    const address = leader ? this.sm.members.get(leader) : undefined;
+    if (!address) throw unavailable('no leader is known');
+    const until = performance.now() + CATCH_UP_MS;
+    const bounded: api.CallContext = { deadline: until, signal: ctx.signal };
+    await this.forwarder.call(address, 'ElectionService', 'Leader', { election: '-' }, bounded);
+    const s = await this.forwarder.call<api.StatusResponse>(
+      address,
+      'ClusterService',
+      'Status',
+      {},
+      bounded,
+    );
+    while (this.raft.status().applied < s.applied_index) {
+      if (this.stopping || ctx.signal?.aborted || performance.now() > until)
+        throw unavailable('this node is behind the leader');
+      await new Promise((r) => setTimeout(r, 5));
+    }
   }
 
   async status(_req: api.StatusRequest, _ctx: api.CallContext): Promise<api.StatusResponse> {

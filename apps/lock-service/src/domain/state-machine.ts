@@ -285,8 +285,24 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
       this.vacate(m, index, LockEventType.RELEASED);
       return { status: 'ok', released: true };
     }
-    if (c.kind === 'election' && m && this.removeWaiter(m, lease.id))
+    const w = c.kind === 'election' && m ? this.removeWaiter(m, lease.id) : undefined;
+    if (w) {
+      // A candidate resigning from the queue: its own Campaign call may still be waiting. End it
+      // now as not elected, as a cancelled wait is (else it waited out wait_ms and then reported
+      // its live lease lost), and answer a retry of it the same way.
+      if (w.request_id) {
+        const r: ApplyResult = { status: 'held', holder: m!.holder?.owner ?? '' };
+        this.record(w.request_id, r);
+        this.emit({
+          type: 'waiter_done',
+          request_id: w.request_id,
+          lease_id: lease.id,
+          granted: false,
+          holder: r.holder,
+        });
+      }
       return { status: 'ok', released: true };
+    }
     return { status: 'ok', released: false };
   }
 

@@ -3,6 +3,8 @@ import { invalidArgument } from './errors.js';
 export const DEFAULT_TTL_MS = 15_000;
 export const MAX_TTL_MS = 3_600_000;
 export const MAX_WAIT_MS = 600_000;
+/** Ours are 16 hex digits; longer ids cannot be known leases. */
+export const MAX_LEASE_ID_BYTES = 64;
 
 const utf8 = new TextEncoder();
 // C0 and C1 control characters, DEL, and the Unicode line/paragraph separators.
@@ -31,12 +33,17 @@ export function checkOptional(field: string, value: unknown, maxBytes: number): 
   return s;
 }
 
-/** Lease ids are ours (hex), so anything else is a client error, not an unknown lease. */
+/**
+ * A lease id this service never handed out is an unknown lease, whatever it looks like: the API
+ * answers NOT_FOUND for Renew of an unknown lease and released = false for a Release by a lease
+ * that holds nothing, and lease_id is not among the fields it validates. (Refusing ids that are
+ * not our hex format as INVALID_ARGUMENT broke that for ids such as "no-such-lease".) Only the
+ * size is bounded, since a Release puts the id in the log.
+ */
 export function checkLeaseId(field: string, value: unknown, required: boolean): string {
   const s = typeof value === 'string' ? value : '';
   if (s === '' && required) throw invalidArgument(field, 'must not be empty');
-  if (s !== '' && !/^[0-9a-f]{16,32}$/.test(s)) throw invalidArgument(field, 'is not a lease id');
-  return s;
+  return checkOptional(field, s, MAX_LEASE_ID_BYTES);
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod, GrpcStreamMethod } from '@nestjs/microservices';
-import { concatMap, type Observable } from 'rxjs';
+import { concatMap, finalize, type Observable } from 'rxjs';
 import type {
   AcquireRequest,
   AcquireResponse,
@@ -34,16 +34,23 @@ export class LockController {
     return withContext(call, (ctx) => this.api.renew(req, ctx));
   }
 
-  /** concatMap answers renewals one at a time, in the order they came. */
+  /**
+   * concatMap answers renewals one at a time, in the order they came. The stream holds one of
+   * the node's stream slots while it is open (RESOURCE_EXHAUSTED at once when none is free).
+   */
   @GrpcStreamMethod('LockService', 'KeepAlive')
   keepAlive(
     requests: Observable<RenewRequest>,
     _md: Metadata,
     call: GrpcCall,
   ): Observable<RenewResponse> {
-    return streamWithContext(call, (ctx) =>
-      requests.pipe(concatMap((req) => this.api.renew(req, ctx))),
-    );
+    return streamWithContext(call, (ctx) => {
+      const closeSlot = this.api.openKeepAlive(ctx);
+      return requests.pipe(
+        concatMap((req) => this.api.renew(req, ctx)),
+        finalize(closeSlot),
+      );
+    });
   }
 
   @GrpcMethod('LockService', 'Release')

@@ -1,0 +1,205 @@
+// Configured limits answer RESOURCE_EXHAUSTED and the nodes stay up: a 3-node cluster started
+// with --max-waiters-per-lock 2 --max-leases 5 --max-streams 2.
+import { ServiceCluster } from '../support/service-cluster.js';
+import { expectAllUp, fresh, grpc, methods, type Methods, roles, track } from '../support/e2e.js';
+import {
+  expectCode,
+  KeepAlive,
+  openObserve,
+  openWatch,
+  type StreamReader,
+  waitFor,
+} from '../support/streams.js';
+
+describe('limits (3-node cluster with small limits)', () => {
+  const c = new ServiceCluster(
+    ['n1', 'n2', 'n3'],
+    ['--max-waiters-per-lock', '2', '--max-leases', '5', '--max-streams', '2'],
+  );
+  let L: Methods;
+  let F: Methods;
+
+  beforeAll(async () => {
+    await c.start();
+    const r = await roles(c);
+    L = methods(c.api(r.leader));
+    F = methods(c.api(r.follower));
+  }, 30_000);
+  afterAll(() => c.stop());
+
+  test('--max-waiters-per-lock: a third waiter on one lock is RESOURCE_EXHAUSTED', async () => {
+    const name = fresh('waiters');
+    const h = await F.acquire({ name, owner: 'h' });
+    const w1 = track(F.acquire({ name, owner: 'w1', wait_ms: 20_000 }));
+    await waitFor('w1 to queue', async () => (await F.describe(name)).waiters === 1);
+    const w2 = track(L.acquire({ name, owner: 'w2', wait_ms: 20_000 }));
+    await waitFor('w2 to queue', async () => (await F.describe(name)).waiters === 2);
+
+    await expectCode(
+      F.acquire({ name, owner: 'w3', wait_ms: 20_000 }),
+      grpc.status.RESOURCE_EXHAUSTED,
+    );
+    await expectCode(
+      L.acquire({ name, owner: 'w3', wait_ms: 5_000 }),
+      grpc.status.RESOURCE_EXHAUSTED,
+    );
+    // A try-lock does not queue, so it is answered as usual.
+    expect(await F.acquire({ name, owner: 't' })).toMatchObject({ acquired: false, holder: 'h' });
+    expect(await F.describe(name)).toMatchObject({ owner: 'h', waiters: 2 });
+    await expectAllUp(c);
+
+    // Room again once a waiter is granted.
+    await F.release(h.lease_id);
+    const g1 = await w1.promise;
+    const w3 = track(F.acquire({ name, owner: 'w3', wait_ms: 20_000 }));
+    await waitFor('w3 to queue', async () => (await F.describe(name)).waiters === 2);
+    await F.release(g1.lease_id);
+    const g2 = await w2.promise;
+    await F.release(g2.lease_id);
+    const g3 = await w3.promise;
+    expect(g3).toMatchObject({ acquired: true, holder: 'w3' });
+    await F.release(g3.lease_id);
+  });
+
+  test('--max-waiters-per-lock also bounds the candidates waiting in one election', async () => {
+    const e = fresh('candidates');
+    const first = await F.campaign({ election: e, candidate: 'c0' });
+    const waiting = [1, 2].map((i) =>
+      track(F.campaign({ election: e, candidate: `c${i}`, wait_ms: 20_000 })),
+    );
+    // Elections have no Describe: a third waiting candidate is refused once two are queued,
+    // so retry it until it is refused (each attempt that got queued would be a bug).
+    await waitFor('the third candidate to be refused', async () => {
+      try {
+        const r = await F.campaign({ election: e, candidate: 'c3', wait_ms: 1 });
+        expect(r.elected).toBe(false); // queued then timed out: the queue was not full yet
+        return false;
+      } catch (err) {
+        expect(grpc.status[(err as grpc.ServiceError).code]).toBe('RESOURCE_EXHAUSTED');
+        return true;
+      }
+    });
+    await expectAllUp(c);
+    await F.release(first.lease_id);
+    const g1 = await waiting[0].promise;
+    expect(g1.elected).toBe(true);
+    await F.release(g1.lease_id);
+    const g2 = await waiting[1].promise;
+    expect(g2.elected).toBe(true);
+    await F.release(g2.lease_id);
+  });
+
+  test('--max-leases: creating a sixth lease is RESOURCE_EXHAUSTED; existing leases still work', async () => {
+    // The tests before released every lease they made: five can be created, not six.
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push(await F.acquire({ name: fresh('lease'), owner: 'o' }));
+    await expectCode(
+      F.acquire({ name: fresh('lease'), owner: 'o' }),
+      grpc.status.RESOURCE_EXHAUSTED,
+    );
+    await expectCode(
+      L.campaign({ election: fresh('lease-e'), candidate: 'c' }),
+      grpc.status.RESOURCE_EXHAUSTED,
+    );
+    await expectCode(
+      F.acquire({ name: fresh('lease'), owner: 'o', wait_ms: 1_000 }),
+      grpc.status.RESOURCE_EXHAUSTED,
+    );
+    await expectAllUp(c);
+
+    // An existing lease can still take more locks, be renewed and campaign.
+    const more = await F.acquire({
+      name: fresh('lease-more'),
+      owner: 'o',
+      lease_id: made[0].lease_id,
+    });
+    expect(more).toMatchObject({ acquired: true, lease_id: made[0].lease_id });
+    expect(await F.renew(made[0].lease_id)).toMatchObject({ lease_id: made[0].lease_id });
+    expect(
+      await F.campaign({ election: fresh('lease-e'), candidate: 'c', lease_id: made[0].lease_id }),
+    ).toMatchObject({ elected: true });
+
+    // Releasing a lease makes room for a new one.
+    await F.release(made[0].lease_id);
+    const fresh1 = await F.acquire({ name: fresh('lease'), owner: 'o' });
+    expect(fresh1.acquired).toBe(true);
+    for (const g of [...made.slice(1), fresh1]) await F.release(g.lease_id);
+  });
+
+  describe('--max-streams', () => {
+    const open: StreamReader<unknown>[] = [];
+    afterEach(async () => {
+      for (const s of open.splice(0)) await s.close();
+    });
+
+    /**
+     * Fills the follower's two stream slots with Observe streams that answered (so they are
+     * registered). The server frees the slots of streams a test cancelled a moment after the
+     * client saw them end: until then an attempt is refused, so retry (bounded).
+     */
+    async function fill(): Promise<StreamReader<unknown>[]> {
+      const live: StreamReader<unknown>[] = [];
+      for (let i = 0; i < 2; i++) {
+        await waitFor(`stream slot ${i + 1}`, async () => {
+          const o = openObserve(F.api, fresh('slot'));
+          open.push(o);
+          if (!(await o.next().catch(() => undefined))) return false;
+          live.push(o);
+          return true;
+        });
+      }
+      return live;
+    }
+
+    test('a third Watch or Observe on one node is RESOURCE_EXHAUSTED; other nodes still accept', async () => {
+      await fill();
+      for (const s of [openWatch(F.api, 'p'), openObserve(F.api, 'e')]) {
+        open.push(s);
+        const status = await s.end();
+        expect(grpc.status[status.code]).toBe('RESOURCE_EXHAUSTED');
+      }
+      // Per node: the leader has its own slots.
+      const other = openObserve(L.api, fresh('other-node'));
+      open.push(other);
+      expect(await other.next()).toMatchObject({ has_leader: false });
+      await expectAllUp(c);
+    });
+
+    test('a third KeepAlive stream on one node is RESOURCE_EXHAUSTED', async () => {
+      const g = await F.acquire({ name: fresh('ka'), owner: 'o' });
+      try {
+        await fill();
+        const k = new KeepAlive(F.api);
+        open.push(k);
+        k.renew(g.lease_id);
+        const status = await k.end();
+        expect(grpc.status[status.code]).toBe('RESOURCE_EXHAUSTED');
+        await expectAllUp(c);
+      } finally {
+        await F.release(g.lease_id);
+      }
+    });
+
+    test('closing a stream frees its slot', async () => {
+      const [first] = await fill();
+      const refused = openWatch(F.api, 'p');
+      open.push(refused);
+      expect(grpc.status[(await refused.end()).code]).toBe('RESOURCE_EXHAUSTED');
+      await first.close();
+      await waitFor('a slot to be free again', async () => {
+        const o = openObserve(F.api, fresh('again'));
+        open.push(o);
+        try {
+          await o.next(2_000);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+    });
+  });
+
+  test('no limit crashed a node', async () => {
+    await expectAllUp(c);
+  });
+});
