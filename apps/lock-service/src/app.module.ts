@@ -13,21 +13,25 @@ import { LockNode } from './domain/lock-node.js';
 import { GrpcApiModule } from './grpc/grpc.module.js';
 import { LOCK_API, LOGGER } from './grpc/tokens.js';
 import { HttpApiModule } from './http/http.module.js';
+import type { Telemetry } from './metrics/telemetry.js';
 
 export const SERVER_CONFIG = Symbol('ServerConfig');
 export const LOCK_NODE = Symbol('LockNode');
+/** The process's Telemetry, or null when the server runs without metrics. */
+export const TELEMETRY = Symbol('Telemetry');
 
 @Global()
 @Module({})
 export class ConfigModule {
-  static forRoot(config: ServerConfig, logger: Logger): DynamicModule {
+  static forRoot(config: ServerConfig, logger: Logger, telemetry?: Telemetry): DynamicModule {
     return {
       module: ConfigModule,
       providers: [
         { provide: SERVER_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
+        { provide: TELEMETRY, useValue: telemetry ?? null },
       ],
-      exports: [SERVER_CONFIG, LOGGER],
+      exports: [SERVER_CONFIG, LOGGER, TELEMETRY],
     };
   }
 }
@@ -57,11 +61,19 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
   providers: [
     {
       provide: LOCK_NODE,
-      useFactory: (config: ServerConfig, logger: Logger) =>
-        LockNode.start(toLockNodeOptions(config, logger)),
-      inject: [SERVER_CONFIG, LOGGER],
+      useFactory: async (config: ServerConfig, logger: Logger, telemetry: Telemetry | null) => {
+        const node = await LockNode.start(toLockNodeOptions(config, logger));
+        telemetry?.attach(node, logger);
+        return node;
+      },
+      inject: [SERVER_CONFIG, LOGGER, TELEMETRY],
     },
-    { provide: LOCK_API, useExisting: LOCK_NODE },
+    {
+      provide: LOCK_API,
+      useFactory: (node: LockNode, telemetry: Telemetry | null) =>
+        telemetry ? telemetry.wrapApi(node) : node,
+      inject: [LOCK_NODE, TELEMETRY],
+    },
     LockNodeLifecycle,
   ],
   exports: [LOCK_NODE, LOCK_API, LockNodeLifecycle],
@@ -70,10 +82,15 @@ export class LockModule {}
 
 @Module({})
 export class AppModule {
-  static forRoot(config: ServerConfig, logger: Logger): DynamicModule {
+  static forRoot(config: ServerConfig, logger: Logger, telemetry?: Telemetry): DynamicModule {
     return {
       module: AppModule,
-      imports: [ConfigModule.forRoot(config, logger), LockModule, GrpcApiModule, HttpApiModule],
+      imports: [
+        ConfigModule.forRoot(config, logger, telemetry),
+        LockModule,
+        GrpcApiModule,
+        telemetry ? HttpApiModule.withRegistry(telemetry) : HttpApiModule,
+      ],
     };
   }
 }

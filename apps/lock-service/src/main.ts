@@ -2,6 +2,7 @@
 // logging, and a graceful shutdown on SIGTERM/SIGINT.
 import 'reflect-metadata';
 import type { AddressInfo } from 'node:net';
+import type { ServerInterceptor } from '@grpc/grpc-js';
 import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { pino, type Logger } from 'pino';
@@ -10,6 +11,7 @@ import { type ServerConfig, splitHostPort } from './config/config.js';
 import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
 import { GrpcHealth } from './grpc/health.js';
 import { ServingState } from './grpc/serving.js';
+import { Telemetry } from './metrics/telemetry.js';
 
 /** How long gRPC calls still running after the node stopped get before they are cut. */
 const GRPC_GRACE_MS = 3_000;
@@ -29,9 +31,9 @@ const show = (v: unknown) =>
   typeof v === 'string' && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
 
 /**
- * One pino JSON line as "12:00:01.234 INFO  [n1] msg key=value". Errors logged at error level
- * or above get their stack on the following lines; below that only their message, since peers
- * coming and going log warnings with errors that are routine.
+ * One pino JSON line as "12:00:01.234 INFO  [n1 leader t3] msg key=value". Errors logged at
+ * error level or above get their stack on the following lines; below that only their message,
+ * since peers coming and going log warnings with errors that are routine.
  */
 export function formatPrettyLine(line: string): string {
   let record: Record<string, unknown>;
@@ -46,7 +48,15 @@ export function formatPrettyLine(line: string): string {
     Number.isNaN(when.getTime()) ? '--:--:--.---' : when.toISOString().slice(11, 23),
     (LEVEL_NAMES[level as number] ?? String(level)).padEnd(5),
   ];
-  if (node !== undefined) parts.push(`[${String(node)}]`);
+  const { role, term } = fields;
+  if (node !== undefined && typeof role === 'string' && typeof term === 'number') {
+    // The Raft context every server line carries reads best next to the node.
+    parts.push(`[${String(node)} ${role} t${term}]`);
+    delete fields['role'];
+    delete fields['term'];
+  } else if (node !== undefined) {
+    parts.push(`[${String(node)}]`);
+  }
   if (msg !== undefined) parts.push(String(msg));
   const error = err as { message?: unknown; stack?: unknown } | string | undefined;
   let stack = '';
@@ -133,6 +143,8 @@ export interface ApplicationOptions {
   readonly metricsAddress: string;
   readonly logger: Logger;
   readonly grpcGraceMs?: number;
+  /** Around every gRPC call (metrics). */
+  readonly grpcInterceptors?: ServerInterceptor[];
 }
 
 export interface Application {
@@ -168,6 +180,7 @@ export async function startApplication(
     const grpcServer = new QuorumLockGrpcServer({
       address: options.clientAddress,
       addServices: (server) => health.addToServer(server),
+      interceptors: options.grpcInterceptors,
     });
     app.connectMicroservice({ strategy: grpcServer });
     await app.startAllMicroservices();
@@ -213,15 +226,24 @@ export async function serve(
   config: ServerConfig,
   options: ServeOptions = {},
 ): Promise<RunningServer> {
-  const logger = options.logger ?? createLogger(config).child({ node: config.id });
-  const started = await startApplication(AppModule.forRoot(config, logger), {
-    clientAddress: config.clientAddress,
+  const telemetry = new Telemetry();
+  const logger = telemetry.withRaftContext(
+    options.logger ?? createLogger(config).child({ node: config.id }),
+  );
+  const started = await startApplication(AppModule.forRoot(config, logger, telemetry), {
+    clientAddress: config.clientListenAddress ?? config.clientAddress,
     metricsAddress: config.metricsAddress,
     logger,
+    grpcInterceptors: [telemetry.grpcInterceptor],
   });
   const lockNode = started.app.get(LockNodeLifecycle);
   logger.info(
-    { client: config.clientAddress, peer: config.peerAddress, metrics: config.metricsAddress },
+    {
+      client: config.clientAddress,
+      clientListen: config.clientListenAddress,
+      peer: config.peerAddress,
+      metrics: config.metricsAddress,
+    },
     'quorumlock serving',
   );
 

@@ -249,6 +249,30 @@ describe('loadServerConfig', () => {
     ]);
   });
 
+  it('binds the client listener to --client-listen-address, advertising --client-address', () => {
+    const config = loadServerConfig(
+      { ...valid, clientAddress: 'quorumlock-0.quorumlock-peers:7001' },
+      { QUORUMLOCK_CLIENT_LISTEN_ADDRESS: '0.0.0.0:7001' },
+    );
+    expect(config.clientAddress).toBe('quorumlock-0.quorumlock-peers:7001');
+    expect(config.clientListenAddress).toBe('0.0.0.0:7001');
+    expect(loadServerConfig(valid, {}).clientListenAddress).toBeUndefined();
+  });
+
+  it('checks --client-listen-address like the other listeners', () => {
+    expect(problems({ ...valid, clientListenAddress: '0.0.0.0' })).toEqual([
+      'invalid --client-listen-address (QUORUMLOCK_CLIENT_LISTEN_ADDRESS): "0.0.0.0" is not host:port',
+    ]);
+    expect(problems({ ...valid, clientListenAddress: '0.0.0.0:9101' })).toEqual([
+      'invalid --metrics-address (QUORUMLOCK_METRICS_ADDRESS): must not use the same port as --client-listen-address (QUORUMLOCK_CLIENT_LISTEN_ADDRESS)',
+    ]);
+    // The advertised port may differ from the bound one (a port mapping in front of the node).
+    expect(loadServerConfig({ ...valid, clientListenAddress: '0.0.0.0:7005' }, {})).toMatchObject({
+      clientAddress: '127.0.0.1:7001',
+      clientListenAddress: '0.0.0.0:7005',
+    });
+  });
+
   it('accepts a peer address on another host with this node’s port (a 0.0.0.0 bind)', () => {
     expect(loadServerConfig({ ...valid, peerAddress: '0.0.0.0:7101' }, {}).peerAddress).toBe(
       '0.0.0.0:7101',
@@ -262,6 +286,7 @@ describe('CONFIG_ENV_VARS', () => {
       [
         'QUORUMLOCK_ID',
         'QUORUMLOCK_CLIENT_ADDRESS',
+        'QUORUMLOCK_CLIENT_LISTEN_ADDRESS',
         'QUORUMLOCK_PEER_ADDRESS',
         'QUORUMLOCK_PEERS',
         'QUORUMLOCK_DATA_DIR',

@@ -61,6 +61,14 @@ describe('formatPrettyLine', () => {
     );
   });
 
+  it('shows the Raft role and term next to the node', () => {
+    expect(
+      formatPrettyLine(
+        line({ level: 30, node: 'n1', role: 'leader', term: 4, msg: 'lease expired' }),
+      ),
+    ).toBe('03:04:05.678 INFO  [n1 leader t4] lease expired\n');
+  });
+
   it('passes through what is not JSON', () => {
     expect(formatPrettyLine('plain text')).toBe('plain text\n');
   });

@@ -15,5 +15,6 @@ export {
   type RaftLogger,
   type ProposalResult,
 } from './node.js';
+export type { ProposalOutcome, RaftNodeObserver } from './observer.js';
 export { MemoryStorage, RocksDbStorage } from './storage/index.js';
 export { GrpcTransport, type GrpcTransportOptions } from './transport/index.js';

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { coreDefaults } from './config.js';
-import { LeadershipLostError, NotLeaderError } from './errors.js';
+import { LeadershipLostError, NotLeaderError, ProposalDroppedError } from './errors.js';
+import { entriesBytes, type ProposalOutcome, type RaftNodeObserver } from './observer.js';
 import type { StateMachine, Transport } from './ports.js';
 import { seededRandom } from './prng.js';
 import { RaftCore, type CoreStatus } from './raft.js';
@@ -50,6 +51,8 @@ export interface ProposalResult<R> {
 
 interface PendingProposal<R> {
   term: number;
+  /** performance.now() at propose(), for the commit latency. */
+  started: number;
   resolve: (r: ProposalResult<R>) => void;
   reject: (e: Error) => void;
 }
@@ -60,7 +63,10 @@ interface PendingRead {
   reject: (e: Error) => void;
 }
 
-/** Events: 'role' (role, term), 'leader' (leaderId, term), 'applied' (index), 'fatal' (error). */
+/**
+ * Events: 'role' (role, term), 'leader' (leaderId, term), 'applied' (index), 'fatal' (error),
+ * 'snapshot' (meta, bytes, seconds) after taking one, 'snapshotInstalled' (meta, bytes, seconds).
+ */
 export class RaftNode<R = unknown> extends EventEmitter {
   private readonly core: RaftCore;
   private readonly log: RaftLogger;
@@ -86,7 +92,17 @@ export class RaftNode<R = unknown> extends EventEmitter {
     storageWriteSeconds: 0,
     snapshotsTaken: 0,
     snapshotsInstalled: 0,
+    appendEntriesSent: 0,
+    appendEntriesReceived: 0,
+    /** Approximate bytes of the entries in the log (data plus a fixed per-entry overhead). */
+    logBytes: 0,
+    proposals: { committed: 0, not_leader: 0, dropped: 0, lost: 0, failed: 0 } satisfies Record<
+      ProposalOutcome,
+      number
+    >,
   };
+  /** Set by a metrics layer; undefined costs one check per event. */
+  observer: RaftNodeObserver | undefined;
 
   private constructor(
     private readonly opts: RaftNodeOptions<R>,
@@ -122,6 +138,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
         entries: restored.entries,
       },
     );
+    this.counters.logBytes = entriesBytes(restored.entries);
     if (restored.snapshot) {
       opts.stateMachine.restore(restored.snapshot.data, restored.snapshot.meta);
       this.appliedIndex = this.lastSnapshotIndex = restored.snapshot.meta.index;
@@ -155,14 +172,32 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   /** Replicates a command; resolves with the state machine's result once applied here. */
   propose(command: Uint8Array): Promise<ProposalResult<R>> {
-    if (!this.running) return Promise.reject(new NotLeaderError('', 'node is stopped'));
+    if (!this.running) {
+      this.counters.proposals.failed++;
+      return Promise.reject(new NotLeaderError('', 'node is stopped'));
+    }
+    const started = performance.now();
     try {
       const { index, term } = this.core.propose([command]);
       this.schedule();
-      return new Promise((resolve, reject) => this.proposals.set(index, { term, resolve, reject }));
+      return new Promise((resolve, reject) =>
+        this.proposals.set(index, { term, started, resolve, reject }),
+      );
     } catch (e) {
+      this.counters.proposals[e instanceof ProposalDroppedError ? 'dropped' : 'not_leader']++;
       return Promise.reject(e);
     }
+  }
+
+  /** The peer transport, for its own figures (queues, connections). */
+  get transport(): Transport {
+    return this.opts.transport;
+  }
+
+  /** Entries in the in-memory log (after the compaction point) and their approximate bytes. */
+  logSize(): { entries: number; bytes: number } {
+    const log = this.core.log;
+    return { entries: log.lastIndex() - log.firstIndex() + 1, bytes: this.counters.logBytes };
   }
 
   /** Linearizable read barrier (ReadIndex): resolves once this leader's state is current. */
@@ -247,6 +282,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   private onMessage(m: Parameters<RaftCore['step']>[0]): void {
     if (!this.running) return;
+    if (m.type === 'AppendEntries') this.counters.appendEntriesReceived++;
     this.core.step(m);
     this.schedule();
   }
@@ -272,7 +308,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
     while (this.running && this.core.hasReady()) {
       const rd = this.core.ready();
       if (rd.softState) this.onSoftState(rd);
-      for (const m of rd.messages) if (sendsBeforePersist(m)) this.opts.transport.send(m);
+      for (const m of rd.messages) {
+        if (m.type === 'AppendEntries') this.counters.appendEntriesSent++;
+        if (sendsBeforePersist(m)) this.opts.transport.send(m);
+      }
       if (rd.hardState || rd.snapshot || rd.entries.length > 0) {
         const sync = mustSync(rd, this.persistedHard);
         const started = performance.now();
@@ -284,17 +323,29 @@ export class RaftNode<R = unknown> extends EventEmitter {
         });
         if (rd.hardState) this.persistedHard = rd.hardState;
         if (sync) {
+          const seconds = (performance.now() - started) / 1000;
           this.counters.storageWrites++;
           this.counters.entriesWritten += rd.entries.length;
-          this.counters.storageWriteSeconds += (performance.now() - started) / 1000;
+          this.counters.storageWriteSeconds += seconds;
+          this.observer?.storageWrite?.(seconds, rd.entries.length);
         }
+        // A snapshot replaces the whole log; overwritten suffixes are not subtracted (estimate).
+        if (rd.snapshot) this.counters.logBytes = 0;
+        this.counters.logBytes += entriesBytes(rd.entries);
         if (!this.running) return;
       }
       for (const m of rd.messages) if (!sendsBeforePersist(m)) this.opts.transport.send(m);
       if (rd.snapshot) {
+        const restoreStarted = performance.now();
         this.opts.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta);
         this.appliedIndex = this.lastSnapshotIndex = rd.snapshot.meta.index;
         this.counters.snapshotsInstalled++;
+        this.emit(
+          'snapshotInstalled',
+          rd.snapshot.meta,
+          rd.snapshot.data.byteLength,
+          (performance.now() - restoreStarted) / 1000,
+        );
         this.log.info(
           { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term },
           'installed snapshot from leader',
@@ -322,6 +373,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (s.role !== Role.Leader) {
       // What this node proposed may still commit under the next leader: the outcome is unknown.
       for (const [, p] of this.proposals) p.reject(new LeadershipLostError(s.leader));
+      this.counters.proposals.lost += this.proposals.size;
       this.proposals.clear();
     }
     this.log.info({ role: s.role, term: s.term, leader: s.leader }, 'raft state changed');
@@ -335,8 +387,14 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const p = this.proposals.get(e.index);
     if (!p) return;
     this.proposals.delete(e.index);
-    if (p.term === e.term && e.type === EntryType.Normal) p.resolve({ index: e.index, result });
-    else p.reject(new LeadershipLostError(this.core.leader));
+    if (p.term === e.term && e.type === EntryType.Normal) {
+      this.counters.proposals.committed++;
+      this.observer?.proposalCommitted?.((performance.now() - p.started) / 1000);
+      p.resolve({ index: e.index, result });
+    } else {
+      this.counters.proposals.lost++;
+      p.reject(new LeadershipLostError(this.core.leader));
+    }
   }
 
   private takeRead(id: number): PendingRead | undefined {
@@ -364,7 +422,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const data = this.opts.stateMachine.snapshot();
     const upTo = Math.max(0, applied - this.snapshotRetain);
     await this.opts.storage.saveSnapshot({ meta, data }, upTo);
+    const before = this.logSize().entries;
     this.core.compacted(meta, upTo);
+    // Entries are not sized one by one: assume the compacted ones were of average size.
+    if (before > 0) this.counters.logBytes *= this.logSize().entries / before;
     this.lastSnapshotIndex = applied;
     this.counters.snapshotsTaken++;
     this.emit('snapshot', meta, data.byteLength, (performance.now() - started) / 1000);
@@ -372,6 +433,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private failPending(err: Error): void {
+    this.counters.proposals.failed += this.proposals.size;
     for (const [, p] of this.proposals) p.reject(err);
     this.proposals.clear();
     for (const [, r] of this.reads) r.reject(err);

@@ -90,6 +90,7 @@ export const serverConfigSchema = z
       error: 'must be letters, digits, _ . - (and start with a letter or digit)',
     }),
     clientAddress: address,
+    clientListenAddress: address.optional(),
     peerAddress: address,
     peers,
     dataDir: z
@@ -133,10 +134,12 @@ export const serverConfigSchema = z
         );
       }
     }
-    const listeners = ['clientAddress', 'peerAddress', 'metricsAddress'] as const;
+    // What is bound, not what is advertised: the client listener may differ from its address.
+    const client = cfg.clientListenAddress === undefined ? 'clientAddress' : 'clientListenAddress';
+    const listeners = [client, 'peerAddress', 'metricsAddress'] as const;
     for (const [i, a] of listeners.entries()) {
       for (const b of listeners.slice(i + 1)) {
-        if (portOf(cfg[a]) === portOf(cfg[b]))
+        if (portOf(cfg[a]!) === portOf(cfg[b]!))
           issue(b, `must not use the same port as ${describe(a)}`);
       }
     }
@@ -190,6 +193,11 @@ const option = (
 export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   option('id', 'id', 'this node, one of the ids in --peers'),
   option('clientAddress', 'host:port', 'gRPC API address, advertised to clients'),
+  option(
+    'clientListenAddress',
+    'host:port',
+    'gRPC API bind address when it differs from --client-address (e.g. 0.0.0.0:7001 in a container)',
+  ),
   option(
     'peerAddress',
     'host:port',

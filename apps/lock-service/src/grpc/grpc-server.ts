@@ -15,6 +15,8 @@ export interface GrpcServerOptions {
   readonly address: string;
   /** Adds services outside Nest's controllers (the health service) to the same server. */
   readonly addServices?: (server: grpc.Server) => void;
+  /** grpc-js server interceptors (metrics), run around every call including health checks. */
+  readonly interceptors?: grpc.ServerInterceptor[];
 }
 
 export class QuorumLockGrpcServer extends ServerGrpc {
@@ -43,6 +45,7 @@ export class QuorumLockGrpcServer extends ServerGrpc {
     const server = new grpc.Server({
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      interceptors: this.serverOptions.interceptors ?? [],
     });
     this.boundPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(
