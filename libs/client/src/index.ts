@@ -1,0 +1,33 @@
+// The Quorum Lock client SDK. NestJS integration lives in ./nest (imported separately, so that
+// plain Node programs do not load NestJS).
+export {
+  type AcquireOptions,
+  type CampaignOptions,
+  DEFAULT_WAIT_MS,
+  MAX_WAIT_MS,
+  QuorumLockClient,
+  type StreamOptions,
+  type WatchOptions,
+} from './client.js';
+export {
+  DeadlineExceededError,
+  InvalidArgumentError,
+  LockLostError,
+  LockNotAcquiredError,
+  NotElectedError,
+  NotFoundError,
+  QuorumLockError,
+  UnavailableError,
+} from './errors.js';
+export { type Grant, Leadership, LeaseHandle, Lock, type RenewedEvent } from './handles.js';
+export { safetyMarginMs } from './keepalive.js';
+export type { CallOptions, RetryOptions, TlsOptions } from './transport.js';
+export type {
+  LeaderInfo,
+  LeaseOptions,
+  LockDescription,
+  LockEvent,
+  MemberStatus,
+  NodeStatus,
+  QuorumLockClientOptions,
+} from './types.js';

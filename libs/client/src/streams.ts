@@ -1,0 +1,73 @@
+// Server streams (Watch, Observe) as async iterators that follow the cluster across nodes.
+import { type ClientReadableStream, status } from '@grpc/grpc-js';
+import { fromGrpcError, isServiceError, UnavailableError } from './errors.js';
+import type { ServiceName } from './proto.js';
+import { sleep, type Transport } from './transport.js';
+
+export interface SubscribeOptions<W, T> {
+  readonly service: ServiceName;
+  readonly method: string;
+  readonly request: object;
+  readonly map: (w: W) => T;
+  /** Called after a broken stream, before subscribing again; false: end with the error. */
+  readonly resubscribe: (err: UnavailableError) => boolean;
+  readonly maxFailures: number;
+  readonly signal?: AbortSignal;
+}
+
+/** Yields a stream's messages; throws its error. Cancels the call when the consumer stops. */
+async function* messages<W>(call: ClientReadableStream<W>, signal: AbortSignal): AsyncGenerator<W> {
+  const cancel = () => call.cancel();
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    for await (const m of call) yield m as W;
+  } finally {
+    signal.removeEventListener('abort', cancel);
+    call.cancel();
+  }
+}
+
+/**
+ * Subscribes on an endpoint (the leader first) and yields mapped messages. A stream that ends
+ * or fails with UNAVAILABLE is re-opened on another endpoint when resubscribe() allows it, up
+ * to maxFailures times in a row (any message resets the count). Ends quietly on abort.
+ */
+export async function* subscribe<W, T>(
+  transport: Transport,
+  o: SubscribeOptions<W, T>,
+): AsyncGenerator<T> {
+  const signal = AbortSignal.any([transport.closedSignal, ...(o.signal ? [o.signal] : [])]);
+  let avoid: string | undefined;
+  let failures = 0;
+  while (!signal.aborted) {
+    const { call, address } = transport.serverStream<W>(o.service, o.method, o.request, avoid);
+    let err: unknown;
+    try {
+      for await (const m of messages(call, signal)) {
+        failures = 0;
+        yield o.map(m);
+      }
+    } catch (e) {
+      err = e;
+    }
+    if (signal.aborted) return;
+    // A stream the server completed counts as broken too: ours never end on their own.
+    if (err !== undefined && !(isServiceError(err) && err.code === status.UNAVAILABLE))
+      throw fromGrpcError(err);
+    const broken = new UnavailableError(
+      `${o.service}.${o.method} stream on ${address} ended: ${
+        err instanceof Error ? err.message : 'closed by the server'
+      }`,
+      { cause: err },
+    );
+    transport.markFailed(address);
+    avoid = address;
+    if (++failures > o.maxFailures || !o.resubscribe(broken)) throw broken;
+    const ceiling = Math.min(1000, 50 * 2 ** failures);
+    try {
+      await sleep(ceiling / 2 + Math.random() * (ceiling / 2), signal);
+    } catch {
+      return;
+    }
+  }
+}

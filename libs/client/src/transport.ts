@@ -1,0 +1,328 @@
+// Channels to every endpoint, leader tracking, and unary calls with bounded, jittered retries.
+import * as grpc from '@grpc/grpc-js';
+import { DeadlineExceededError, fromGrpcError, isServiceError, QuorumLockError } from './errors.js';
+import { type ApiDefinitions, loadClientDefinitions, type ServiceName } from './proto.js';
+
+export interface TlsOptions {
+  /** PEM root certificates; default: the system's. */
+  readonly ca?: Buffer | string;
+  /** PEM client certificate and key, for mutual TLS. */
+  readonly cert?: Buffer | string;
+  readonly key?: Buffer | string;
+}
+
+export interface RetryOptions {
+  /** Attempts per call, the first included (default 8). */
+  readonly maxAttempts?: number;
+  /** Backoff before the second attempt; doubles up to maxBackoffMs (defaults 50 and 1000). */
+  readonly initialBackoffMs?: number;
+  readonly maxBackoffMs?: number;
+}
+
+export interface TransportOptions {
+  readonly endpoints: readonly string[];
+  /** true: TLS with the system roots; an object: TLS with these PEMs; credentials: used as is. */
+  readonly tls?: boolean | TlsOptions | grpc.ChannelCredentials;
+  readonly retry?: RetryOptions;
+}
+
+/** Per-call controls every SDK method accepts. */
+export interface CallOptions {
+  /** Budget for the whole call, retries included (default: the client's callTimeoutMs). */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+export interface UnaryOptions {
+  /** Monotonic (performance.now()) time by which the whole call must end. */
+  readonly deadline: number;
+  /** The longest one attempt may take before the next endpoint is tried. */
+  readonly attemptTimeoutMs: number;
+  readonly signal?: AbortSignal;
+}
+
+interface Endpoint {
+  readonly address: string;
+  readonly client: grpc.Client;
+  /** Monotonic time of the latest failure; recently failed endpoints are tried last. */
+  failedAt: number;
+}
+
+const FAILED_RECENTLY_MS = 1000;
+const REFRESH_EVERY_MS = 250;
+const RECHECK_LEADER_MS = 10_000;
+const STATUS_TIMEOUT_MS = 1000;
+
+/** Reconnect quickly: a restarted node should be usable again within seconds, not minutes. */
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  'grpc.initial_reconnect_backoff_ms': 200,
+  'grpc.max_reconnect_backoff_ms': 2000,
+};
+
+function credentials(tls: TransportOptions['tls']): grpc.ChannelCredentials {
+  if (!tls) return grpc.credentials.createInsecure();
+  if (tls instanceof grpc.ChannelCredentials) return tls;
+  if (tls === true) return grpc.credentials.createSsl();
+  const buf = (v?: Buffer | string) => (v === undefined ? null : Buffer.from(v));
+  return grpc.credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
+}
+
+export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
+  new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+
+const wallDeadline = (monotonic: number) => new Date(Date.now() + (monotonic - performance.now()));
+
+export class Transport {
+  readonly defs: ApiDefinitions = loadClientDefinitions();
+  private readonly endpoints: Endpoint[];
+  /** Clients for addresses outside the endpoint list (Status of every member, for the CLI). */
+  private readonly extra = new Map<string, grpc.Client>();
+  private readonly creds: grpc.ChannelCredentials;
+  private readonly closing = new AbortController();
+  private leader: Endpoint | undefined;
+  private next = 0;
+  private refreshing = false;
+  private lastRefresh = -Infinity;
+
+  constructor(private readonly opts: TransportOptions) {
+    const addresses = [...new Set(opts.endpoints.map((e) => e.trim()).filter((e) => e !== ''))];
+    if (addresses.length === 0)
+      throw new TypeError('QuorumLockClient: endpoints must not be empty');
+    this.creds = credentials(opts.tls);
+    this.endpoints = addresses.map((address) => ({
+      address,
+      client: new grpc.Client(address, this.creds, CHANNEL_OPTIONS),
+      failedAt: -Infinity,
+    }));
+  }
+
+  /** Aborted by close(): every call and stream of this transport listens to it. */
+  get closedSignal(): AbortSignal {
+    return this.closing.signal;
+  }
+
+  get addresses(): string[] {
+    return this.endpoints.map((e) => e.address);
+  }
+
+  /** The leader when known and healthy, else the next endpoint that has not failed recently. */
+  pick(avoid?: string): Endpoint {
+    this.refreshLeader();
+    const now = performance.now();
+    const fresh = (e: Endpoint) => e.address !== avoid && now - e.failedAt > FAILED_RECENTLY_MS;
+    if (this.leader && fresh(this.leader)) return this.leader;
+    const n = this.endpoints.length;
+    for (let i = 0; i < n; i++) {
+      const e = this.endpoints[(this.next + i) % n];
+      if (fresh(e)) {
+        this.next = (this.next + i + 1) % n;
+        return e;
+      }
+    }
+    // Everything failed lately: the one that failed longest ago, avoiding the last one tried.
+    const others = this.endpoints.filter((e) => e.address !== avoid);
+    return (others.length ? others : this.endpoints).reduce((a, b) =>
+      a.failedAt <= b.failedAt ? a : b,
+    );
+  }
+
+  markFailed(address: string): void {
+    const e = this.endpoints.find((x) => x.address === address);
+    if (!e) return;
+    e.failedAt = performance.now();
+    if (this.leader === e) this.leader = undefined;
+    this.lastRefresh = -Infinity;
+    this.refreshLeader();
+  }
+
+  /**
+   * Asks every endpoint who leads, in the background: soon when no leader is known, rarely
+   * when one is (a stale choice only costs a forwarding hop, since followers forward).
+   */
+  private refreshLeader(): void {
+    const now = performance.now();
+    const every = this.leader ? RECHECK_LEADER_MS : REFRESH_EVERY_MS;
+    if (this.refreshing || this.closing.signal.aborted || now - this.lastRefresh < every) return;
+    this.refreshing = true;
+    this.lastRefresh = now;
+    const deadline = now + STATUS_TIMEOUT_MS;
+    void Promise.all(
+      this.endpoints.map((e) =>
+        this.once<{ term: string; leader_client_address: string }>(
+          e.client,
+          'ClusterService',
+          'Status',
+          {},
+          deadline,
+        ).catch(() => undefined),
+      ),
+    ).then((all) => {
+      this.refreshing = false;
+      // The highest term wins: a node cut off from the cluster may still name an old leader.
+      let best: { term: bigint; address: string } | undefined;
+      for (const s of all) {
+        if (!s?.leader_client_address) continue;
+        const term = BigInt(s.term);
+        if (!best || term > best.term) best = { term, address: s.leader_client_address };
+      }
+      const found = best && this.endpoints.find((e) => e.address === best.address);
+      if (found) this.leader = found;
+    });
+  }
+
+  /** One attempt on one client, cancelled by signal; rejects with the raw grpc-js error. */
+  once<T>(
+    client: grpc.Client,
+    service: ServiceName,
+    method: string,
+    req: object,
+    deadline: number,
+    signal?: AbortSignal,
+  ): Promise<T> {
+    const def = this.defs[service][method];
+    return new Promise<T>((resolve, reject) => {
+      const signals = [this.closing.signal, ...(signal ? [signal] : [])];
+      const onAbort = () => call.cancel();
+      const call = client.makeUnaryRequest(
+        def.path,
+        def.requestSerialize,
+        def.responseDeserialize,
+        req,
+        new grpc.Metadata(),
+        { deadline: wallDeadline(deadline) },
+        (err, res) => {
+          for (const s of signals) s.removeEventListener('abort', onAbort);
+          if (err) reject(err);
+          else resolve(res as T);
+        },
+      );
+      for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
+      if (signals.some((s) => s.aborted)) call.cancel();
+    });
+  }
+
+  /**
+   * A unary call: the leader first, then other endpoints. UNAVAILABLE and an attempt that
+   * outlives attemptTimeoutMs (a hung node) are retried with jittered exponential backoff,
+   * within maxAttempts and the call's deadline. `req` is rebuilt per attempt when it is a
+   * function, so that a retried wait asks only for the time left.
+   */
+  async unary<T>(
+    service: ServiceName,
+    method: string,
+    req: object | (() => object),
+    o: UnaryOptions,
+  ): Promise<T> {
+    const retry = this.opts.retry ?? {};
+    const maxAttempts = Math.max(1, retry.maxAttempts ?? 8);
+    const initial = retry.initialBackoffMs ?? 50;
+    const maxBackoff = retry.maxBackoffMs ?? 1000;
+    const abortedReason = () => (o.signal?.aborted ? o.signal.reason : this.closing.signal.reason);
+    let last: string | undefined;
+    for (let attempt = 1; ; attempt++) {
+      if (o.signal?.aborted || this.closing.signal.aborted) throw abortedReason();
+      const now = performance.now();
+      if (now >= o.deadline)
+        throw new DeadlineExceededError(`${service}.${method}: deadline exceeded`);
+      const ep = this.pick(last);
+      const attemptDeadline = Math.min(o.deadline, now + o.attemptTimeoutMs);
+      try {
+        const body = typeof req === 'function' ? req() : req;
+        return await this.once<T>(ep.client, service, method, body, attemptDeadline, o.signal);
+      } catch (e) {
+        if (o.signal?.aborted || this.closing.signal.aborted) throw abortedReason();
+        const hung =
+          isServiceError(e) &&
+          e.code === grpc.status.DEADLINE_EXCEEDED &&
+          attemptDeadline < o.deadline;
+        const retryable = hung || (isServiceError(e) && e.code === grpc.status.UNAVAILABLE);
+        if (!retryable || attempt >= maxAttempts) throw fromGrpcError(e);
+        this.markFailed(ep.address);
+        last = ep.address;
+        const ceiling = Math.min(maxBackoff, initial * 2 ** (attempt - 1));
+        // "Equal jitter": never hammer, never synchronise with other clients' retries.
+        const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+        const left = o.deadline - performance.now();
+        if (left <= delay) throw fromGrpcError(e);
+        await sleep(delay, AbortSignal.any([this.closing.signal, ...(o.signal ? [o.signal] : [])]));
+      }
+    }
+  }
+
+  /** A unary call to one address, once, without retries (Status of a particular node). */
+  callAt<T>(
+    address: string,
+    service: ServiceName,
+    method: string,
+    req: object,
+    o: { deadline: number; signal?: AbortSignal },
+  ): Promise<T> {
+    let client = this.endpoints.find((e) => e.address === address)?.client;
+    if (!client) {
+      client = this.extra.get(address);
+      if (!client) {
+        client = new grpc.Client(address, this.creds, CHANNEL_OPTIONS);
+        this.extra.set(address, client);
+      }
+    }
+    return this.once<T>(client, service, method, req, o.deadline, o.signal).catch((e) => {
+      throw fromGrpcError(e);
+    });
+  }
+
+  /** Opens a server stream on an endpoint (the leader by preference). */
+  serverStream<T>(
+    service: ServiceName,
+    method: string,
+    req: object,
+    avoid?: string,
+  ): { call: grpc.ClientReadableStream<T>; address: string } {
+    const ep = this.pick(avoid);
+    const def = this.defs[service][method];
+    const call = ep.client.makeServerStreamRequest(
+      def.path,
+      def.requestSerialize,
+      def.responseDeserialize,
+      req,
+      new grpc.Metadata(),
+      {},
+    ) as grpc.ClientReadableStream<T>;
+    return { call, address: ep.address };
+  }
+
+  /** Opens a bidirectional stream on an endpoint (the leader by preference). */
+  duplex<Req, Res>(
+    service: ServiceName,
+    method: string,
+    avoid?: string,
+  ): { call: grpc.ClientDuplexStream<Req, Res>; address: string } {
+    const ep = this.pick(avoid);
+    const def = this.defs[service][method];
+    const call = ep.client.makeBidiStreamRequest(
+      def.path,
+      def.requestSerialize,
+      def.responseDeserialize,
+      new grpc.Metadata(),
+      {},
+    ) as grpc.ClientDuplexStream<Req, Res>;
+    return { call, address: ep.address };
+  }
+
+  close(): void {
+    if (this.closing.signal.aborted) return;
+    this.closing.abort(new QuorumLockError(grpc.status.CANCELLED, 'QuorumLockClient is closed'));
+    for (const e of this.endpoints) e.client.close();
+    for (const c of this.extra.values()) c.close();
+  }
+}

@@ -1,0 +1,134 @@
+// The SDK's public shapes (camelCase, bigint for uint64), and conversions from the wire's.
+import type { RetryOptions, TlsOptions } from './transport.js';
+import type * as grpc from '@grpc/grpc-js';
+
+export interface QuorumLockClientOptions {
+  /** host:port of every node (any subset works: followers forward to the leader). */
+  readonly endpoints: readonly string[];
+  readonly tls?: boolean | TlsOptions | grpc.ChannelCredentials;
+  readonly retry?: RetryOptions;
+  /** Owner/candidate name when a call names none; default `<hostname>:<pid>`. */
+  readonly owner?: string;
+  /** Budget of a call, retries included, on top of any wait it asks for (default 10000). */
+  readonly callTimeoutMs?: number;
+  /** One attempt's budget before the next endpoint is tried (default 3000, plus any wait). */
+  readonly attemptTimeoutMs?: number;
+}
+
+export interface LeaseOptions {
+  /** Lease TTL; the server raises it to its minimum (about 1 s) and defaults it to 15 s. */
+  readonly ttlMs?: number;
+  /** How long to queue for the lock/election (acquire/campaign: default 30 s, max 600 s). */
+  readonly waitMs?: number;
+  /** Reusing the id of a call whose outcome is unknown returns the same grant. Default: new. */
+  readonly requestId?: string;
+}
+
+export interface LockEvent {
+  readonly name: string;
+  readonly type: 'ACQUIRED' | 'RELEASED' | 'EXPIRED';
+  readonly owner: string;
+  readonly fencingToken: bigint;
+}
+
+export interface LockDescription {
+  readonly name: string;
+  readonly held: boolean;
+  readonly owner: string;
+  readonly fencingToken: bigint;
+  /** The leader's view of the holder's remaining lease time. */
+  readonly remainingMs: number;
+  readonly waiters: number;
+}
+
+export interface LeaderInfo {
+  readonly election: string;
+  /** false: nobody leads; the other fields are then empty/0. */
+  readonly hasLeader: boolean;
+  readonly candidate: string;
+  readonly value: string;
+  readonly fencingToken: bigint;
+}
+
+export interface MemberStatus {
+  readonly id: string;
+  readonly peerAddress: string;
+  readonly clientAddress: string;
+  readonly matchIndex: bigint;
+  readonly isLeader: boolean;
+}
+
+export interface NodeStatus {
+  readonly id: string;
+  readonly role: string;
+  readonly term: bigint;
+  readonly leaderId: string;
+  readonly leaderClientAddress: string;
+  readonly commitIndex: bigint;
+  readonly appliedIndex: bigint;
+  readonly members: readonly MemberStatus[];
+}
+
+/** Wire shapes, as proto-loader delivers them with keepCase and longs: String. */
+export interface WireLeader {
+  has_leader: boolean;
+  candidate: string;
+  value: string;
+  fencing_token: string;
+}
+
+export interface WireStatus {
+  id: string;
+  role: string;
+  term: string;
+  leader_id: string;
+  leader_client_address: string;
+  commit_index: string;
+  applied_index: string;
+  members: {
+    id: string;
+    peer_address: string;
+    client_address: string;
+    match_index: string;
+    is_leader: boolean;
+  }[];
+}
+
+export interface WireLockEvent {
+  name: string;
+  type: LockEvent['type'];
+  owner: string;
+  fencing_token: string;
+}
+
+export const toLeaderInfo = (election: string, w: WireLeader): LeaderInfo => ({
+  election,
+  hasLeader: w.has_leader,
+  candidate: w.candidate,
+  value: w.value,
+  fencingToken: BigInt(w.fencing_token),
+});
+
+export const toNodeStatus = (w: WireStatus): NodeStatus => ({
+  id: w.id,
+  role: w.role,
+  term: BigInt(w.term),
+  leaderId: w.leader_id,
+  leaderClientAddress: w.leader_client_address,
+  commitIndex: BigInt(w.commit_index),
+  appliedIndex: BigInt(w.applied_index),
+  members: w.members.map((m) => ({
+    id: m.id,
+    peerAddress: m.peer_address,
+    clientAddress: m.client_address,
+    matchIndex: BigInt(m.match_index),
+    isLeader: m.is_leader,
+  })),
+});
+
+export const toLockEvent = (w: WireLockEvent): LockEvent => ({
+  name: w.name,
+  type: w.type,
+  owner: w.owner,
+  fencingToken: BigInt(w.fencing_token),
+});

@@ -1,0 +1,125 @@
+// The SDK across failures of a real 3-node cluster: leader kills (retries keep one grant,
+// streams move on) and the whole cluster frozen (the lock is given up before it could expire).
+import { ServiceCluster } from '../../../test/support/service-cluster.js';
+import { type LeaderInfo, LockLostError, type RenewedEvent } from '../src/index.js';
+import { clientFor, closeClients, fresh, nextEvent, nextMatching, waitFor } from './helpers.js';
+
+describe('QuorumLockClient across failures (3-node cluster)', () => {
+  const c = new ServiceCluster();
+  beforeAll(() => c.start(), 30_000);
+  afterEach(() => closeClients());
+  afterAll(() => c.stop());
+
+  /** Kills the leader, restarts it, and waits until every node agrees on a leader again. */
+  async function killLeader(): Promise<string> {
+    const leader = await c.leader();
+    await c.kill(leader, 'SIGKILL');
+    return leader;
+  }
+  async function restart(id: string): Promise<void> {
+    c.startNode(id);
+    await c.leader(20_000);
+  }
+
+  test('the same request_id after a leader kill returns the same grant, not a second one', async () => {
+    const a = clientFor(c);
+    const name = fresh('dedup');
+    const requestId = `req-${name}`;
+    const first = await a.acquire(name, { ttlMs: 3000, requestId, waitMs: 0 });
+    const killed = await killLeader();
+    try {
+      // The client retries UNAVAILABLE (the dead leader, then no leader) until a new one answers.
+      const again = await a.acquire(name, { ttlMs: 3000, requestId, waitMs: 0, autoRenew: false });
+      expect(again.fencingToken).toBe(first.fencingToken);
+      expect(again.leaseId).toBe(first.leaseId);
+      expect(await a.describe(name)).toMatchObject({
+        held: true,
+        fencingToken: first.fencingToken,
+        waiters: 0,
+      });
+      expect(first.held).toBe(true);
+      await first.release();
+    } finally {
+      await restart(killed);
+    }
+  });
+
+  test('a wait interrupted by a leader kill is retried with its request_id: one grant', async () => {
+    const holder = clientFor(c, { owner: 'holder' });
+    const waiter = clientFor(c, { owner: 'waiter' });
+    const name = fresh('queued');
+    const held = await holder.acquire(name, { ttlMs: 3000 });
+    const waiting = waiter.acquire(name, { ttlMs: 3000, waitMs: 20_000 });
+    await waitFor('the waiter to queue', async () => (await holder.describe(name)).waiters === 1);
+    const killed = await killLeader();
+    try {
+      await c.leader(20_000);
+      // Still queued once: the retry resumed the entry rather than adding a second one.
+      await waitFor('the retried wait', async () => (await holder.describe(name)).waiters === 1);
+      expect(held.held).toBe(true);
+      await held.release();
+      const lock = await waiting;
+      expect(lock.fencingToken).toBeGreaterThan(held.fencingToken);
+      expect(await holder.describe(name)).toMatchObject({
+        held: true,
+        owner: 'waiter',
+        fencingToken: lock.fencingToken,
+        waiters: 0,
+      });
+      await lock.release();
+      // A duplicate queue entry would now be granted the lock: nobody may hold it.
+      expect(await holder.describe(name)).toMatchObject({ held: false, waiters: 0 });
+    } finally {
+      await restart(killed);
+    }
+  });
+
+  test('observe re-subscribes on another node when its stream breaks', async () => {
+    const a = clientFor(c, { owner: 'obs' });
+    const e = fresh('observed');
+    const stop = new AbortController();
+    const seen = a.observe(e, { signal: stop.signal })[Symbol.asyncIterator]();
+    let killed: string | undefined;
+    try {
+      await nextMatching(seen, (l: LeaderInfo) => !l.hasLeader, 5000);
+      // Streams prefer the leader, so killing it breaks this one.
+      killed = await killLeader();
+      await c.leader(20_000);
+      const lead = await a.campaign(e, 'after-kill', { ttlMs: 3000 });
+      await nextMatching(seen, (l) => l.value === 'after-kill', 10_000);
+      await lead.resign();
+      await nextMatching(seen, (l) => !l.hasLeader, 5000);
+    } finally {
+      stop.abort();
+      await seen.return?.(undefined);
+      if (killed) await restart(killed);
+    }
+  });
+
+  test('a frozen cluster: the lock is reported lost before its lease could expire', async () => {
+    const a = clientFor(c);
+    const name = fresh('frozen');
+    const lock = await a.acquire(name, { ttlMs: 1500 });
+    let last: RenewedEvent | undefined;
+    lock.on('renewed', (e) => (last = e));
+    await waitFor('a renewal', () => last, 3000);
+    const lost = nextEvent<[bigint, LockLostError]>(lock, 'lost', 5000);
+    const procs = [...c.members.values()].map((m) => m.proc!);
+    for (const p of procs) p.kill('SIGSTOP');
+    const frozenAt = performance.now();
+    try {
+      const [token, err] = await lost;
+      const lostAt = performance.now();
+      expect(token).toBe(lock.fencingToken);
+      expect(err.code).toBe(4); // DEADLINE_EXCEEDED: renewals went unanswered
+      expect(lock.signal.aborted).toBe(true);
+      // The server's clock for the lease starts when it handles a renewal, after we sent it:
+      // the lease cannot expire before (send time of the last confirmed renewal) + TTL.
+      expect(lostAt).toBeLessThan(last!.sentAt + 1500);
+      expect(lostAt).toBeGreaterThan(frozenAt);
+    } finally {
+      for (const p of procs) p.kill('SIGCONT');
+    }
+    await c.leader(20_000);
+  });
+});
