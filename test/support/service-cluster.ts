@@ -1,9 +1,9 @@
 // Starts `quorumlock serve` processes on 127.0.0.1 with data on disk, for end-to-end tests.
 // Every process it starts is killed by stop(); ports are picked free, never fixed.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { freePort, waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import type { StatusResponse } from '../../apps/lock-service/src/domain/api.js';
 
@@ -78,7 +78,7 @@ export class ServiceCluster {
     // Keep the last lines of each node's log for failure messages; bounded.
     const keep = (b: Buffer) => {
       m.output.push(b.toString());
-      if (m.output.length > 200) m.output.shift();
+      if (m.output.length > 2000) m.output.shift();
     };
     m.proc.stdout!.on('data', keep);
     m.proc.stderr!.on('data', keep);
@@ -133,6 +133,13 @@ export class ServiceCluster {
 
   async stop(): Promise<void> {
     await Promise.all(this.ids.map((id) => this.kill(id)));
+    // QUORUMLOCK_TEST_LOGS=dir keeps each node's last log lines, to diagnose a failed run.
+    const keep = process.env.QUORUMLOCK_TEST_LOGS;
+    if (keep) {
+      mkdirSync(keep, { recursive: true });
+      for (const id of this.ids)
+        writeFileSync(join(keep, `${basename(this.dir)}-${id}.log`), this.logs(id));
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
