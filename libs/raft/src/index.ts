@@ -8,13 +8,8 @@ export { RaftLog } from './log.js';
 export { Progress, ProgressState } from './progress.js';
 export { RaftCore, type CoreStatus } from './raft.js';
 export * from './ports.js';
-export {
-  RaftNode,
-  type RaftNodeOptions,
-  type RaftNodeStatus,
-  type RaftLogger,
-  type ProposalResult,
-} from './node.js';
+export { RaftNode, type RaftNodeOptions, type RaftNodeStatus, type RaftLogger } from './node.js';
+export type { ProposalResult } from './pending.js';
 export type { ProposalOutcome, RaftNodeObserver } from './observer.js';
 export { MemoryStorage, RocksDbStorage } from './storage/index.js';
 export { GrpcTransport, type GrpcTransportOptions } from './transport/index.js';

@@ -1,13 +1,14 @@
 import { EventEmitter } from 'node:events';
 import { coreDefaults } from './config.js';
-import { LeadershipLostError, NotLeaderError, ProposalDroppedError } from './errors.js';
+import { NotLeaderError, ProposalDroppedError } from './errors.js';
 import { entriesBytes, type ProposalOutcome, type RaftNodeObserver } from './observer.js';
 import type { StateMachine, Transport } from './ports.js';
 import { seededRandom } from './prng.js';
 import { RaftCore, type CoreStatus } from './raft.js';
+import { PendingRequests, type ProposalResult } from './pending.js';
 import { mustSync, type Ready, sendsBeforePersist } from './ready.js';
 import type { Storage } from './storage.js';
-import { type Entry, EntryType, type HardState, type NodeId, Role } from './types.js';
+import { type Entry, type HardState, type NodeId, Role } from './types.js';
 
 export interface RaftNodeOptions<R> {
   readonly id: NodeId;
@@ -44,25 +45,6 @@ export interface RaftNodeStatus extends CoreStatus {
   readonly voters: readonly NodeId[];
 }
 
-export interface ProposalResult<R> {
-  readonly index: number;
-  readonly result: R;
-}
-
-interface PendingProposal<R> {
-  term: number;
-  /** performance.now() at propose(), for the commit latency. */
-  started: number;
-  resolve: (r: ProposalResult<R>) => void;
-  reject: (e: Error) => void;
-}
-
-interface PendingRead {
-  index: number;
-  resolve: () => void;
-  reject: (e: Error) => void;
-}
-
 /**
  * Events: 'role' (role, term), 'leader' (leaderId, term), 'applied' (index), 'fatal' (error),
  * 'snapshot' (meta, bytes, seconds) after taking one, 'snapshotInstalled' (meta, bytes, seconds).
@@ -79,9 +61,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private appliedIndex = 0;
   private lastSnapshotIndex = 0;
   private persistedHard: HardState;
-  private readonly proposals = new Map<number, PendingProposal<R>>();
-  private readonly reads = new Map<number, PendingRead>();
-  private readonly readsByIndex: PendingRead[] = [];
+  private readonly pending = new PendingRequests<R>();
   private readonly snapshotEntries: number;
   private readonly snapshotRetain: number;
   readonly electionTimeoutMaxMs: number;
@@ -176,13 +156,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.counters.proposals.failed++;
       return Promise.reject(new NotLeaderError('', 'node is stopped'));
     }
-    const started = performance.now();
     try {
       const { index, term } = this.core.propose([command]);
       this.schedule();
-      return new Promise((resolve, reject) =>
-        this.proposals.set(index, { term, started, resolve, reject }),
-      );
+      return this.pending.proposal(index, term);
     } catch (e) {
       this.counters.proposals[e instanceof ProposalDroppedError ? 'dropped' : 'not_leader']++;
       return Promise.reject(e);
@@ -206,7 +183,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     try {
       const id = this.core.readIndex();
       this.schedule();
-      return new Promise((resolve, reject) => this.reads.set(id, { index: 0, resolve, reject }));
+      return this.pending.read(id);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -352,17 +329,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
         );
       }
       for (const e of rd.committedEntries) this.apply(e);
-      for (const id of rd.droppedReads)
-        this.takeRead(id)?.reject(new LeadershipLostError(this.core.leader));
-      for (const rs of rd.readStates) {
-        const r = this.takeRead(rs.id);
-        if (r) {
-          r.index = rs.index;
-          this.readsByIndex.push(r);
-        }
-      }
+      for (const id of rd.droppedReads) this.pending.readDropped(id, this.core.leader);
+      for (const rs of rd.readStates) this.pending.readConfirmed(rs.id, rs.index);
       this.core.advance(rd);
-      this.serveReads();
+      this.pending.serveReads(this.appliedIndex);
       if (rd.committedEntries.length > 0) this.emit('applied', this.appliedIndex);
       await this.maybeSnapshot();
     }
@@ -370,12 +340,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   private onSoftState(rd: Ready): void {
     const s = rd.softState!;
-    if (s.role !== Role.Leader) {
-      // What this node proposed may still commit under the next leader: the outcome is unknown.
-      for (const [, p] of this.proposals) p.reject(new LeadershipLostError(s.leader));
-      this.counters.proposals.lost += this.proposals.size;
-      this.proposals.clear();
-    }
+    if (s.role !== Role.Leader)
+      this.counters.proposals.lost += this.pending.leadershipLost(s.leader);
     this.log.info({ role: s.role, term: s.term, leader: s.leader }, 'raft state changed');
     this.emit('role', s.role, s.term);
     this.emit('leader', s.leader, s.term);
@@ -384,30 +350,14 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private apply(e: Entry): void {
     const result = this.opts.stateMachine.apply(e);
     this.appliedIndex = e.index;
-    const p = this.proposals.get(e.index);
-    if (!p) return;
-    this.proposals.delete(e.index);
-    if (p.term === e.term && e.type === EntryType.Normal) {
-      this.counters.proposals.committed++;
-      this.observer?.proposalCommitted?.((performance.now() - p.started) / 1000);
-      p.resolve({ index: e.index, result });
-    } else {
+    const seconds = this.pending.applied(e, result, this.core.leader);
+    if (seconds === undefined) return;
+    if (seconds < 0) {
       this.counters.proposals.lost++;
-      p.reject(new LeadershipLostError(this.core.leader));
+    } else {
+      this.counters.proposals.committed++;
+      this.observer?.proposalCommitted?.(seconds);
     }
-  }
-
-  private takeRead(id: number): PendingRead | undefined {
-    const r = this.reads.get(id);
-    this.reads.delete(id);
-    return r;
-  }
-
-  private serveReads(): void {
-    let k = 0;
-    while (k < this.readsByIndex.length && this.readsByIndex[k].index <= this.appliedIndex)
-      this.readsByIndex[k++].resolve();
-    if (k > 0) this.readsByIndex.splice(0, k);
   }
 
   private async maybeSnapshot(): Promise<void> {
@@ -433,13 +383,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   private failPending(err: Error): void {
-    this.counters.proposals.failed += this.proposals.size;
-    for (const [, p] of this.proposals) p.reject(err);
-    this.proposals.clear();
-    for (const [, r] of this.reads) r.reject(err);
-    this.reads.clear();
-    for (const r of this.readsByIndex) r.reject(err);
-    this.readsByIndex.length = 0;
+    this.counters.proposals.failed += this.pending.failAll(err);
   }
 
   /** A storage failure leaves the node unable to keep its promises: stop serving at once. */
