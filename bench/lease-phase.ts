@@ -1,0 +1,119 @@
+// The lease phases: grow each system to 100,000 leases (restart a member: recovery; RSS: memory),
+// then towards 1,000,000 within a time bound, one system at a time.
+import type { BenchCluster } from './adapters/types.js';
+import type { Progress } from './progress.js';
+import { type BenchResults, fmtInt, fmtMs, type LeaseTarget, type Side } from './report.js';
+import * as w from './workloads.js';
+
+/**
+ * Grows c's leases to `target` within boundS, in slices of at most 15 s that each start on the
+ * current leader: a leader change mid-way must not leave every grant forwarded by a follower.
+ */
+async function grow(
+  progress: Progress,
+  c: BenchCluster,
+  side: Side,
+  have: number,
+  nameFrom: number,
+  target: number,
+  boundS: number,
+) {
+  const deadline = performance.now() + Math.max(10, boundS) * 1000;
+  const total = {
+    reached: have,
+    nextName: nameFrom,
+    seconds: 0,
+    errors: 0,
+    leaders: new Set<string>(),
+  };
+  let firstError: string | undefined;
+  for (
+    let slice = 0;
+    total.reached < target && performance.now() < deadline && slice < 1000;
+    slice++
+  ) {
+    const leader = await c.leader(30_000);
+    total.leaders.add(leader);
+    const backend = c.leaseBackend(c.endpoint(leader));
+    try {
+      const made = await w.createLeases(backend, {
+        ...{ have: total.reached, target, nameFrom: total.nextName, ttlMs: 3_600_000 },
+        ...{ rate: 20_000, concurrency: 256, keepIds: false, prefix: 'bench/lease' },
+        deadline: Math.min(deadline, performance.now() + 15_000),
+        tick: (n) => progress.note(`${side}: ${fmtInt(n)} of ${fmtInt(target)} leases`),
+      });
+      const before = total.reached;
+      Object.assign(total, { reached: made.reached, nextName: made.nextName });
+      total.seconds += made.seconds;
+      total.errors += made.errors;
+      firstError ??= made.firstError;
+      // A whole slice without a lease: the system refuses (a limit, no quorum); that is the answer.
+      if (made.reached === before) break;
+    } finally {
+      backend.close();
+    }
+  }
+  return { ...total, firstError };
+}
+
+export interface LeaseContext {
+  clusters: Partial<Record<Side, BenchCluster>>;
+  sides: Side[];
+  results: BenchResults;
+  progress: Progress;
+  say: (line: string) => void;
+  /** performance.now() by which the whole run should be done. */
+  budgetEnd: number;
+  millionS: number;
+  leaseTargets: number[];
+}
+
+/** Lease phases run one system at a time: a cluster holding a million leases keeps working. */
+export async function leaseWorkload(x: LeaseContext): Promise<void> {
+  const { clusters, sides, results, progress, say, budgetEnd, millionS, leaseTargets } = x;
+  progress.phase('leases');
+  const order = [...sides].reverse();
+  for (const [k, side] of order.entries()) {
+    const c = clusters[side]!;
+    const targets: LeaseTarget[] = (results.leases[side] = []);
+    let reached = 0;
+    let nameFrom = 0;
+    for (const [t, target] of leaseTargets.entries()) {
+      const left = order.length - k; // systems still to run, this one included
+      const share = (budgetEnd - performance.now() - 20_000) / 1000 / left;
+      const made = await grow(
+        progress,
+        c,
+        side,
+        reached,
+        nameFrom,
+        target,
+        Math.min(t > 0 ? millionS : 120, share),
+      );
+      reached = made.reached;
+      nameFrom = made.nextName;
+      await w.sleep(2000);
+      const rssMiB = c.ids.map((id) => c.rssBytes(id) / 2 ** 20);
+      const cpu0 = c.ids.map((id) => w.cpuSeconds(c.pid(id)));
+      await w.sleep(2000);
+      const idleCpuPct = c.ids.map((id, i) => (100 * (w.cpuSeconds(c.pid(id)) - cpu0[i])) / 2);
+      targets.push({ target, reached, seconds: made.seconds, rssMiB, idleCpuPct });
+      say(
+        `${fmtInt(target)} leases`.padEnd(31) +
+          `${side.padEnd(10)} reached ${fmtInt(reached)} in ${made.seconds.toFixed(0)} s, ` +
+          `RSS ${rssMiB.map((m) => m.toFixed(0)).join('/')} MiB, idle CPU ${idleCpuPct.map((x) => x.toFixed(0)).join('/')}%, ` +
+          `leaders ${[...made.leaders].join(',')}` +
+          `${made.errors ? `, ${made.errors} errors (${made.firstError})` : ''}`,
+      );
+      if (t === 0) {
+        results.recovery.leases = target;
+        progress.note(`${side}: restarting a member with ${fmtInt(reached)} leases`);
+        const r = await w.recoveryOnce(c);
+        results.recovery[side] = r.ms;
+        say('recovery'.padEnd(31) + `${side.padEnd(10)} ${fmtMs(r.ms)} ms ${r.detail}`);
+      }
+    }
+    // Stop it now, so that the next system's lease phase does not share the CPU with it.
+    if (k < order.length - 1) await c.stop();
+  }
+}
