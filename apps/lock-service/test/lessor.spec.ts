@@ -67,7 +67,7 @@ describe('Lessor: the leader’s lease clock', () => {
     expect(s.lessor.renewInMemory('aaaaaaaaaaaaaaaa')).toBe(false);
     s.apply({ op: 'checkpoint', leases: cp });
     expect(s.lessor.renewInMemory('aaaaaaaaaaaaaaaa')).toBe(false);
-    s.apply({ op: 'renew', lease_id: 'aaaaaaaaaaaaaaaa' });
+    s.apply({ op: 'renew', lease_ids: ['aaaaaaaaaaaaaaaa'] });
     expect(s.lessor.renewInMemory('aaaaaaaaaaaaaaaa')).toBe(true);
   });
 
@@ -77,6 +77,20 @@ describe('Lessor: the leader’s lease clock', () => {
     s.create('aaaaaaaaaaaaaaaa');
     s.advance(3000);
     expect(s.lessor.takeCheckpoint()).toEqual([['aaaaaaaaaaaaaaaa', 7000, 0]]);
+  });
+
+  test('a lease renewed within the quiet period is not checkpointed yet; once quiet, it is', () => {
+    const s = setup();
+    s.create('aaaaaaaaaaaaaaaa');
+    s.lessor.startLeading();
+    s.advance(1000);
+    expect(s.lessor.renewInMemory('aaaaaaaaaaaaaaaa')).toBe(true);
+    s.advance(2000);
+    // Renewed 2 s ago, quiet period 2.5 s: its holder is alive, keep renewals in memory.
+    expect(s.lessor.takeCheckpoint(2500)).toEqual([]);
+    s.advance(1000);
+    // Quiet for 3 s: it may belong to a dead client, so its remaining TTL is persisted.
+    expect(s.lessor.takeCheckpoint(2500)).toEqual([['aaaaaaaaaaaaaaaa', 7000, 0]]);
   });
 
   test('expiry is decided only while leading, skips leases with a waiting caller, and is taken once', () => {

@@ -154,7 +154,7 @@ describe('LockStateMachine', () => {
     const g = granted(log.acquire('a', { owner: 'alice' }));
     const seq = log.sm.leases.get(g.lease_id)!.seq;
     // Renewed through the log after the leader decided: the decision is void.
-    log.apply({ op: 'renew', lease_id: g.lease_id });
+    log.apply({ op: 'renew', lease_ids: [g.lease_id] });
     expect(log.apply({ op: 'expire', lease_id: g.lease_id, seq })).toEqual({ status: 'ignored' });
     expect(log.sm.leases.has(g.lease_id)).toBe(true);
     // A new leader's no-op; a late expire from the old term is void too.
@@ -269,7 +269,7 @@ describe('LockStateMachine', () => {
     const seq = log.sm.leases.get(g.lease_id)!.seq;
     log.apply({ op: 'checkpoint', leases: [[g.lease_id, 4000, seq]] });
     expect(log.sm.leases.get(g.lease_id)!.checkpoint_ms).toBe(4000);
-    log.apply({ op: 'renew', lease_id: g.lease_id });
+    log.apply({ op: 'renew', lease_ids: [g.lease_id] });
     expect(log.sm.leases.get(g.lease_id)!.checkpoint_ms).toBeNull();
     log.apply({ op: 'checkpoint', leases: [[g.lease_id, 1000, seq]] });
     expect(log.sm.leases.get(g.lease_id)!.checkpoint_ms).toBeNull();

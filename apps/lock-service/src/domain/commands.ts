@@ -34,7 +34,8 @@ export interface CancelWaitCmd extends Stamped {
 
 export interface RenewCmd extends Stamped {
   readonly op: 'renew';
-  readonly lease_id: string;
+  /** Renewals that must go through the log, batched: one entry per turn of the event loop. */
+  readonly lease_ids: readonly string[];
 }
 
 export interface ReleaseCmd extends Stamped {
@@ -99,7 +100,7 @@ export type ApplyResult =
   | { status: 'lease_not_found' }
   | { status: 'not_holder' }
   | { status: 'exhausted'; what: string }
-  | { status: 'ok'; ttl_ms?: number; released?: boolean }
+  | { status: 'ok'; released?: boolean; missing?: string[] }
   | { status: 'ignored' };
 
 /** A command before the leader stamps its clock on it. */

@@ -30,6 +30,9 @@ export class Leadership {
   private readonly waits: Waits;
   private term = 0;
   private readonly renewing = new Set<string>();
+  private renewBatch:
+    | { batch: Map<string, ((found: boolean) => void)[]>; failed: ((e: Error) => void)[] }
+    | undefined;
 
   constructor(
     private readonly sm: LockStateMachine,
@@ -92,7 +95,7 @@ export class Leadership {
 
   checkpointLeases(): void {
     if (!this.active) return;
-    const leases = this.lessor.takeCheckpoint();
+    const leases = this.lessor.takeCheckpoint(this.opts.checkpointIntervalMs / 2);
     if (leases.length === 0) return;
     this.propose({ op: 'checkpoint', leases, t: Date.now() }).catch(() =>
       this.lessor.checkpointFailed(leases.map((l) => l[0])),
@@ -101,13 +104,46 @@ export class Leadership {
 
   /** Renews a lease the caller just confirmed leadership for; throws NOT_FOUND if gone. */
   async renew(leaseId: string): Promise<number> {
+    // The caller's barrier can complete after this node stepped down, and stepping down clears
+    // the lease clock: every lease would then look expired, and NOT_FOUND would tell the holder
+    // of a live lease that it lost it. Only a leading node may answer.
+    if (!this.active) throw unavailable('leadership changed; the outcome is unknown');
     const lease = this.sm.leases.get(leaseId);
     if (!lease || this.lessor.isExpired(leaseId)) throw leaseNotFound();
     if (!this.lessor.renewInMemory(leaseId)) {
-      const r = await this.propose({ op: 'renew', lease_id: leaseId, t: Date.now() });
-      if (r.status !== 'ok') throw leaseNotFound();
+      if (!(await this.renewThroughLog(leaseId))) throw leaseNotFound();
     }
     return lease.ttl_ms;
+  }
+
+  /**
+   * Renewals that must be persisted share one log entry per turn of the event loop, so that
+   * thousands of leases renewing at once cost a few proposals, not thousands. Resolves false
+   * if the lease was gone when the entry applied.
+   */
+  private renewThroughLog(leaseId: string): Promise<boolean> {
+    if (!this.renewBatch) {
+      const batch = new Map<string, ((found: boolean) => void)[]>();
+      const failed: ((e: Error) => void)[] = [];
+      this.renewBatch = { batch, failed };
+      setImmediate(() => {
+        this.renewBatch = undefined;
+        this.propose({ op: 'renew', lease_ids: [...batch.keys()], t: Date.now() }).then(
+          (r) => {
+            const missing = new Set(r.status === 'ok' ? r.missing : batch.keys());
+            for (const [id, done] of batch) for (const d of done) d(!missing.has(id));
+          },
+          (e: Error) => failed.forEach((f) => f(e)),
+        );
+      });
+    }
+    const { batch, failed } = this.renewBatch;
+    return new Promise((resolve, reject) => {
+      const list = batch.get(leaseId) ?? [];
+      list.push(resolve);
+      batch.set(leaseId, list);
+      failed.push(reject);
+    });
   }
 
   /** Acquire and Campaign: try, or queue and wait for the state machine's answer. */

@@ -156,13 +156,20 @@ export class Lessor {
     this.expiring.delete(leaseId);
   }
 
-  /** Remaining TTLs to persist: every lease renewed in memory since its last checkpoint. */
-  takeCheckpoint(max = 10_000): [string, number, number][] {
+  /**
+   * Remaining TTLs to persist: every lease renewed in memory since its last checkpoint and not
+   * renewed within quietMs. Called every quietMs, a lease whose holder died is persisted within
+   * twice that of its last renewal.
+   */
+  takeCheckpoint(quietMs = 0, max = 10_000): [string, number, number][] {
     const now = this.now();
     const out: [string, number, number][] = [];
     for (const id of this.dirty) {
       const lease = this.sm.leases.get(id);
       const d = this.deadlines.get(id);
+      // A lease renewed within quietMs has a live holder: persisting its TTL would only push its
+      // next renewals through the log. It stays dirty and is persisted once its holder is quiet.
+      if (lease && d !== undefined && d - lease.ttl_ms > now - quietMs) continue;
       this.dirty.delete(id);
       if (!lease || d === undefined || d <= now || this.expiring.has(id)) continue;
       this.checkpointing.add(id);

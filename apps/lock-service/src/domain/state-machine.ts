@@ -70,12 +70,18 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
       case 'cancel_wait':
         return this.cancelWait(c);
       case 'renew': {
-        const lease = this.leases.get(c.lease_id);
-        if (!lease) return { status: 'lease_not_found' };
-        lease.seq++;
-        lease.checkpoint_ms = null;
-        this.emit({ type: 'lease', lease_id: lease.id, ttl_ms: lease.ttl_ms, remaining_ms: null });
-        return { status: 'ok', ttl_ms: lease.ttl_ms };
+        const missing: string[] = [];
+        for (const id of c.lease_ids) {
+          const lease = this.leases.get(id);
+          if (!lease) {
+            missing.push(id);
+            continue;
+          }
+          lease.seq++;
+          lease.checkpoint_ms = null;
+          this.emit({ type: 'lease', lease_id: id, ttl_ms: lease.ttl_ms, remaining_ms: null });
+        }
+        return { status: 'ok', missing };
       }
       case 'release':
         return this.release(c, entry.index);

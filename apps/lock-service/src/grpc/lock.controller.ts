@@ -1,7 +1,7 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod, GrpcStreamMethod } from '@nestjs/microservices';
-import { concatMap, finalize, type Observable } from 'rxjs';
+import { concatMap, finalize, map, type Observable } from 'rxjs';
 import type {
   AcquireRequest,
   AcquireResponse,
@@ -16,7 +16,11 @@ import type {
   WatchRequest,
 } from '../domain/api.js';
 import { type GrpcCall, streamFrom, streamWithContext, withContext } from './call-context.js';
+import { Code, DomainError } from '../domain/errors.js';
 import { GrpcExceptionFilter } from './exception.filter.js';
+
+/** Renewals one KeepAlive stream may have in flight (10,000 leases at TTL/3 fit easily). */
+const MAX_RENEWALS_IN_FLIGHT = 4096;
 import { LOCK_API } from './tokens.js';
 
 @Controller()
@@ -35,7 +39,7 @@ export class LockController {
   }
 
   /**
-   * concatMap answers renewals one at a time, in the order they came. The stream holds one of
+   * Renewals run concurrently and are answered in the order they came. The stream holds one of
    * the node's stream slots while it is open (RESOURCE_EXHAUSTED at once when none is free).
    */
   @GrpcStreamMethod('LockService', 'KeepAlive')
@@ -46,8 +50,24 @@ export class LockController {
   ): Observable<RenewResponse> {
     return streamWithContext(call, (ctx) => {
       const closeSlot = this.api.openKeepAlive(ctx);
+      let inFlight = 0;
       return requests.pipe(
-        concatMap((req) => this.api.renew(req, ctx)),
+        // Start each renewal as it arrives, so that one stream carrying many leases shares
+        // the leader's heartbeat rounds, but answer in arrival order; bounded per stream.
+        map((req) => {
+          if (++inFlight > MAX_RENEWALS_IN_FLIGHT) {
+            return Promise.reject(
+              new DomainError(
+                Code.RESOURCE_EXHAUSTED,
+                'too many renewals in flight on this stream',
+              ),
+            );
+          }
+          const p = this.api.renew(req, ctx).finally(() => inFlight--);
+          p.catch(() => undefined); // observed by concatMap; a later one may never be reached
+          return p;
+        }),
+        concatMap((p) => p),
         finalize(closeSlot),
       );
     });
