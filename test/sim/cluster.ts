@@ -4,6 +4,7 @@ import {
   type Entry,
   EntryType,
   type Message,
+  MinHeap,
   type NodeId,
   RaftCore,
   type Random,
@@ -15,7 +16,6 @@ import {
 } from '../../libs/raft/src/index.js';
 import { MemoryStorage } from '../../libs/raft/src/storage/memory-storage.js';
 import { SafetyChecker } from './checker.js';
-import { EventHeap } from './heap.js';
 
 export const TICK_MS = 10;
 
@@ -113,7 +113,10 @@ export class SimCluster {
   readonly rand: Random;
   now = 0;
   private seq = 0;
-  private readonly events = new EventHeap<SimEvent>();
+  // Ties break by insertion order, so that runs are reproducible.
+  private readonly events = new MinHeap<SimEvent>(
+    (a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq),
+  );
   readonly net: NetworkFaults = { dropRate: 0, dupRate: 0, maxDelayMs: 2, blocked: new Set() };
   snapshotEvery = 40;
   snapshotRetain = 8;

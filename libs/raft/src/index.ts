@@ -13,3 +13,4 @@ export type { ProposalResult } from './pending.js';
 export type { ProposalOutcome, RaftNodeObserver } from './observer.js';
 export { MemoryStorage, RocksDbStorage } from './storage/index.js';
 export { GrpcTransport, type GrpcTransportOptions } from './transport/index.js';
+export { MinHeap } from './min-heap.js';

@@ -23,6 +23,12 @@ export interface RaftNodeOptions<R> {
   readonly heartbeatIntervalMs?: number;
   /** Take a snapshot and compact the log after this many applied entries. */
   readonly snapshotEntries?: number;
+  /**
+   * Decides, from the entries applied since the last snapshot, whether to take one now; by
+   * default, once snapshotEntries have been applied. An application whose snapshots grow with
+   * its state can space them out so their cost per entry stays flat.
+   */
+  readonly snapshotDue?: (entriesSinceSnapshot: number) => boolean;
   /** Entries kept behind a snapshot so that slightly lagging followers need no snapshot. */
   readonly snapshotRetainEntries?: number;
   readonly maxInflightMsgs?: number;
@@ -362,11 +368,11 @@ export class RaftNode<R = unknown> extends EventEmitter {
 
   private async maybeSnapshot(): Promise<void> {
     const applied = this.appliedIndex;
-    if (
-      applied - this.lastSnapshotIndex < this.snapshotEntries ||
-      applied !== this.core.log.applied
-    )
-      return;
+    const since = applied - this.lastSnapshotIndex;
+    const due = this.opts.snapshotDue
+      ? this.opts.snapshotDue(since)
+      : since >= this.snapshotEntries;
+    if (since === 0 || !due || applied !== this.core.log.applied) return;
     const started = performance.now();
     const meta = this.core.snapshotMetaAt(applied);
     const data = this.opts.stateMachine.snapshot();

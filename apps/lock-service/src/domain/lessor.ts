@@ -1,3 +1,4 @@
+import { MinHeap } from '../../../../libs/raft/src/index.js';
 import type { SmEvent } from './events.js';
 import type { LockStateMachine } from './state-machine.js';
 
@@ -17,6 +18,12 @@ export class Lessor {
   /** lease -> local time of its latest log event and the remaining TTL it carried (null: full). */
   private readonly base = new Map<string, { at: number; remaining: number | null; ttl: number }>();
   private readonly deadlines = new Map<string, number>();
+  /**
+   * Deadlines in time order, so that the expiry scan touches only leases that are due. An
+   * entry whose deadline has since moved is stale and dropped when it surfaces; renewals add
+   * entries, and each surfaces (and goes) within one TTL, so the heap stays a few per lease.
+   */
+  private readonly byDeadline = new MinHeap<[number, string]>((a, b) => a[0] < b[0]);
   /** Leases renewed in memory since their last checkpoint. */
   private readonly dirty = new Set<string>();
   private readonly checkpointing = new Set<string>();
@@ -41,7 +48,7 @@ export class Lessor {
         this.base.set(e.lease_id, { at, remaining: e.remaining_ms, ttl: e.ttl_ms });
         this.checkpointing.delete(e.lease_id);
         if (this.leading && e.remaining_ms === null) {
-          this.deadlines.set(e.lease_id, at + e.ttl_ms);
+          this.setDeadline(e.lease_id, at + e.ttl_ms);
           // Persist its remaining TTL soon, or leader changes would each grant it a fresh TTL.
           this.dirty.add(e.lease_id);
         }
@@ -72,6 +79,7 @@ export class Lessor {
     const now = this.now();
     this.leading = true;
     this.deadlines.clear();
+    this.byDeadline.clear();
     this.dirty.clear();
     this.checkpointing.clear();
     this.expiring.clear();
@@ -79,10 +87,10 @@ export class Lessor {
       const b = this.base.get(l.id) ?? { at: now, remaining: null, ttl: l.ttl_ms };
       if (b.remaining === null) {
         // The previous leader may have renewed it in memory until it lost leadership.
-        this.deadlines.set(l.id, now + l.ttl_ms);
+        this.setDeadline(l.id, now + l.ttl_ms);
         this.dirty.add(l.id);
       } else {
-        this.deadlines.set(l.id, b.at + b.remaining);
+        this.setDeadline(l.id, b.at + b.remaining);
       }
     }
   }
@@ -90,6 +98,7 @@ export class Lessor {
   stopLeading(): void {
     this.leading = false;
     this.deadlines.clear();
+    this.byDeadline.clear();
     this.dirty.clear();
     this.checkpointing.clear();
     this.expiring.clear();
@@ -118,23 +127,39 @@ export class Lessor {
       this.expiring.has(leaseId)
     )
       return false;
-    this.deadlines.set(leaseId, this.now() + lease.ttl_ms);
+    this.setDeadline(leaseId, this.now() + lease.ttl_ms);
     this.dirty.add(leaseId);
     return true;
+  }
+
+  private setDeadline(leaseId: string, deadline: number): void {
+    this.deadlines.set(leaseId, deadline);
+    this.byDeadline.push([deadline, leaseId]);
   }
 
   /** Leases whose deadline passed and that are not already being expired: [id, seq]. */
   takeExpired(keepAlive: (leaseId: string) => boolean, max = 1000): [string, number][] {
     const now = this.now();
     const out: [string, number][] = [];
-    for (const [id, d] of this.deadlines) {
-      if (d > now || this.expiring.has(id) || keepAlive(id)) continue;
+    const kept: [number, string][] = [];
+    for (
+      let top = this.byDeadline.peek();
+      top && top[0] <= now && out.length < max;
+      top = this.byDeadline.peek()
+    ) {
+      this.byDeadline.pop();
+      const [d, id] = top;
+      if (this.deadlines.get(id) !== d || this.expiring.has(id)) continue; // stale or in hand
+      if (keepAlive(id)) {
+        kept.push(top); // its open call renews it; look again next scan
+        continue;
+      }
       const lease = this.sm.leases.get(id);
       if (!lease) continue;
       this.expiring.add(id);
       out.push([id, lease.seq]);
-      if (out.length >= max) break;
     }
+    for (const k of kept) this.byDeadline.push(k);
     return out;
   }
 
@@ -153,7 +178,8 @@ export class Lessor {
 
   /** An expire proposal failed or was ignored: the lease may be looked at again. */
   expireSettled(leaseId: string): void {
-    this.expiring.delete(leaseId);
+    const d = this.deadlines.get(leaseId);
+    if (this.expiring.delete(leaseId) && d !== undefined) this.byDeadline.push([d, leaseId]);
   }
 
   /**

@@ -80,7 +80,10 @@ export class LockNode implements api.LockApi {
       electionTimeoutMinMs: opts.electionTimeoutMinMs,
       electionTimeoutMaxMs: opts.electionTimeoutMaxMs,
       heartbeatIntervalMs: opts.heartbeatIntervalMs,
-      snapshotEntries: opts.snapshotEntries,
+      // A snapshot serialises the whole state: space them out as the state grows, so that
+      // their cost per entry stays flat (and one never stalls the leader for long).
+      snapshotDue: (since) =>
+        since >= Math.max(opts.snapshotEntries, 2 * (node.sm.leases.size + node.sm.mutexes.size)),
       logger: log,
     });
     node.raft.on('role', (role: string) => role !== 'leader' && node.leadership.stepDown());

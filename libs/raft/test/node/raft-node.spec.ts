@@ -126,4 +126,30 @@ describe('RaftNode driver', () => {
       await solo.stop();
     }
   });
+
+  test('snapshotDue decides when to snapshot, from the entries applied since the last one', async () => {
+    const asked: number[] = [];
+    const solo = await RaftNode.start<number>({
+      id: 'solo',
+      voters: ['solo'],
+      storage: new MemoryStorage(),
+      transport: new LocalHub().transport('solo'),
+      stateMachine: new Counter(),
+      seed: 3,
+      snapshotDue: (since) => {
+        asked.push(since);
+        return since >= 4;
+      },
+    });
+    try {
+      await waitFor('the single node to lead', () => solo.isLeader());
+      for (let i = 0; i < 3; i++) await solo.propose(Uint8Array.of(1));
+      expect(solo.counters.snapshotsTaken).toBe(0);
+      await solo.propose(Uint8Array.of(1));
+      await waitFor('a snapshot', () => solo.counters.snapshotsTaken === 1);
+      expect(Math.max(...asked)).toBeGreaterThanOrEqual(4);
+    } finally {
+      await solo.stop();
+    }
+  });
 });

@@ -1,14 +1,15 @@
-/** A binary min-heap of timed events; ties break by insertion order so runs are reproducible. */
-export interface Timed {
-  readonly at: number;
-  readonly seq: number;
-}
-
-export class EventHeap<T extends Timed> {
+/** A binary min-heap under a caller's ordering: timers and deadlines, without a dependency. */
+export class MinHeap<T> {
   private items: T[] = [];
+
+  constructor(private readonly before: (a: T, b: T) => boolean) {}
 
   get size(): number {
     return this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
   }
 
   push(item: T): void {
@@ -17,7 +18,7 @@ export class EventHeap<T extends Timed> {
     let i = a.length - 1;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(a[i], a[p])) break;
+      if (!this.before(a[i], a[p])) break;
       [a[i], a[p]] = [a[p], a[i]];
       i = p;
     }
@@ -35,8 +36,8 @@ export class EventHeap<T extends Timed> {
         const l = 2 * i + 1;
         const r = l + 1;
         let m = i;
-        if (l < a.length && before(a[l], a[m])) m = l;
-        if (r < a.length && before(a[r], a[m])) m = r;
+        if (l < a.length && this.before(a[l], a[m])) m = l;
+        if (r < a.length && this.before(a[r], a[m])) m = r;
         if (m === i) break;
         [a[i], a[m]] = [a[m], a[i]];
         i = m;
@@ -44,8 +45,8 @@ export class EventHeap<T extends Timed> {
     }
     return top;
   }
-}
 
-function before(a: Timed, b: Timed): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+  clear(): void {
+    this.items = [];
+  }
 }
