@@ -333,6 +333,7 @@ export class GrpcTransport implements Transport {
   ): void => {
     // Early headers tell the sender the stream reached this node, so it starts writing.
     call.sendMetadata(new grpc.Metadata());
+    let first = true;
     call.on('data', (pb: RaftMessagePb) => {
       let msg: Message;
       try {
@@ -340,6 +341,10 @@ export class GrpcTransport implements Transport {
       } catch (err) {
         this.log.warn({ err }, 'dropping undecodable message');
         return;
+      }
+      if (first) {
+        first = false;
+        this.links.get(msg.from)?.peerIsUp();
       }
       this.deliver(msg);
     });

@@ -163,6 +163,18 @@ export class PeerLink {
     this.scheduleRetry();
   }
 
+  /**
+   * The peer just opened a stream to us, so it is up: instead of waiting out the backoff
+   * (up to maxBackoffMs after a restart), reconnect now.
+   */
+  peerIsUp(): void {
+    if (this.closed || this.retryTimer === null) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    this.attempts = 0;
+    if (this.head < this.queue.length) this.open();
+  }
+
   private scheduleRetry(): void {
     // Exponential backoff with jitter, so peers restarting together do not reconnect in lockstep.
     const ceiling = Math.min(
