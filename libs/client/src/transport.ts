@@ -1,5 +1,6 @@
 // Channels to every endpoint, leader tracking, and unary calls with bounded, jittered retries.
 import * as grpc from '@grpc/grpc-js';
+import { setMaxListeners } from 'node:events';
 import { DeadlineExceededError, fromGrpcError, isServiceError, QuorumLockError } from './errors.js';
 import { type ApiDefinitions, loadClientDefinitions, type ServiceName } from './proto.js';
 
@@ -96,6 +97,8 @@ export class Transport {
   private lastRefresh = -Infinity;
 
   constructor(private readonly opts: TransportOptions) {
+    // Every call in flight listens on this signal; many concurrent calls are normal, not a leak.
+    setMaxListeners(0, this.closing.signal);
     const addresses = [...new Set(opts.endpoints.map((e) => e.trim()).filter((e) => e !== ''))];
     if (addresses.length === 0)
       throw new TypeError('QuorumLockClient: endpoints must not be empty');
