@@ -3,7 +3,8 @@ import { NotLeaderError, ProposalDroppedError } from './errors.js';
 import { RaftLog } from './log.js';
 import { randomInt } from './prng.js';
 import { Progress, ProgressState } from './progress.js';
-import type { Ready, ReadState, SoftState } from './ready.js';
+import { ReadIndex } from './read-index.js';
+import type { Ready, SoftState } from './ready.js';
 import {
   type AppendEntries,
   type AppendEntriesResponse,
@@ -69,17 +70,14 @@ export class RaftCore {
   private prevHard: HardState;
   private prevSoft: SoftState;
 
-  private readSeq = 0;
-  private readsAwaitingCommit: number[] = [];
-  private reads: ReadState[] = [];
-  private readStates: ReadState[] = [];
-  private droppedReads: number[] = [];
+  private readonly reads: ReadIndex;
 
   constructor(
     private readonly cfg: CoreConfig,
     restored: { hardState: HardState; snapshot: SnapshotMeta | null; entries: Entry[] },
   ) {
     validateCoreConfig(cfg);
+    this.reads = new ReadIndex(cfg.maxPendingReads);
     this.id = cfg.id;
     this.peers = cfg.voters.filter((v) => v !== cfg.id);
     this.quorum = Math.floor(cfg.voters.length / 2) + 1;
@@ -130,13 +128,10 @@ export class RaftCore {
   /** Starts a ReadIndex round; its ReadState (same id) arrives in a later Ready. */
   readIndex(): number {
     if (this.role !== Role.Leader) throw new NotLeaderError(this.leader);
-    if (this.readsAwaitingCommit.length + this.reads.length >= this.cfg.maxPendingReads) {
-      throw new ProposalDroppedError('too many pending reads');
-    }
-    const id = ++this.readSeq;
-    // Until the leader commits an entry of its term it does not know the commit index (6.4).
-    if (this.log.term(this.log.committed) !== this.term) this.readsAwaitingCommit.push(id);
-    else this.startRead(id);
+    if (this.reads.isFull()) throw new ProposalDroppedError('too many pending reads');
+    const knowsCommit = this.log.term(this.log.committed) === this.term;
+    const { id, started } = this.reads.request(knowsCommit, this.log.committed);
+    if (started) this.readsStarted();
     return id;
   }
 
@@ -231,8 +226,7 @@ export class RaftCore {
       this.log.stable < this.log.lastIndex() ||
       this.log.hasNextCommitted() ||
       this.pendingSnapshot !== undefined ||
-      this.readStates.length > 0 ||
-      this.droppedReads.length > 0 ||
+      this.reads.hasOutput() ||
       !sameHard(this.hardState(), this.prevHard) ||
       !sameSoft(this.softState(), this.prevSoft)
     );
@@ -249,14 +243,11 @@ export class RaftCore {
       entries: this.log.unstableEntries(),
       messages: this.msgs,
       committedEntries: this.log.nextCommitted(this.cfg.maxApplyEntries),
-      readStates: this.readStates,
-      droppedReads: this.droppedReads,
+      ...this.reads.take(),
     };
     this.prevHard = hard;
     this.prevSoft = soft;
     this.msgs = [];
-    this.readStates = [];
-    this.droppedReads = [];
     this.pendingSnapshot = undefined;
     return rd;
   }
@@ -331,9 +322,7 @@ export class RaftCore {
 
   private leaveLeadership(): void {
     this.leadTransferee = '';
-    this.droppedReads.push(...this.readsAwaitingCommit, ...this.reads.map((r) => r.id));
-    this.readsAwaitingCommit = [];
-    this.reads = [];
+    this.reads.dropAll();
     this.prs.clear();
     this.sendPending.clear();
     this.broadcastPending = false;
@@ -631,31 +620,21 @@ export class RaftCore {
     // Only entries of the current term commit by counting replicas (paper 5.4.2).
     if (n <= this.log.committed || this.log.term(n) !== this.term) return false;
     this.log.commitTo(n);
-    if (this.readsAwaitingCommit.length > 0) {
-      const waiting = this.readsAwaitingCommit;
-      this.readsAwaitingCommit = [];
-      for (const id of waiting) this.startRead(id);
-      // Heartbeats acknowledged since those reads arrived already confirm this leadership.
-      this.confirmReads();
-    }
+    // Heartbeats acknowledged since waiting reads arrived may already confirm them.
+    if (this.reads.commitKnown(this.log.committed)) this.readsStarted();
     return true;
   }
 
-  private startRead(id: number): void {
-    this.reads.push({ id, index: this.log.committed });
-    if (this.peers.length === 0) this.confirmReads();
-    else this.heartbeatPending = true;
+  private readsStarted(): void {
+    if (this.peers.length > 0) this.heartbeatPending = true;
+    this.confirmReads();
   }
 
   private confirmReads(): void {
-    const acks = [this.readSeq];
+    const acks = [this.reads.latest];
     for (const pr of this.prs.values()) acks.push(pr.readAck);
     acks.sort((a, b) => b - a);
-    const confirmed = acks[this.quorum - 1];
-    let k = 0;
-    while (k < this.reads.length && this.reads[k].id <= confirmed)
-      this.readStates.push(this.reads[k++]);
-    if (k > 0) this.reads.splice(0, k);
+    this.reads.confirm(acks[this.quorum - 1]);
   }
 
   /** Sends what is pending, batching everything proposed since the last Ready. */
@@ -672,7 +651,13 @@ export class RaftCore {
       this.heartbeatPending = false;
       for (const [p, pr] of this.prs) {
         const leaderCommit = Math.min(pr.matchIndex, this.log.committed);
-        this.send({ type: 'Heartbeat', to: p, term: this.term, leaderCommit, ctx: this.readSeq });
+        this.send({
+          type: 'Heartbeat',
+          to: p,
+          term: this.term,
+          leaderCommit,
+          ctx: this.reads.latest,
+        });
       }
     }
   }
