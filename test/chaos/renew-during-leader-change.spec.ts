@@ -1,0 +1,61 @@
+// Regression test for the first bug the chaos suite found (seed 20261127, 3 nodes): a Renew whose
+// read barrier completed just as its leader stepped down was answered NOT_FOUND ("lease expired
+// or released: its locks are lost") for a live lease, because stepping down clears the leader's
+// lease clock. Renewals hammer one long lease while leadership moves around; not one may be told
+// the lease is gone, and the lease must still hold its lock with its token afterwards.
+import { status } from '@grpc/grpc-js';
+import { ApiClient } from '../support/grpc-clients.js';
+import { ChaosCluster } from './cluster.js';
+
+describe('renewals racing leader changes', () => {
+  const cluster = new ChaosCluster(['n1', 'n2', 'n3']);
+  const apis: ApiClient[] = [];
+  beforeAll(async () => {
+    await cluster.start();
+    for (const a of cluster.clientAddresses()) apis.push(new ApiClient(a));
+  }, 60_000);
+  afterAll(async () => {
+    for (const a of apis) a.close();
+    await cluster.stop();
+  });
+
+  test('a live lease is never answered NOT_FOUND, whichever node was leading', async () => {
+    const grant = await apis[0].call<{ lease_id: string; fencing_token: number }>(
+      apis[0].lock,
+      'Acquire',
+      { name: 'renew-race', owner: 'holder', ttl_ms: 60_000 },
+    );
+    let stop = false;
+    const counts = { ok: 0, notFound: 0, other: 0 };
+    const renewer = async (i: number) => {
+      const api = apis[i % apis.length];
+      while (!stop) {
+        try {
+          await api.call(api.lock, 'Renew', { lease_id: grant.lease_id }, 2000);
+          counts.ok++;
+        } catch (e) {
+          if ((e as { code?: number }).code === status.NOT_FOUND) counts.notFound++;
+          else counts.other++; // UNAVAILABLE while leadership moves: retryable, fine
+        }
+      }
+    };
+    const renewers = Array.from({ length: 12 }, (_, i) => renewer(i));
+    try {
+      for (let i = 0; i < 25; i++) {
+        await new Promise((r) => setTimeout(r, 200 + Math.random() * 200));
+        const leader = await cluster.leader();
+        const api = leader && apis[cluster.ids.indexOf(leader)];
+        if (api) await api.call(api.cluster, 'TransferLeadership', { id: '' }, 3000).catch(() => 0);
+      }
+    } finally {
+      stop = true;
+      await Promise.all(renewers);
+    }
+    expect(counts.ok).toBeGreaterThan(1000);
+    expect(counts.notFound).toBe(0);
+    await cluster.awaitLeader(10_000);
+    const leader = apis[cluster.ids.indexOf((await cluster.leader())!)];
+    const d = await leader.call(leader.lock, 'Describe', { name: 'renew-race' });
+    expect(d).toMatchObject({ held: true, owner: 'holder', fencing_token: grant.fencing_token });
+  }, 90_000);
+});

@@ -1,0 +1,199 @@
+// The clients of a chaos run: lock holders on a few hot locks (acquire with and without waits,
+// hold while writing to the fenced store, release; some crash and abandon their lease), election
+// candidates, a describer, and a prober that abandons leases and watches them expire. Every loop
+// checks `stopping` between operations and every operation is bounded, so stop() is bounded.
+import { QuorumLockClient } from '../../libs/client/src/index.js';
+import { randomInt, seededRandom, type Random } from '../../libs/raft/src/prng.js';
+import type { FencedStore, Recorder } from './history.js';
+import { type Held, RawClient, RecordedClient, lockKey } from './recorded-client.js';
+import { StreamRecorders } from './streams.js';
+
+export const HOT_LOCKS = ['hot/a', 'hot/b', 'hot/c'];
+export const MAIN_ELECTION = 'e/main';
+/** One candidate only: every resign or expiry leaves it with no leader for a moment. */
+export const SOLO_ELECTION = 'e/solo';
+export const DEAD_PREFIX = 'dead/';
+/** The server raises TTLs below its minimum (1 s with the default election timeouts). */
+const TTLS = [1000, 1500, 2000, 3000];
+const LOCKERS_PER_SDK = 3;
+
+export interface WorkloadOptions {
+  endpoints: string[];
+  /** Concurrent client loops (at least 9: 4 candidates, a describer, a prober, the lockers). */
+  clients: number;
+  seed: number;
+}
+
+const pick = <T>(r: Random, xs: readonly T[]): T => xs[randomInt(r, 0, xs.length)];
+
+export class Workload {
+  private stopping = false;
+  private readonly loops: Promise<void>[] = [];
+  private readonly sdks: QuorumLockClient[] = [];
+  private readonly raws: RawClient[] = [];
+  private readonly streams: StreamRecorders;
+
+  constructor(
+    private readonly rec: Recorder,
+    private readonly store: FencedStore,
+    private readonly o: WorkloadOptions,
+  ) {
+    this.streams = new StreamRecorders(rec, o.endpoints, () => this.sdk());
+  }
+
+  /** A new SDK client; the runner's loops share one per few lockers, as services would. */
+  sdk(): QuorumLockClient {
+    const c = new QuorumLockClient({
+      endpoints: this.o.endpoints,
+      callTimeoutMs: 5000,
+      attemptTimeoutMs: 1500,
+    });
+    this.sdks.push(c);
+    return c;
+  }
+
+  private raw(name: string): RawClient {
+    const c = new RawClient(this.rec, this.o.endpoints, name);
+    this.raws.push(c);
+    return c;
+  }
+
+  start(): void {
+    const seeds = seededRandom(this.o.seed);
+    const next = () => seededRandom(Math.floor(seeds() * 2 ** 32));
+    const lockers = Math.max(3, this.o.clients - 6);
+    let shared: QuorumLockClient | undefined;
+    for (let i = 0; i < lockers; i++) {
+      if (i % LOCKERS_PER_SDK === 0) shared = this.sdk();
+      const rc = new RecordedClient(this.rec, shared!, `L${i}`);
+      this.run(this.locker(rc, this.raw(`X${i}`), next()));
+    }
+    for (let i = 0; i < 3; i++) {
+      const rc = new RecordedClient(this.rec, this.sdk(), `C${i}`);
+      this.run(this.candidate(rc, MAIN_ELECTION, next()));
+    }
+    this.run(this.candidate(new RecordedClient(this.rec, this.sdk(), 'S0'), SOLO_ELECTION, next()));
+    this.run(this.describer(new RecordedClient(this.rec, this.sdk(), 'D0'), next()));
+    this.run(this.prober(new RecordedClient(this.rec, this.sdk(), 'P0'), this.raw('P0r'), next()));
+    this.streams.start([MAIN_ELECTION, SOLO_ELECTION]);
+  }
+
+  private run(loop: Promise<void>): void {
+    this.loops.push(loop.catch((e) => console.error('chaos workload loop failed', e)));
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+  }
+
+  private async locker(rc: RecordedClient, raw: RawClient, r: Random): Promise<void> {
+    while (!this.stopping) {
+      const name = pick(r, HOT_LOCKS);
+      const x = r();
+      if (x < 0.2) {
+        await rc.describe(name);
+        await this.sleep(randomInt(r, 20, 150));
+        continue;
+      }
+      const ttlMs = pick(r, TTLS);
+      if (x < 0.24) {
+        await this.crashHolding(raw, name, ttlMs);
+        continue;
+      }
+      const waitMs = r() < 0.5 ? 0 : randomInt(r, 200, 3000);
+      const h = await rc.acquire(name, { ttlMs, waitMs });
+      if (!h) {
+        await this.sleep(randomInt(r, 10, 200));
+        continue;
+      }
+      // Mostly short holds; some outlive several TTLs, so that renewals carry them.
+      const holdMs = r() < 0.15 ? randomInt(r, ttlMs, 3 * ttlMs) : randomInt(r, 0, 600);
+      await this.hold(h, holdMs, r);
+      await h.release();
+    }
+  }
+
+  /** Writes to the fenced store while the client may act on the lock, for holdMs. */
+  private async hold(h: Held, holdMs: number, r: Random): Promise<void> {
+    const until = performance.now() + holdMs;
+    let proclaimed = false;
+    while (performance.now() < until && !this.stopping) {
+      if (!h.valid) return;
+      this.store.write(h.key, h.token, h.client);
+      if (!proclaimed && r() < 0.2) {
+        proclaimed = true;
+        await h.proclaim(`${h.client}@${h.token}`);
+      }
+      await this.sleep(randomInt(r, 30, 120));
+    }
+  }
+
+  /** A client that takes a lock, writes once while its grant is fresh, then dies. */
+  private async crashHolding(raw: RawClient, name: string, ttlMs: number): Promise<void> {
+    const sent = performance.now();
+    const g = await raw.acquire(name, ttlMs);
+    if (g && performance.now() < sent + g.ttlMs - 100)
+      this.store.write(lockKey(name), g.token, raw.name);
+  }
+
+  private async candidate(rc: RecordedClient, election: string, r: Random): Promise<void> {
+    const solo = election === SOLO_ELECTION;
+    while (!this.stopping) {
+      const ttlMs = pick(r, TTLS);
+      const waitMs = solo ? 0 : randomInt(r, 500, 4000);
+      const h = await rc.campaign(election, { ttlMs, waitMs });
+      if (!h) {
+        await this.sleep(randomInt(r, 50, 300));
+        continue;
+      }
+      const holdMs = r() < 0.15 ? randomInt(r, ttlMs, 2 * ttlMs) : randomInt(r, 100, 1200);
+      await this.hold(h, holdMs, r);
+      await h.release();
+      await this.sleep(solo ? randomInt(r, 100, 500) : randomInt(r, 0, 300));
+    }
+  }
+
+  private async describer(rc: RecordedClient, r: Random): Promise<void> {
+    while (!this.stopping) {
+      if (r() < 0.7) await rc.describe(pick(r, HOT_LOCKS));
+      else await rc.leader(pick(r, [MAIN_ELECTION, SOLO_ELECTION]));
+      await this.sleep(randomInt(r, 30, 120));
+    }
+  }
+
+  /**
+   * Takes a lock of its own, renews it a few times, then stops like a dead client and polls
+   * Describe until the lease is gone: the checker bounds how long that may take.
+   */
+  private async prober(rc: RecordedClient, raw: RawClient, r: Random): Promise<void> {
+    for (let n = 0; !this.stopping; n++) {
+      const name = `${DEAD_PREFIX}${this.o.seed}-${n}`;
+      const ttlMs = pick(r, [1000, 1500, 2000]);
+      const g = await raw.acquire(name, ttlMs);
+      if (!g) {
+        await this.sleep(200);
+        continue;
+      }
+      const renewals = randomInt(r, 0, 4);
+      for (let i = 0; i < renewals && !this.stopping; i++) {
+        await this.sleep(g.ttlMs / 3);
+        if (!(await raw.renew(name, g.lease, g.ttlMs))) break;
+      }
+      const until = performance.now() + g.ttlMs + 20_000;
+      while (!this.stopping && performance.now() < until) {
+        const d = await rc.describe(name);
+        if (d.outcome === 'ok' && (!d.held || d.token !== g.token)) break;
+        await this.sleep(100);
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const timeout = new Promise((r) => setTimeout(r, 30_000).unref());
+    await Promise.race([Promise.all(this.loops), timeout]);
+    await this.streams.stop();
+    await Promise.all(this.sdks.map((c) => c.close({ release: false }).catch(() => undefined)));
+    for (const c of this.raws) c.close();
+  }
+}
