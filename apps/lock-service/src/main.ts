@@ -143,6 +143,12 @@ export interface ApplicationOptions {
   readonly metricsAddress: string;
   readonly logger: Logger;
   readonly grpcGraceMs?: number;
+  /**
+   * HTTP/2 keepalive pings to clients: a call from a host that died (or hangs) ends within
+   * interval + timeout instead of when TCP gives up, hours later; a waiting Acquire then leaves
+   * its queue.
+   */
+  readonly grpcKeepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
   /** Around every gRPC call (metrics). */
   readonly grpcInterceptors?: ServerInterceptor[];
 }
@@ -181,6 +187,7 @@ export async function startApplication(
       address: options.clientAddress,
       addServices: (server) => health.addToServer(server),
       interceptors: options.grpcInterceptors,
+      keepalive: options.grpcKeepalive,
     });
     app.connectMicroservice({ strategy: grpcServer });
     await app.startAllMicroservices();
@@ -235,6 +242,10 @@ export async function serve(
     metricsAddress: config.metricsAddress,
     logger,
     grpcInterceptors: [telemetry.grpcInterceptor],
+    grpcKeepalive: {
+      intervalMs: config.grpcKeepaliveIntervalMs,
+      timeoutMs: config.grpcKeepaliveTimeoutMs,
+    },
   });
   const lockNode = started.app.get(LockNodeLifecycle);
   logger.info(

@@ -114,8 +114,9 @@ describe('lock state metrics', () => {
     const register = new Registry();
     registerLockStateMetrics(register, sm);
     let index = 0;
+    let t = 1;
     const apply = (c: UnstampedCommand, type = EntryType.Normal) =>
-      sm.apply({ index: ++index, term: 1, type, data: encodeCommand({ ...c, t: 1 } as Command) });
+      sm.apply({ index: ++index, term: 1, type, data: encodeCommand({ ...c, t } as Command) });
     sm.apply({ index: ++index, term: 1, type: EntryType.Noop, data: new Uint8Array() });
     const acquire = (name: string, owner: string, wait: boolean) =>
       apply({
@@ -144,7 +145,12 @@ describe('lock state metrics', () => {
 
     expect(first.status).toBe('granted');
     const lease = (first as { lease_id: string }).lease_id;
-    apply({ op: 'expire', lease_id: lease, seq: 0 });
+    // The waiter's lease is renewed (its call keeps it alive); the holder's runs out.
+    t = 500;
+    apply({ op: 'renew', lease_ids: [`o2${'0'.repeat(14)}`, `o3${'0'.repeat(14)}`] });
+    t = 1001;
+    apply({ op: 'tick' });
+    expect(sm.leases.has(lease)).toBe(false);
     e = parseExposition(await register.metrics());
     expect(valueOf(e, 'quorumlock_leases_expired_total')).toBe(1);
     expect(valueOf(e, 'quorumlock_locks_expired_total')).toBe(1);

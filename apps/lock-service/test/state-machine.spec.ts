@@ -2,7 +2,11 @@ import { type Entry, EntryType } from '../../../libs/raft/src/index.js';
 import type { AcquireCmd, ApplyResult, Command, UnstampedCommand } from '../src/domain/commands.js';
 import { encodeCommand } from '../src/domain/commands.js';
 import type { SmEvent } from '../src/domain/events.js';
-import { DEDUP_WINDOW_MS, LockStateMachine } from '../src/domain/state-machine.js';
+import {
+  DEDUP_WINDOW_MS,
+  LockStateMachine,
+  MAX_EXPIRIES_PER_ENTRY,
+} from '../src/domain/state-machine.js';
 
 /** Feeds commands to a state machine as a log would: consecutive indexes, a given term. */
 class Log {
@@ -11,7 +15,7 @@ class Log {
   t = 1_000_000;
   events: SmEvent[] = [];
   constructor(readonly sm = new LockStateMachine()) {
-    sm.onEvent((e) => this.events.push(e));
+    sm.onEvent((e) => e.type !== 'stamp' && this.events.push(e));
     this.noop();
   }
   noop(term = this.term): void {
@@ -39,7 +43,7 @@ class Log {
       request_id: o.request_id ?? '',
       lease_id: o.lease_id ?? '',
       new_lease_id: o.new_lease_id ?? `lease${this.index + 1}`,
-      max_leases: o.max_leases ?? 100,
+      max_leases: o.max_leases ?? 100_000,
       max_waiters: o.max_waiters ?? 100,
       ...(o.kind ? { kind: o.kind } : {}),
     });
@@ -75,15 +79,20 @@ describe('LockStateMachine', () => {
     expect(h1.owner).toBe('b');
     expect(h1.token).toBe(log.index);
     expect(log.sm.mutex('lock', 'x')!.queue).toHaveLength(1);
+    // The waiter's retry now returns its grant.
+    expect(log.acquire('x', { owner: 'b', wait: true, request_id: 'rb' })).toMatchObject({
+      status: 'granted',
+      token: h1.token,
+    });
     log.apply({ op: 'release', kind: 'lock', lease_id: h1.lease_id, name: 'x' });
     const h2 = log.sm.mutex('lock', 'x')!.holder!;
     expect(h2.owner).toBe('c');
     expect(a.token).toBeLessThan(h1.token);
     expect(h1.token).toBeLessThan(h2.token);
-    // The waiter's retry now returns its grant.
-    expect(log.acquire('x', { owner: 'b', wait: true, request_id: 'rb' })).toMatchObject({
-      status: 'granted',
-      token: h1.token,
+    // Once released, a retry no longer claims the grant: it reports who holds the lock now.
+    expect(log.acquire('x', { owner: 'b', wait: true, request_id: 'rb' })).toEqual({
+      status: 'held',
+      holder: 'c',
     });
   });
 
@@ -149,27 +158,22 @@ describe('LockStateMachine', () => {
     expect(log.sm.recorded('old')).toBeUndefined();
   });
 
-  test('expiry: only the current leader’s decision counts, and not for a lease renewed since', () => {
+  test('a lease expires at the first entry stamped at or past its expiry, and its lock goes to the next waiter', () => {
     const log = new Log();
     const g = granted(log.acquire('a', { owner: 'alice' }));
-    const seq = log.sm.leases.get(g.lease_id)!.seq;
-    // Renewed through the log after the leader decided: the decision is void.
-    log.apply({ op: 'renew', lease_ids: [g.lease_id] });
-    expect(log.apply({ op: 'expire', lease_id: g.lease_id, seq })).toEqual({ status: 'ignored' });
+    const q = log.acquire('a', { owner: 'bob', wait: true, request_id: 'rb' });
+    if (q.status !== 'queued') throw new Error('not queued');
+    // Bob's call keeps its own lease alive (the leader renews it); alice stopped renewing.
+    log.t += 10_000;
+    log.apply({ op: 'renew', lease_ids: [q.lease_id] });
+    log.t += 4_999;
+    log.apply({ op: 'tick' });
     expect(log.sm.leases.has(g.lease_id)).toBe(true);
-    // A new leader's no-op; a late expire from the old term is void too.
-    const seq2 = log.sm.leases.get(g.lease_id)!.seq;
-    log.noop(2);
-    expect(log.apply({ op: 'expire', lease_id: g.lease_id, seq: seq2 }, 1)).toEqual({
-      status: 'ignored',
-    });
-    expect(log.sm.leases.has(g.lease_id)).toBe(true);
-    // The current leader's decision expires it and frees the lock.
-    expect(log.apply({ op: 'expire', lease_id: g.lease_id, seq: seq2 }, 2)).toEqual({
-      status: 'ok',
-    });
+    log.t += 1;
+    log.apply({ op: 'tick' });
     expect(log.sm.leases.has(g.lease_id)).toBe(false);
-    expect(log.sm.mutex('lock', 'a')).toBeUndefined();
+    const h = log.sm.mutex('lock', 'a')!.holder!;
+    expect(h).toMatchObject({ owner: 'bob', token: log.index });
     expect(log.events).toContainEqual({
       type: 'lock',
       name: 'a',
@@ -179,12 +183,34 @@ describe('LockStateMachine', () => {
     });
   });
 
+  test('a renewal gives a full TTL from its own stamp; renewing a lease past its expiry finds nothing', () => {
+    const log = new Log();
+    const g = granted(log.acquire('a'));
+    log.t += 10_000;
+    expect(log.apply({ op: 'renew', lease_ids: [g.lease_id] })).toEqual({
+      status: 'ok',
+      missing: [],
+    });
+    expect(log.sm.leases.get(g.lease_id)!.expires_at).toBe(log.t + 15_000);
+    log.t += 15_000;
+    expect(log.apply({ op: 'renew', lease_ids: [g.lease_id, 'nosuchlease'] })).toEqual({
+      status: 'ok',
+      missing: [g.lease_id, 'nosuchlease'],
+    });
+    expect(log.sm.leases.has(g.lease_id)).toBe(false);
+  });
+
   test('a waiter whose lease expires is dropped at once and told, never granted', () => {
     const log = new Log();
     const g = granted(log.acquire('a'));
+    log.t += 1_000;
     const q = log.acquire('a', { owner: 'w', wait: true, request_id: 'rw' });
     if (q.status !== 'queued') throw new Error('not queued');
-    log.apply({ op: 'expire', lease_id: q.lease_id, seq: log.sm.leases.get(q.lease_id)!.seq });
+    log.t += 13_000; // the holder's lease is renewed, the waiter's is not
+    log.apply({ op: 'renew', lease_ids: [g.lease_id] });
+    log.t += 2_000;
+    log.apply({ op: 'tick' });
+    expect(log.sm.leases.has(q.lease_id)).toBe(false);
     expect(log.events).toContainEqual(
       expect.objectContaining({ type: 'waiter_done', request_id: 'rw', lost: true }),
     );
@@ -263,16 +289,115 @@ describe('LockStateMachine', () => {
     );
   });
 
-  test('checkpoints record remaining TTLs unless the lease was renewed since', () => {
+  test('a grant on a caller’s lease renews it when the call is answered at once, else answers what it has left', () => {
     const log = new Log();
     const g = granted(log.acquire('a'));
-    const seq = log.sm.leases.get(g.lease_id)!.seq;
-    log.apply({ op: 'checkpoint', leases: [[g.lease_id, 4000, seq]] });
-    expect(log.sm.leases.get(g.lease_id)!.checkpoint_ms).toBe(4000);
-    log.apply({ op: 'renew', lease_ids: [g.lease_id] });
-    expect(log.sm.leases.get(g.lease_id)!.checkpoint_ms).toBeNull();
-    log.apply({ op: 'checkpoint', leases: [[g.lease_id, 1000, seq]] });
-    expect(log.sm.leases.get(g.lease_id)!.checkpoint_ms).toBeNull();
+    log.t += 14_000;
+    expect(granted(log.acquire('b', { lease_id: g.lease_id })).ttl_ms).toBe(15_000);
+    expect(log.sm.leases.get(g.lease_id)!.expires_at).toBe(log.t + 15_000);
+    log.t += 14_000;
+    // After a wait the grant comes from another entry, and the caller may be long gone: its
+    // lease is not renewed for it, and the answer promises only what the lease has left.
+    const h = granted(log.acquire('c'));
+    log.acquire('c', { lease_id: g.lease_id, wait: true, request_id: 'rc' });
+    log.t += 400;
+    log.apply({ op: 'release', kind: 'lock', lease_id: h.lease_id, name: 'c' });
+    expect(log.events).toContainEqual(
+      expect.objectContaining({
+        type: 'waiter_done',
+        request_id: 'rc',
+        granted: true,
+        ttl_ms: 600,
+      }),
+    );
+    expect(log.sm.recorded('rc')).toMatchObject({ status: 'granted', ttl_ms: 600 });
+  });
+
+  test('a grant after a wait renews the lease the wait created, and answers its full TTL', () => {
+    const log = new Log();
+    const h = granted(log.acquire('a'));
+    const q = log.acquire('a', { owner: 'w', wait: true, request_id: 'rw' });
+    if (q.status !== 'queued') throw new Error('not queued');
+    log.t += 10_000;
+    log.apply({ op: 'release', kind: 'lock', lease_id: h.lease_id, name: 'a' });
+    expect(log.sm.leases.get(q.lease_id)!.expires_at).toBe(log.t + 15_000);
+    expect(log.sm.recorded('rw')).toMatchObject({ status: 'granted', ttl_ms: 15_000 });
+  });
+
+  test('a retry returns the same grant and renews its lease from the retry; NOT_FOUND once it expired', () => {
+    const log = new Log();
+    const g = granted(log.acquire('a', { request_id: 'r1' }));
+    log.t += 5_000;
+    expect(log.acquire('a', { request_id: 'r1' })).toEqual(g);
+    expect(log.sm.leases.get(g.lease_id)!.expires_at).toBe(log.t + 15_000);
+    log.t += 15_000;
+    expect(log.acquire('a', { request_id: 'r1' })).toEqual({ status: 'lease_not_found' });
+  });
+
+  test('a mass expiry is spread over entries in the same order on every replica, restored or not', () => {
+    const log = new Log();
+    const n = MAX_EXPIRIES_PER_ENTRY * 2 + 500;
+    for (let i = 0; i < n; i++) granted(log.acquire(`k${i}`, { new_lease_id: `l${i % 7}-${i}` }));
+    // Renew every third lease: a replica that applied this has moved their expiries in place.
+    log.t += 1_000;
+    const renewed = [...log.sm.leases.keys()].filter((_, i) => i % 3 === 0);
+    log.apply({ op: 'renew', lease_ids: renewed });
+    const copy = new LockStateMachine();
+    copy.restore(log.sm.snapshot(), { index: log.index, term: 1 });
+    const other = new Log(copy);
+    other.index = log.index;
+    other.t = log.t;
+    for (const l of [log, other]) {
+      l.t += 14_500;
+      l.apply({ op: 'tick' });
+    }
+    const due = n - renewed.length;
+    expect(log.sm.leases.size).toBe(n - MAX_EXPIRIES_PER_ENTRY);
+    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    for (const l of [log, other]) l.apply({ op: 'tick' });
+    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    for (const l of [log, other]) l.apply({ op: 'tick' });
+    expect(log.sm.leases.size).toBe(n - due);
+    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+  });
+
+  test('a lease past its expiry is never granted, even before a capped expiry got to it', () => {
+    const log = new Log();
+    for (let i = 0; i < MAX_EXPIRIES_PER_ENTRY; i++) granted(log.acquire(`k${i}`));
+    const h = granted(log.acquire('x', { owner: 'h' }));
+    log.t += 1_000;
+    const q = log.acquire('x', { owner: 'w', wait: true, request_id: 'rw' });
+    if (q.status !== 'queued') throw new Error('not queued');
+    log.t += 15_000; // everything is due; this entry expires only the first MAX (by expiry)
+    log.apply({ op: 'release', kind: 'lock', lease_id: h.lease_id, name: 'x' });
+    expect(log.sm.leases.has(q.lease_id)).toBe(true);
+    expect(log.sm.mutex('lock', 'x')).toBeUndefined();
+    expect(log.events).toContainEqual(
+      expect.objectContaining({ type: 'waiter_done', request_id: 'rw', lost: true }),
+    );
+  });
+
+  test('a snapshot of format 1 (remaining TTLs, no expiries) restores every lease with a full TTL', () => {
+    const v1 = {
+      leases: [{ id: 'l1', ttl_ms: 5000, seq: 2, checkpoint_ms: 100, holds: ['l:a'], waits: [] }],
+      mutexes: [
+        {
+          kind: 'lock',
+          name: 'a',
+          holder: { lease_id: 'l1', owner: 'o', value: '', token: 7, request_id: '' },
+          queue: [],
+        },
+      ],
+      dedup: [],
+      members: [['n1', '127.0.0.1:1']],
+      leaderTerm: 3,
+      clock: 42_000,
+    };
+    const sm = new LockStateMachine();
+    sm.restore(Buffer.from(JSON.stringify(v1)), { index: 9, term: 3 });
+    expect(sm.leases.get('l1')!.expires_at).toBe(47_000);
+    expect(sm.nextExpiry()).toBe(47_000);
+    expect(sm.mutex('lock', 'a')!.holder!.token).toBe(7);
   });
 
   test('a malformed command is ignored, not fatal', () => {

@@ -102,7 +102,11 @@ export const serverConfigSchema = z
     electionTimeoutMinMs: positiveInt(150),
     electionTimeoutMaxMs: positiveInt(300),
     heartbeatIntervalMs: positiveInt(50),
-    checkpointIntervalMs: positiveInt(5000),
+    checkpointIntervalMs: positiveInt(250).refine((v) => v <= 1000, {
+      error: 'must be at most 1000: a lost lease expires within 1 s of its bound, see the README',
+    }),
+    grpcKeepaliveIntervalMs: positiveInt(10_000),
+    grpcKeepaliveTimeoutMs: positiveInt(10_000),
     snapshotEntries: positiveInt(10_000),
     maxLeases: positiveInt(defaultLimits.maxLeases),
     maxWaitersPerLock: positiveInt(defaultLimits.maxWaitersPerLock),
@@ -209,7 +213,24 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   option('electionTimeoutMinMs', 'ms', 'lower bound of the randomized election timeout', 150),
   option('electionTimeoutMaxMs', 'ms', 'upper bound of the randomized election timeout', 300),
   option('heartbeatIntervalMs', 'ms', 'leader heartbeat, below the election timeout', 50),
-  option('checkpointIntervalMs', 'ms', 'how often the leader persists remaining lease TTLs', 5000),
+  option(
+    'checkpointIntervalMs',
+    'ms',
+    'longest a leader with leases goes without writing its lease clock to the log (at most 1000)',
+    250,
+  ),
+  option(
+    'grpcKeepaliveIntervalMs',
+    'ms',
+    'idle time after which the server pings a client connection (HTTP/2 PING)',
+    10_000,
+  ),
+  option(
+    'grpcKeepaliveTimeoutMs',
+    'ms',
+    'a client connection that does not answer a ping within this is closed, ending its calls',
+    10_000,
+  ),
   option('snapshotEntries', 'n', 'log entries between snapshots', 10_000),
   option('maxLeases', 'n', 'leases alive at once', defaultLimits.maxLeases),
   option(

@@ -1,11 +1,15 @@
 // Commands of the replicated state machine. The leader fills in everything that is not
-// deterministic (new lease ids, its wall clock for dedup retention, its limits), so that every
-// node applies exactly the same thing.
+// deterministic (new lease ids, its lease clock, its limits), so that every node applies exactly
+// the same thing.
 
 export type MutexKind = 'lock' | 'election';
 
 interface Stamped {
-  /** Leader's wall clock (ms) when proposing: drives only dedup retention. */
+  /**
+   * The leader's lease clock (ms) when it proposed the command. Lease expiry and retry-table
+   * retention are decided by these stamps alone, so every node decides them identically; see
+   * lease-clock.ts for why the stamps never run ahead of real time.
+   */
   readonly t: number;
 }
 
@@ -46,17 +50,13 @@ export interface ReleaseCmd extends Stamped {
   readonly name: string;
 }
 
-export interface ExpireCmd extends Stamped {
-  readonly op: 'expire';
-  readonly lease_id: string;
-  /** The lease's renewal sequence the leader saw: a renewal since makes this a no-op. */
-  readonly seq: number;
-}
-
-export interface CheckpointCmd extends Stamped {
-  readonly op: 'checkpoint';
-  /** [lease id, remaining ms, renewal sequence] */
-  readonly leases: readonly (readonly [string, number, number])[];
+/**
+ * Carries the lease clock forward: the leader proposes one when a lease is due to expire, and
+ * while leases exist at least every --checkpoint-interval-ms, so that a new leader continues the
+ * clock instead of restarting it.
+ */
+export interface TickCmd extends Stamped {
+  readonly op: 'tick';
 }
 
 export interface ProclaimCmd extends Stamped {
@@ -73,14 +73,7 @@ export interface MemberCmd extends Stamped {
 }
 
 export type Command =
-  | AcquireCmd
-  | CancelWaitCmd
-  | RenewCmd
-  | ReleaseCmd
-  | ExpireCmd
-  | CheckpointCmd
-  | ProclaimCmd
-  | MemberCmd;
+  AcquireCmd | CancelWaitCmd | RenewCmd | ReleaseCmd | TickCmd | ProclaimCmd | MemberCmd;
 
 export function encodeCommand(c: Command): Uint8Array {
   return Buffer.from(JSON.stringify(c));
@@ -94,6 +87,7 @@ export function decodeCommand(data: Uint8Array): Command {
 
 /** What applying a command returns to the node that proposed it. */
 export type ApplyResult =
+  /** ttl_ms: what the lease has left at the applying entry's stamp (never more than it has). */
   | { status: 'granted'; lease_id: string; token: number; ttl_ms: number }
   | { status: 'held'; holder: string }
   | { status: 'queued'; lease_id: string; ttl_ms: number }

@@ -32,3 +32,13 @@ export const unavailable = (why: string) =>
   new DomainError(Code.UNAVAILABLE, `${why}; retry with the same request_id`);
 
 export const exhausted = (what: string) => new DomainError(Code.RESOURCE_EXHAUSTED, what);
+
+/**
+ * A Watch or Observe stream that cannot go on without a gap: the node serving it caught up by
+ * snapshot, so changes in between were never applied there. Clients re-read and subscribe again.
+ */
+export const compacted = () =>
+  new DomainError(
+    Code.ABORTED,
+    'this node caught up by snapshot and skipped changes in between: re-read the state and subscribe again',
+  );

@@ -19,8 +19,8 @@ export type SmEvent =
       /** The waiter's lease expired or was released while it waited. */
       lost?: boolean;
     }
-  /** A lease was created, renewed through the log (remaining null) or checkpointed. */
-  | { type: 'lease'; lease_id: string; ttl_ms: number; remaining_ms: number | null }
+  /** A command entry was applied; clock is the lease clock after it (the latest stamp). */
+  | { type: 'stamp'; clock: number; term: number }
   | { type: 'lease_gone'; lease_id: string; expired: boolean; holds: string[] }
   | { type: 'leader_term'; term: number }
   | { type: 'restored' };

@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { RaftNode } from '../../../../libs/raft/src/index.js';
 import type { CallContext } from './api.js';
-import type { ApplyResult, Command, MutexKind } from './commands.js';
+import type { ApplyResult, Command, MutexKind, UnstampedCommand } from './commands.js';
 import { exhausted, leaseNotFound, unavailable } from './errors.js';
 import type { SmEvent } from './events.js';
-import { Lessor } from './lessor.js';
+import { LeaseClock } from './lease-clock.js';
 import type { LockNodeOptions } from './options.js';
 import { mutexKey } from './model.js';
-import type { LockStateMachine } from './state-machine.js';
+import { type LockStateMachine, wholeMs } from './state-machine.js';
 import { type WaitOutcome, Waits } from './waits.js';
 
 export interface MutexRequest {
@@ -21,14 +21,18 @@ export interface MutexRequest {
 }
 
 /**
- * What only the leader does: decide lease expiry and checkpoints on its clock, keep waiting
- * calls, and turn requests into commands. It starts once the leader's own no-op is applied
- * (so it knows every lease) and stops the moment the node stops leading.
+ * What only the leader does: stamp commands with the lease clock, carry the clock forward with
+ * ticks (which expire due leases), keep alive the leases that waiting calls created, keep those
+ * calls, and turn requests into commands. It starts once the leader's own no-op is applied (so
+ * it knows every lease) and stops the moment the node stops leading.
  */
 export class Leadership {
-  readonly lessor: Lessor;
+  readonly clock: LeaseClock;
   private readonly waits: Waits;
   private term = 0;
+  /** Lease-clock time of the latest command this leader proposed. */
+  private lastStamp = 0;
+  private tickInFlight = false;
   private readonly renewing = new Set<string>();
   private renewBatch:
     | { batch: Map<string, ((found: boolean) => void)[]>; failed: ((e: Error) => void)[] }
@@ -38,11 +42,10 @@ export class Leadership {
     private readonly sm: LockStateMachine,
     private readonly raft: () => RaftNode<ApplyResult>,
     private readonly opts: LockNodeOptions,
-    private readonly propose: (c: Command) => Promise<ApplyResult>,
-    /** Confirms this node still leads (ReadIndex), after the call that needs it began. */
-    private readonly barrier: () => Promise<void>,
+    private readonly proposeStamped: (c: Command) => Promise<ApplyResult>,
+    localNow: () => number = () => performance.now(),
   ) {
-    this.lessor = new Lessor(sm);
+    this.clock = new LeaseClock(localNow);
     this.waits = new Waits(opts.limits.maxWaitersPerLock * 16);
   }
 
@@ -51,75 +54,84 @@ export class Leadership {
   }
 
   onEvent(e: SmEvent): void {
+    this.clock.onEvent(e, () => this.sm.clock);
     this.waits.onEvent(e);
     const raft = this.raft() as RaftNode<ApplyResult> | undefined; // unset while replaying at start-up
     if (e.type !== 'leader_term' || !raft?.isLeader() || raft.status().term !== e.term) return;
     this.term = e.term;
-    this.lessor.startLeading();
-    this.opts.logger.info({ term: e.term }, 'leading: lease clock started');
+    this.clock.startLeading(e.term);
+    this.lastStamp = this.clock.now();
+    this.opts.logger.info(
+      { term: e.term, clock: this.lastStamp },
+      'leading: lease clock continued',
+    );
     // Followers learn where to forward calls from this entry.
-    const member: Command = {
-      op: 'member',
-      id: this.opts.id,
-      client_address: this.opts.clientAddress,
-      t: Date.now(),
-    };
-    this.propose(member).catch(() => {});
+    this.propose({ op: 'member', id: this.opts.id, client_address: this.opts.clientAddress }).catch(
+      (err: Error) => this.opts.logger.warn({ err: err.message }, 'could not announce leadership'),
+    );
   }
 
   stepDown(): void {
     if (this.term === 0) return;
     this.term = 0;
-    this.lessor.stopLeading();
+    this.clock.stopLeading();
+    this.tickInFlight = false;
     this.waits.failAll(unavailable('leadership changed while waiting'));
   }
 
-  expireLeases(): void {
-    if (!this.active) return;
-    // A caller waiting in a queue here is alive: keep its lease, through the log if need be.
-    const keep = this.waits.leases();
-    for (const id of this.lessor.dueForRenewal(keep)) {
-      if (this.renewing.has(id)) continue;
-      this.renewing.add(id);
-      this.renew(id)
-        .catch(() => {})
-        .finally(() => this.renewing.delete(id));
-    }
-    for (const [id, seq] of this.lessor.takeExpired((l) => keep.has(l))) {
-      this.propose({ op: 'expire', lease_id: id, seq, t: Date.now() }).then(
-        (r) => r.status !== 'ok' && this.lessor.expireSettled(id),
-        () => this.lessor.expireSettled(id),
-      );
-    }
+  /** Proposes a command stamped with the lease clock. */
+  propose(c: UnstampedCommand): Promise<ApplyResult> {
+    const t = this.clock.now();
+    if (t > this.lastStamp) this.lastStamp = t;
+    return this.proposeStamped({ ...c, t } as Command);
   }
 
-  checkpointLeases(): void {
-    if (!this.active) return;
-    const leases = this.lessor.takeCheckpoint(this.opts.checkpointIntervalMs / 2);
-    if (leases.length === 0) return;
-    this.propose({ op: 'checkpoint', leases, t: Date.now() }).catch(() =>
-      this.lessor.checkpointFailed(leases.map((l) => l[0])),
-    );
-  }
-
-  /** Renews a lease the caller just confirmed leadership for; throws NOT_FOUND if gone. */
-  async renew(leaseId: string): Promise<number> {
-    // The caller's barrier can complete after this node stepped down, and stepping down clears
-    // the lease clock: every lease would then look expired, and NOT_FOUND would tell the holder
-    // of a live lease that it lost it. Only a leading node may answer.
-    if (!this.active) throw unavailable('leadership changed; the outcome is unknown');
-    const lease = this.sm.leases.get(leaseId);
-    if (!lease || this.lessor.isExpired(leaseId)) throw leaseNotFound();
-    if (!this.lessor.renewInMemory(leaseId)) {
-      if (!(await this.renewThroughLog(leaseId))) throw leaseNotFound();
-    }
-    return lease.ttl_ms;
+  /** What the lease has left on the lease clock now (0 if it is gone). */
+  remainingMs(leaseId: string): number {
+    const lease = this.sm.live(leaseId);
+    return lease ? wholeMs(lease.expires_at - this.clock.now()) : 0;
   }
 
   /**
-   * Renewals that must be persisted share one log entry per turn of the event loop, so that
-   * thousands of leases renewing at once cost a few proposals, not thousands. Resolves false
-   * if the lease was gone when the entry applied.
+   * Called every few ms. Expires due leases by proposing a tick stamped past their expiry;
+   * writes a tick while leases exist at least every checkpoint interval, so that a successor
+   * continues the clock from a recent stamp; renews leases made by calls still waiting here.
+   */
+  onTimer(): void {
+    if (!this.active) return;
+    const now = this.clock.now();
+    for (const id of this.waits.ownLeases()) {
+      const lease = this.sm.live(id);
+      if (!lease || now < lease.expires_at - lease.ttl_ms / 2 || this.renewing.has(id)) continue;
+      this.renewing.add(id);
+      this.renewThroughLog(id)
+        .catch((e: Error) => this.opts.logger.debug({ err: e.message }, 'waiter renewal failed'))
+        .finally(() => this.renewing.delete(id));
+    }
+    if (this.tickInFlight || this.sm.leases.size === 0) return;
+    const due = this.sm.nextExpiry();
+    if (
+      (due !== undefined && due <= now) ||
+      now - this.lastStamp >= this.opts.checkpointIntervalMs
+    ) {
+      this.tickInFlight = true;
+      this.propose({ op: 'tick' })
+        .catch((e: Error) => this.opts.logger.debug({ err: e.message }, 'lease clock tick failed'))
+        .finally(() => (this.tickInFlight = false));
+    }
+  }
+
+  /** Renews a lease through the log; throws NOT_FOUND if it was gone when the entry applied. */
+  async renew(leaseId: string): Promise<number> {
+    if (!this.active) throw unavailable('not the leader');
+    if (!(await this.renewThroughLog(leaseId))) throw leaseNotFound();
+    return this.sm.leases.get(leaseId)?.ttl_ms ?? 0;
+  }
+
+  /**
+   * Renewals share one log entry per turn of the event loop, so that thousands of leases
+   * renewing at once cost a few proposals, not thousands. Resolves false if the lease was gone
+   * (or past its expiry) when the entry applied.
    */
   private renewThroughLog(leaseId: string): Promise<boolean> {
     if (!this.renewBatch) {
@@ -128,7 +140,7 @@ export class Leadership {
       this.renewBatch = { batch, failed };
       setImmediate(() => {
         this.renewBatch = undefined;
-        this.propose({ op: 'renew', lease_ids: [...batch.keys()], t: Date.now() }).then(
+        this.propose({ op: 'renew', lease_ids: [...batch.keys()] }).then(
           (r) => {
             const missing = new Set(r.status === 'ok' ? r.missing : batch.keys());
             for (const [id, done] of batch) for (const d of done) d(!missing.has(id));
@@ -148,35 +160,29 @@ export class Leadership {
 
   /** Acquire and Campaign: try, or queue and wait for the state machine's answer. */
   async acquire(kind: MutexKind, f: MutexRequest, ctx: CallContext): Promise<WaitOutcome> {
-    const newLeaseId = randomBytes(8).toString('hex');
-    let fresh = false;
-    const o = await this.decide(kind, f, ctx, newLeaseId, () => (fresh = true));
-    // A lease created and granted by this very command lives a TTL from its application. Any
-    // other grant on a lease we made (after a wait, or a retry answered from the retry table)
-    // may have used up part of its TTL: renew it, under confirmed leadership, before answering,
-    // so that the caller can count a full TTL from its own request.
-    if (o.granted && !f.leaseId && !fresh) {
-      await this.barrier();
-      await this.renew(o.lease_id);
+    if (!this.active) throw unavailable('not the leader');
+    // A wait takes its slot before anything is proposed: refusing it after its entry was
+    // applied would leave a queue entry (and a lease) that nobody waits for.
+    const slot = f.waitMs > 0 ? this.waits.reserve() : undefined;
+    try {
+      return await this.decide(kind, f, ctx, slot);
+    } finally {
+      slot?.release();
     }
-    return o;
   }
 
   private async decide(
     kind: MutexKind,
     f: MutexRequest,
     ctx: CallContext,
-    newLeaseId: string,
-    grantedNow: () => void,
+    slot: ReturnType<Waits['reserve']> | undefined,
   ): Promise<WaitOutcome> {
-    if (f.leaseId && (!this.sm.leases.has(f.leaseId) || this.lessor.isExpired(f.leaseId)))
-      throw leaseNotFound();
+    const newLeaseId = randomBytes(8).toString('hex');
     // A client's request id is scoped to the lock or election it names: the retry table is
-    // shared by every lock and election, and without the scope an Acquire of another lock or a
-    // Campaign reusing the id was answered with the first request's grant (say elected = true
-    // with a lock's lease and token, while nobody was elected). Names hold no control
-    // characters, so the NUL separator keeps scoped ids distinct.
-    // A wait must be resumable after a leader change, so it always has a request id.
+    // shared by every lock and election, and an Acquire of another lock or a Campaign reusing
+    // the id must not be answered with this one's grant. Names hold no control characters, so
+    // the NUL separator keeps scoped ids distinct. A wait must be resumable after a leader
+    // change, so it always has a request id.
     const requestId = f.requestId
       ? `${mutexKey(kind, f.name)}\u0000${f.requestId}`
       : f.waitMs > 0
@@ -193,13 +199,11 @@ export class Leadership {
       request_id: requestId,
       lease_id: f.leaseId,
       new_lease_id: newLeaseId,
-      t: Date.now(),
       max_leases: this.opts.limits.maxLeases,
       max_waiters: this.opts.limits.maxWaitersPerLock,
     });
     switch (r.status) {
       case 'granted':
-        if (r.lease_id === newLeaseId) grantedNow();
         return {
           granted: true,
           lease_id: r.lease_id,
@@ -217,11 +221,11 @@ export class Leadership {
         let waitId = requestId;
         if (!this.sm.waitingOn(requestId) && !this.sm.recorded(requestId)) {
           // Neither queued under this request nor answered: the lease was already queued here
-          // by another request. A try answers like one (it ended NOT_FOUND, "lease expired or
-          // released", for a live lease); a wait resumes that entry, as a retry would.
+          // by another request. A try answers like one; a wait resumes that entry, as a retry
+          // would.
           const m = this.sm.mutex(kind, f.name);
           const entry = m?.queue.find((w) => w.lease_id === r.lease_id);
-          if (!entry || f.waitMs === 0) return this.answerFromState(kind, f, r.lease_id, r.ttl_ms);
+          if (!entry || f.waitMs === 0) return this.answerFromState(kind, f, r.lease_id);
           waitId = entry.request_id;
         }
         // Entries applied after ours (in the same batch, before this continuation ran) may
@@ -229,17 +233,18 @@ export class Leadership {
         if (!this.sm.waitingOn(waitId)) return this.settled(waitId, f.owner);
         const until = Math.min(performance.now() + f.waitMs, ctx.deadline ?? Infinity);
         const cancel = () =>
-          this.propose({
-            op: 'cancel_wait',
-            kind,
-            name: f.name,
-            request_id: waitId,
-            t: Date.now(),
-          }).then(
+          this.propose({ op: 'cancel_wait', kind, name: f.name, request_id: waitId }).then(
             () => this.waits.settleFromState(waitId, () => this.settled(waitId, f.owner)),
             (e: Error) => this.waits.fail(waitId, e),
           );
-        const o = await this.waits.wait(waitId, r.lease_id, until, cancel, ctx.signal);
+        // Only a lease this wait created is kept alive while it waits: its caller cannot know
+        // the id to renew it. A caller's own lease is its caller's to renew.
+        const own = this.sm.leases.get(r.lease_id)?.created_for === waitId;
+        const o = await this.waits.wait(
+          { requestId: waitId, leaseId: r.lease_id, ownLease: own, untilMs: until, slot },
+          cancel,
+          ctx.signal,
+        );
         return { ...o, holder: o.granted ? f.owner : o.holder };
       }
       default:
@@ -248,23 +253,27 @@ export class Leadership {
   }
 
   /** A try by a lease, answered from the state it finds: held by it, by another, or gone. */
-  private answerFromState(
-    kind: MutexKind,
-    f: MutexRequest,
-    leaseId: string,
-    ttlMs: number,
-  ): WaitOutcome {
-    if (!this.sm.leases.has(leaseId)) throw leaseNotFound();
+  private answerFromState(kind: MutexKind, f: MutexRequest, leaseId: string): WaitOutcome {
+    if (!this.sm.live(leaseId)) throw leaseNotFound();
     const h = this.sm.mutex(kind, f.name)?.holder;
     if (h?.lease_id === leaseId)
-      return { granted: true, lease_id: leaseId, token: h.token, ttl_ms: ttlMs, holder: f.owner };
+      return {
+        granted: true,
+        lease_id: leaseId,
+        token: h.token,
+        ttl_ms: this.remainingMs(leaseId),
+        holder: f.owner,
+      };
     return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: h?.owner ?? '' };
   }
 
-  /** The outcome of a wait that is over, from the retry table. */
+  /**
+   * The outcome of a wait that is over, from the retry table. Only the call whose own entry
+   * came before the grant asks, so the TTL the grant recorded (from its stamp) holds for it.
+   */
   private settled(requestId: string, owner: string): WaitOutcome {
     const r = this.sm.recorded(requestId);
-    if (r?.status === 'granted')
+    if (r?.status === 'granted' && this.sm.live(r.lease_id))
       return {
         granted: true,
         lease_id: r.lease_id,

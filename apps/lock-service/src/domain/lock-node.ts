@@ -9,8 +9,13 @@ import {
 } from '../../../../libs/raft/src/index.js';
 import * as api from './api.js';
 import { AsyncQueue } from './async-queue.js';
-import { type ApplyResult, type Command, encodeCommand } from './commands.js';
-import { Code, DomainError, exhausted, invalidArgument, unavailable } from './errors.js';
+import {
+  type ApplyResult,
+  type Command,
+  encodeCommand,
+  type UnstampedCommand,
+} from './commands.js';
+import { Code, compacted, DomainError, exhausted, invalidArgument, unavailable } from './errors.js';
 import type { SmEvent } from './events.js';
 import { Forwarder } from './forwarder.js';
 import { Leadership } from './leadership.js';
@@ -25,7 +30,8 @@ import {
   minTtl,
 } from './validation.js';
 
-const EXPIRY_SCAN_MS = 50;
+/** How often the leader looks for due leases (and leases its waiting calls must keep). */
+const LEASE_SCAN_MS = 25;
 const STREAM_BUFFER = 10_000;
 /** How long a follower's Observe may take to catch up with the leader before it fails. */
 const CATCH_UP_MS = 5_000;
@@ -54,8 +60,7 @@ export class LockNode implements api.LockApi {
       this.sm,
       () => this.raft,
       opts,
-      (c) => this.propose(c),
-      () => this.barrier(),
+      (c) => this.proposeStamped(c),
     );
     this.sm.onEvent((e) => this.onSmEvent(e));
   }
@@ -95,12 +100,7 @@ export class LockNode implements api.LockApi {
       log.fatal({ err: e.message }, 'raft node failed: this node no longer serves');
       for (const fn of node.fatalListeners) fn(e);
     });
-    node.timers.push(setInterval(() => node.leadership.expireLeases(), EXPIRY_SCAN_MS));
-    node.timers.push(
-      // Every half interval, persisting leases quiet for half an interval: a dead client's
-      // lease has its remaining TTL persisted within one interval of its last renewal.
-      setInterval(() => node.leadership.checkpointLeases(), opts.checkpointIntervalMs / 2),
-    );
+    node.timers.push(setInterval(() => node.leadership.onTimer(), LEASE_SCAN_MS));
     return node;
   }
 
@@ -132,11 +132,20 @@ export class LockNode implements api.LockApi {
     if (e.type === 'lease_gone' && e.expired) {
       this.opts.logger.info({ lease: e.lease_id, locks: e.holds }, 'lease expired');
     }
+    // A snapshot replaced the state: the changes it covers were never applied here, so streams
+    // fed by applied changes cannot continue without a gap. They end with a status of their own,
+    // on which clients re-read and subscribe again.
+    if (e.type === 'restored') this.endStreams(compacted());
   }
 
   // ---- plumbing ------------------------------------------------------------------------------
 
-  private async propose(cmd: Command): Promise<ApplyResult> {
+  /** Proposes through the leader's duties, which stamp the lease clock on every command. */
+  private propose(cmd: UnstampedCommand): Promise<ApplyResult> {
+    return this.leadership.propose(cmd);
+  }
+
+  private async proposeStamped(cmd: Command): Promise<ApplyResult> {
     try {
       return (await this.raft.propose(encodeCommand(cmd))).result;
     } catch (e) {
@@ -230,8 +239,8 @@ export class LockNode implements api.LockApi {
   renew(req: api.RenewRequest, ctx: api.CallContext): Promise<api.RenewResponse> {
     const leaseId = checkLeaseId('lease_id', req.lease_id, true);
     return this.route('LockService', 'Renew', req, ctx, async () => {
-      // Confirm leadership after the request arrived: a deposed leader must not extend a lease.
-      await this.barrier();
+      // Through the log: committing the renewal confirms leadership after the request arrived,
+      // and its stamp starts the new TTL, which every later leader continues from.
       return { lease_id: leaseId, ttl_ms: await this.leadership.renew(leaseId) };
     });
   }
@@ -245,7 +254,6 @@ export class LockNode implements api.LockApi {
         kind: 'lock',
         lease_id: leaseId,
         name,
-        t: Date.now(),
       });
       return { released: r.status === 'ok' && r.released === true };
     });
@@ -258,7 +266,7 @@ export class LockNode implements api.LockApi {
       const m = this.sm.mutex('lock', name);
       if (!m?.holder)
         return { held: false, owner: '', fencing_token: 0, remaining_ms: 0, waiters: 0 };
-      const remaining = this.leadership.lessor.remainingMs(m.holder.lease_id);
+      const remaining = this.leadership.remainingMs(m.holder.lease_id);
       return {
         held: true,
         owner: m.holder.owner,
@@ -304,7 +312,6 @@ export class LockNode implements api.LockApi {
         name,
         lease_id: leaseId,
         value,
-        t: Date.now(),
       });
       if (r.status !== 'ok')
         throw new DomainError(
@@ -324,7 +331,6 @@ export class LockNode implements api.LockApi {
         kind: 'election',
         lease_id: leaseId,
         name,
-        t: Date.now(),
       });
       return { resigned: r.status === 'ok' && r.released === true };
     });

@@ -3,17 +3,21 @@ import type { MutexKind } from './commands.js';
 export interface Lease {
   readonly id: string;
   readonly ttl_ms: number;
-  /** Bumped by every renewal that goes through the log. */
+  /** Bumped by every renewal. */
   seq: number;
   /**
-   * Remaining TTL the leader last persisted, or null when the lease was created or renewed
-   * through the log since: a new leader then grants a full TTL from its own start.
+   * Lease-clock time (ms) at which the lease expires: the stamp of the entry that created or
+   * last renewed it, plus its TTL. The first entry stamped at or after it expires the lease.
    */
-  checkpoint_ms: number | null;
+  expires_at: number;
   /** Mutex keys held and waited for. */
   holds: Set<string>;
   waits: Set<string>;
-  /** The request that created the lease for a wait, so a timed-out wait can drop it. */
+  /**
+   * The waiting request that created the lease. The leader keeps such a lease alive while that
+   * call waits (its caller cannot know the id yet, so cannot renew it); any other lease is its
+   * owner's to renew. A timed-out wait drops it.
+   */
   created_for?: string;
 }
 

@@ -9,37 +9,50 @@ import {
   type AcquireCmd,
   type ApplyResult,
   type CancelWaitCmd,
-  type CheckpointCmd,
   type Command,
   decodeCommand,
-  type ExpireCmd,
   type MutexKind,
   type ProclaimCmd,
   type ReleaseCmd,
+  type RenewCmd,
 } from './commands.js';
+import { ExpiryQueue } from './expiry-queue.js';
 import { type Lease, type Mutex, mutexKey, type Waiter } from './model.js';
 import { type SmEvent } from './events.js';
+import { RetryTable } from './retry-table.js';
 
-/** Retried requests are recognised for at least this long (the issue asks for >= 60 s). */
-export const DEDUP_WINDOW_MS = 90_000;
-const MAX_DEDUP = 1_000_000;
+export { DEDUP_WINDOW_MS } from './retry-table.js';
+
+/**
+ * Leases expired by one entry at most: a mass expiry is spread over a few entries (the leader
+ * proposes ticks while leases are due) instead of stalling every replica in one apply.
+ */
+export const MAX_EXPIRIES_PER_ENTRY = 1000;
+
+/** Whole milliseconds of a span, rounded down, past float error (a full TTL stays whole). */
+export function wholeMs(span: number): number {
+  return Math.max(0, Math.floor(span + 1e-6));
+}
+
+/** Snapshot format; version 1 (no `version` field) carried remaining TTLs instead of expiries. */
+const SNAPSHOT_VERSION = 2;
 
 /**
  * The replicated lock state: leases, locks and elections (both "mutexes" with a FIFO queue),
- * and the retry table. Deterministic: time enters only through the leader's stamps in commands.
+ * and the retry table. Deterministic: time enters only through the lease-clock stamps of
+ * commands, and a lease expires when the first entry stamped at or after its expiry applies.
  * The fencing token of a grant is the index of the entry whose application granted it.
  */
 export class LockStateMachine implements StateMachine<ApplyResult> {
   leases = new Map<string, Lease>();
   mutexes = new Map<string, Mutex>();
-  /** request_id -> the result it got, for idempotent retries; insertion order = age. */
-  private dedup = new Map<string, { t: number; r: ApplyResult }>();
+  members = new Map<string, string>();
+  /** The lease clock: the latest stamp applied (ms). */
+  clock = 0;
+  private retries = new RetryTable();
   /** request_id -> key of the mutex it waits on. */
   private waiting = new Map<string, string>();
-  members = new Map<string, string>();
-  /** Term of the latest leader no-op: entries of older terms may not expire leases. */
-  leaderTerm = 0;
-  private clock = 0;
+  private expiries = new ExpiryQueue();
   private readonly listeners: ((e: SmEvent) => void)[] = [];
 
   onEvent(fn: (e: SmEvent) => void): void {
@@ -52,7 +65,6 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
 
   apply(entry: Entry): ApplyResult {
     if (entry.type === EntryType.Noop) {
-      this.leaderTerm = entry.term;
       this.emit({ type: 'leader_term', term: entry.term });
       return { status: 'ignored' };
     }
@@ -62,37 +74,25 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
     } catch {
       return { status: 'ignored' }; // never produced by our leaders; never fatal either
     }
-    if (c.t > this.clock) this.clock = c.t;
-    this.purgeDedup();
+    if (typeof c.t === 'number' && c.t > this.clock) this.clock = c.t;
+    this.emit({ type: 'stamp', clock: this.clock, term: entry.term });
+    this.retries.purge(this.clock);
+    this.expireDue(entry.index);
     switch (c.op) {
       case 'acquire':
         return this.acquire(c, entry.index);
       case 'cancel_wait':
         return this.cancelWait(c);
-      case 'renew': {
-        const missing: string[] = [];
-        for (const id of c.lease_ids) {
-          const lease = this.leases.get(id);
-          if (!lease) {
-            missing.push(id);
-            continue;
-          }
-          lease.seq++;
-          lease.checkpoint_ms = null;
-          this.emit({ type: 'lease', lease_id: id, ttl_ms: lease.ttl_ms, remaining_ms: null });
-        }
-        return { status: 'ok', missing };
-      }
+      case 'renew':
+        return this.renew(c);
       case 'release':
         return this.release(c, entry.index);
-      case 'expire':
-        return this.expire(c, entry);
-      case 'checkpoint':
-        return this.checkpoint(c);
       case 'proclaim':
         return this.proclaim(c);
       case 'member':
         this.members.set(c.id, c.client_address);
+        return { status: 'ok' };
+      case 'tick':
         return { status: 'ok' };
       default:
         return { status: 'ignored' };
@@ -110,37 +110,98 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
   }
 
   recorded(requestId: string): ApplyResult | undefined {
-    return this.dedup.get(requestId)?.r;
+    return this.retries.get(requestId);
+  }
+
+  /** The earliest lease expiry on the lease clock, or undefined without leases. */
+  nextExpiry(): number | undefined {
+    return this.expiries.peek();
+  }
+
+  /**
+   * The lease if it has not reached its expiry by the lease clock. A lease past its expiry may
+   * still be in the map when a mass expiry is spread over several entries; it is dead all the
+   * same: it is never granted, renewed or used.
+   */
+  live(leaseId: string): Lease | undefined {
+    const l = this.leases.get(leaseId);
+    return l && l.expires_at > this.clock ? l : undefined;
+  }
+
+  // ---- lease clock ---------------------------------------------------------------------------
+
+  private expireDue(index: number): void {
+    for (let n = 0; n < MAX_EXPIRIES_PER_ENTRY; n++) {
+      const id = this.expiries.popDue(this.clock);
+      if (id === undefined) return;
+      const lease = this.leases.get(id);
+      if (lease) this.dropLease(lease, index, true);
+    }
+  }
+
+  private renew(c: RenewCmd): ApplyResult {
+    const missing: string[] = [];
+    for (const id of c.lease_ids) {
+      const lease = this.live(id);
+      if (lease) this.extend(lease);
+      else missing.push(id);
+    }
+    return { status: 'ok', missing };
+  }
+
+  /** A full TTL from this entry's stamp, which the leader took after the request arrived. */
+  private extend(lease: Lease): void {
+    lease.seq++;
+    lease.expires_at = this.clock + lease.ttl_ms;
+    this.expiries.set(lease.id, lease.expires_at);
+  }
+
+  /** Whole ms the lease has left at the current stamp (stamps are fractional ms). */
+  private remaining(lease: Lease): number {
+    return wholeMs(lease.expires_at - this.clock);
   }
 
   // ---- commands ------------------------------------------------------------------------------
 
   private acquire(c: AcquireCmd, index: number): ApplyResult {
     if (c.request_id) {
-      const seen = this.dedup.get(c.request_id);
-      if (seen) return seen.r;
+      const seen = this.retries.get(c.request_id);
+      if (seen) return this.replay(c, seen);
       const key = this.waiting.get(c.request_id);
       if (key) {
         const w = this.mutexes.get(key)?.queue.find((x) => x.request_id === c.request_id);
-        if (w)
-          return {
-            status: 'queued',
-            lease_id: w.lease_id,
-            ttl_ms: this.leases.get(w.lease_id)!.ttl_ms,
-          };
+        const lease = w && this.live(w.lease_id);
+        if (lease) return { status: 'queued', lease_id: lease.id, ttl_ms: lease.ttl_ms };
       }
     }
     const r = this.acquireOnce(c, index);
-    if (c.request_id && r.status !== 'queued') this.record(c.request_id, r);
+    if (c.request_id && r.status !== 'queued') this.retries.record(c.request_id, r, this.clock);
     return r;
   }
 
+  /**
+   * A retry of a request that was answered: the same grant while its lease still holds it. The
+   * retry may come long after the grant; its caller is alive now, so the grant's lease is
+   * renewed and the answer's TTL counts from this entry, as the first answer's did.
+   */
+  private replay(c: AcquireCmd, seen: ApplyResult): ApplyResult {
+    if (seen.status !== 'granted') return seen;
+    const lease = this.live(seen.lease_id);
+    if (!lease) return { status: 'lease_not_found' };
+    const h = this.mutex(c.kind, c.name)?.holder;
+    if (h?.lease_id !== lease.id || h.token !== seen.token)
+      return { status: 'held', holder: h?.owner ?? '' };
+    this.extend(lease);
+    return { ...seen, ttl_ms: lease.ttl_ms };
+  }
+
   private acquireOnce(c: AcquireCmd, index: number): ApplyResult {
-    let lease = c.lease_id ? this.leases.get(c.lease_id) : undefined;
+    let lease = c.lease_id ? this.live(c.lease_id) : undefined;
     if (c.lease_id && !lease) return { status: 'lease_not_found' };
     const key = mutexKey(c.kind, c.name);
     const m = this.mutexes.get(key);
     if (lease && m?.holder?.lease_id === lease.id) {
+      this.extend(lease); // its caller is alive: this call is a renewal, as a granting one is
       return { status: 'granted', lease_id: lease.id, token: m.holder.token, ttl_ms: lease.ttl_ms };
     }
     if (lease && m?.queue.some((w) => w.lease_id === lease!.id)) {
@@ -155,13 +216,13 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
         id: c.new_lease_id,
         ttl_ms: c.ttl_ms,
         seq: 0,
-        checkpoint_ms: null,
+        expires_at: this.clock + c.ttl_ms,
         holds: new Set(),
         waits: new Set(),
         created_for: c.wait && c.request_id ? c.request_id : undefined,
       };
       this.leases.set(lease.id, lease);
-      this.emit({ type: 'lease', lease_id: lease.id, ttl_ms: lease.ttl_ms, remaining_ms: null });
+      this.expiries.set(lease.id, lease.expires_at);
     }
     const mutex = m ?? { kind: c.kind, name: c.name, holder: null, queue: [] };
     if (!m) this.mutexes.set(key, mutex);
@@ -177,6 +238,8 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
       if (c.request_id) this.waiting.set(c.request_id, key);
       return { status: 'queued', lease_id: lease.id, ttl_ms: lease.ttl_ms };
     }
+    // Granted to a live call: a lease it brought is renewed by it (a new one starts now).
+    if (c.lease_id) this.extend(lease);
     this.grant(mutex, waiter, lease, index);
     return { status: 'granted', lease_id: lease.id, token: index, ttl_ms: lease.ttl_ms };
   }
@@ -207,26 +270,33 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
     }
   }
 
-  /** The holder of m is gone: hand m to the next waiter, in FIFO order. */
+  /** The holder of m is gone: hand m to the next waiter whose lease is live, in FIFO order. */
   private vacate(m: Mutex, index: number, event: LockEventType): void {
     const prev = m.holder!;
     m.holder = null;
-    this.leases.get(prev.lease_id)?.holds.delete(mutexKey(m.kind, m.name));
+    const key = mutexKey(m.kind, m.name);
+    this.leases.get(prev.lease_id)?.holds.delete(key);
     if (m.kind === 'lock')
       this.emit({ type: 'lock', name: m.name, event, owner: prev.owner, token: prev.token });
-    const next = m.queue.shift();
-    if (next) {
-      const lease = this.leases.get(next.lease_id)!;
-      lease.waits.delete(mutexKey(m.kind, m.name));
+    for (let next = m.queue[0]; next; next = m.queue[0]) {
+      const lease = this.live(next.lease_id);
+      if (!lease) {
+        // Past its expiry but not yet dropped (a mass expiry spread over entries): never granted.
+        this.loseWaiter(m, next.lease_id);
+        continue;
+      }
+      m.queue.shift();
+      lease.waits.delete(key);
+      // The lease made for this very wait was kept alive by the leader for the call; the grant
+      // renews it, so that the caller counts a full TTL from a moment after it asked. A lease
+      // the caller brought is its own to renew: the answer says what it has left.
+      if (lease.created_for === next.request_id) this.extend(lease);
       this.grant(m, next, lease, index);
+      const ttl = this.remaining(lease);
       if (next.request_id) {
         this.waiting.delete(next.request_id);
-        this.record(next.request_id, {
-          status: 'granted',
-          lease_id: lease.id,
-          token: index,
-          ttl_ms: lease.ttl_ms,
-        });
+        const r: ApplyResult = { status: 'granted', lease_id: lease.id, token: index, ttl_ms: ttl };
+        this.retries.record(next.request_id, r, this.clock);
       }
       this.emit({
         type: 'waiter_done',
@@ -234,12 +304,12 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
         lease_id: lease.id,
         granted: true,
         token: index,
-        ttl_ms: lease.ttl_ms,
+        ttl_ms: ttl,
       });
-    } else {
-      if (m.kind === 'election') this.emit({ type: 'election', name: m.name, leader: null });
-      this.mutexes.delete(mutexKey(m.kind, m.name));
+      return;
     }
+    if (m.kind === 'election') this.emit({ type: 'election', name: m.name, leader: null });
+    this.mutexes.delete(key);
   }
 
   private removeWaiter(m: Mutex, leaseId: string): Waiter | undefined {
@@ -247,18 +317,32 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
     if (i < 0) return undefined;
     const [w] = m.queue.splice(i, 1);
     this.leases.get(leaseId)?.waits.delete(mutexKey(m.kind, m.name));
-    if (w.request_id) this.waiting.delete(w.request_id);
+    if (w!.request_id) this.waiting.delete(w!.request_id);
     return w;
+  }
+
+  /** A waiter whose lease is gone leaves the queue, and its call is told (NOT_FOUND). */
+  private loseWaiter(m: Mutex, leaseId: string): void {
+    const w = this.removeWaiter(m, leaseId);
+    if (!w?.request_id) return;
+    this.retries.record(w.request_id, { status: 'lease_not_found' }, this.clock);
+    this.emit({
+      type: 'waiter_done',
+      request_id: w.request_id,
+      lease_id: leaseId,
+      granted: false,
+      lost: true,
+    });
   }
 
   private cancelWait(c: CancelWaitCmd): ApplyResult {
     const key = mutexKey(c.kind, c.name);
     const m = this.mutexes.get(key);
     const w = m?.queue.find((x) => x.request_id === c.request_id);
-    if (!m || !w) return this.dedup.get(c.request_id)?.r ?? { status: 'ignored' };
+    if (!m || !w) return this.retries.get(c.request_id) ?? { status: 'ignored' };
     this.removeWaiter(m, w.lease_id);
     const r: ApplyResult = { status: 'held', holder: m.holder?.owner ?? '' };
-    this.record(c.request_id, r);
+    this.retries.record(c.request_id, r, this.clock);
     const lease = this.leases.get(w.lease_id);
     // A lease made just for this wait and holding nothing else would only linger until expiry.
     if (
@@ -294,11 +378,10 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
     const w = c.kind === 'election' && m ? this.removeWaiter(m, lease.id) : undefined;
     if (w) {
       // A candidate resigning from the queue: its own Campaign call may still be waiting. End it
-      // now as not elected, as a cancelled wait is (else it waited out wait_ms and then reported
-      // its live lease lost), and answer a retry of it the same way.
+      // now as not elected, as a cancelled wait is, and answer a retry of it the same way.
       if (w.request_id) {
         const r: ApplyResult = { status: 'held', holder: m!.holder?.owner ?? '' };
-        this.record(w.request_id, r);
+        this.retries.record(w.request_id, r, this.clock);
         this.emit({
           type: 'waiter_done',
           request_id: w.request_id,
@@ -312,32 +395,10 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
     return { status: 'ok', released: false };
   }
 
-  private expire(c: ExpireCmd, entry: Entry): ApplyResult {
-    // Only the current leader decides expiry: an older leader's late decision is void, and so is
-    // one about a lease renewed after the decision was made.
-    if (entry.term < this.leaderTerm) return { status: 'ignored' };
-    const lease = this.leases.get(c.lease_id);
-    if (!lease || lease.seq !== c.seq) return { status: 'ignored' };
-    this.dropLease(lease, entry.index, true);
-    return { status: 'ok' };
-  }
-
   private dropLease(lease: Lease, index: number, expired: boolean): void {
     const holds = [...lease.holds];
-    for (const key of [...lease.waits]) {
-      const m = this.mutexes.get(key)!;
-      const w = this.removeWaiter(m, lease.id);
-      if (w?.request_id) {
-        this.record(w.request_id, { status: 'lease_not_found' });
-        this.emit({
-          type: 'waiter_done',
-          request_id: w.request_id,
-          lease_id: lease.id,
-          granted: false,
-          lost: true,
-        });
-      }
-    }
+    this.expiries.delete(lease.id);
+    for (const key of [...lease.waits]) this.loseWaiter(this.mutexes.get(key)!, lease.id);
     for (const key of holds)
       this.vacate(
         this.mutexes.get(key)!,
@@ -346,16 +407,6 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
       );
     this.leases.delete(lease.id);
     this.emit({ type: 'lease_gone', lease_id: lease.id, expired, holds });
-  }
-
-  private checkpoint(c: CheckpointCmd): ApplyResult {
-    for (const [id, remaining, seq] of c.leases) {
-      const lease = this.leases.get(id);
-      if (!lease || lease.seq !== seq) continue;
-      lease.checkpoint_ms = remaining;
-      this.emit({ type: 'lease', lease_id: id, ttl_ms: lease.ttl_ms, remaining_ms: remaining });
-    }
-    return { status: 'ok' };
   }
 
   private proclaim(c: ProclaimCmd): ApplyResult {
@@ -370,35 +421,20 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
     return { status: 'ok' };
   }
 
-  // ---- retry table ---------------------------------------------------------------------------
-
-  private record(requestId: string, r: ApplyResult): void {
-    this.dedup.delete(requestId); // re-insert: the map's order is the retention order
-    this.dedup.set(requestId, { t: this.clock, r });
-    if (this.dedup.size > MAX_DEDUP) this.dedup.delete(this.dedup.keys().next().value!);
-  }
-
-  private purgeDedup(): void {
-    for (const [id, d] of this.dedup) {
-      if (d.t >= this.clock - DEDUP_WINDOW_MS) break;
-      this.dedup.delete(id);
-    }
-  }
-
   // ---- snapshots -----------------------------------------------------------------------------
 
   snapshot(): Uint8Array {
     return Buffer.from(
       JSON.stringify({
+        version: SNAPSHOT_VERSION,
         leases: [...this.leases.values()].map((l) => ({
           ...l,
           holds: [...l.holds],
           waits: [...l.waits],
         })),
         mutexes: [...this.mutexes.values()],
-        dedup: [...this.dedup],
+        dedup: this.retries.entries(),
         members: [...this.members],
-        leaderTerm: this.leaderTerm,
         clock: this.clock,
       }),
     );
@@ -406,24 +442,40 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
 
   restore(data: Uint8Array, _meta: SnapshotMeta): void {
     const s = JSON.parse(Buffer.from(data).toString()) as {
-      leases: (Omit<Lease, 'holds' | 'waits'> & { holds: string[]; waits: string[] })[];
+      version?: number;
+      leases: (Omit<Lease, 'holds' | 'waits' | 'expires_at'> & {
+        holds: string[];
+        waits: string[];
+        expires_at?: number;
+      })[];
       mutexes: Mutex[];
-      dedup: [string, { t: number; r: ApplyResult }][];
+      dedup: ReturnType<RetryTable['entries']>;
       members: [string, string][];
-      leaderTerm: number;
       clock: number;
     };
-    this.leases = new Map(
-      s.leases.map((l) => [l.id, { ...l, holds: new Set(l.holds), waits: new Set(l.waits) }]),
-    );
+    this.clock = s.clock;
+    this.expiries.clear();
+    this.leases = new Map();
+    for (const l of s.leases) {
+      // Version 1 knew no expiry: a full TTL from the snapshot's clock is never early.
+      const lease: Lease = {
+        id: l.id,
+        ttl_ms: l.ttl_ms,
+        seq: l.seq,
+        expires_at: l.expires_at ?? s.clock + l.ttl_ms,
+        holds: new Set(l.holds),
+        waits: new Set(l.waits),
+        created_for: l.created_for,
+      };
+      this.leases.set(lease.id, lease);
+      this.expiries.set(lease.id, lease.expires_at);
+    }
     this.mutexes = new Map(s.mutexes.map((m) => [mutexKey(m.kind, m.name), m]));
-    this.dedup = new Map(s.dedup);
+    this.retries = RetryTable.from(s.dedup);
     this.waiting = new Map();
     for (const [key, m] of this.mutexes)
       for (const w of m.queue) if (w.request_id) this.waiting.set(w.request_id, key);
     this.members = new Map(s.members);
-    this.leaderTerm = s.leaderTerm;
-    this.clock = s.clock;
     this.emit({ type: 'restored' });
   }
 }

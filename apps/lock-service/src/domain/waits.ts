@@ -11,6 +11,7 @@ export interface WaitOutcome {
 
 interface Pending {
   lease_id: string;
+  ownLease: boolean;
   resolve: (o: WaitOutcome) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
@@ -22,32 +23,75 @@ interface Pending {
  * Acquire/Campaign calls waiting in a queue on this (leader) node. They end when the state
  * machine grants, cancels or drops their queue entry; a wait that runs out proposes the cancel.
  */
+export interface WaitSlot {
+  release(): void;
+}
+
+export interface WaitRequest {
+  requestId: string;
+  leaseId: string;
+  /** The wait created its lease: the leader keeps it alive while the call waits. */
+  ownLease: boolean;
+  untilMs: number;
+  /** Taken with reserve() before the acquire was proposed. */
+  slot?: WaitSlot;
+}
+
 export class Waits {
   private readonly pending = new Map<string, Pending>();
+  /** Slots taken by calls whose acquire is being proposed. */
+  private reserved = 0;
 
   constructor(private readonly max: number) {}
 
-  /** Leases with a caller waiting here: kept alive while the call is open. */
-  leases(): Set<string> {
-    return new Set([...this.pending.values()].map((p) => p.lease_id));
+  /** Leases that calls waiting here created: kept alive while the call is open. */
+  ownLeases(): string[] {
+    const out: string[] = [];
+    for (const p of this.pending.values()) if (p.ownLease) out.push(p.lease_id);
+    return out;
   }
 
-  wait(
-    requestId: string,
-    leaseId: string,
-    untilMs: number,
-    cancel: () => void,
-    signal?: AbortSignal,
-  ): Promise<WaitOutcome> {
-    if (this.pending.has(requestId))
-      this.settle(requestId, undefined, unavailable('superseded by a retry'));
-    if (this.pending.size >= this.max)
+  /**
+   * Takes a slot for a call about to propose a waiting acquire, or throws RESOURCE_EXHAUSTED
+   * before anything reaches the log. The slot is released when the call ends, whatever happens.
+   */
+  reserve(): WaitSlot {
+    if (this.pending.size + this.reserved >= this.max)
+      throw new DomainError(Code.RESOURCE_EXHAUSTED, 'too many waiting calls');
+    this.reserved++;
+    let held = true;
+    return {
+      release: () => {
+        if (held) this.reserved--;
+        held = false;
+      },
+    };
+  }
+
+  wait(w: WaitRequest, cancel: () => void, signal?: AbortSignal): Promise<WaitOutcome> {
+    if (this.pending.has(w.requestId))
+      this.settle(w.requestId, undefined, unavailable('superseded by a retry'));
+    // The reservation becomes the pending entry: the count stays within max.
+    w.slot?.release();
+    if (this.pending.size + this.reserved >= this.max) {
+      // Only a call that reserved no slot (none does today) could get here; cancel through the
+      // log so that no queue entry outlives the refusal.
+      cancel();
       return Promise.reject(new DomainError(Code.RESOURCE_EXHAUSTED, 'too many waiting calls'));
+    }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(cancel, Math.max(0, untilMs - performance.now()));
+      const timer = setTimeout(cancel, Math.max(0, w.untilMs - performance.now()));
       const onAbort = () => cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(requestId, { lease_id: leaseId, resolve, reject, timer, onAbort, signal });
+      this.pending.set(w.requestId, {
+        lease_id: w.leaseId,
+        ownLease: w.ownLease,
+        resolve,
+        reject,
+        timer,
+        onAbort,
+        signal,
+      });
     });
   }
 

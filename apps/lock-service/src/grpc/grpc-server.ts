@@ -17,6 +17,8 @@ export interface GrpcServerOptions {
   readonly addServices?: (server: grpc.Server) => void;
   /** grpc-js server interceptors (metrics), run around every call including health checks. */
   readonly interceptors?: grpc.ServerInterceptor[];
+  /** Server-side HTTP/2 keepalive pings; see ApplicationOptions.grpcKeepalive. */
+  readonly keepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
 }
 
 export class QuorumLockGrpcServer extends ServerGrpc {
@@ -46,6 +48,8 @@ export class QuorumLockGrpcServer extends ServerGrpc {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       interceptors: this.serverOptions.interceptors ?? [],
+      'grpc.keepalive_time_ms': this.serverOptions.keepalive?.intervalMs ?? 10_000,
+      'grpc.keepalive_timeout_ms': this.serverOptions.keepalive?.timeoutMs ?? 10_000,
     });
     this.boundPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(

@@ -1,0 +1,173 @@
+import { jest } from '@jest/globals';
+import type { MutexRequest } from '../src/domain/leadership.js';
+import { Code, DomainError } from '../src/domain/errors.js';
+import type { WaitOutcome } from '../src/domain/waits.js';
+import { LeaderHarness, settle } from './fixtures/leader-harness.js';
+
+const req = (name: string, o: Partial<MutexRequest> = {}): MutexRequest => ({
+  name,
+  owner: o.owner ?? 'o',
+  value: '',
+  ttl: o.ttl ?? 1_000,
+  waitMs: o.waitMs ?? 0,
+  requestId: o.requestId ?? '',
+  leaseId: o.leaseId ?? '',
+});
+
+/** A call's outcome once it settles, without awaiting it (it may be waiting in a queue). */
+function track(p: Promise<WaitOutcome>) {
+  const s: { outcome?: WaitOutcome; error?: DomainError } = {};
+  p.then(
+    (o) => (s.outcome = o),
+    (e: DomainError) => (s.error = e),
+  );
+  return s;
+}
+
+const made: LeaderHarness[] = [];
+/** A harness whose waiting calls end with the test. */
+function harness(o?: ConstructorParameters<typeof LeaderHarness>[0]): LeaderHarness {
+  const h = new LeaderHarness(o);
+  made.push(h);
+  return h;
+}
+afterEach(() => {
+  for (const h of made.splice(0)) h.stepDown();
+});
+
+describe('Leadership: the leader’s duties', () => {
+  test('a waiter on its caller’s lease does not keep that lease alive: it expires, the call gets NOT_FOUND, its locks are freed', async () => {
+    const h = harness();
+    h.lead();
+    const holder = await h.leadership.acquire('lock', req('a', { owner: 'holder' }), {});
+    const mine = await h.leadership.acquire('lock', req('b', { owner: 'me' }), {});
+    const waiting = track(
+      h.leadership.acquire(
+        'lock',
+        req('a', { owner: 'me', leaseId: mine.lease_id, waitMs: 60_000 }),
+        {},
+      ),
+    );
+    // The holder keeps renewing; the waiter's owner stopped.
+    for (let i = 0; i < 4; i++) {
+      await h.advance(300);
+      await h.leadership.renew(holder.lease_id);
+    }
+    expect(waiting.error?.code).toBe(Code.NOT_FOUND);
+    expect(h.sm.leases.has(mine.lease_id)).toBe(false);
+    expect(h.sm.mutex('lock', 'b')).toBeUndefined();
+    expect(h.sm.mutex('lock', 'a')!.holder!.owner).toBe('holder');
+  });
+
+  test('a waiter’s own lease is kept alive however long it waits, and its grant carries a full TTL', async () => {
+    const h = harness();
+    h.lead();
+    const holder = await h.leadership.acquire(
+      'lock',
+      req('a', { owner: 'holder', ttl: 5_000 }),
+      {},
+    );
+    const waiting = track(
+      h.leadership.acquire('lock', req('a', { owner: 'w', waitMs: 60_000 }), {}),
+    );
+    await h.advance(4_000); // four TTLs of the waiter's lease
+    expect(waiting.outcome).toBeUndefined();
+    await h.leadership.renew(holder.lease_id);
+    await h.advance(1_000);
+    expect(h.ops('renew').length).toBeGreaterThan(1);
+    h.leadership.propose({ op: 'release', kind: 'lock', lease_id: holder.lease_id, name: 'a' });
+    await settle();
+    expect(waiting.outcome).toMatchObject({ granted: true, ttl_ms: 1_000, holder: 'w' });
+  });
+
+  test('a wait beyond the limit is refused before anything is proposed', async () => {
+    const h = harness({ limits: { maxWaitersPerLock: 1 } }); // 16 waiting calls per node
+    h.lead();
+    const holder = await h.leadership.acquire('lock', req('a0', { ttl: 60_000 }), {});
+    for (let i = 1; i <= 16; i++)
+      await h.leadership.acquire('lock', req(`a${i}`, { leaseId: holder.lease_id }), {});
+    for (let i = 0; i < 16; i++)
+      track(h.leadership.acquire('lock', req(`a${i}`, { waitMs: 60_000 }), {}));
+    await settle();
+    expect(h.sm.mutex('lock', 'a15')!.queue).toHaveLength(1);
+    const before = h.ops('acquire').length;
+    await expect(
+      h.leadership.acquire('lock', req('a16', { waitMs: 60_000, owner: 'late' }), {}),
+    ).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    expect(h.ops('acquire').length).toBe(before);
+    expect(h.sm.mutex('lock', 'a16')!.queue).toEqual([]);
+  });
+
+  test('stamps follow the lease clock, not the wall clock: a wall clock jump purges no retry record', async () => {
+    const h = harness();
+    h.lead();
+    const first = await h.leadership.acquire(
+      'lock',
+      req('a', { requestId: 'r1', ttl: 60_000 }),
+      {},
+    );
+    const now = Date.now();
+    const spy = jest.spyOn(Date, 'now').mockReturnValue(now + 10 * 60_000);
+    try {
+      await h.advance(1_000);
+      const again = await h.leadership.acquire(
+        'lock',
+        req('a', { requestId: 'r1', ttl: 60_000 }),
+        {},
+      );
+      expect(again).toMatchObject({ granted: true, lease_id: first.lease_id, token: first.token });
+      const stamps = h.ops('acquire').map((c) => c.t);
+      expect(Math.max(...stamps) - Math.min(...stamps)).toBeLessThanOrEqual(1_000);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('an idle leader with leases writes its lease clock at least every checkpoint interval', async () => {
+    const h = harness({ checkpointIntervalMs: 200 });
+    h.lead();
+    await h.advance(1_000);
+    expect(h.ops('tick')).toEqual([]); // no leases: nothing to carry
+    await h.leadership.acquire('lock', req('a', { ttl: 60_000 }), {});
+    await h.advance(1_000);
+    const ticks = h.ops('tick').map((c) => c.t);
+    expect(ticks.length).toBeGreaterThanOrEqual(4);
+    for (let i = 1; i < ticks.length; i++)
+      expect(ticks[i]! - ticks[i - 1]!).toBeLessThanOrEqual(225);
+  });
+});
+
+describe('the lease clock across leader changes', () => {
+  /**
+   * The leader changes every 1.2 s with 300 ms without a leader; the new leader is one of the
+   * followers, which applied the log on heartbeats. An abandoned 3 s lease must expire no
+   * earlier than 3 s after its last renewal and no later than 3 s + the time without a leader +
+   * 1 s; restarting the TTL at every change kept such a lease for as long as the churn went on.
+   */
+  test('an abandoned lease expires within TTL + time without a leader + 1 s, however often the leader changes', async () => {
+    const h = harness({ nodes: 3 });
+    h.lead(0);
+    const g = await h.leadership.acquire('lock', req('a', { ttl: 3_000 }), {});
+    await h.advance(500);
+    await h.leader!.leadership.renew(g.lease_id);
+    const renewedAt = h.now; // the client's renewal was sent before this
+    let leaderless = 0;
+    let expiredAt: number | undefined;
+    for (let round = 1; expiredAt === undefined && round < 20; round++) {
+      for (let t = 0; t < 1_200 && expiredAt === undefined; t += 25) {
+        await h.advance(25);
+        if (!h.members.some((m) => m.sm.leases.has(g.lease_id))) expiredAt = h.now;
+      }
+      if (expiredAt !== undefined) break;
+      h.stepDown();
+      await h.advance(300);
+      leaderless += 300;
+      h.members[round % 3]!.catchUp();
+      h.lead(round % 3);
+    }
+    expect(expiredAt).toBeDefined();
+    const lived = expiredAt! - renewedAt;
+    expect(lived).toBeGreaterThanOrEqual(3_000);
+    expect(lived).toBeLessThanOrEqual(3_000 + leaderless + 1_000);
+  });
+});
