@@ -19,13 +19,16 @@ import {
   type LeaseOptions,
   type LockDescription,
   type LockEvent,
+  type ClusterMembers,
   type NodeStatus,
   type QuorumLockClientOptions,
   toLeaderInfo,
   toLockEvent,
+  toClusterMembers,
   toNodeStatus,
   type WireLeader,
   type WireLockEvent,
+  type WireMembers,
   type WireStatus,
 } from './types.js';
 
@@ -355,7 +358,15 @@ export class QuorumLockClient {
 
   // ---- cluster -------------------------------------------------------------------------------
 
-  /** Status of the node that answers (the leader when known). */
+  /**
+   * The members and their client addresses, read on the leader after a read barrier
+   * (linearizable): the list to act on, unlike a node's own Status.
+   */
+  async members(o: CallOptions = {}): Promise<ClusterMembers> {
+    return toClusterMembers(await this.call<WireMembers>('ClusterService', 'ListMembers', {}, o));
+  }
+
+  /** Status of the node that answers (the leader when known): that node's own view. */
   async status(o: CallOptions = {}): Promise<NodeStatus> {
     return toNodeStatus(await this.call<WireStatus>('ClusterService', 'Status', {}, o));
   }

@@ -23,6 +23,7 @@ export { type Grant, Leadership, LeaseHandle, Lock, type RenewedEvent } from './
 export { safetyMarginMs } from './keepalive.js';
 export type { CallOptions, RetryOptions, TlsOptions } from './transport.js';
 export type {
+  ClusterMembers,
   LeaderInfo,
   LeaseOptions,
   LockDescription,

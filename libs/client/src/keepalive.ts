@@ -35,12 +35,13 @@ interface Entry {
 }
 
 /**
- * Stop claiming a lease before validUntil: timers fire late on a busy event loop, and the two
- * monotonic clocks may run at slightly different rates. A fifth of the TTL (at most a second)
- * still leaves renewals sent at 0, 1/3 and 2/3 of it the chance to be confirmed.
+ * Stop claiming a lease before validUntil: timers fire late on a busy event loop, and the
+ * client's and the servers' clocks may run at rates up to 1 % off real time each. A fifth of
+ * the TTL (at most a second) still leaves renewals sent at 0, 1/3 and 2/3 of it the chance to
+ * be confirmed; never less than 2 % of the TTL, which covers both clocks' rate error.
  */
 export function safetyMarginMs(ttlMs: number): number {
-  return Math.min(1000, Math.max(20, ttlMs * 0.2));
+  return Math.max(ttlMs * 0.02, Math.min(1000, Math.max(20, ttlMs * 0.2)));
 }
 
 /** Errors about one request (the head of the queue), after which the stream is still usable. */

@@ -51,8 +51,14 @@ export async function* subscribe<W, T>(
       err = e;
     }
     if (signal.aborted) return;
+    // ABORTED: the node caught up by snapshot and skipped changes; it serves again at once.
+    const compacted = isServiceError(err) && err.code === status.ABORTED;
     // A stream the server completed counts as broken too: ours never end on their own.
-    if (err !== undefined && !(isServiceError(err) && err.code === status.UNAVAILABLE))
+    if (
+      err !== undefined &&
+      !compacted &&
+      !(isServiceError(err) && err.code === status.UNAVAILABLE)
+    )
       throw fromGrpcError(err);
     const broken = new UnavailableError(
       `${o.service}.${o.method} stream on ${address} ended: ${
@@ -60,8 +66,10 @@ export async function* subscribe<W, T>(
       }`,
       { cause: err },
     );
-    transport.markFailed(address);
-    avoid = address;
+    if (!compacted) {
+      transport.markFailed(address);
+      avoid = address;
+    }
     if (++failures > o.maxFailures || !o.resubscribe(broken)) throw broken;
     const ceiling = Math.min(1000, 50 * 2 ** failures);
     try {

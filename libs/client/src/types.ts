@@ -94,6 +94,20 @@ export interface WireStatus {
   }[];
 }
 
+export interface WireMembers {
+  members: WireStatus['members'];
+  leader_id: string;
+  config_index: string;
+}
+
+/** The members as the leader knows them (linearizable). */
+export interface ClusterMembers {
+  readonly members: readonly MemberStatus[];
+  readonly leaderId: string;
+  /** Log index of the membership in force; 0: the static membership given at start-up. */
+  readonly configIndex: bigint;
+}
+
 export interface WireLockEvent {
   name: string;
   type: LockEvent['type'];
@@ -109,6 +123,14 @@ export const toLeaderInfo = (election: string, w: WireLeader): LeaderInfo => ({
   fencingToken: BigInt(w.fencing_token),
 });
 
+const toMember = (m: WireStatus['members'][number]): MemberStatus => ({
+  id: m.id,
+  peerAddress: m.peer_address,
+  clientAddress: m.client_address,
+  matchIndex: BigInt(m.match_index),
+  isLeader: m.is_leader,
+});
+
 export const toNodeStatus = (w: WireStatus): NodeStatus => ({
   id: w.id,
   role: w.role,
@@ -117,13 +139,13 @@ export const toNodeStatus = (w: WireStatus): NodeStatus => ({
   leaderClientAddress: w.leader_client_address,
   commitIndex: BigInt(w.commit_index),
   appliedIndex: BigInt(w.applied_index),
-  members: w.members.map((m) => ({
-    id: m.id,
-    peerAddress: m.peer_address,
-    clientAddress: m.client_address,
-    matchIndex: BigInt(m.match_index),
-    isLeader: m.is_leader,
-  })),
+  members: w.members.map(toMember),
+});
+
+export const toClusterMembers = (w: WireMembers): ClusterMembers => ({
+  members: w.members.map(toMember),
+  leaderId: w.leader_id,
+  configIndex: BigInt(w.config_index),
 });
 
 export const toLockEvent = (w: WireLockEvent): LockEvent => ({

@@ -111,6 +111,12 @@ export interface StatusResponse {
   applied_index: number;
   members: Member[];
 }
+export type ListMembersRequest = Record<string, never>;
+export interface MembersResponse {
+  members: Member[];
+  leader_id: string;
+  config_index: number;
+}
 export interface TransferLeadershipRequest {
   /** Target node id; empty: the most caught-up follower. */
   id: string;
@@ -125,6 +131,8 @@ export interface CallContext {
   readonly signal?: AbortSignal;
   /** Set when another node forwarded the call: it must not be forwarded again. */
   readonly forwarded?: boolean;
+  /** The member that forwarded the call, and the client address it serves on. */
+  readonly forwardedBy?: { readonly id: string; readonly clientAddress: string };
 }
 
 /**
@@ -148,7 +156,10 @@ export interface LockApi {
    * returns the function that gives the slot back when the stream ends.
    */
   openKeepAlive(ctx: CallContext): () => void;
+  /** This node's own view, answered locally (not linearizable). */
   status(req: StatusRequest, ctx: CallContext): Promise<StatusResponse>;
+  /** The members as the leader knows them after a read barrier (linearizable). */
+  listMembers(req: ListMembersRequest, ctx: CallContext): Promise<MembersResponse>;
   transferLeadership(
     req: TransferLeadershipRequest,
     ctx: CallContext,

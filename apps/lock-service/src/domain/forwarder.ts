@@ -3,7 +3,17 @@ import { loadApiPackage } from '../grpc/proto.js';
 import type { CallContext } from './api.js';
 import { Code, DomainError, unavailable } from './errors.js';
 
+/** Marks a forwarded call; its value is the forwarding member, `id=client-address`. */
 export const FORWARDED_HEADER = 'x-quorumlock-forwarded';
+
+/** The forwarding member named by a FORWARDED_HEADER value, if it names one. */
+export function parseForwardedBy(
+  value: string,
+): { readonly id: string; readonly clientAddress: string } | undefined {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || eq === value.length - 1) return undefined;
+  return { id: value.slice(0, eq), clientAddress: value.slice(eq + 1) };
+}
 type Service = 'LockService' | 'ElectionService' | 'ClusterService';
 type UnaryFn = (
   req: unknown,
@@ -20,6 +30,9 @@ export class Forwarder {
   private readonly pkg = loadApiPackage();
   private readonly clients = new Map<string, grpc.Client>();
 
+  /** self: this member, so that the leader learns where it serves clients. */
+  constructor(private readonly self: { readonly id: string; readonly clientAddress: string }) {}
+
   async call<T>(
     address: string,
     service: Service,
@@ -29,7 +42,7 @@ export class Forwarder {
   ): Promise<T> {
     const client = this.client(address, service);
     const md = new grpc.Metadata();
-    md.set(FORWARDED_HEADER, '1');
+    md.set(FORWARDED_HEADER, `${this.self.id}=${this.self.clientAddress}`);
     const opts: grpc.CallOptions = {};
     if (ctx.deadline !== undefined)
       opts.deadline = Date.now() + Math.max(0, ctx.deadline - performance.now());

@@ -33,6 +33,9 @@ import {
 /** How often the leader looks for due leases (and leases its waiting calls must keep). */
 const LEASE_SCAN_MS = 25;
 const STREAM_BUFFER = 10_000;
+/** How often a follower checks that the log knows its client address, and retries. */
+const ANNOUNCE_CHECK_MS = 250;
+const ANNOUNCE_RETRY_MS = 2_000;
 /** How long a follower's Observe may take to catch up with the leader before it fails. */
 const CATCH_UP_MS = 5_000;
 
@@ -45,7 +48,10 @@ export class LockNode implements api.LockApi {
   private readonly leadership: Leadership;
   /** Open Watch/Observe streams and the handler that feeds each from applied events. */
   private readonly streams = new Map<{ fail(e: Error): void }, (e: SmEvent) => void>();
-  private readonly forwarder = new Forwarder();
+  private readonly forwarder: Forwarder;
+  /** Members whose client address the leader is writing to the log. */
+  private readonly announcing = new Set<string>();
+  private lastAnnounce = 0;
   private readonly minTtlMs: number;
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
@@ -56,6 +62,7 @@ export class LockNode implements api.LockApi {
 
   private constructor(private readonly opts: LockNodeOptions) {
     this.minTtlMs = minTtl(opts.electionTimeoutMaxMs);
+    this.forwarder = new Forwarder({ id: opts.id, clientAddress: opts.clientAddress });
     this.leadership = new Leadership(
       this.sm,
       () => this.raft,
@@ -89,6 +96,9 @@ export class LockNode implements api.LockApi {
       // their cost per entry stays flat (and one never stalls the leader for long).
       snapshotDue: (since) =>
         since >= Math.max(opts.snapshotEntries, 2 * (node.sm.leases.size + node.sm.mutexes.size)),
+      // Entries kept behind a snapshot for slightly lagging followers: never more than a snapshot
+      // interval, so that a small --snapshot-entries also means small logs.
+      snapshotRetainEntries: Math.min(1_000, opts.snapshotEntries),
       logger: log,
     });
     node.raft.on('role', (role: string) => role !== 'leader' && node.leadership.stepDown());
@@ -101,6 +111,7 @@ export class LockNode implements api.LockApi {
       for (const fn of node.fatalListeners) fn(e);
     });
     node.timers.push(setInterval(() => node.leadership.onTimer(), LEASE_SCAN_MS));
+    node.timers.push(setInterval(() => node.announce(), ANNOUNCE_CHECK_MS));
     return node;
   }
 
@@ -175,13 +186,45 @@ export class LockNode implements api.LockApi {
         'deadline exceeded before the call was handled',
       );
     }
-    if (this.leadership.active) return local();
+    if (this.leadership.active) {
+      if (ctx.forwardedBy) this.learnMember(ctx.forwardedBy);
+      return local();
+    }
     if (this.raft.isLeader()) throw unavailable('the leader is still starting its term');
     if (ctx.forwarded) throw unavailable('not the leader');
     const leader = this.raft.leaderId();
     const address = leader ? this.sm.members.get(leader) : undefined;
     if (!address) throw unavailable('no leader is known');
     return this.forwarder.call<T>(address, service, method, req, ctx);
+  }
+
+  /**
+   * A follower serves clients too, and forwards to the leader: its client address must be in
+   * the members list. Until the log has it, the follower makes a forwarded read now and then;
+   * forwarded calls name their member (see learnMember).
+   */
+  private announce(): void {
+    if (this.stopping || this.leadership.active) return;
+    if (this.sm.members.get(this.opts.id) === this.opts.clientAddress) return;
+    const leader = this.raft.leaderId();
+    const address = leader ? this.sm.members.get(leader) : undefined;
+    const now = performance.now();
+    if (!address || now - this.lastAnnounce < ANNOUNCE_RETRY_MS) return;
+    this.lastAnnounce = now;
+    const ctx: api.CallContext = { deadline: now + ANNOUNCE_RETRY_MS };
+    this.forwarder
+      .call(address, 'ClusterService', 'ListMembers', {}, ctx)
+      .catch((e: Error) => this.opts.logger.debug({ err: e.message }, 'announce to leader failed'));
+  }
+
+  /** The leader writes a forwarding member's client address to the log if it is new. */
+  private learnMember(by: { id: string; clientAddress: string }): void {
+    if (!(by.id in this.opts.peers) || this.sm.members.get(by.id) === by.clientAddress) return;
+    if (this.announcing.has(by.id)) return;
+    this.announcing.add(by.id);
+    this.propose({ op: 'member', id: by.id, client_address: by.clientAddress })
+      .catch((e: Error) => this.opts.logger.debug({ err: e.message }, 'member address not written'))
+      .finally(() => this.announcing.delete(by.id));
   }
 
   /** Opens a stream fed by feed(event, queue) for every applied event until it closes. */
@@ -404,17 +447,30 @@ export class LockNode implements api.LockApi {
     }
   }
 
-  async status(_req: api.StatusRequest, _ctx: api.CallContext): Promise<api.StatusResponse> {
+  /** The members as this node knows them: addresses from the log, progress if it leads. */
+  private members(): api.Member[] {
     const s = this.raft.status();
-    const leaderId = s.leader;
-    const members = Object.entries(this.opts.peers).map(([id, peer]) => ({
+    return Object.entries(this.opts.peers).map(([id, peer]) => ({
       id,
       peer_address: peer,
       client_address:
         this.sm.members.get(id) ?? (id === this.opts.id ? this.opts.clientAddress : ''),
       match_index: id === s.id ? s.lastIndex : (s.progress[id]?.matchIndex ?? 0),
-      is_leader: id === leaderId,
+      is_leader: id === s.leader,
     }));
+  }
+
+  listMembers(req: api.ListMembersRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
+    return this.route('ClusterService', 'ListMembers', req, ctx, async () => {
+      await this.barrier();
+      return { members: this.members(), leader_id: this.opts.id, config_index: 0 };
+    });
+  }
+
+  async status(_req: api.StatusRequest, _ctx: api.CallContext): Promise<api.StatusResponse> {
+    const s = this.raft.status();
+    const leaderId = s.leader;
+    const members = this.members();
     return {
       id: s.id,
       role: s.role,

@@ -3,7 +3,7 @@
 import type { Deadline, Metadata } from '@grpc/grpc-js';
 import { defer, finalize, Observable } from 'rxjs';
 import type { CallContext } from '../domain/api.js';
-import { FORWARDED_HEADER } from '../domain/forwarder.js';
+import { FORWARDED_HEADER, parseForwardedBy } from '../domain/forwarder.js';
 
 /** The part of every grpc-js server call this layer uses. */
 export interface GrpcCall {
@@ -38,10 +38,13 @@ function openContext(call: GrpcCall): { ctx: CallContext; release(): void } {
   }
   if (call.cancelled) onCancel();
   else call.on('cancelled', onCancel);
+  const forwarded = call.metadata.get(FORWARDED_HEADER);
+  const by = typeof forwarded[0] === 'string' ? parseForwardedBy(forwarded[0]) : undefined;
   const ctx: CallContext = {
     deadline: monotonicDeadline(call.getDeadline()),
     signal: controller.signal,
-    forwarded: call.metadata.get(FORWARDED_HEADER).length > 0,
+    forwarded: forwarded.length > 0,
+    ...(by ? { forwardedBy: by } : {}),
   };
   return { ctx, release };
 }

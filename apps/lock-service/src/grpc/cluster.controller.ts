@@ -2,7 +2,9 @@ import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type {
+  ListMembersRequest,
   LockApi,
+  MembersResponse,
   StatusRequest,
   StatusResponse,
   TransferLeadershipRequest,
@@ -20,6 +22,11 @@ export class ClusterController {
   @GrpcMethod('ClusterService', 'Status')
   status(req: StatusRequest, _md: Metadata, call: GrpcCall): Promise<StatusResponse> {
     return withContext(call, (ctx) => this.api.status(req, ctx));
+  }
+
+  @GrpcMethod('ClusterService', 'ListMembers')
+  listMembers(req: ListMembersRequest, _md: Metadata, call: GrpcCall): Promise<MembersResponse> {
+    return withContext(call, (ctx) => this.api.listMembers(req, ctx));
   }
 
   @GrpcMethod('ClusterService', 'TransferLeadership')

@@ -239,6 +239,10 @@ class MeteredLockApi implements api.LockApi {
   status(req: api.StatusRequest, ctx: api.CallContext): Promise<api.StatusResponse> {
     return this.inner.status(req, ctx);
   }
+
+  listMembers(req: api.ListMembersRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
+    return this.inner.listMembers(req, ctx);
+  }
   transferLeadership(
     req: api.TransferLeadershipRequest,
     ctx: api.CallContext,

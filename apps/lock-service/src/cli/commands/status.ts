@@ -1,6 +1,7 @@
 // quorumlock status: every node's view of the cluster, as a table.
 import type { Command } from 'commander';
 import {
+  type MemberStatus,
   type NodeStatus,
   type QuorumLockClient,
   UnavailableError,
@@ -25,10 +26,15 @@ export interface StatusRow {
   error?: string;
 }
 
-/** Queries every endpoint, then any member address they reveal that was not queried yet. */
+/**
+ * The members from the leader (linearizable) when it answers, then every endpoint and member
+ * address, then any member address a node's own Status reveals that was not queried yet.
+ */
 async function collect(client: QuorumLockClient, timeoutMs: number) {
   const answers = new Map<string, NodeStatus | Error>();
-  let pending = client.endpoints;
+  const listed = await client.members({ timeoutMs }).catch(() => undefined);
+  const addresses = listed?.members.map((m) => m.clientAddress).filter((a) => a !== '') ?? [];
+  let pending = [...new Set([...client.endpoints, ...addresses])];
   while (pending.length > 0) {
     const got = await Promise.all(
       pending.map((a) => client.statusOf(a, { timeoutMs }).catch((e: Error) => e)),
@@ -39,11 +45,15 @@ async function collect(client: QuorumLockClient, timeoutMs: number) {
       .filter((a) => a !== '' && !answers.has(a));
     pending = [...new Set(pending)];
   }
-  return answers;
+  return { answers, members: listed?.members };
 }
 
-export function statusRows(answers: Map<string, NodeStatus | Error>): StatusRow[] {
+export function statusRows(
+  answers: Map<string, NodeStatus | Error>,
+  listed?: readonly MemberStatus[],
+): StatusRow[] {
   const ok = [...answers.values()].filter((s): s is NodeStatus => !(s instanceof Error));
+  const members = listed ?? ok.flatMap((s) => s.members);
   // The leader's own report of the highest term is the reference for lag.
   const leader = ok
     .filter((s) => s.role === 'leader')
@@ -84,7 +94,7 @@ export function statusRows(answers: Map<string, NodeStatus | Error>): StatusRow[
   }
   // Members no endpoint answered for (their client address is unknown or down).
   const known = new Set(rows.map((r) => r.id));
-  for (const m of ok.flatMap((s) => s.members)) {
+  for (const m of members) {
     if (known.has(m.id)) continue;
     known.add(m.id);
     rows.push({
@@ -102,7 +112,7 @@ export function statusRows(answers: Map<string, NodeStatus | Error>): StatusRow[
   }
   // Unreachable endpoints get their id from the members list when a node advertised it.
   for (const r of rows.filter((x) => x.id === '')) {
-    r.id = ok.flatMap((s) => s.members).find((m) => m.clientAddress === r.address)?.id ?? '?';
+    r.id = members.find((m) => m.clientAddress === r.address)?.id ?? '?';
   }
   return rows.sort((a, b) => a.id.localeCompare(b.id) || a.address.localeCompare(b.address));
 }
@@ -139,8 +149,8 @@ export function registerStatus(program: Command): void {
   ).action(
     action(async (client: QuorumLockClient, cmd: Command) => {
       const f = cmd.opts() as ClientFlags;
-      const answers = await collect(client, Math.min(f.timeout, NODE_TIMEOUT_MS));
-      const rows = statusRows(answers);
+      const { answers, members } = await collect(client, Math.min(f.timeout, NODE_TIMEOUT_MS));
+      const rows = statusRows(answers, members);
       if (f.json) out(toJson(rows));
       else out(table(rows));
       if (!f.json)
