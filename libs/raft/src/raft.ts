@@ -156,8 +156,11 @@ export class RaftCore {
   reportSnapshot(peer: NodeId, ok: boolean): void {
     const pr = this.prs.get(peer);
     if (this.role !== Role.Leader || pr?.state !== ProgressState.Snapshot) return;
-    // On success wait for the follower's reply; on failure probe (and so retry) again.
-    if (!ok) pr.becomeProbe();
+    // On success the follower holds the snapshot: probe just past it rather than wait for its
+    // reply, which may be lost (etcd does the same). On failure probe from the last match, which
+    // sends the snapshot again.
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
   }
 
   /** Index and term of the applied entry at index, for the application's snapshot metadata. */
