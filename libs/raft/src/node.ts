@@ -195,7 +195,10 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
   }
 
-  /** Hands leadership to target; resolves once target leads, rejects after an election timeout. */
+  /**
+   * Hands leadership to target; resolves once target leads, rejects after timeoutMs. Rejects at
+   * once with TransferNotPossibleError if the target was not heard from recently (it is down).
+   */
   transferLeadership(target: NodeId, timeoutMs = 2 * this.electionTimeoutMaxMs): Promise<void> {
     if (this.core.leader === target && target !== '') return Promise.resolve();
     try {

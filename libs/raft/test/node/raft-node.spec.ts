@@ -1,4 +1,4 @@
-import { LeadershipLostError, NotLeaderError } from '../../src/errors.js';
+import { LeadershipLostError, NotLeaderError, TransferNotPossibleError } from '../../src/errors.js';
 import { RaftNode } from '../../src/node.js';
 import type { StateMachine } from '../../src/ports.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
@@ -97,6 +97,23 @@ describe('RaftNode driver', () => {
     expect(s.role).toBe('leader');
     expect(Object.keys(s.progress).sort()).toEqual(ids.filter((i) => i !== target.id).sort());
     expect(s.commit).toBeGreaterThanOrEqual(s.applied);
+  });
+
+  test('transferLeadership to a member cut off for a while rejects at once; writes go on', async () => {
+    const l = await leader();
+    const target = nodes.find((n) => n !== l)!;
+    hub.isolate(target.id, ids);
+    // Until the leader has missed the target for an election timeout, a transfer may still be
+    // accepted (and then time out): retry, each with a short timeout, until one is refused.
+    const refusal = await waitFor('a transfer to be refused', () =>
+      l.transferLeadership(target.id, 50).then(
+        () => undefined,
+        (e: Error) => (e instanceof TransferNotPossibleError ? e : undefined),
+      ),
+    );
+    expect(refusal.message).toContain(`cannot transfer leadership to ${target.id}`);
+    expect(l.isLeader()).toBe(true);
+    await l.propose(Uint8Array.of(4));
   });
 
   test('a failed storage write stops the node: it reports fatal and fails its pending work', async () => {
