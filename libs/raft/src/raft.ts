@@ -5,6 +5,7 @@ import { randomInt } from './prng.js';
 import { Progress, ProgressState } from './progress.js';
 import { ReadIndex } from './read-index.js';
 import type { Ready, SoftState } from './ready.js';
+import { checkCommitStored } from './storage.js';
 import {
   type AppendEntries,
   type AppendEntriesResponse,
@@ -84,6 +85,13 @@ export class RaftCore {
     this.peers = cfg.voters.filter((v) => v !== cfg.id);
     this.quorum = Math.floor(cfg.voters.length / 2) + 1;
     this.latestSnapshot = restored.snapshot ?? { index: 0, term: 0 };
+    // Storages check this themselves, naming where their data lives; this covers any other.
+    checkCommitStored(
+      cfg.id,
+      'the restored state',
+      restored.hardState.commit,
+      this.latestSnapshot.index + restored.entries.length,
+    );
     this.log = new RaftLog(this.latestSnapshot, restored.entries, restored.hardState.commit);
     this.term = restored.hardState.term;
     this.vote = restored.hardState.vote;

@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LeadershipLostError, NotLeaderError, TransferNotPossibleError } from '../../src/errors.js';
 import { RaftNode } from '../../src/node.js';
 import type { StateMachine } from '../../src/ports.js';
+import { StorageCorruptionError, type Storage } from '../../src/storage.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
+import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { type Entry, EntryType } from '../../src/types.js';
 import { waitFor } from '../e2e/process-cluster.js';
 import { LocalHub } from './local-transport.js';
@@ -21,6 +26,13 @@ class Counter implements StateMachine<number> {
 }
 
 const ids = ['a', 'b', 'c'];
+
+const entry = (index: number): Entry => ({
+  index,
+  term: 1,
+  type: EntryType.Normal,
+  data: Uint8Array.of(1),
+});
 
 describe('RaftNode driver', () => {
   let nodes: RaftNode<number>[] = [];
@@ -141,6 +153,48 @@ describe('RaftNode driver', () => {
       await expect(solo.propose(Uint8Array.of(1))).rejects.toThrow(NotLeaderError);
     } finally {
       await solo.stop();
+    }
+  });
+
+  test('start refuses a stored commit index beyond the stored log, naming node, place and indexes', async () => {
+    const lost = {
+      hardState: { term: 1, vote: 'solo', commit: 5 },
+      entries: [1, 2, 3].map((i) => entry(i)),
+    };
+    /** The error RaftNode.start fails with (a node that did start is stopped at once). */
+    const startError = (storage: Storage): Promise<unknown> =>
+      RaftNode.start<number>({
+        id: 'solo',
+        voters: ['solo'],
+        storage,
+        transport: new LocalHub().transport('solo'),
+        stateMachine: new Counter(),
+        seed: 4,
+      }).then(
+        (n) => n.stop().then(() => null),
+        (e: unknown) => e,
+      );
+    const memory = new MemoryStorage();
+    memory.applyDurably(lost);
+    const inMemory = await startError(memory);
+    expect(inMemory).toBeInstanceOf(StorageCorruptionError);
+    expect((inMemory as Error).message).toMatch(
+      /node solo .*commit index 5 is beyond the last stored index 3/,
+    );
+
+    const dir = mkdtempSync(join(tmpdir(), 'raft-node-'));
+    const rocks = await RocksDbStorage.open(dir, 'solo');
+    try {
+      await rocks.save(lost);
+      const onDisk = await startError(rocks);
+      expect(onDisk).toBeInstanceOf(StorageCorruptionError);
+      expect((onDisk as Error).message).toContain(
+        `storage corruption on node solo in ${dir} at log index 4: ` +
+          'commit index 5 is beyond the last stored index 3',
+      );
+    } finally {
+      await rocks.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
