@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LeadershipLostError, NotLeaderError, TransferNotPossibleError } from '../../src/errors.js';
 import { RaftNode } from '../../src/node.js';
-import type { StateMachine } from '../../src/ports.js';
+import type { StateMachine, Transport } from '../../src/ports.js';
 import { StorageCorruptionError, type Storage } from '../../src/storage.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
-import { type Entry, EntryType } from '../../src/types.js';
+import { type Entry, EntryType, type Message } from '../../src/types.js';
 import { waitFor } from '../e2e/process-cluster.js';
 import { LocalHub } from './local-transport.js';
 
@@ -195,6 +195,48 @@ describe('RaftNode driver', () => {
     } finally {
       await rocks.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a message that breaks a core invariant takes the node out of service, as a storage failure does', async () => {
+    // A transport that hands this test the node's receive path.
+    let deliver: (m: Message) => void = () => {};
+    const transport: Transport = {
+      ...new LocalHub().transport('a'),
+      onMessage: (h) => (deliver = h),
+    };
+    const node = await RaftNode.start<number>({
+      id: 'a',
+      voters: ids,
+      storage: new MemoryStorage(),
+      transport,
+      stateMachine: new Counter(),
+      seed: 5,
+    });
+    try {
+      const fatal = new Promise<Error>((ok) => node.once('fatal', ok));
+      // Legitimate refusals are not failures.
+      await expect(node.propose(Uint8Array.of(1))).rejects.toThrow(NotLeaderError);
+      const append = (term: number, index: number): Message => ({
+        type: 'AppendEntries',
+        from: 'b',
+        to: 'a',
+        term,
+        prevLogIndex: 0,
+        prevLogTerm: 0,
+        entries: [{ index, term, type: EntryType.Normal, data: Uint8Array.of(1) }],
+        leaderCommit: 0,
+      });
+      // Entry 2 right after entry 0: a gap no leader sends. The core throws half-way through.
+      expect(() => deliver(append(5, 2))).not.toThrow();
+      expect((await fatal).message).toMatch(/raft invariant: gap appending 2 after 0/);
+      expect(node.status().term).toBe(5);
+      // Out of service: nothing more is stepped, nothing is accepted.
+      deliver(append(7, 1));
+      expect(node.status()).toMatchObject({ term: 5, lastIndex: 0 });
+      await expect(node.propose(Uint8Array.of(1))).rejects.toThrow(NotLeaderError);
+    } finally {
+      await node.stop();
     }
   });
 
