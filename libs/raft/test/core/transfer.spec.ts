@@ -83,6 +83,17 @@ describe('Raft core: leadership transfer (thesis 3.10)', () => {
     expect(c.core(leader).term).toBe(term);
   });
 
+  it('a transfer to the leader itself abandons a pending transfer', () => {
+    const c = new Cluster(3, { seed: 59 });
+    const leader = c.elect();
+    const target = c.ids.find((id) => id !== leader)!;
+    c.isolate(target);
+    c.core(leader).transferLeadership(target);
+    expect(() => c.propose(leader, 'refused')).toThrow(NotLeaderError);
+    c.core(leader).transferLeadership(leader);
+    expect(() => c.propose(leader, 'accepted')).not.toThrow();
+  });
+
   describe('towards a member that is down', () => {
     /** A 3-node cluster whose member `target` crashed long enough ago for the leader to know. */
     function targetDown(seed: number) {
