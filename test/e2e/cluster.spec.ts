@@ -4,6 +4,7 @@ import { expectAllUp, fresh, grpc, methods, type Methods, roles, track } from '.
 import {
   EventType,
   expectCode,
+  failure,
   HealthClient,
   KeepAlive,
   openObserve,
@@ -226,6 +227,37 @@ describe('cluster API, health and forwarding (3-node cluster)', () => {
         async () => (await c.leader()) === leaderId,
         10_000,
       );
+    });
+  });
+
+  describe('ClusterService.TransferLeadership to a member that is down', () => {
+    test('is FAILED_PRECONDITION naming it, and writes go on meanwhile', async () => {
+      const current = await c.leader();
+      const target = c.ids.find((id) => id !== current && id !== followerId)!;
+      const api = c.api(current);
+      await c.kill(target);
+      try {
+        // Until the leader has missed the target for an election timeout, a transfer may still
+        // be accepted and then time out (UNAVAILABLE): retry until it is refused outright.
+        const refused = await waitFor(
+          'the transfer to be refused',
+          async () => {
+            const e = await failure(
+              api.call(api.cluster, 'TransferLeadership', { id: target }, 5_000),
+            );
+            return e.code === grpc.status.FAILED_PRECONDITION ? e : undefined;
+          },
+          20_000,
+        );
+        expect(refused.details).toContain(target);
+        const g = await methods(api).acquire({ name: fresh('target-down'), owner: 'o' });
+        expect(g.acquired).toBe(true);
+        await methods(api).release(g.lease_id);
+        expect(await c.leader()).toBe(current);
+      } finally {
+        c.startNode(target);
+      }
+      await waitFor('the restarted member to rejoin', () => c.allAgree(), 20_000);
     });
   });
 

@@ -304,8 +304,8 @@ export async function serve(
   }
 
   if (options.handleSignals ?? true) for (const s of signals) process.on(s, onSignal);
-  // After a failed storage write the disk state is unknown: exit so a supervisor restarts the
-  // node, which then reloads (and checks) what is really on disk.
+  // After a failed storage write (or a broken Raft invariant) the node's state is unknown: exit
+  // so a supervisor restarts the node, which then reloads (and checks) what is really on disk.
   lockNode.node.onFatal(() => {
     if (options.handleSignals ?? true) {
       close().finally(() => process.exit(70));

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
+import { EntryType, RocksDbStorage } from '../../../libs/raft/src/index.js';
 import { freePort } from '../../../libs/raft/test/e2e/process-cluster.js';
 import { TestClients } from './fixtures/fake-api.js';
 
@@ -125,6 +126,47 @@ describe('quorumlock serve', () => {
       .map((l) => (JSON.parse(l) as { msg: string }).msg);
     expect(messages).toEqual(
       expect.arrayContaining(['quorumlock serving', 'shutting down', 'stopped']),
+    );
+  });
+
+  it('refuses to start when its stored commit index is past its stored log', async () => {
+    // Entries 4 and 5 were committed, and are gone: serving without them could undo them.
+    const raftDir = join(dir, 'raft');
+    const storage = await RocksDbStorage.open(raftDir, 'n1');
+    const data = new Uint8Array(0);
+    await storage.save({
+      hardState: { term: 1, vote: 'n1', commit: 5 },
+      entries: [1, 2, 3].map((index) => ({ index, term: 1, type: EntryType.Normal, data })),
+    });
+    await storage.close();
+    const [client, peer, metrics] = [await freePort(), await freePort(), await freePort()];
+    proc = spawn(process.execPath, [BIN, 'serve'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        PATH: process.env.PATH ?? '',
+        QUORUMLOCK_ID: 'n1',
+        QUORUMLOCK_CLIENT_ADDRESS: `127.0.0.1:${client}`,
+        QUORUMLOCK_PEER_ADDRESS: `127.0.0.1:${peer}`,
+        QUORUMLOCK_PEERS: `n1=127.0.0.1:${peer}`,
+        QUORUMLOCK_DATA_DIR: dir,
+        QUORUMLOCK_METRICS_ADDRESS: `127.0.0.1:${metrics}`,
+      },
+    });
+    const r = { code: null as number | null, stdout: '', stderr: '' };
+    proc.stdout!.on('data', (b: Buffer) => (r.stdout += b.toString()));
+    proc.stderr!.on('data', (b: Buffer) => (r.stderr += b.toString()));
+    // A node that did start would serve until killed (afterEach does): wait a bounded time.
+    r.code = await new Promise<number | null>((done) => {
+      const timer = setTimeout(() => done(null), 20_000);
+      proc!.on('exit', (code) => {
+        clearTimeout(timer);
+        done(code);
+      });
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout + r.stderr).toContain(
+      `storage corruption on node n1 in ${raftDir} at log index 4: ` +
+        'commit index 5 is beyond the last stored index 3',
     );
   });
 });

@@ -30,3 +30,17 @@ export class ProposalDroppedError extends Error {
     this.name = 'ProposalDroppedError';
   }
 }
+
+/**
+ * Leadership cannot be handed to this member now: the leader has not heard from it within an
+ * election timeout (it is down or cut off). Nothing changed; the leader keeps serving.
+ */
+export class TransferNotPossibleError extends Error {
+  constructor(
+    readonly target: NodeId,
+    reason: string,
+  ) {
+    super(`cannot transfer leadership to ${target}: ${reason}`);
+    this.name = 'TransferNotPossibleError';
+  }
+}

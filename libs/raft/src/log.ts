@@ -20,7 +20,10 @@ export class RaftLog {
     this.entries = entries;
     this.stable = this.lastIndex();
     this.applied = offset.index;
-    this.committed = Math.min(Math.max(committed, offset.index), this.lastIndex());
+    // A snapshot is committed; a commit index past the log would mean lost entries.
+    this.committed = Math.max(committed, offset.index);
+    if (this.committed > this.lastIndex())
+      throw new Error(`raft invariant: commit ${committed} beyond last ${this.lastIndex()}`);
   }
 
   firstIndex(): number {

@@ -64,6 +64,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private loopScheduled = false;
   private loopDone: Promise<void> = Promise.resolve();
   private stopped = false;
+  private failed = false;
   private appliedIndex = 0;
   private lastSnapshotIndex = 0;
   private persistedHard: HardState;
@@ -136,9 +137,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
     const restored = await opts.storage.load();
     const node = new RaftNode<R>(opts, restored);
     opts.transport.onMessage((m) => node.onMessage(m));
-    opts.transport.onUnreachable((p) => node.core.reportUnreachable(p));
+    opts.transport.onUnreachable((p) => node.guarded(() => node.core.reportUnreachable(p)));
     opts.transport.onSnapshotStatus((p, ok) => {
-      node.core.reportSnapshot(p, ok);
+      node.guarded(() => node.core.reportSnapshot(p, ok));
       node.schedule();
     });
     await opts.transport.start();
@@ -167,7 +168,12 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.schedule();
       return this.pending.proposal(index, term);
     } catch (e) {
-      this.counters.proposals[e instanceof ProposalDroppedError ? 'dropped' : 'not_leader']++;
+      if (e instanceof ProposalDroppedError) this.counters.proposals.dropped++;
+      else if (e instanceof NotLeaderError) this.counters.proposals.not_leader++;
+      else {
+        this.counters.proposals.failed++;
+        this.fatal(asError(e));
+      }
       return Promise.reject(e);
     }
   }
@@ -191,11 +197,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.schedule();
       return this.pending.read(id);
     } catch (e) {
+      if (!(e instanceof NotLeaderError || e instanceof ProposalDroppedError))
+        this.fatal(asError(e));
       return Promise.reject(e);
     }
   }
 
-  /** Hands leadership to target; resolves once target leads, rejects after an election timeout. */
+  /**
+   * Hands leadership to target; resolves once target leads, rejects after timeoutMs. Rejects at
+   * once with TransferNotPossibleError if the target was not heard from recently (it is down).
+   */
   transferLeadership(target: NodeId, timeoutMs = 2 * this.electionTimeoutMaxMs): Promise<void> {
     if (this.core.leader === target && target !== '') return Promise.resolve();
     try {
@@ -259,15 +270,28 @@ export class RaftNode<R = unknown> extends EventEmitter {
   // ---- event loop ----------------------------------------------------------------------------
 
   private onTick(): void {
-    this.core.tick();
+    this.guarded(() => this.core.tick());
     this.schedule();
   }
 
   private onMessage(m: Parameters<RaftCore['step']>[0]): void {
     if (!this.running) return;
     if (m.type === 'AppendEntries') this.counters.appendEntriesReceived++;
-    this.core.step(m);
+    this.guarded(() => this.core.step(m));
     this.schedule();
+  }
+
+  /**
+   * Runs fn against the core. The core throws only when one of its invariants broke (a bug, or
+   * a message no correct peer sends): it may be half-updated, so the node must not go on.
+   */
+  private guarded(fn: () => void): void {
+    if (!this.running) return;
+    try {
+      fn();
+    } catch (e) {
+      this.fatal(asError(e));
+    }
   }
 
   /** Coalesces wake-ups: everything that arrives in one turn of the event loop shares a Ready. */
@@ -282,7 +306,9 @@ export class RaftNode<R = unknown> extends EventEmitter {
         .catch((e: Error) => this.fatal(e))
         .finally(() => {
           this.loopActive = false;
-          if (this.running && this.core.hasReady()) this.schedule();
+          let more = false;
+          this.guarded(() => (more = this.core.hasReady()));
+          if (more) this.schedule();
         });
     });
   }
@@ -392,9 +418,15 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.counters.proposals.failed += this.pending.failAll(err);
   }
 
-  /** A storage failure leaves the node unable to keep its promises: stop serving at once. */
+  /**
+   * A storage failure, or a broken invariant of the core, leaves the node unable to keep its
+   * promises: stop serving at once ('fatal' tells the process to exit, so that it restarts from
+   * what is on disk).
+   */
   private fatal(e: Error): void {
-    this.log.error({ err: e.message }, 'raft node failed; stopping');
+    if (this.failed) return;
+    this.failed = true;
+    this.log.error({ err: e.message, stack: e.stack }, 'raft node failed; stopping');
     this.running = false;
     clearInterval(this.ticker);
     this.failPending(e);
@@ -403,3 +435,5 @@ export class RaftNode<R = unknown> extends EventEmitter {
 }
 
 const silentLogger: RaftLogger = { info: () => {}, warn: () => {}, error: () => {} };
+
+const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));

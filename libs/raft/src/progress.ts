@@ -21,6 +21,8 @@ export class Progress {
   snapshotSentTick = 0;
   /** Heard from since the last CheckQuorum round. */
   recentActive = true;
+  /** Leader tick at which this follower was last heard from (never, in this term, at first). */
+  lastHeardTick = -Infinity;
   /** Highest commit index sent, so that idle followers are told of commits only once. */
   sentCommit = 0;
   /** Highest ReadIndex round this follower confirmed. */
@@ -31,6 +33,11 @@ export class Progress {
     private readonly maxInflight: number,
   ) {
     this.nextIndex = nextIndex;
+  }
+
+  heardFrom(tick: number): void {
+    this.recentActive = true;
+    this.lastHeardTick = tick;
   }
 
   becomeProbe(): void {

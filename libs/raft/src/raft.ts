@@ -1,10 +1,11 @@
 import { type CoreConfig, validateCoreConfig } from './config.js';
-import { NotLeaderError, ProposalDroppedError } from './errors.js';
+import { NotLeaderError, ProposalDroppedError, TransferNotPossibleError } from './errors.js';
 import { RaftLog } from './log.js';
 import { randomInt } from './prng.js';
 import { Progress, ProgressState } from './progress.js';
 import { ReadIndex } from './read-index.js';
 import type { Ready, SoftState } from './ready.js';
+import { checkCommitStored } from './storage.js';
 import {
   type AppendEntries,
   type AppendEntriesResponse,
@@ -60,6 +61,8 @@ export class RaftCore {
   private randomizedElectionTimeout = 0;
   private ticks = 0;
   private leadTransferee: NodeId = '';
+  /** Ticks since the pending transfer began: it is abandoned after one election timeout. */
+  private transferElapsed = 0;
   private latestSnapshot: SnapshotMeta;
 
   private msgs: Message[] = [];
@@ -82,6 +85,13 @@ export class RaftCore {
     this.peers = cfg.voters.filter((v) => v !== cfg.id);
     this.quorum = Math.floor(cfg.voters.length / 2) + 1;
     this.latestSnapshot = restored.snapshot ?? { index: 0, term: 0 };
+    // Storages check this themselves, naming where their data lives; this covers any other.
+    checkCommitStored(
+      cfg.id,
+      'the restored state',
+      restored.hardState.commit,
+      this.latestSnapshot.index + restored.entries.length,
+    );
     this.log = new RaftLog(this.latestSnapshot, restored.entries, restored.hardState.commit);
     this.term = restored.hardState.term;
     this.vote = restored.hardState.vote;
@@ -135,13 +145,33 @@ export class RaftCore {
     return id;
   }
 
+  /**
+   * Starts handing leadership to target (thesis 3.10): proposals are refused until it leads or,
+   * after one election timeout, the transfer is abandoned. Asking again for the pending target
+   * changes nothing; asking for this node abandons a pending transfer. Throws
+   * TransferNotPossibleError, changing nothing, unless the target was heard from less than one
+   * election timeout ago (electionTicksMin ticks, the window CheckQuorum judges liveness by): a
+   * member that is down could not take over, and would only stall writes. As a transfer lasts
+   * that long too, one that timed out is not restarted by a retry unless the target answered
+   * meanwhile. A target that is live but behind is caught up first.
+   */
   transferLeadership(target: NodeId): void {
     if (this.role !== Role.Leader) throw new NotLeaderError(this.leader);
-    if (target === this.id) return;
+    if (target === this.id) {
+      this.leadTransferee = '';
+      return;
+    }
     const pr = this.prs.get(target);
     if (!pr) throw new Error(`unknown transfer target ${target}`);
+    if (target === this.leadTransferee) return;
+    if (this.ticks - pr.lastHeardTick >= this.cfg.electionTicksMin) {
+      throw new TransferNotPossibleError(
+        target,
+        `not heard from within the last election timeout (${this.cfg.electionTicksMin} ticks)`,
+      );
+    }
     this.leadTransferee = target;
-    this.electionElapsed = 0; // the transfer must finish within one election timeout
+    this.transferElapsed = 0;
     if (pr.matchIndex === this.log.lastIndex())
       this.send({ type: 'TimeoutNow', to: target, term: this.term });
     else this.sendPending.add(target);
@@ -156,8 +186,11 @@ export class RaftCore {
   reportSnapshot(peer: NodeId, ok: boolean): void {
     const pr = this.prs.get(peer);
     if (this.role !== Role.Leader || pr?.state !== ProgressState.Snapshot) return;
-    // On success wait for the follower's reply; on failure probe (and so retry) again.
-    if (!ok) pr.becomeProbe();
+    // On success the follower holds the snapshot: probe just past it rather than wait for its
+    // reply, which may be lost (etcd does the same). On failure probe from the last match, which
+    // sends the snapshot again.
+    if (!ok) pr.pendingSnapshot = 0;
+    pr.becomeProbe();
   }
 
   /** Index and term of the applied entry at index, for the application's snapshot metadata. */
@@ -515,9 +548,11 @@ export class RaftCore {
 
   private tickLeader(): void {
     this.heartbeatElapsed++;
+    if (this.leadTransferee && ++this.transferElapsed >= this.cfg.electionTicksMin) {
+      this.leadTransferee = ''; // the transfer timed out: keep leading
+    }
     if (this.electionElapsed >= this.cfg.electionTicksMin) {
       this.electionElapsed = 0;
-      if (this.leadTransferee) this.leadTransferee = ''; // transfer timed out: keep leading
       if (this.cfg.checkQuorum) {
         let active = 1;
         for (const pr of this.prs.values()) {
@@ -547,13 +582,13 @@ export class RaftCore {
     if (!pr) return;
     switch (m.type) {
       case 'AppendEntriesResponse':
-        pr.recentActive = true;
+        pr.heardFrom(this.ticks);
         return this.handleAppendResponse(m, pr);
       case 'HeartbeatResponse':
-        pr.recentActive = true;
+        pr.heardFrom(this.ticks);
         return this.handleHeartbeatResponse(m, pr);
       case 'InstallSnapshotResponse':
-        pr.recentActive = true;
+        pr.heardFrom(this.ticks);
         pr.maybeUpdate(m.matchIndex);
         if (pr.state === ProgressState.Snapshot) pr.becomeProbe();
         this.sendPending.add(m.from);

@@ -30,7 +30,11 @@ export interface PersistBatch {
  * resolves: a node persists before it speaks. The core never calls this; the driver does.
  */
 export interface Storage {
-  /** Reads everything back at start-up; fails clearly on a corrupt or torn log. */
+  /**
+   * Reads everything back at start-up; fails clearly on a corrupt or torn log. A commit index
+   * past the stored log is refused as well: by a storage that can name its place on disk, and
+   * by RaftCore for any storage (see checkCommitStored).
+   */
   load(): Promise<PersistentState>;
   /** One synced, atomic write batch (group commit of a whole Ready). */
   save(batch: PersistBatch): Promise<void>;
@@ -58,4 +62,24 @@ export class StorageCorruptionError extends Error {
     );
     this.name = 'StorageCorruptionError';
   }
+}
+
+/**
+ * Throws unless the stored log (the snapshot counts) reaches the stored commit index. Entries up
+ * to it were acknowledged as durable; a node that lost them must not serve, nor vote, without
+ * them: an operator restores this node's data (or replaces the node).
+ */
+export function checkCommitStored(
+  nodeId: string,
+  location: string,
+  commit: number,
+  lastStoredIndex: number,
+): void {
+  if (commit <= lastStoredIndex) return;
+  throw new StorageCorruptionError(
+    nodeId,
+    location,
+    lastStoredIndex + 1,
+    `commit index ${commit} is beyond the last stored index ${lastStoredIndex}, so committed entries were lost`,
+  );
 }

@@ -6,6 +6,7 @@ import {
   ProposalDroppedError,
   RaftNode,
   RocksDbStorage,
+  TransferNotPossibleError,
 } from '../../../../libs/raft/src/index.js';
 import * as api from './api.js';
 import { AsyncQueue } from './async-queue.js';
@@ -499,6 +500,9 @@ export class LockNode implements api.LockApi {
       try {
         await this.raft.transferLeadership(to);
       } catch (e) {
+        // The target is down or cut off: retrying at once cannot help, unlike a timeout.
+        if (e instanceof TransferNotPossibleError)
+          throw new DomainError(Code.FAILED_PRECONDITION, e.message);
         throw unavailable(`leadership transfer failed: ${(e as Error).message}`);
       }
       return { leader_id: to };

@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import {
+  checkCommitStored,
   StorageCorruptionError,
   type PersistBatch,
   type PersistentState,
@@ -142,6 +143,8 @@ export class RocksDbStorage implements Storage {
         if (entry.index > snapshotIndex) entries.push(entry);
       });
       if (seen.first !== 0) checkLogBounds(this.ctx, seen.first, seen.last, snapshotIndex);
+      const lastStored = Math.max(snapshotIndex, seen.last);
+      checkCommitStored(this.ctx.nodeId, this.location, hardState.commit, lastStored);
       return { hardState, snapshot, entries };
     });
   }

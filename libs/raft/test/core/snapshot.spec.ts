@@ -64,6 +64,32 @@ describe('Raft core: snapshots (paper 7)', () => {
     expect(c.persistViolations).toEqual([]);
   });
 
+  it('a lost InstallSnapshotResponse delays replication by a heartbeat, not the snapshot timeout', () => {
+    const { c, leader, behind, meta } = laggingFollowerBehindSnapshot(74);
+    let droppedResponses = 0;
+    c.dropIf = (m) => {
+      if (m.type !== 'InstallSnapshotResponse') return false;
+      droppedResponses++;
+      return true;
+    };
+    c.heal();
+    const ticks = c.tickUntil(
+      () => c.core(behind).log.committed === c.core(leader).log.committed,
+      4 * baseConfig.heartbeatTicks,
+    );
+    expect(droppedResponses).toBeGreaterThanOrEqual(1);
+    expect(c.node(behind).restoredSnapshots).toEqual([meta]);
+    // The delivered snapshot alone moves the leader on (it probes just past the snapshot),
+    // well before snapshotTimeoutTicks would have.
+    expect(ticks).toBeGreaterThanOrEqual(0);
+    expect(c.appliedTexts(behind)).toEqual(['after-1', 'after-2']);
+    c.propose(leader, 'later');
+    c.drain();
+    expect(c.appliedTexts(behind)).toEqual(['after-1', 'after-2', 'later']);
+    expect(c.safetyViolations).toEqual([]);
+    expect(c.persistViolations).toEqual([]);
+  });
+
   it('a node restarted from its snapshot and log has the same commit and log', () => {
     const { c, leader, behind } = laggingFollowerBehindSnapshot(73);
     c.heal();

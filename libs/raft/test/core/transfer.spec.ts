@@ -1,4 +1,4 @@
-import { NotLeaderError } from '../../src/errors.js';
+import { NotLeaderError, TransferNotPossibleError } from '../../src/errors.js';
 import { Role } from '../../src/types.js';
 import { baseConfig, Cluster } from './harness.js';
 
@@ -81,5 +81,105 @@ describe('Raft core: leadership transfer (thesis 3.10)', () => {
     c.tick(3 * baseConfig.electionTicksMax);
     expect(c.leaders()).toEqual([leader]);
     expect(c.core(leader).term).toBe(term);
+  });
+
+  it('a transfer to the leader itself abandons a pending transfer', () => {
+    const c = new Cluster(3, { seed: 59 });
+    const leader = c.elect();
+    const target = c.ids.find((id) => id !== leader)!;
+    c.isolate(target);
+    c.core(leader).transferLeadership(target);
+    expect(() => c.propose(leader, 'refused')).toThrow(NotLeaderError);
+    c.core(leader).transferLeadership(leader);
+    expect(() => c.propose(leader, 'accepted')).not.toThrow();
+  });
+
+  describe('towards a member that is down', () => {
+    /** A 3-node cluster whose member `target` crashed long enough ago for the leader to know. */
+    function targetDown(seed: number) {
+      const c = new Cluster(3, { seed });
+      const leader = c.elect();
+      const target = c.ids.find((id) => id !== leader)!;
+      c.crash(target);
+      c.tick(baseConfig.electionTicksMin + 1);
+      expect(c.leaders()).toEqual([leader]);
+      return { c, leader, target, term: c.core(leader).term };
+    }
+
+    it('is refused at once, and writes keep working', () => {
+      const { c, leader, target } = targetDown(55);
+      expect(() => c.core(leader).transferLeadership(target)).toThrow(TransferNotPossibleError);
+      expect(() => c.core(leader).transferLeadership(target)).toThrow(
+        `cannot transfer leadership to ${target}`,
+      );
+      expect(() => c.propose(leader, 'while the target is down')).not.toThrow();
+      c.drain();
+      const third = c.ids.find((id) => id !== leader && id !== target)!;
+      expect(c.appliedTexts(third)).toEqual(['while the target is down']);
+    });
+
+    it('repeated transfers do not freeze writes, even one accepted just before the leader knew', () => {
+      const c = new Cluster(3, { seed: 56 });
+      const leader = c.elect();
+      const target = c.ids.find((id) => id !== leader)!;
+      c.crash(target);
+      // The leader heard from the target a moment ago: this one is accepted and pending.
+      c.core(leader).transferLeadership(target);
+      expect(() => c.propose(leader, 'refused')).toThrow(NotLeaderError);
+      // Asked again on every tick (as a client retrying every 100 ms would), with a write each.
+      let accepted = 0;
+      const rounds = 4 * baseConfig.electionTicksMax;
+      for (let k = 0; k < rounds; k++) {
+        try {
+          c.core(leader).transferLeadership(target);
+        } catch (e) {
+          expect(e).toBeInstanceOf(TransferNotPossibleError);
+        }
+        try {
+          c.propose(leader, `w${k}`);
+          accepted++;
+        } catch (e) {
+          expect(e).toBeInstanceOf(NotLeaderError);
+        }
+        c.tick();
+      }
+      // Only the first transfer's own deadline (one election timeout) refused writes.
+      expect(c.leaders()).toEqual([leader]);
+      expect(accepted).toBeGreaterThanOrEqual(rounds - baseConfig.electionTicksMin);
+    });
+
+    it('a repeat for the pending target is ignored: it does not extend the deadline', () => {
+      const c = new Cluster(3, { seed: 57 });
+      const leader = c.elect();
+      const target = c.ids.find((id) => id !== leader)!;
+      c.isolate(target);
+      c.core(leader).transferLeadership(target);
+      c.tick(baseConfig.electionTicksMin - 1);
+      c.core(leader).transferLeadership(target); // the same target, still pending: a no-op
+      expect(() => c.propose(leader, 'still pending')).toThrow(NotLeaderError);
+      c.tick(1);
+      expect(() => c.propose(leader, 'the transfer gave up')).not.toThrow();
+    });
+
+    it('CheckQuorum still steps down an isolated leader that keeps being asked to transfer', () => {
+      const c = new Cluster(3, { seed: 58 });
+      const leader = c.elect();
+      const target = c.ids.find((id) => id !== leader)!;
+      c.isolate(leader);
+      const steppedDown = c.tickUntil(
+        () => {
+          try {
+            c.core(leader).transferLeadership(target);
+          } catch (e) {
+            if (!(e instanceof TransferNotPossibleError || e instanceof NotLeaderError)) throw e;
+          }
+          return c.core(leader).role !== Role.Leader;
+        },
+        3 * baseConfig.electionTicksMax,
+        [leader],
+      );
+      expect(steppedDown).toBeGreaterThanOrEqual(0);
+      expect(c.core(leader).role).toBe(Role.Follower);
+    });
   });
 });

@@ -1,8 +1,13 @@
-import { LeadershipLostError, NotLeaderError } from '../../src/errors.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LeadershipLostError, NotLeaderError, TransferNotPossibleError } from '../../src/errors.js';
 import { RaftNode } from '../../src/node.js';
-import type { StateMachine } from '../../src/ports.js';
+import type { StateMachine, Transport } from '../../src/ports.js';
+import { StorageCorruptionError, type Storage } from '../../src/storage.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
-import { type Entry, EntryType } from '../../src/types.js';
+import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
+import { type Entry, EntryType, type Message } from '../../src/types.js';
 import { waitFor } from '../e2e/process-cluster.js';
 import { LocalHub } from './local-transport.js';
 
@@ -21,6 +26,13 @@ class Counter implements StateMachine<number> {
 }
 
 const ids = ['a', 'b', 'c'];
+
+const entry = (index: number): Entry => ({
+  index,
+  term: 1,
+  type: EntryType.Normal,
+  data: Uint8Array.of(1),
+});
 
 describe('RaftNode driver', () => {
   let nodes: RaftNode<number>[] = [];
@@ -99,6 +111,23 @@ describe('RaftNode driver', () => {
     expect(s.commit).toBeGreaterThanOrEqual(s.applied);
   });
 
+  test('transferLeadership to a member cut off for a while rejects at once; writes go on', async () => {
+    const l = await leader();
+    const target = nodes.find((n) => n !== l)!;
+    hub.isolate(target.id, ids);
+    // Until the leader has missed the target for an election timeout, a transfer may still be
+    // accepted (and then time out): retry, each with a short timeout, until one is refused.
+    const refusal = await waitFor('a transfer to be refused', () =>
+      l.transferLeadership(target.id, 50).then(
+        () => undefined,
+        (e: Error) => (e instanceof TransferNotPossibleError ? e : undefined),
+      ),
+    );
+    expect(refusal.message).toContain(`cannot transfer leadership to ${target.id}`);
+    expect(l.isLeader()).toBe(true);
+    await l.propose(Uint8Array.of(4));
+  });
+
   test('a failed storage write stops the node: it reports fatal and fails its pending work', async () => {
     class FailingStorage extends MemoryStorage {
       fail = false;
@@ -124,6 +153,90 @@ describe('RaftNode driver', () => {
       await expect(solo.propose(Uint8Array.of(1))).rejects.toThrow(NotLeaderError);
     } finally {
       await solo.stop();
+    }
+  });
+
+  test('start refuses a stored commit index beyond the stored log, naming node, place and indexes', async () => {
+    const lost = {
+      hardState: { term: 1, vote: 'solo', commit: 5 },
+      entries: [1, 2, 3].map((i) => entry(i)),
+    };
+    /** The error RaftNode.start fails with (a node that did start is stopped at once). */
+    const startError = (storage: Storage): Promise<unknown> =>
+      RaftNode.start<number>({
+        id: 'solo',
+        voters: ['solo'],
+        storage,
+        transport: new LocalHub().transport('solo'),
+        stateMachine: new Counter(),
+        seed: 4,
+      }).then(
+        (n) => n.stop().then(() => null),
+        (e: unknown) => e,
+      );
+    const memory = new MemoryStorage();
+    memory.applyDurably(lost);
+    const inMemory = await startError(memory);
+    expect(inMemory).toBeInstanceOf(StorageCorruptionError);
+    expect((inMemory as Error).message).toMatch(
+      /node solo .*commit index 5 is beyond the last stored index 3/,
+    );
+
+    const dir = mkdtempSync(join(tmpdir(), 'raft-node-'));
+    const rocks = await RocksDbStorage.open(dir, 'solo');
+    try {
+      await rocks.save(lost);
+      const onDisk = await startError(rocks);
+      expect(onDisk).toBeInstanceOf(StorageCorruptionError);
+      expect((onDisk as Error).message).toContain(
+        `storage corruption on node solo in ${dir} at log index 4: ` +
+          'commit index 5 is beyond the last stored index 3',
+      );
+    } finally {
+      await rocks.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a message that breaks a core invariant takes the node out of service, as a storage failure does', async () => {
+    // A transport that hands this test the node's receive path.
+    let deliver: (m: Message) => void = () => {};
+    const transport: Transport = {
+      ...new LocalHub().transport('a'),
+      onMessage: (h) => (deliver = h),
+    };
+    const node = await RaftNode.start<number>({
+      id: 'a',
+      voters: ids,
+      storage: new MemoryStorage(),
+      transport,
+      stateMachine: new Counter(),
+      seed: 5,
+    });
+    try {
+      const fatal = new Promise<Error>((ok) => node.once('fatal', ok));
+      // Legitimate refusals are not failures.
+      await expect(node.propose(Uint8Array.of(1))).rejects.toThrow(NotLeaderError);
+      const append = (term: number, index: number): Message => ({
+        type: 'AppendEntries',
+        from: 'b',
+        to: 'a',
+        term,
+        prevLogIndex: 0,
+        prevLogTerm: 0,
+        entries: [{ index, term, type: EntryType.Normal, data: Uint8Array.of(1) }],
+        leaderCommit: 0,
+      });
+      // Entry 2 right after entry 0: a gap no leader sends. The core throws half-way through.
+      expect(() => deliver(append(5, 2))).not.toThrow();
+      expect((await fatal).message).toMatch(/raft invariant: gap appending 2 after 0/);
+      expect(node.status().term).toBe(5);
+      // Out of service: nothing more is stepped, nothing is accepted.
+      deliver(append(7, 1));
+      expect(node.status()).toMatchObject({ term: 5, lastIndex: 0 });
+      await expect(node.propose(Uint8Array.of(1))).rejects.toThrow(NotLeaderError);
+    } finally {
+      await node.stop();
     }
   });
 

@@ -31,7 +31,9 @@ describe('RocksDbStorage against MemoryStorage', () => {
 
   it('behaves like MemoryStorage for random writes and restarts', async () => {
     // Positions are drawn relative to the model's log so that most commands are valid; `bogus`
-    // ones must be rejected by both storages alike.
+    // ones must be rejected by both storages alike. As in Raft, the stored commit index never
+    // passes the stored log (load refuses such a state: committed entries were lost): appends
+    // start after it, snapshots are installed at or past it, and commits stay within the log.
     type Command =
       | { kind: 'append'; back: number; count: number; term: number; hard: boolean; bogus: boolean }
       | { kind: 'install'; ahead: number; term: number; size: number; withEntries: boolean }
@@ -87,20 +89,24 @@ describe('RocksDbStorage against MemoryStorage', () => {
         (err: unknown) => (err instanceof InvalidWriteError ? 'invalid' : `error: ${String(err)}`),
       );
 
-    const apply = async (target: Storage, c: Command, bounds: { snap: number; last: number }) => {
+    const apply = async (
+      target: Storage,
+      c: Command,
+      bounds: { snap: number; last: number; commit: number },
+    ) => {
       switch (c.kind) {
         case 'append': {
-          const lowest = c.bogus ? bounds.snap : bounds.snap + 1;
-          const first = Math.max(lowest, bounds.last + 1 - c.back);
+          const lowest = Math.max(bounds.snap, bounds.commit) + 1;
+          const first = c.bogus ? bounds.snap : Math.max(lowest, bounds.last + 1 - c.back);
           const entries: Entry[] = [];
           for (let i = 0; i < c.count; i++) entries.push(entry(first + i, c.term, `${c.back}`));
           const hardState = c.hard
-            ? { term: c.term, vote: `n${c.back}`, commit: first }
+            ? { term: c.term, vote: `n${c.back}`, commit: c.count > 0 ? first : bounds.commit }
             : undefined;
           return outcome(target.save({ entries, hardState }));
         }
         case 'install': {
-          const index = bounds.last + c.ahead;
+          const index = Math.max(bounds.commit, bounds.last + c.ahead);
           const entries = c.withEntries ? range(index + 1, index + 2, c.term) : undefined;
           return outcome(target.save({ snapshot: snapshot(index, c.term, c.size), entries }));
         }
@@ -111,7 +117,11 @@ describe('RocksDbStorage against MemoryStorage', () => {
           return outcome(target.saveSnapshot(snapshot(index, 1), Math.max(0, index - c.keep)));
         }
         case 'hard':
-          return outcome(target.save({ hardState: { term: c.term, vote: '', commit: c.commit } }));
+          return outcome(
+            target.save({
+              hardState: { term: c.term, vote: '', commit: c.commit % (bounds.last + 1) },
+            }),
+          );
         case 'restart':
           return 'ok';
       }
@@ -127,7 +137,8 @@ describe('RocksDbStorage against MemoryStorage', () => {
         for (const c of commands) {
           const state = model.loadSync();
           const snap = state.snapshot?.meta.index ?? 0;
-          const bounds = { snap, last: state.entries.at(-1)?.index ?? snap };
+          const last = state.entries.at(-1)?.index ?? snap;
+          const bounds = { snap, last, commit: state.hardState.commit };
           const expected = await apply(model, c, bounds);
           expect(await apply(s, c, bounds)).toBe(expected);
           if (c.kind === 'restart') s = await reopen();

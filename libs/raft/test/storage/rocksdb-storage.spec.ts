@@ -230,6 +230,33 @@ describe('RocksDbStorage', () => {
       expect(await loadError()).toMatchObject({ index: 1 });
     });
 
+    it('detects a commit index beyond the stored log: committed entries were lost', async () => {
+      const s = await open();
+      await s.save({ hardState: { term: 1, vote: 'x', commit: 5 } });
+      await closeStorage();
+      // The tail of the log vanishes (say, a disk that acknowledged writes it never made).
+      await withRawDb(dir, async (db) => {
+        await promised((cb) => db.del(logKey(5), cb));
+        await promised((cb) => db.del(logKey(4), cb));
+      });
+      const error = await loadError();
+      expect(error).toMatchObject({ nodeId: 'node-a', location: dir, index: 4 });
+      expect(error.message).toContain('node-a');
+      expect(error.message).toContain(dir);
+      expect(error.message).toContain('commit index 5 is beyond the last stored index 3');
+    });
+
+    it('counts the snapshot as stored: a log compacted up to the commit index loads', async () => {
+      const s = await open();
+      await s.save({ hardState: { term: 1, vote: 'x', commit: 5 } });
+      await s.saveSnapshot(snapshot(5, 1), 5);
+      expect(await (await reopen()).load()).toMatchObject({
+        hardState: { commit: 5 },
+        snapshot: { meta: { index: 5 } },
+        entries: [],
+      });
+    });
+
     it('detects a corrupt hard state', async () => {
       await withRawDb(dir, async (db) => {
         const value = await promised<Buffer>((cb) => db.get(HARD_STATE_KEY, cb));
