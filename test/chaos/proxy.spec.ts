@@ -1,5 +1,6 @@
 // The link proxy against a local echo server: forwards in order, delays, drops and blackholes.
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { waitFor } from '../support/streams.js';
 import { LinkProxy } from './proxy.js';
 
 let echo: Server;
@@ -22,22 +23,34 @@ afterAll(async () => {
   await new Promise<void>((ok) => echo.close(() => ok()));
 });
 
-/** Sends `text` through the proxy; resolves with what came back within waitMs and how it ended. */
-async function roundTrip(proxy: LinkProxy, text: string, waitMs = 300) {
+/**
+ * Sends `text` through the proxy one byte per write; resolves with what came back and how it
+ * ended, once `done` holds (bounded).
+ */
+async function roundTrip(
+  proxy: LinkProxy,
+  text: string,
+  done: (r: { got: string; closed: boolean }) => boolean,
+) {
   const s = connect(proxy.port, '127.0.0.1');
-  let got = '';
-  let closed = false;
-  s.on('data', (b) => (got += b.toString()));
+  const r = { got: '', closed: false, firstByte: -1 };
+  s.on('data', (b) => (r.got += b.toString()));
   s.on('error', () => undefined);
-  s.on('close', () => (closed = true));
+  s.on('close', () => (r.closed = true));
   const start = performance.now();
-  let firstByte = -1;
-  s.once('data', () => (firstByte = performance.now() - start));
+  s.once('data', () => (r.firstByte = performance.now() - start));
   for (const ch of text) s.write(ch);
-  await new Promise((r) => setTimeout(r, waitMs));
-  s.destroy();
-  return { got, closed, firstByte };
+  try {
+    await waitFor(`the round trip of ${JSON.stringify(text)}`, () => done(r), 5_000);
+  } finally {
+    s.destroy();
+  }
+  return r;
 }
+
+/** Everything sent came back, or the connection closed first. */
+const echoed = (text: string) => (r: { got: string; closed: boolean }) =>
+  r.got.length >= text.length || r.closed;
 
 describe('link proxy', () => {
   let proxy: LinkProxy;
@@ -48,22 +61,22 @@ describe('link proxy', () => {
   afterEach(() => proxy.stop());
 
   test('forwards both ways, in order', async () => {
-    expect((await roundTrip(proxy, 'abcdef')).got).toBe('abcdef');
+    expect((await roundTrip(proxy, 'abcdef', echoed('abcdef'))).got).toBe('abcdef');
   });
 
   test('delays every chunk, keeping the order', async () => {
     proxy.set('pass', 100);
-    const r = await roundTrip(proxy, 'abcdef', 400);
+    const r = await roundTrip(proxy, 'abcdef', echoed('abcdef'));
     expect(r.got).toBe('abcdef');
     expect(r.firstByte).toBeGreaterThanOrEqual(190); // there and back
   });
 
   test('drop resets connections and refuses new ones, until healed', async () => {
     proxy.set('drop');
-    const r = await roundTrip(proxy, 'abc');
+    const r = await roundTrip(proxy, 'abc', (x) => x.closed);
     expect(r).toMatchObject({ got: '', closed: true });
     proxy.set('pass');
-    expect((await roundTrip(proxy, 'abc')).got).toBe('abc');
+    expect((await roundTrip(proxy, 'abc', echoed('abc'))).got).toBe('abc');
   });
 
   test('blackhole swallows bytes silently; healing closes the tainted connection', async () => {
@@ -73,15 +86,20 @@ describe('link proxy', () => {
     s.on('data', (b) => (got += b.toString()));
     s.on('error', () => undefined);
     s.on('close', () => (closed = true));
-    await new Promise((r) => s.once('connect', r));
-    proxy.set('blackhole');
-    s.write('lost');
-    await new Promise((r) => setTimeout(r, 200));
-    expect({ got, closed }).toEqual({ got: '', closed: false });
-    proxy.set('pass');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(closed).toBe(true);
-    s.destroy();
-    expect((await roundTrip(proxy, 'fresh')).got).toBe('fresh');
+    try {
+      await new Promise((r) => s.once('connect', r));
+      proxy.set('blackhole');
+      s.write('lost');
+      // Silence is the subject: nothing comes back and the connection stays open meanwhile.
+      // The proxy marks the connection as it switches, so the bytes cannot get through later.
+      await new Promise((r) => setTimeout(r, 200));
+      expect({ got, closed }).toEqual({ got: '', closed: false });
+      proxy.set('pass');
+      await waitFor('the tainted connection to close', () => closed, 5_000);
+      expect(got).toBe('');
+    } finally {
+      s.destroy();
+    }
+    expect((await roundTrip(proxy, 'fresh', echoed('fresh'))).got).toBe('fresh');
   });
 });

@@ -221,7 +221,9 @@ describe('cluster API, health and forwarding (3-node cluster)', () => {
       await F.release(g.lease_id);
       // And back, through the new leader itself.
       const back = methods(c.api(target));
-      await back.api.call(back.api.cluster, 'TransferLeadership', { id: leaderId }, 10_000);
+      expect(
+        await back.api.call(back.api.cluster, 'TransferLeadership', { id: leaderId }, 10_000),
+      ).toEqual({ leader_id: leaderId });
       await waitFor(
         'the leadership to come back',
         async () => (await c.leader()) === leaderId,

@@ -2,6 +2,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type { ApiClient } from './grpc-clients.js';
+import { scrape, valueOf } from './metrics.js';
 import type { ServiceCluster, StatusResponse } from './service-cluster.js';
 import type {
   AcquireResponse,
@@ -73,4 +74,17 @@ export async function expectAllUp(c: ServiceCluster): Promise<void> {
     const s = await c.status(id);
     expect(s.id).toBe(id);
   }
+}
+
+/**
+ * A gauge of the replicated lock state as node `id` has applied it, from its /metrics: what the
+ * API cannot show, such as candidates queued in an election or the number of live leases.
+ */
+export async function stateGauge(
+  c: ServiceCluster,
+  id: string,
+  name: 'leases_active' | 'lock_waiters',
+  labels: Readonly<Record<string, string>> = {},
+): Promise<number> {
+  return valueOf(await scrape(c.members.get(id)!.metrics), `quorumlock_${name}`, labels);
 }

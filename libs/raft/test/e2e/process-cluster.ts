@@ -18,7 +18,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Polls cond every 20 ms until it returns a truthy value; fails after timeoutMs with what. */
+/**
+ * Polls cond every 20 ms until it returns a truthy value; fails after timeoutMs with what.
+ * A condition that throws is retried (a node may be down for a moment), but a failed expect()
+ * inside it fails the wait at once: a later poll that passes must not hide it. On timeout the
+ * last error thrown is in the message and is the cause.
+ */
 export async function waitFor<T>(
   what: string,
   cond: () => Promise<T | undefined | false> | T | undefined | false,
@@ -31,13 +36,20 @@ export async function waitFor<T>(
       const v = await cond();
       if (v) return v;
     } catch (e) {
+      if (isAssertionError(e)) throw e;
       lastErr = e;
     }
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(
     `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`,
+    { cause: lastErr },
   );
+}
+
+/** Jest's expect() failures carry the matcher's result. */
+function isAssertionError(e: unknown): boolean {
+  return typeof e === 'object' && e !== null && 'matcherResult' in e;
 }
 
 export interface NodeStatus {

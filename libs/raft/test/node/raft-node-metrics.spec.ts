@@ -1,5 +1,5 @@
 // What RaftNode exposes for metrics: counters, the observer, log size and snapshot events.
-import { NotLeaderError } from '../../src/errors.js';
+import { LeadershipLostError, NotLeaderError } from '../../src/errors.js';
 import { RaftNode } from '../../src/node.js';
 import type { StateMachine } from '../../src/ports.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
@@ -74,9 +74,16 @@ describe('RaftNode metrics hooks', () => {
     const l = await leader();
     await l.propose(Uint8Array.of(1));
     const pending = l.propose(Uint8Array.of(2));
-    const target = nodes.find((n) => n !== l)!.id;
-    await l.transferLeadership(target).catch(() => undefined);
-    await pending.catch(() => undefined);
+    const target = nodes.find((n) => n !== l)!;
+    await l.transferLeadership(target.id); // rejects unless the target leads in time
+    await waitFor('the target to lead', () => target.isLeader());
+    expect(l.isLeader()).toBe(false);
+    // The in-flight proposal either committed under l or was failed as lost: nothing else.
+    const outcome = await pending.then(
+      () => 'committed',
+      (e: Error) => (e instanceof LeadershipLostError ? 'lost' : e),
+    );
+    expect(['committed', 'lost']).toContain(outcome);
     const p = l.counters.proposals;
     expect(p.committed + p.lost).toBe(2);
   });
@@ -84,8 +91,10 @@ describe('RaftNode metrics hooks', () => {
   test('sizes the log and reports snapshots taken and compacted', async () => {
     const l = await leader();
     const taken: number[] = [];
+    const durations: number[] = [];
+    // Asserted below, not in the listener: a throw there would land in the node, not the test.
     l.on('snapshot', (_meta, bytes: number, seconds: number) => {
-      expect(seconds).toBeGreaterThanOrEqual(0);
+      durations.push(seconds);
       taken.push(bytes);
     });
     for (let i = 0; i < 10; i++) await l.propose(new Uint8Array(100));
@@ -95,6 +104,7 @@ describe('RaftNode metrics hooks', () => {
     for (let i = 0; i < 20; i++) await l.propose(new Uint8Array(100));
     await waitFor('a snapshot', () => taken.length > 0);
     expect(taken[0]).toBe(10);
+    for (const s of durations) expect(s).toBeGreaterThanOrEqual(0);
     expect(l.counters.snapshotsTaken).toBeGreaterThan(0);
     const after = l.logSize();
     // Compaction keeps only the retained tail, and the byte estimate shrinks with it.
