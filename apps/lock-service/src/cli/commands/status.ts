@@ -10,7 +10,8 @@ import { action, type ClientFlags, clientCommand, EXIT, out, toJson } from './cl
 
 /** A node more entries behind the leader's commit than this is reported unhealthy. */
 const MAX_HEALTHY_LAG = 1000n;
-const NODE_TIMEOUT_MS = 2000;
+// Nodes are asked in parallel: this bounds the wait for one that hangs, not the sum.
+const NODE_TIMEOUT_MS = 5000;
 
 export interface StatusRow {
   id: string;
