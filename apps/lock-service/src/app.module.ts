@@ -1,4 +1,5 @@
 // The server's Nest modules, one per concern. LockNode.start is wired here and nowhere else.
+import { join } from 'node:path';
 import {
   type DynamicModule,
   Global,
@@ -8,8 +9,16 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import type { Logger } from 'pino';
+import {
+  GrpcTransport,
+  RocksDbStorage,
+  type Storage,
+  type Transport,
+} from '../../../libs/raft/src/index.js';
 import { type ServerConfig, toLockNodeOptions } from './config/config.js';
 import { LockNode } from './domain/lock-node.js';
+import type { ForwardPort } from './domain/router.js';
+import { GrpcForwarder } from './grpc/grpc-forwarder.js';
 import { GrpcApiModule } from './grpc/grpc.module.js';
 import { LOCK_API, LOGGER } from './grpc/tokens.js';
 import { HttpApiModule } from './http/http.module.js';
@@ -17,6 +26,10 @@ import type { Telemetry } from './metrics/telemetry.js';
 
 export const SERVER_CONFIG = Symbol('ServerConfig');
 export const LOCK_NODE = Symbol('LockNode');
+/** The node's ports: Raft storage and transport, and how followers reach the leader's API. */
+export const RAFT_STORAGE = Symbol('RaftStorage');
+export const RAFT_TRANSPORT = Symbol('RaftTransport');
+export const FORWARD_PORT = Symbol('ForwardPort');
 /** The process's Telemetry, or null when the server runs without metrics. */
 export const TELEMETRY = Symbol('Telemetry');
 
@@ -56,22 +69,66 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
   }
 }
 
+/** Production ports: RocksDB under the data dir, gRPC between peers and for forwarding. */
+@Global()
+@Module({
+  providers: [
+    {
+      provide: RAFT_STORAGE,
+      useFactory: (config: ServerConfig) =>
+        RocksDbStorage.open(join(config.dataDir, 'raft'), config.id),
+      inject: [SERVER_CONFIG],
+    },
+    {
+      provide: RAFT_TRANSPORT,
+      useFactory: (config: ServerConfig, storage: Storage, logger: Logger) =>
+        new GrpcTransport({
+          id: config.id,
+          listenAddress: config.peerAddress,
+          peers: config.peers,
+          readSnapshot: () => storage.readSnapshot(),
+          logger: { warn: (o, m) => logger.warn(o, m) },
+        }),
+      inject: [SERVER_CONFIG, RAFT_STORAGE, LOGGER],
+    },
+    {
+      provide: FORWARD_PORT,
+      useFactory: (config: ServerConfig) =>
+        new GrpcForwarder({ id: config.id, clientAddress: config.clientAddress }),
+      inject: [SERVER_CONFIG],
+    },
+  ],
+  exports: [RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT],
+})
+export class NodePortsModule {}
+
 @Global()
 @Module({
   providers: [
     {
       provide: LOCK_NODE,
-      useFactory: async (config: ServerConfig, logger: Logger, telemetry: Telemetry | null) => {
-        const node = await LockNode.start(toLockNodeOptions(config, logger));
+      useFactory: async (
+        config: ServerConfig,
+        logger: Logger,
+        telemetry: Telemetry | null,
+        storage: Storage,
+        transport: Transport,
+        forward: ForwardPort,
+      ) => {
+        const node = await LockNode.start(toLockNodeOptions(config, logger), {
+          storage,
+          transport,
+          forward,
+        });
         telemetry?.attach(node, logger);
         return node;
       },
-      inject: [SERVER_CONFIG, LOGGER, TELEMETRY],
+      inject: [SERVER_CONFIG, LOGGER, TELEMETRY, RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT],
     },
     {
       provide: LOCK_API,
       useFactory: (node: LockNode, telemetry: Telemetry | null) =>
-        telemetry ? telemetry.wrapApi(node) : node,
+        telemetry ? telemetry.wrapApi(node.api) : node.api,
       inject: [LOCK_NODE, TELEMETRY],
     },
     LockNodeLifecycle,
@@ -87,6 +144,7 @@ export class AppModule {
       module: AppModule,
       imports: [
         ConfigModule.forRoot(config, logger, telemetry),
+        NodePortsModule,
         LockModule,
         GrpcApiModule,
         telemetry ? HttpApiModule.withRegistry(telemetry) : HttpApiModule,

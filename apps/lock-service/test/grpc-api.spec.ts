@@ -1,7 +1,7 @@
 // The gRPC layer against a scripted LockApi: a real grpc-js client on 127.0.0.1, port 0.
 import * as grpc from '@grpc/grpc-js';
 import { Code, DomainError } from '../src/domain/errors.js';
-import { FORWARDED_HEADER } from '../src/domain/forwarder.js';
+import { FORWARDED_HEADER } from '../src/grpc/grpc-forwarder.js';
 import {
   drain,
   method,

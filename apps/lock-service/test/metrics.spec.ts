@@ -1,6 +1,7 @@
 // Lock metrics without a cluster: the metered LockApi around a scripted one, the state gauges
 // over a state machine fed by hand, and the Raft context of log lines.
 import { Registry } from 'prom-client';
+import { EventBus } from '../src/domain/event-bus.js';
 import { EntryType } from '../../../libs/raft/src/index.js';
 import { parseExposition, valueOf } from '../../../test/support/metrics.js';
 import type { CallContext } from '../src/domain/api.js';
@@ -110,9 +111,10 @@ describe('the metered LockApi', () => {
 
 describe('lock state metrics', () => {
   it('follow the replicated state and count expiries', async () => {
-    const sm = new LockStateMachine();
+    const bus = new EventBus();
+    const sm = new LockStateMachine(bus.emit);
     const register = new Registry();
-    registerLockStateMetrics(register, sm);
+    registerLockStateMetrics(register, sm, bus);
     let index = 0;
     let t = 1;
     const apply = (c: UnstampedCommand, type = EntryType.Normal) =>

@@ -14,8 +14,10 @@ class Log {
   term = 1;
   t = 1_000_000;
   events: SmEvent[] = [];
-  constructor(readonly sm = new LockStateMachine()) {
-    sm.onEvent((e) => e.type !== 'stamp' && this.events.push(e));
+  readonly sm: LockStateMachine;
+  /** A log over a new state machine whose events it records, or over a given one. */
+  constructor(sm?: LockStateMachine) {
+    this.sm = sm ?? new LockStateMachine((e) => e.type !== 'stamp' && this.events.push(e));
     this.noop();
   }
   noop(term = this.term): void {

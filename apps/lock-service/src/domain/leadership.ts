@@ -1,14 +1,31 @@
-import { randomBytes } from 'node:crypto';
-import type { RaftNode } from '../../../../libs/raft/src/index.js';
+import type { Logger } from 'pino';
 import type { CallContext } from './api.js';
 import type { ApplyResult, Command, MutexKind, UnstampedCommand } from './commands.js';
 import { exhausted, leaseNotFound, unavailable } from './errors.js';
+import type { EventBus } from './event-bus.js';
 import type { SmEvent } from './events.js';
 import { LeaseClock } from './lease-clock.js';
-import type { LockNodeOptions } from './options.js';
+import type { Limits } from './options.js';
 import { mutexKey } from './model.js';
-import { type LockStateMachine, wholeMs } from './state-machine.js';
+import type { IdSource, Runtime } from './runtime.js';
+import { wholeMs } from './state-machine.js';
+import type { LockStateView } from './state-view.js';
 import { type WaitOutcome, Waits } from './waits.js';
+
+/** What the leader's duties need to know of Raft. */
+export interface RaftRole {
+  isLeader(): boolean;
+  /** The node's current term. */
+  term(): number;
+}
+
+export interface LeadershipOptions {
+  readonly id: string;
+  readonly clientAddress: string;
+  readonly checkpointIntervalMs: number;
+  readonly limits: Limits;
+  readonly logger: Logger;
+}
 
 export interface MutexRequest {
   name: string;
@@ -39,25 +56,31 @@ export class Leadership {
     | undefined;
 
   constructor(
-    private readonly sm: LockStateMachine,
-    private readonly raft: () => RaftNode<ApplyResult>,
-    private readonly opts: LockNodeOptions,
+    private readonly sm: LockStateView,
+    private readonly raft: RaftRole,
+    private readonly opts: LeadershipOptions,
     private readonly proposeStamped: (c: Command) => Promise<ApplyResult>,
-    localNow: () => number = () => performance.now(),
+    private readonly runtime: Runtime,
+    private readonly ids: IdSource,
   ) {
-    this.clock = new LeaseClock(localNow);
-    this.waits = new Waits(opts.limits.maxWaitersPerLock * 16);
+    this.clock = new LeaseClock(() => runtime.now());
+    this.waits = new Waits(opts.limits.maxWaitersPerLock * 16, runtime);
+  }
+
+  /** Takes this object's three stages of the event bus. */
+  subscribe(bus: EventBus): void {
+    bus.on('leaseClock', (e) => this.clock.onEvent(e, () => this.sm.clock));
+    bus.on('waits', (e) => this.waits.onEvent(e));
+    bus.on('leadership', (e) => this.onLeaderTerm(e));
   }
 
   get active(): boolean {
-    return this.term > 0 && this.raft().isLeader();
+    return this.term > 0 && this.raft.isLeader();
   }
 
-  onEvent(e: SmEvent): void {
-    this.clock.onEvent(e, () => this.sm.clock);
-    this.waits.onEvent(e);
-    const raft = this.raft() as RaftNode<ApplyResult> | undefined; // unset while replaying at start-up
-    if (e.type !== 'leader_term' || !raft?.isLeader() || raft.status().term !== e.term) return;
+  private onLeaderTerm(e: SmEvent): void {
+    // At start-up the log replays before Raft runs: isLeader() is false then.
+    if (e.type !== 'leader_term' || !this.raft.isLeader() || this.raft.term() !== e.term) return;
     this.term = e.term;
     this.clock.startLeading(e.term);
     this.lastStamp = this.clock.now();
@@ -108,7 +131,7 @@ export class Leadership {
         .catch((e: Error) => this.opts.logger.debug({ err: e.message }, 'waiter renewal failed'))
         .finally(() => this.renewing.delete(id));
     }
-    if (this.tickInFlight || this.sm.leases.size === 0) return;
+    if (this.tickInFlight || this.sm.leaseCount === 0) return;
     const due = this.sm.nextExpiry();
     if (
       (due !== undefined && due <= now) ||
@@ -125,7 +148,7 @@ export class Leadership {
   async renew(leaseId: string): Promise<number> {
     if (!this.active) throw unavailable('not the leader');
     if (!(await this.renewThroughLog(leaseId))) throw leaseNotFound();
-    return this.sm.leases.get(leaseId)?.ttl_ms ?? 0;
+    return this.sm.live(leaseId)?.ttl_ms ?? 0;
   }
 
   /**
@@ -138,7 +161,7 @@ export class Leadership {
       const batch = new Map<string, ((found: boolean) => void)[]>();
       const failed: ((e: Error) => void)[] = [];
       this.renewBatch = { batch, failed };
-      setImmediate(() => {
+      this.runtime.soon(() => {
         this.renewBatch = undefined;
         this.propose({ op: 'renew', lease_ids: [...batch.keys()] }).then(
           (r) => {
@@ -177,7 +200,7 @@ export class Leadership {
     ctx: CallContext,
     slot: ReturnType<Waits['reserve']> | undefined,
   ): Promise<WaitOutcome> {
-    const newLeaseId = randomBytes(8).toString('hex');
+    const newLeaseId = this.ids.next();
     // A client's request id is scoped to the lock or election it names: the retry table is
     // shared by every lock and election, and an Acquire of another lock or a Campaign reusing
     // the id must not be answered with this one's grant. Names hold no control characters, so
@@ -186,7 +209,7 @@ export class Leadership {
     const requestId = f.requestId
       ? `${mutexKey(kind, f.name)}\u0000${f.requestId}`
       : f.waitMs > 0
-        ? `srv-${randomBytes(8).toString('hex')}`
+        ? `srv-${this.ids.next()}`
         : '';
     const r = await this.propose({
       op: 'acquire',
@@ -231,7 +254,7 @@ export class Leadership {
         // Entries applied after ours (in the same batch, before this continuation ran) may
         // already have granted, cancelled or dropped the wait: then its event has passed.
         if (!this.sm.waitingOn(waitId)) return this.settled(waitId, f.owner);
-        const until = Math.min(performance.now() + f.waitMs, ctx.deadline ?? Infinity);
+        const until = Math.min(this.runtime.now() + f.waitMs, ctx.deadline ?? Infinity);
         const cancel = () =>
           this.propose({ op: 'cancel_wait', kind, name: f.name, request_id: waitId }).then(
             () => this.waits.settleFromState(waitId, () => this.settled(waitId, f.owner)),
@@ -239,7 +262,7 @@ export class Leadership {
           );
         // Only a lease this wait created is kept alive while it waits: its caller cannot know
         // the id to renew it. A caller's own lease is its caller's to renew.
-        const own = this.sm.leases.get(r.lease_id)?.created_for === waitId;
+        const own = this.sm.live(r.lease_id)?.created_for === waitId;
         const o = await this.waits.wait(
           { requestId: waitId, leaseId: r.lease_id, ownLease: own, untilMs: until, slot },
           cancel,

@@ -20,6 +20,7 @@ import { ExpiryQueue } from './expiry-queue.js';
 import { type Lease, type Mutex, mutexKey, type Waiter } from './model.js';
 import { type SmEvent } from './events.js';
 import { RetryTable } from './retry-table.js';
+import type { LockStateView } from './state-view.js';
 
 export { DEDUP_WINDOW_MS } from './retry-table.js';
 
@@ -43,7 +44,7 @@ const SNAPSHOT_VERSION = 2;
  * commands, and a lease expires when the first entry stamped at or after its expiry applies.
  * The fencing token of a grant is the index of the entry whose application granted it.
  */
-export class LockStateMachine implements StateMachine<ApplyResult> {
+export class LockStateMachine implements StateMachine<ApplyResult>, LockStateView {
   leases = new Map<string, Lease>();
   mutexes = new Map<string, Mutex>();
   members = new Map<string, string>();
@@ -53,15 +54,9 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
   /** request_id -> key of the mutex it waits on. */
   private waiting = new Map<string, string>();
   private expiries = new ExpiryQueue();
-  private readonly listeners: ((e: SmEvent) => void)[] = [];
 
-  onEvent(fn: (e: SmEvent) => void): void {
-    this.listeners.push(fn);
-  }
-
-  private emit(e: SmEvent): void {
-    for (const fn of this.listeners) fn(e);
-  }
+  /** emit: where applied changes go, in order (the node's event bus). */
+  constructor(private readonly emit: (e: SmEvent) => void = () => undefined) {}
 
   apply(entry: Entry): ApplyResult {
     if (entry.type === EntryType.Noop) {
@@ -103,6 +98,18 @@ export class LockStateMachine implements StateMachine<ApplyResult> {
 
   mutex(kind: MutexKind, name: string): Mutex | undefined {
     return this.mutexes.get(mutexKey(kind, name));
+  }
+
+  allMutexes(): Iterable<Mutex> {
+    return this.mutexes.values();
+  }
+
+  get leaseCount(): number {
+    return this.leases.size;
+  }
+
+  memberAddress(id: string): string | undefined {
+    return this.members.get(id);
   }
 
   waitingOn(requestId: string): string | undefined {

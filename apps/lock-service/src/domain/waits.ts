@@ -1,5 +1,6 @@
 import { Code, DomainError, leaseNotFound, unavailable } from './errors.js';
 import type { SmEvent } from './events.js';
+import type { Runtime, Timer } from './runtime.js';
 
 export interface WaitOutcome {
   granted: boolean;
@@ -14,7 +15,7 @@ interface Pending {
   ownLease: boolean;
   resolve: (o: WaitOutcome) => void;
   reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
+  timer: Timer;
   onAbort: () => void;
   signal?: AbortSignal;
 }
@@ -42,7 +43,10 @@ export class Waits {
   /** Slots taken by calls whose acquire is being proposed. */
   private reserved = 0;
 
-  constructor(private readonly max: number) {}
+  constructor(
+    private readonly max: number,
+    private readonly runtime: Runtime,
+  ) {}
 
   /** Leases that calls waiting here created: kept alive while the call is open. */
   ownLeases(): string[] {
@@ -80,7 +84,7 @@ export class Waits {
       return Promise.reject(new DomainError(Code.RESOURCE_EXHAUSTED, 'too many waiting calls'));
     }
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(cancel, Math.max(0, w.untilMs - performance.now()));
+      const timer = this.runtime.after(Math.max(0, w.untilMs - this.runtime.now()), cancel);
       const onAbort = () => cancel();
       signal?.addEventListener('abort', onAbort, { once: true });
       this.pending.set(w.requestId, {
@@ -136,7 +140,7 @@ export class Waits {
     const p = this.pending.get(requestId);
     if (!p) return;
     this.pending.delete(requestId);
-    clearTimeout(p.timer);
+    p.timer.cancel();
     p.signal?.removeEventListener('abort', p.onAbort);
     if (o) p.resolve(o);
     else p.reject(e!);

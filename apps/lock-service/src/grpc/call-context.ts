@@ -3,7 +3,7 @@
 import type { Deadline, Metadata } from '@grpc/grpc-js';
 import { defer, finalize, Observable } from 'rxjs';
 import type { CallContext } from '../domain/api.js';
-import { FORWARDED_HEADER, parseForwardedBy } from '../domain/forwarder.js';
+import { FORWARDED_HEADER, parseForwardedBy } from './grpc-forwarder.js';
 
 /** The part of every grpc-js server call this layer uses. */
 export interface GrpcCall {

@@ -5,18 +5,23 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type * as api from '../domain/api.js';
 import { LockEventType } from '../domain/api.js';
 import { Code, DomainError } from '../domain/errors.js';
-import type { LockStateMachine } from '../domain/state-machine.js';
+import type { EventBus } from '../domain/event-bus.js';
+import type { LockStateView } from '../domain/state-view.js';
 import { computedGauge, LATENCY_BUCKETS, mirroredCounter, PREFIX } from './prom.js';
 
 const ACQUIRE_RESULTS = ['granted', 'contended', 'timeout', 'error'] as const;
 type AcquireResult = (typeof ACQUIRE_RESULTS)[number];
 
 /** Gauges over the replicated lock state and counters of what its applied entries did. */
-export function registerLockStateMetrics(register: Registry, sm: LockStateMachine): void {
+export function registerLockStateMetrics(
+  register: Registry,
+  sm: LockStateView,
+  bus: EventBus,
+): void {
   let highestToken = 0;
   let leasesExpired = 0;
   let locksExpired = 0;
-  sm.onEvent((e) => {
+  bus.on('metrics', (e) => {
     if (e.type === 'lock') {
       if (e.event === LockEventType.ACQUIRED) highestToken = Math.max(highestToken, e.token);
       else if (e.event === LockEventType.EXPIRED) locksExpired++;
@@ -28,7 +33,7 @@ export function registerLockStateMetrics(register: Registry, sm: LockStateMachin
   });
 
   computedGauge(register, `${PREFIX}leases_active`, 'Leases alive in the replicated state.', () =>
-    Number(sm.leases.size),
+    Number(sm.leaseCount),
   );
   computedGauge(register, `${PREFIX}locks_held`, 'Locks that have a holder.', () =>
     countMutexes(sm, 'lock'),
@@ -43,7 +48,7 @@ export function registerLockStateMetrics(register: Registry, sm: LockStateMachin
     registers: [register],
     collect() {
       const waiting = { lock: 0, election: 0 };
-      for (const m of sm.mutexes.values()) waiting[m.kind] += m.queue.length;
+      for (const m of sm.allMutexes()) waiting[m.kind] += m.queue.length;
       for (const [kind, n] of Object.entries(waiting)) this.set({ kind }, n);
     },
   });
@@ -53,7 +58,7 @@ export function registerLockStateMetrics(register: Registry, sm: LockStateMachin
     'Highest fencing token granted (tokens are log indexes, so they only grow).',
     () => {
       // Events applied before this registration (start-up replay) are covered by the scan.
-      for (const m of sm.mutexes.values())
+      for (const m of sm.allMutexes())
         if (m.holder) highestToken = Math.max(highestToken, m.holder.token);
       return highestToken;
     },
@@ -72,9 +77,9 @@ export function registerLockStateMetrics(register: Registry, sm: LockStateMachin
   );
 }
 
-function countMutexes(sm: LockStateMachine, kind: 'lock' | 'election'): number {
+function countMutexes(sm: LockStateView, kind: 'lock' | 'election'): number {
   let n = 0;
-  for (const m of sm.mutexes.values()) if (m.kind === kind && m.holder) n++;
+  for (const m of sm.allMutexes()) if (m.kind === kind && m.holder) n++;
   return n;
 }
 

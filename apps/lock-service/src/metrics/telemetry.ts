@@ -56,7 +56,7 @@ export class Telemetry implements MetricsRegistry {
     if (this.raft !== undefined) throw new Error('telemetry is already attached to a node');
     this.raft = node.raft;
     registerRaftMetrics(this.registry, node.raft, logger);
-    registerLockStateMetrics(this.registry, node.sm);
+    registerLockStateMetrics(this.registry, node.state, node.bus);
   }
 
   /** The LockApi the gRPC layer calls, measured. */

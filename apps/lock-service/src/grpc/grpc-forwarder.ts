@@ -1,7 +1,8 @@
 import * as grpc from '@grpc/grpc-js';
-import { loadApiPackage } from '../grpc/proto.js';
-import type { CallContext } from './api.js';
-import { Code, DomainError, unavailable } from './errors.js';
+import type { CallContext } from '../domain/api.js';
+import { Code, DomainError, unavailable } from '../domain/errors.js';
+import type { ForwardPort, ServiceName } from '../domain/router.js';
+import { loadApiPackage } from './proto.js';
 
 /** Marks a forwarded call; its value is the forwarding member, `id=client-address`. */
 export const FORWARDED_HEADER = 'x-quorumlock-forwarded';
@@ -14,7 +15,6 @@ export function parseForwardedBy(
   if (eq <= 0 || eq === value.length - 1) return undefined;
   return { id: value.slice(0, eq), clientAddress: value.slice(eq + 1) };
 }
-type Service = 'LockService' | 'ElectionService' | 'ClusterService';
 type UnaryFn = (
   req: unknown,
   md: grpc.Metadata,
@@ -26,7 +26,7 @@ type UnaryFn = (
  * Followers forward calls to the leader's client address, so that clients can use any node
  * (one address behind a load balancer). A forwarded call is marked and never forwarded again.
  */
-export class Forwarder {
+export class GrpcForwarder implements ForwardPort {
   private readonly pkg = loadApiPackage();
   private readonly clients = new Map<string, grpc.Client>();
 
@@ -35,7 +35,7 @@ export class Forwarder {
 
   async call<T>(
     address: string,
-    service: Service,
+    service: ServiceName,
     method: string,
     req: unknown,
     ctx: CallContext,
@@ -63,7 +63,7 @@ export class Forwarder {
     });
   }
 
-  private client(address: string, service: Service): grpc.Client {
+  private client(address: string, service: ServiceName): grpc.Client {
     const key = `${service}@${address}`;
     let c = this.clients.get(key);
     if (!c) {
