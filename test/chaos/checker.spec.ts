@@ -92,6 +92,71 @@ describe('chaos checker: valid histories pass', () => {
   });
 });
 
+describe('chaos checker: a grant does not cut the previous holder’s window short', () => {
+  // Grants are made in token order. The previous lease keeps the lock until its floor (latest
+  // confirmed send + TTL) unless its release may have been sent; the next grant is dated at its
+  // reply (as late as it can have been made).
+  test('a grant made inside the window is flagged, though no validity intervals overlap', () => {
+    const h = new H();
+    h.grant('a', 5, 0, 900); // granted first (smaller token), reply late: validity [900, 1000]
+    h.grant('b', 9, 100, 500); // made by 500, while a's lease could not expire before 1000
+    h.release('b', 600, 610);
+    const r = run(h);
+    expect(properties(r)).toEqual(['regrant-before-floor']);
+    expect(r.violations[0].message).toMatch(/b \(token 9, op 2\) was granted by 500\.0, while a/);
+  });
+
+  test('a grant made after the window passes, whether the floor or a release ended it', () => {
+    const h = new H();
+    h.grant('a', 5, 0, 900);
+    h.grant('b', 9, 100, 1100); // a wait that ended after a's floor (1000)
+    h.release('b', 1150, 1160);
+    h.grant('c', 12, 1120, 1170, 1000); // c waited; b's release was sent at 1150
+    const r = run(h);
+    expect(r.violations).toEqual([]);
+    expect(r.examined).toMatchObject({ handOvers: 2 });
+  });
+
+  test('renewals carry the window: the floor is the latest confirmed send + TTL', () => {
+    const h = new H();
+    h.grant('a', 5, 0, 10);
+    h.renew('a', 700, 1500); // sent at 700: a holds until 1700, though confirmed late
+    h.grant('b', 9, 1000, 1600, 1000);
+    expect(properties(run(h))).toContain('regrant-before-floor');
+  });
+
+  test('a late grant its SDK gave up on holds until the SDK’s release was sent, not from its start', () => {
+    // What the recorded client writes when the SDK released a grant that came too late to act
+    // on: a release dated at its send (after the reply). Dated at the acquire's start instead,
+    // the release would excuse any re-grant during the whole acquire.
+    const late = (releaseAt: number) => {
+      const h = new H();
+      h.grant('a', 5, 0, 900);
+      h.release('a', releaseAt, 905, false);
+      h.grant('b', 9, 100, 500);
+      return run(h);
+    };
+    expect(properties(late(900))).toEqual(['regrant-before-floor']);
+    expect(late(0).violations).toEqual([]);
+  });
+
+  test('a grant is dated by the first report naming it when that beats its own reply', () => {
+    const h = new H();
+    h.grant('a', 5, 0, 900);
+    h.grant('b', 9, 100, 1100); // its reply came after a's floor (1000), but a Watch saw it at 500
+    h.event({ at: 500, kind: 'acquired', owner: 'b', token: 9, stream: 'sdk-watch-1' });
+    expect(properties(run(h))).toEqual(['regrant-before-floor']);
+  });
+
+  test('an unacknowledged grant seen by a read holds its lock too', () => {
+    const h = new H();
+    h.op({ kind: 'acquire', owner: 'u', invoke: 0, complete: 50, outcome: 'unknown', ttlMs: 1000 });
+    h.read('u', 7, 60, 70);
+    h.grant('b', 9, 100, 200);
+    expect(properties(run(h))).toEqual(['regrant-before-floor']);
+  });
+});
+
 describe('chaos checker: each property’s violation is caught', () => {
   test('two clients allowed to hold at once: mutual exclusion', () => {
     const h = new H();

@@ -6,9 +6,9 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { freePort } from '../../libs/raft/test/e2e/process-cluster.js';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { RoleChange } from './history.js';
+import { serverPort } from './ports.js';
 import { ProxyMesh } from './proxy.js';
 
 /** The built server: process tests run the compiled code (`npm run build` first). */
@@ -84,9 +84,9 @@ export class ChaosCluster {
   async start(): Promise<void> {
     for (const id of this.ids) {
       const [clientPort, peerPort, metricsPort] = [
-        await freePort(),
-        await freePort(),
-        await freePort(),
+        await serverPort(),
+        await serverPort(),
+        await serverPort(),
       ];
       this.nodes.set(id, {
         id,

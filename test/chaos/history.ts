@@ -81,6 +81,11 @@ export interface ClientPause {
   /** The token the probe client got (and wrote) while the paused client slept. */
   probeToken: number | null;
   lateWrite: { at: number; accepted: boolean } | null;
+  /**
+   * How much longer the paused client's SDK let it act on the lock when it was granted (0: not
+   * at all, so no late write comes); the harness pauses only a client that believes it holds.
+   */
+  validForMs?: number;
 }
 
 /** A node's Raft role or leader changed, as polled from its Status (for reading a history). */
@@ -90,6 +95,17 @@ export interface RoleChange {
   term: number;
   role: string;
   leader: string;
+}
+
+/**
+ * Something the harness itself saw go wrong, outside the recorded operations: a workload loop
+ * that threw (a bug in the workload, since every expected error is caught and recorded), or a
+ * cluster with no agreed leader after the final heal. Each fails the run.
+ */
+export interface HarnessFailure {
+  at: number;
+  property: 'workload-error' | 'recovery';
+  message: string;
 }
 
 export interface RunMeta {
@@ -111,6 +127,8 @@ export interface History {
   faults: FaultRecord[];
   pauses: ClientPause[];
   roles: RoleChange[];
+  /** Absent in histories saved before it was recorded. */
+  harness?: HarnessFailure[];
 }
 
 type OpFields = Omit<Op, 'id' | 'invoke' | 'complete' | 'outcome'>;
@@ -122,6 +140,7 @@ export class Recorder {
   readonly faults: FaultRecord[] = [];
   readonly pauses: ClientPause[] = [];
   readonly roles: RoleChange[] = [];
+  readonly harness: HarnessFailure[] = [];
   private nextId = 1;
 
   now(): number {
@@ -152,6 +171,10 @@ export class Recorder {
     this.streams.push(e);
   }
 
+  fail(property: HarnessFailure['property'], message: string): void {
+    this.harness.push({ at: this.now(), property, message });
+  }
+
   history(meta: RunMeta): History {
     return {
       meta,
@@ -161,6 +184,7 @@ export class Recorder {
       faults: this.faults,
       pauses: this.pauses,
       roles: this.roles,
+      harness: this.harness,
     };
   }
 }

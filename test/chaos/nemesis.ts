@@ -135,6 +135,7 @@ export class Nemesis {
       }
     }
     f.end = this.rec.now();
+    // The checker fails the run on a fault never recovered from (recovered: null).
     const leader = await c.awaitLeader(RECOVERY_TIMEOUT_MS);
     f.recovered = leader ? this.rec.now() : null;
     if (!leader)
@@ -174,13 +175,16 @@ export class Nemesis {
     }
   }
 
-  /** Undoes every fault: links healed, processes resumed, dead nodes restarted. */
-  async healAll(): Promise<void> {
+  /**
+   * Undoes every fault: links healed, processes resumed, dead nodes restarted. Returns whether
+   * every node then agreed on a leader within the recovery timeout.
+   */
+  async healAll(): Promise<boolean> {
     this.cluster.mesh.heal();
     for (const id of this.cluster.ids) {
       this.cluster.resume(id);
       if (!this.cluster.isUp(id)) this.cluster.spawn(id);
     }
-    await this.cluster.awaitLeader(RECOVERY_TIMEOUT_MS);
+    return (await this.cluster.awaitLeader(RECOVERY_TIMEOUT_MS)) !== undefined;
   }
 }

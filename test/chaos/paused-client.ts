@@ -25,6 +25,8 @@ export class PausedClient {
   private nextId = 1;
   private paused = false;
   private n = 0;
+  /** The lock of the scenario in progress: where the child's own releases are recorded. */
+  private key = '';
 
   constructor(
     private readonly rec: Recorder,
@@ -39,9 +41,17 @@ export class PausedClient {
     });
     proc.on('message', (m: FromChild) => {
       if (m.type === 'write') this.onWrite?.({ token: m.token, at: this.rec.now() });
+      else if (m.type === 'releasing') this.noteRelease(m.id, m.lease);
       else this.pending.get(m.id)?.(m);
     });
     this.proc = proc;
+  }
+
+  /** The child's SDK sends this release once told it is recorded: at or after this time. */
+  private noteRelease(id: number, lease: string): void {
+    const op = this.rec.begin({ client: NAME, kind: 'release', key: this.key, lease, note: 'sdk' });
+    this.rec.end(op, 'unknown');
+    if (this.alive) this.proc!.send({ type: 'noted', id } satisfies ToChild);
   }
 
   private get alive(): boolean {
@@ -68,6 +78,7 @@ export class PausedClient {
     if (!this.alive) return null;
     const name = `pause/${++this.n}`;
     const key = lockKey(name);
+    this.key = key;
     const owner = `${NAME}.${this.n}`;
     const record: ClientPause = {
       key,
@@ -103,11 +114,19 @@ export class PausedClient {
       this.rec.end(op, definite ? 'ok' : 'unknown', { granted: definite ? false : undefined });
       return record;
     }
-    this.pause();
-    record.paused = this.rec.now();
+    // Only a client that believes it holds the lock decides to write: pause it before it acts.
+    if (m.validForMs > 0) this.pause();
+    record.paused = this.paused ? this.rec.now() : null;
     const grant = { granted: true, token: m.token, lease: m.lease, ttlMs: m.ttlMs };
     this.rec.end(op, 'ok', grant, answered);
     record.token = m.token;
+    record.validForMs = m.validForMs;
+    if (!this.paused) {
+      this.onWrite = null;
+      await this.release(key, m.lease);
+      return record;
+    }
+    const pausedAt = record.paused!;
     try {
       // The probe is granted once the paused client's lease expired, and writes a newer token.
       const h = await this.probe.acquire(name, {
@@ -116,31 +135,28 @@ export class PausedClient {
       });
       if (h?.valid && this.store.write(key, h.token, this.probe.name)) record.probeToken = h.token;
       await h?.release();
-      await sleep(record.paused + pauseMs - this.rec.now());
+      await sleep(pausedAt + pauseMs - this.rec.now());
     } finally {
       this.resume();
     }
     record.resumed = this.rec.now();
-    // On waking, the SDK finds the lease past due and releases it on its own.
-    const sdkRelease = this.rec.begin({
-      client: NAME,
-      kind: 'release',
-      key,
-      lease: m.lease,
-      note: 'sdk after pause',
-    });
+    // On waking, the SDK finds the lease past due and releases it on its own (recorded as it
+    // asks to send it), and the write it decided on before the pause arrives.
     const w = await Promise.race([late, timeout(5000)]);
     this.onWrite = null;
     if (w) {
       const accepted = this.store.write(key, w.token, NAME, true);
       record.lateWrite = { at: w.at, accepted };
     }
-    const rel = this.rec.begin({ client: NAME, kind: 'release', key, lease: m.lease });
+    await this.release(key, m.lease);
+    return record;
+  }
+
+  private async release(key: string, lease: string): Promise<void> {
+    const rel = this.rec.begin({ client: NAME, kind: 'release', key, lease });
     const r = await this.request({ type: 'release', id: this.nextId++ }, 10_000);
     const released = r?.type === 'released' ? r.released : null;
     this.rec.end(rel, released === true ? 'ok' : 'unknown', { released: released ?? undefined });
-    this.rec.end(sdkRelease, 'unknown');
-    return record;
   }
 
   private pause(): void {

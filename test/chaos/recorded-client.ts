@@ -25,6 +25,29 @@ const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
 const outcomeOf = (e: unknown) =>
   e instanceof QuorumLockError && DEFINITE.has(e.code) ? 'fail' : 'unknown';
 
+/**
+ * When an SDK client first called Release for each lease. The SDK releases on its own when it
+ * gives up a lease: a grant that came too late to act on, a confirming renewal that failed, a
+ * lease whose renewals went unanswered. The checker needs those releases dated at their send:
+ * an earlier date (the acquire's start, say) excuses any early expiry or re-grant of the lease,
+ * a later one would blame the server for honouring the release.
+ */
+const releaseSends = new WeakMap<QuorumLockClient, Map<string, number>>();
+
+export function trackReleases(sdk: QuorumLockClient): Map<string, number> {
+  const known = releaseSends.get(sdk);
+  if (known) return known;
+  const sends = new Map<string, number>();
+  const release = sdk.release.bind(sdk);
+  // Every release the SDK sends, its own included, goes through this method.
+  sdk.release = (leaseId, name, o) => {
+    if (!sends.has(leaseId)) sends.set(leaseId, performance.now());
+    return release(leaseId, name, o);
+  };
+  releaseSends.set(sdk, sends);
+  return sends;
+}
+
 export const lockKey = (name: string) => `lock:${name}`;
 export const electionKey = (name: string) => `election:${name}`;
 
@@ -40,6 +63,7 @@ export class Held {
     readonly key: string,
     readonly handle: LeaseHandle,
     acquire: Op,
+    releases: Map<string, number>,
   ) {
     this.token = Number(handle.fencingToken);
     this.lease = handle.leaseId;
@@ -54,14 +78,18 @@ export class Held {
         confirmedFrom,
       );
     handle.on('renewed', (e) => rec.instant({ ...base, kind: 'renew', ttlMs: e.ttlMs }, e.sentAt));
-    // The SDK sends a release (unless the server said NOT_FOUND) just before it emits 'lost':
-    // the request leaves on a later tick, so this op's time is no later than that release.
-    handle.on('lost', (_token, err) =>
+    // The SDK sends a release (unless the server said NOT_FOUND) just before it emits 'lost'.
+    handle.on('lost', (_token, err) => {
+      const sent = releases.get(this.lease);
+      if (sent !== undefined) {
+        const op = rec.begin({ ...base, kind: 'release', note: 'sdk on loss' }, sent);
+        rec.end(op, 'unknown');
+      }
       rec.instant(
         { ...base, kind: 'lost', definite: err.code === status.NOT_FOUND, error: err.message },
         rec.now(),
-      ),
-    );
+      );
+    });
   }
 
   /** The client may act on the lock now (the SDK's own, conservative, view). */
@@ -97,12 +125,15 @@ export class Held {
 
 export class RecordedClient {
   private seq = 0;
+  private readonly releases: Map<string, number>;
 
   constructor(
     private readonly rec: Recorder,
     private readonly sdk: QuorumLockClient,
     readonly name: string,
-  ) {}
+  ) {
+    this.releases = trackReleases(sdk);
+  }
 
   /** A fresh owner/candidate name per acquire, so that any report of a holder names its grant. */
   private owner(): string {
@@ -141,7 +172,7 @@ export class RecordedClient {
       this.sdkRelease(op, key, h.leaseId, 'sdk lost at grant');
       return null;
     }
-    return new Held(this.rec, this.name, key, h, op);
+    return new Held(this.rec, this.name, key, h, op, this.releases);
   }
 
   private notGranted(op: Op, key: string, e: unknown): null {
@@ -162,13 +193,15 @@ export class RecordedClient {
     return null;
   }
 
-  /** A release the SDK sent on its own during the acquire: sent no earlier than its invoke. */
+  /**
+   * A release the SDK sent on its own before the acquire returned, dated at its send: after
+   * the grant's reply arrived, which may be long after the acquire began.
+   */
   private sdkRelease(acquire: Op, key: string, lease: string, note: string): void {
-    const op = this.rec.begin(
-      { client: this.name, kind: 'release', key, lease, note },
-      acquire.invoke,
-    );
-    this.rec.end(op, 'unknown', {}, acquire.complete!);
+    const sent = this.releases.get(lease);
+    if (sent === undefined) return; // none was sent
+    const op = this.rec.begin({ client: this.name, kind: 'release', key, lease, note }, sent);
+    this.rec.end(op, 'unknown', {}, Math.max(sent, acquire.complete!));
   }
 
   async describe(name: string): Promise<Op> {

@@ -66,12 +66,17 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     workload.start();
     const nemesis = new Nemesis(cluster, rec, paused, log);
     await nemesis.run(schedule, rec.now() + o.durationMs);
-    await nemesis.healAll();
+    if (!(await nemesis.healAll()))
+      rec.fail('recovery', 'no agreed leader 30 s after the final heal');
     // A moment on the healed cluster, so that the last fault's recovery is in the history.
     await sleep(2000);
   } finally {
-    await workload?.stop().catch((e) => log(`workload stop failed: ${String(e)}`));
-    await paused?.stop().catch((e) => log(`paused client stop failed: ${String(e)}`));
+    await workload
+      ?.stop()
+      .catch((e: unknown) => rec.fail('workload-error', `workload stop failed: ${String(e)}`));
+    await paused
+      ?.stop()
+      .catch((e: unknown) => rec.fail('workload-error', `paused client stop failed: ${String(e)}`));
     diagnostics = cluster.diagnostics();
     await cluster.stop();
   }

@@ -35,11 +35,23 @@ export class StreamRecorders {
   }
 
   start(elections: readonly string[]): void {
-    this.loops.push(this.watch(this.sdk()));
+    this.run('watch', this.watch(this.sdk()));
     for (const e of elections) {
-      this.loops.push(this.observe(this.sdk(), e));
-      this.loops.push(this.rawObserve(e));
+      this.run(`observe ${e}`, this.observe(this.sdk(), e));
+      this.run(`raw observe ${e}`, this.rawObserve(e));
     }
+  }
+
+  /** A stream loop catches what a stream may throw: one that throws anyway fails the run. */
+  private run(name: string, loop: Promise<void>): void {
+    this.loops.push(
+      loop.catch((e: unknown) =>
+        this.rec.fail(
+          'workload-error',
+          `the ${name} stream loop threw: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`,
+        ),
+      ),
+    );
   }
 
   private get stopped(): boolean {
@@ -139,8 +151,9 @@ export class StreamRecorders {
   async stop(): Promise<void> {
     this.abort.abort();
     for (const c of this.calls) c.cancel();
-    const timeout = new Promise((r) => setTimeout(r, 10_000).unref());
-    await Promise.race([Promise.all(this.loops), timeout]);
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 10_000).unref());
+    if ((await Promise.race([Promise.all(this.loops), timeout])) === 'timeout')
+      this.rec.fail('workload-error', 'stream loops still running 10 s after stop');
     for (const a of this.apis) a.close();
   }
 }

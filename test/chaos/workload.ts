@@ -26,6 +26,9 @@ export interface WorkloadOptions {
 
 const pick = <T>(r: Random, xs: readonly T[]): T => xs[randomInt(r, 0, xs.length)];
 
+export const describeError = (e: unknown): string =>
+  e instanceof Error ? (e.stack ?? e.message) : String(e);
+
 export class Workload {
   private stopping = false;
   private readonly loops: Promise<void>[] = [];
@@ -66,20 +69,31 @@ export class Workload {
     for (let i = 0; i < lockers; i++) {
       if (i % LOCKERS_PER_SDK === 0) shared = this.sdk();
       const rc = new RecordedClient(this.rec, shared!, `L${i}`);
-      this.run(this.locker(rc, this.raw(`X${i}`), next()));
+      this.run(rc.name, this.locker(rc, this.raw(`X${i}`), next()));
     }
     for (let i = 0; i < 3; i++) {
       const rc = new RecordedClient(this.rec, this.sdk(), `C${i}`);
-      this.run(this.candidate(rc, MAIN_ELECTION, next()));
+      this.run(rc.name, this.candidate(rc, MAIN_ELECTION, next()));
     }
-    this.run(this.candidate(new RecordedClient(this.rec, this.sdk(), 'S0'), SOLO_ELECTION, next()));
-    this.run(this.describer(new RecordedClient(this.rec, this.sdk(), 'D0'), next()));
-    this.run(this.prober(new RecordedClient(this.rec, this.sdk(), 'P0'), this.raw('P0r'), next()));
+    const solo = new RecordedClient(this.rec, this.sdk(), 'S0');
+    this.run('S0', this.candidate(solo, SOLO_ELECTION, next()));
+    this.run('D0', this.describer(new RecordedClient(this.rec, this.sdk(), 'D0'), next()));
+    const probe = new RecordedClient(this.rec, this.sdk(), 'P0');
+    this.run('P0', this.prober(probe, this.raw('P0r'), next()));
     this.streams.start([MAIN_ELECTION, SOLO_ELECTION]);
   }
 
-  private run(loop: Promise<void>): void {
-    this.loops.push(loop.catch((e) => console.error('chaos workload loop failed', e)));
+  /**
+   * Every error a loop expects is caught and recorded where it happens, so a loop that throws
+   * has a bug (or met an answer nobody planned for): the run fails, since the checks after it
+   * examined less than they seem to.
+   */
+  private run(name: string, loop: Promise<void>): void {
+    this.loops.push(
+      loop.catch((e: unknown) =>
+        this.rec.fail('workload-error', `client ${name}'s loop threw: ${describeError(e)}`),
+      ),
+    );
   }
 
   private sleep(ms: number): Promise<void> {
@@ -190,8 +204,10 @@ export class Workload {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    const timeout = new Promise((r) => setTimeout(r, 30_000).unref());
-    await Promise.race([Promise.all(this.loops), timeout]);
+    // Every op is bounded (waits of at most 4 s, calls of 5 s), so loops end well within this.
+    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref());
+    if ((await Promise.race([Promise.all(this.loops), timeout])) === 'timeout')
+      this.rec.fail('workload-error', 'workload loops still running 30 s after stop');
     await this.streams.stop();
     await Promise.all(this.sdks.map((c) => c.close({ release: false }).catch(() => undefined)));
     for (const c of this.raws) c.close();

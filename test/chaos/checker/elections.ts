@@ -70,8 +70,14 @@ export function checkObserve(
   return stats;
 }
 
+export interface WatchStats {
+  streams: number;
+  /** ACQUIRED events checked for order (RELEASED and EXPIRED ones by the durability checks). */
+  events: number;
+}
+
 /** Per stream, Watch ACQUIRED tokens increase per lock (log order). */
-export function checkWatch(h: History, v: Violations): number {
+export function checkWatch(h: History, v: Violations): WatchStats {
   const acquired = h.streams.filter((e) => e.kind === 'acquired');
   let streams = 0;
   for (const [stream, events] of groupBy(acquired, (e) => e.stream)) {
@@ -84,5 +90,5 @@ export function checkWatch(h: History, v: Violations): number {
       last.set(e.key, Math.max(prev, e.token));
     }
   }
-  return streams;
+  return { streams, events: acquired.length };
 }

@@ -27,8 +27,17 @@ export interface Grant {
   validity: Interval[];
   /** The server may not drop the lease on its own before this: latest confirmed send + TTL. */
   floor: number;
-  /** Earliest time a release of this lease may have been sent (Infinity: never). */
+  /**
+   * Earliest time a release of this lease may have been sent (Infinity: never): a release the
+   * client sent, or one its SDK sent on its own (recorded at that send, never earlier).
+   */
   releaseFrom: number;
+  /**
+   * The end of the holder's belief window: the mutex is this grant's until at least then, so
+   * no later grant (by token) may have been made before it. The floor, unless a release may
+   * have been sent earlier.
+   */
+  holdsUntil: number;
   releaseAck: Op | null;
   /**
    * The mutex was certainly freed (in the replicated state) by this time (Infinity: not known),
@@ -202,10 +211,12 @@ function grant(
     ttl,
     acquire: a,
     acked,
-    by: acked ? a.complete! : sighted!.at,
+    // A report naming the holder can arrive before the grant's own reply.
+    by: Math.min(acked ? a.complete! : Infinity, sighted?.at ?? Infinity),
     validity,
     floor,
     releaseFrom,
+    holdsUntil: Math.min(floor, releaseFrom),
     releaseAck,
     goneBy,
     goneWhy,

@@ -1,6 +1,7 @@
 // Runs every check on a history and summarizes: the violations (the run fails on any), figures,
 // and what could not be decided (a linearizability search that ran out of budget).
 import type { History } from '../history.js';
+import { checkFloors, type Examined, emptyExamined, floorsFor } from './coverage.js';
 import { checkObserve, checkWatch, type ObserveStats } from './elections.js';
 import { buildGrants } from './grants.js';
 import { checkKeyLinearizable, type LinOutcome } from './linearizability.js';
@@ -8,12 +9,14 @@ import {
   type Availability,
   availability,
   checkDeadLeases,
+  checkRecovery,
   type DeadLeaseStats,
   summarize,
 } from './liveness.js';
 import {
   checkDurability,
   checkFencing,
+  checkHandOvers,
   checkMutualExclusion,
   checkTokens,
   countOps,
@@ -30,6 +33,8 @@ export interface CheckOptions {
   soloKey: string;
   /** Search steps per mutex for linearizability. */
   linBudget: number;
+  /** The least each check must examine; default: floorsFor(history), by the run's length. */
+  floors?: Examined;
 }
 
 export const DEFAULT_CHECK: CheckOptions = {
@@ -42,6 +47,9 @@ export interface Report {
   ok: boolean;
   violations: Violation[];
   totalViolations: number;
+  /** How many items each check looked at, and the floor below which the run fails. */
+  examined: Examined;
+  floors: Examined;
   figures: {
     ops: Record<string, number>;
     grants: number;
@@ -74,13 +82,20 @@ export function check(h: History, o: CheckOptions = DEFAULT_CHECK): Report {
   const keys = buildGrants(h);
   const lin: LinOutcome[] = [];
   const lag: LagStats = { reads: 0, maxMs: 0 };
+  const n = emptyExamined();
   for (const kh of keys.values()) {
-    checkMutualExclusion(kh, v);
+    n.grants += checkMutualExclusion(kh, v);
+    const hand = checkHandOvers(kh, v);
+    n.handOvers += hand.handOvers;
+    n.waits += hand.waits;
     checkTokens(kh, v);
-    const l = checkDurability(kh, v);
-    lag.reads += l.reads;
-    lag.maxMs = Math.max(lag.maxMs, l.maxMs);
+    const d = checkDurability(kh, v);
+    n.reads += d.reads;
+    n.leaseEnds += d.leaseEnds;
+    lag.reads += d.afterNotFound.reads;
+    lag.maxMs = Math.max(lag.maxMs, d.afterNotFound.maxMs);
     const r = checkKeyLinearizable(kh, o.linBudget);
+    if (r.result !== 'gave-up') n.mutexes++;
     lin.push(r);
     if (r.result === 'violation')
       v.add(
@@ -89,18 +104,31 @@ export function check(h: History, o: CheckOptions = DEFAULT_CHECK): Report {
         `no linearization; smallest failing sub-history:\n  ${r.witness!.join('\n  ')}`,
       );
   }
-  checkFencing(h, keys, v);
+  n.storeWrites = checkFencing(h, keys, v);
   const observe = checkObserve(h, keys, o.soloKey, v);
-  const watchStreams = checkWatch(h, v);
+  n.observeStreams = observe.streams;
+  n.observeLeaders = observe.leaderReports;
+  n.observeNoLeader = observe.noLeaderReports;
+  const watch = checkWatch(h, v);
+  n.watchStreams = watch.streams;
+  n.watchEvents = watch.events;
   const dead = checkDeadLeases(h, keys, o.deadPrefix, v);
+  n.deadLeases = dead.leases;
+  n.faults = checkRecovery(h, v);
+  for (const f of h.harness ?? []) v.add(f.property, '', `at ${f.at.toFixed(1)}: ${f.message}`);
   const avail = availability(h);
   const faults: Record<string, number> = {};
   for (const f of h.faults) faults[f.kind] = (faults[f.kind] ?? 0) + 1;
   const conclusive = h.pauses.filter((p) => p.lateWrite && p.probeToken !== null);
+  n.clientPauses = conclusive.length;
+  const floors = o.floors ?? floorsFor(h);
+  checkFloors(n, floors, v);
   return {
     ok: v.total === 0,
     violations: v.list,
     totalViolations: v.total,
+    examined: n,
+    floors,
     figures: {
       ops: countOps(h.ops),
       grants: [...keys.values()].reduce((n, k) => n + k.grants.filter((g) => g.acked).length, 0),
@@ -114,7 +142,7 @@ export function check(h: History, o: CheckOptions = DEFAULT_CHECK): Report {
         lateWritesRejected: conclusive.filter((p) => !p.lateWrite!.accepted).length,
       },
       observe,
-      watchStreams,
+      watchStreams: watch.streams,
       readsAfterNotFound: lag,
       deadLeases: {
         ...dead,
@@ -149,6 +177,9 @@ export function formatReport(r: Report): string {
     `linearizability: ${r.linearizability.ok}/${r.linearizability.checked} mutexes linearizable${r.linearizability.gaveUp.length ? `, search gave up on ${r.linearizability.gaveUp.join(', ')}` : ''}${largest ? ` (largest: ${largest.key}, ${largest.ops} ops, ${largest.steps} search steps)` : ''}`,
     `faults: ${JSON.stringify(f.faults)}`,
     ...Object.entries(r.availability.byKind).map(([k, s]) => `  ${k}: ${s}`),
+    `examined (floor): ${Object.entries(r.examined)
+      .map(([k, n]) => `${k} ${n} (${r.floors[k as keyof Examined]})`)
+      .join(', ')}`,
   ];
   return lines.join('\n');
 }
@@ -176,5 +207,7 @@ export function formatTotals(reports: readonly Report[]): string {
     ...Object.entries(summarize(reports.flatMap((r) => r.availability.perFault))).map(
       ([k, v]) => `  ${k}: ${v}`,
     ),
+    // Reports saved before the checks counted what they examined have no figures for it.
+    `examined: ${JSON.stringify(reports.reduce((a, r) => add(a, r.examined ?? {}), {}))}`,
   ].join('\n');
 }

@@ -66,6 +66,23 @@ export function checkDeadLeases(
   return stats;
 }
 
+/**
+ * Every fault is followed by recovery: once it is healed, every running node names the same
+ * leader within the nemesis's 30 s (recorded as the fault's `recovered`), and so does the
+ * cluster after the final heal (a harness failure, recorded apart). Returns the faults checked.
+ */
+export function checkRecovery(h: History, v: Violations): number {
+  for (const f of h.faults) {
+    if (f.recovered === null)
+      v.add(
+        'recovery',
+        '',
+        `fault ${f.id} (${f.kind} [${f.targets.join(',')}] ${f.detail}) healed at ${f.end.toFixed(1)}: no agreed leader within 30 s`,
+      );
+  }
+  return h.faults.length;
+}
+
 export interface Availability {
   fault: number;
   kind: string;

@@ -34,8 +34,8 @@ export class Violations {
 const t = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(1) : String(ms));
 const name = (g: Grant) => `${g.owner} (token ${g.token ?? '?'}, op ${g.acquire.id})`;
 
-/** No two grants' validity intervals overlap. */
-export function checkMutualExclusion(kh: KeyHistory, v: Violations): void {
+/** No two grants' validity intervals overlap; returns how many intervals it compared. */
+export function checkMutualExclusion(kh: KeyHistory, v: Violations): number {
   const all = kh.grants
     .flatMap((g) => g.validity.map((i) => ({ ...i, g })))
     .sort((a, b) => a.from - b.from);
@@ -51,6 +51,49 @@ export function checkMutualExclusion(kh: KeyHistory, v: Violations): void {
     }
     if (!cur || i.to > cur.to) cur = i;
   }
+  return all.length;
+}
+
+export interface HandOverStats {
+  /** Grants checked against the belief windows of the grants before them (by token). */
+  handOvers: number;
+  /** Of those, grants made to an acquire that waited in the queue. */
+  waits: number;
+}
+
+/**
+ * The previous holder's belief window is not cut short by the next grant. Grants are made in
+ * token order, and the lease of a grant keeps its mutex until the lease's floor (latest
+ * confirmed send + TTL) unless a release of it may have been sent. So a grant made before an
+ * earlier-token grant's holdsUntil took the mutex from a live lease: an early re-grant or an
+ * early expiry. The next grant is dated as late as it can be (its reply, or the first report
+ * naming it), the previous window's end as early as it can be (the request's send time), so a
+ * correct server is never flagged, even when a reply arrives long after the server answered.
+ */
+export function checkHandOvers(kh: KeyHistory, v: Violations): HandOverStats {
+  const stats: HandOverStats = { handOvers: 0, waits: 0 };
+  let prev: Grant | undefined; // of the grants so far, the one whose window ends last
+  for (const g of kh.grants) {
+    if (g.token === null) continue; // grants are sorted by token, unknown ones last
+    if (prev && g.token > prev.token!) {
+      stats.handOvers++;
+      if (g.acked && (g.acquire.waitMs ?? 0) > 0) stats.waits++;
+      if (g.by < prev.holdsUntil) {
+        const why =
+          prev.releaseFrom < prev.floor
+            ? `its release may have been sent at ${t(prev.releaseFrom)}`
+            : `its last confirmed request was sent at ${t(prev.floor - prev.ttl)}, TTL ${prev.ttl} ms, and no release was sent before`;
+        v.add(
+          'regrant-before-floor',
+          kh.key,
+          `${name(g)} was granted by ${t(g.by)}, while ${name(prev)} still held it until at least ${t(prev.holdsUntil)}: ${why}`,
+          [prev.acquire.id, g.acquire.id],
+        );
+      }
+    }
+    if (!prev || g.holdsUntil > prev.holdsUntil) prev = g;
+  }
+  return stats;
 }
 
 /** Tokens are unique per mutex and increase with real-time order of grants. */
@@ -91,7 +134,7 @@ export function checkTokens(kh: KeyHistory, v: Violations): void {
  * wrote outside its own validity is a client bug; a paused client's late write was refused once
  * a newer holder had written.
  */
-export function checkFencing(h: History, keys: Map<string, KeyHistory>, v: Violations): void {
+export function checkFencing(h: History, keys: Map<string, KeyHistory>, v: Violations): number {
   for (const [key, ws] of groupBy(h.writes, (w) => w.key)) {
     const kh = keys.get(key);
     let maxAccepted: StoreWrite | undefined;
@@ -139,6 +182,7 @@ export function checkFencing(h: History, keys: Map<string, KeyHistory>, v: Viola
         `the paused client's late write (token ${p.token}) was accepted after token ${p.probeToken} had been written`,
       );
   }
+  return h.writes.length;
 }
 
 /** Index from time to the grants whose validity intervals start before it. */
@@ -167,11 +211,13 @@ function around(idx: { from: number; to: number; g: Grant }[], at: number, n = 3
  * release is never undone); a lease never disappears before its floor (last confirmed send +
  * TTL) unless its own release may have been sent; a holder shown by a read was granted.
  */
-export function checkDurability(kh: KeyHistory, v: Violations): LagStats {
+export function checkDurability(kh: KeyHistory, v: Violations): DurabilityStats {
   const lag: LagStats = { reads: 0, maxMs: 0 };
+  const stats: DurabilityStats = { reads: 0, leaseEnds: 0, afterNotFound: lag };
   const idx = validityIndex(kh);
   for (const d of kh.ops) {
     if (d.kind !== 'describe' || d.outcome !== 'ok') continue;
+    stats.reads++;
     for (const i of around(idx, d.invoke)) {
       if (i.from <= d.invoke && d.complete! < i.to && d.holder !== i.g.owner)
         v.add(
@@ -220,6 +266,7 @@ export function checkDurability(kh: KeyHistory, v: Violations): LagStats {
   }
   for (const g of kh.grants) {
     const [at, why] = g.lostBy < g.goneBy ? [g.lostBy, g.lostWhy] : [g.goneBy, g.goneWhy];
+    if (g.acked && Number.isFinite(at)) stats.leaseEnds++;
     if (g.acked && at < g.floor && g.releaseFrom > at)
       v.add(
         'lease-kept-for-ttl',
@@ -247,7 +294,14 @@ export function checkDurability(kh: KeyHistory, v: Violations): LagStats {
         [g.acquire.id],
       );
   }
-  return lag;
+  return stats;
+}
+
+/** What the durability checks looked at: successful reads, and leases whose end was seen. */
+export interface DurabilityStats {
+  reads: number;
+  leaseEnds: number;
+  afterNotFound: LagStats;
 }
 
 /**
