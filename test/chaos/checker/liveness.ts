@@ -1,5 +1,5 @@
 // Time-bound properties: a dead client's lease goes within TTL + election timeout + checkpoint
-// interval (+ slack for the expiry scan, the expire entry's commit and the probe's polling), and
+// interval (+ slack for the expiry tick, its commit and the probe's polling), and
 // availability per fault. The bound assumes a working cluster, so it is asserted only over
 // windows with no fault but at most one crash or pause of a single node (one leader change).
 import type { FaultRecord, History, Op } from '../history.js';

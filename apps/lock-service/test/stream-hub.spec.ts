@@ -1,0 +1,106 @@
+import { LockEventType } from '../src/domain/api.js';
+import { Code, DomainError, unavailable } from '../src/domain/errors.js';
+import type { SmEvent } from '../src/domain/events.js';
+import { StreamHub } from '../src/domain/stream-hub.js';
+
+/** Reads what a stream has delivered so far, and how it ended, without blocking. */
+function reader<T>(s: AsyncIterable<T>) {
+  const got: T[] = [];
+  const r: { items: T[]; error?: DomainError; done: boolean } = { items: got, done: false };
+  void (async () => {
+    try {
+      for await (const x of s) got.push(x);
+      r.done = true;
+    } catch (e) {
+      r.error = e as DomainError;
+    }
+  })();
+  return r;
+}
+
+const tick = () => new Promise((r) => setImmediate(r));
+const lock = (name: string, token: number): SmEvent => ({
+  type: 'lock',
+  name,
+  event: LockEventType.ACQUIRED,
+  owner: 'o',
+  token,
+});
+
+describe('StreamHub', () => {
+  test('Watch delivers the events of its prefix in order, and ends with ABORTED when a snapshot replaced the state', async () => {
+    const hub = new StreamHub(10);
+    const w = reader(hub.watch('a/'));
+    hub.onEvent(lock('a/1', 5));
+    hub.onEvent(lock('b/1', 6));
+    hub.onEvent(lock('a/2', 7));
+    hub.onEvent({ type: 'restored' });
+    await tick();
+    expect(w.items.map((e) => e.fencing_token)).toEqual([5, 7]);
+    expect(w.error?.code).toBe(Code.ABORTED);
+    expect(hub.open).toBe(0);
+  });
+
+  test('Observe starts with the state read once ready, then every later change; nothing before', async () => {
+    const hub = new StreamHub(10);
+    let ready!: () => void;
+    let state = { has_leader: false, candidate: '', value: '', fencing_token: 0 };
+    const o = reader(
+      hub.observe(
+        'e',
+        () => new Promise<void>((r) => (ready = r)),
+        () => state,
+      ),
+    );
+    // Applied before the node caught up: part of the state it reads, never sent on its own.
+    hub.onEvent({ type: 'election', name: 'e', leader: { candidate: 'a', value: 'v', token: 3 } });
+    state = { has_leader: true, candidate: 'a', value: 'v', fencing_token: 3 };
+    ready();
+    await tick();
+    hub.onEvent({ type: 'election', name: 'x', leader: null });
+    hub.onEvent({ type: 'election', name: 'e', leader: null });
+    await tick();
+    expect(o.items).toEqual([
+      state,
+      { has_leader: false, candidate: '', value: '', fencing_token: 0 },
+    ]);
+  });
+
+  test('an Observe whose catch-up fails ends with that error', async () => {
+    const hub = new StreamHub(10);
+    const o = reader(
+      hub.observe(
+        'e',
+        () => Promise.reject(unavailable('behind')),
+        () => ({}) as never,
+      ),
+    );
+    await tick();
+    expect(o.error?.code).toBe(Code.UNAVAILABLE);
+    expect(hub.open).toBe(0);
+  });
+
+  test('Watch, Observe and KeepAlive share the limit; losing the leader ends Watch and Observe only', async () => {
+    const hub = new StreamHub(3);
+    const w = reader(hub.watch(''));
+    const o = reader(
+      hub.observe(
+        'e',
+        () => Promise.resolve(),
+        () => ({}) as never,
+      ),
+    );
+    const release = hub.openKeepAlive();
+    expect(() => hub.watch('')).toThrow(expect.objectContaining({ code: Code.RESOURCE_EXHAUSTED }));
+    expect(() => hub.openKeepAlive()).toThrow(
+      expect.objectContaining({ code: Code.RESOURCE_EXHAUSTED }),
+    );
+    hub.endAll(unavailable('lost the leader'));
+    await tick();
+    expect(w.error?.code).toBe(Code.UNAVAILABLE);
+    expect(o.error?.code).toBe(Code.UNAVAILABLE);
+    expect(hub.open).toBe(1);
+    release();
+    expect(hub.open).toBe(0);
+  });
+});
