@@ -6,7 +6,7 @@ import { ephemeralRange, serverPort } from './ports.js';
 describe('chaos cluster ports', () => {
   test('are free, distinct, and below the ephemeral range', async () => {
     const [lo] = ephemeralRange();
-    const ports = [];
+    const ports: number[] = [];
     for (let i = 0; i < 15; i++) ports.push(await serverPort());
     expect(new Set(ports).size).toBe(ports.length);
     for (const p of ports) expect(p).toBeLessThan(lo);

@@ -19,8 +19,11 @@ export type SmEvent =
       /** The waiter's lease expired or was released while it waited. */
       lost?: boolean;
     }
-  /** A command entry was applied; clock is the lease clock after it (the latest stamp). */
-  | { type: 'stamp'; clock: number; term: number }
+  /**
+   * A command entry is being applied (the events that follow are its effects); clock is the
+   * lease clock after its stamp.
+   */
+  | { type: 'stamp'; clock: number; term: number; index: number }
   | { type: 'lease_gone'; lease_id: string; expired: boolean; holds: string[] }
   | { type: 'leader_term'; term: number }
   | { type: 'restored' };

@@ -70,7 +70,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       return { status: 'ignored' }; // never produced by our leaders; never fatal either
     }
     if (typeof c.t === 'number' && c.t > this.clock) this.clock = c.t;
-    this.emit({ type: 'stamp', clock: this.clock, term: entry.term });
+    this.emit({ type: 'stamp', clock: this.clock, term: entry.term, index: entry.index });
     this.retries.purge(this.clock);
     this.expireDue(entry.index);
     switch (c.op) {
