@@ -24,6 +24,8 @@ export type SmEvent =
    * lease clock after its stamp.
    */
   | { type: 'stamp'; clock: number; term: number; index: number }
+  /** A lease was created or renewed: it now expires at expires_at on the lease clock. */
+  | { type: 'lease'; lease_id: string; expires_at: number }
   | { type: 'lease_gone'; lease_id: string; expired: boolean; holds: string[] }
   | { type: 'leader_term'; term: number }
   | { type: 'restored' };

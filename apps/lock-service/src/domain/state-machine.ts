@@ -161,6 +161,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     lease.seq++;
     lease.expires_at = this.clock + lease.ttl_ms;
     this.expiries.set(lease.id, lease.expires_at);
+    this.emit({ type: 'lease', lease_id: lease.id, expires_at: lease.expires_at });
   }
 
   /** Whole ms the lease has left at the current stamp (stamps are fractional ms). */
@@ -230,6 +231,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       };
       this.leases.set(lease.id, lease);
       this.expiries.set(lease.id, lease.expires_at);
+      this.emit({ type: 'lease', lease_id: lease.id, expires_at: lease.expires_at });
     }
     const mutex = m ?? { kind: c.kind, name: c.name, holder: null, queue: [] };
     if (!m) this.mutexes.set(key, mutex);
