@@ -182,6 +182,7 @@ describe('LockStateMachine', () => {
       event: 2,
       owner: 'alice',
       token: g.token,
+      lease_id: g.lease_id,
     });
   });
 

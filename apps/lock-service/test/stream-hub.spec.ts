@@ -25,6 +25,7 @@ const lock = (name: string, token: number): SmEvent => ({
   event: LockEventType.ACQUIRED,
   owner: 'o',
   token,
+  lease_id: 'l',
 });
 
 describe('StreamHub', () => {
@@ -53,7 +54,7 @@ describe('StreamHub', () => {
       ),
     );
     // Applied before the node caught up: part of the state it reads, never sent on its own.
-    hub.onEvent({ type: 'election', name: 'e', leader: { candidate: 'a', value: 'v', token: 3 } });
+    hub.onEvent({ type: 'election', name: 'e', leader: { candidate: 'a', value: 'v', token: 3, lease_id: 'l' } });
     state = { has_leader: true, candidate: 'a', value: 'v', fencing_token: 3 };
     ready();
     await tick();

@@ -2,11 +2,19 @@ import type { LockEventType } from './api.js';
 
 /** What applying an entry changed, for streams, waiting requests and the lease clock. */
 export type SmEvent =
-  | { type: 'lock'; name: string; event: LockEventType; owner: string; token: number }
+  /** A lock was granted, released or expired; lease_id is its holder's lease. */
+  | {
+      type: 'lock';
+      name: string;
+      event: LockEventType;
+      owner: string;
+      token: number;
+      lease_id: string;
+    }
   | {
       type: 'election';
       name: string;
-      leader: { candidate: string; value: string; token: number } | null;
+      leader: { candidate: string; value: string; token: number; lease_id: string } | null;
     }
   | {
       type: 'waiter_done';

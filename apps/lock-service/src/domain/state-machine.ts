@@ -269,12 +269,13 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
         event: LockEventType.ACQUIRED,
         owner: w.owner,
         token: index,
+        lease_id: lease.id,
       });
     } else {
       this.emit({
         type: 'election',
         name: m.name,
-        leader: { candidate: w.owner, value: w.value, token: index },
+        leader: { candidate: w.owner, value: w.value, token: index, lease_id: lease.id },
       });
     }
   }
@@ -286,7 +287,14 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     const key = mutexKey(m.kind, m.name);
     this.leases.get(prev.lease_id)?.holds.delete(key);
     if (m.kind === 'lock')
-      this.emit({ type: 'lock', name: m.name, event, owner: prev.owner, token: prev.token });
+      this.emit({
+        type: 'lock',
+        name: m.name,
+        event,
+        owner: prev.owner,
+        token: prev.token,
+        lease_id: prev.lease_id,
+      });
     for (let next = m.queue[0]; next; next = m.queue[0]) {
       const lease = this.live(next.lease_id);
       if (!lease) {
@@ -425,7 +433,12 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     this.emit({
       type: 'election',
       name: c.name,
-      leader: { candidate: m.holder.owner, value: c.value, token: m.holder.token },
+      leader: {
+        candidate: m.holder.owner,
+        value: c.value,
+        token: m.holder.token,
+        lease_id: m.holder.lease_id,
+      },
     });
     return { status: 'ok' };
   }
