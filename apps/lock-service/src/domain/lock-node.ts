@@ -123,6 +123,7 @@ export class LockNode {
       // interval, so that a small --snapshot-entries also means small logs.
       snapshotRetainEntries: Math.min(1_000, opts.snapshotEntries),
       seed: ports.seed,
+      runtime: node.runtime,
       logger: log,
     });
     node.raft.on('role', (role: string) => role !== 'leader' && node.duties.stepDown());
