@@ -7,19 +7,11 @@
 // --control also runs the seeds on an unpatched copy, which must pass. A patch that no longer
 // applies (the server moved on) is reported as such, and the others still run. The scratch copy
 // is removed afterwards; a failing run's history is kept under test/chaos/out/mutants/.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  rmSync,
-  symlinkSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { copyTree, patchAndBuild, removeTree } from '../support/scratch-copy.js';
 import { formatDuration, parseDuration } from './schedule.js';
 
 const ROOT = process.cwd();
@@ -42,39 +34,9 @@ let scratch: string | undefined;
 
 const log = (line: string) => console.log(`${new Date().toISOString().slice(11, 19)} ${line}`);
 
-/** The working tree as it is (committed or not, ignored files left out), node_modules linked. */
-function copyTree(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'quorumlock-mutant-'));
-  scratch = dir;
-  const files = execFileSync('git', ['ls-files', '-co', '--exclude-standard', '-z'], {
-    cwd: ROOT,
-    maxBuffer: 64 << 20,
-  })
-    .toString()
-    .split('\0')
-    .filter((f) => f && existsSync(join(ROOT, f)));
-  for (const f of files) {
-    mkdirSync(dirname(join(dir, f)), { recursive: true });
-    copyFileSync(join(ROOT, f), join(dir, f));
-  }
-  symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
-  return dir;
-}
-
 function cleanUp(): void {
-  if (scratch) rmSync(scratch, { recursive: true, force: true });
+  removeTree(scratch);
   scratch = undefined;
-}
-
-/** Runs a command in dir; its output if it failed. */
-function attempt(dir: string, cmd: string, args: string[]): string | null {
-  try {
-    execFileSync(cmd, args, { cwd: dir, stdio: 'pipe', maxBuffer: 64 << 20 });
-    return null;
-  } catch (e) {
-    const x = e as { stdout?: Buffer; stderr?: Buffer; message: string };
-    return `${x.stdout?.toString() ?? ''}${x.stderr?.toString() ?? ''}`.trim() || x.message;
-  }
 }
 
 /** One chaos run in the scratch copy: exit code and output. */
@@ -115,22 +77,11 @@ async function tryMutant(patch: string | null, o: RunOptions): Promise<Outcome> 
     seconds: Math.round((performance.now() - started) / 1000),
     ...x,
   });
-  const dir = copyTree();
+  const dir = copyTree(ROOT);
+  scratch = dir;
   try {
-    if (patch) {
-      const bad = attempt(dir, 'git', ['apply', '--whitespace=nowarn', patch]);
-      if (bad)
-        return outcome({
-          result: 'broken',
-          runs: 0,
-          violations: [],
-          detail: `patch does not apply (regenerate it from its header): ${bad}`,
-        });
-    }
-    const tsc = join(dir, 'node_modules/typescript/bin/tsc');
-    const bad = attempt(dir, process.execPath, [tsc, '-p', 'tsconfig.build.json']);
-    if (bad)
-      return outcome({ result: 'broken', runs: 0, violations: [], detail: `build failed: ${bad}` });
+    const bad = patchAndBuild(dir, patch);
+    if (bad) return outcome({ result: 'broken', runs: 0, violations: [], detail: bad });
     let runs = 0;
     for (const seed of o.seeds) {
       runs++;

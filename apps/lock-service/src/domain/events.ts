@@ -36,4 +36,6 @@ export type SmEvent =
   | { type: 'lease'; lease_id: string; expires_at: number }
   | { type: 'lease_gone'; lease_id: string; expired: boolean; holds: string[] }
   | { type: 'leader_term'; term: number }
+  /** A member's client address, as followers forward calls to it. */
+  | { type: 'member'; id: string; client_address: string }
   | { type: 'restored' };

@@ -86,6 +86,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
         return this.proclaim(c);
       case 'member':
         this.members.set(c.id, c.client_address);
+        this.emit({ type: 'member', id: c.id, client_address: c.client_address });
         return { status: 'ok' };
       case 'tick':
         return { status: 'ok' };
