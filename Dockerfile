@@ -27,7 +27,8 @@ RUN groupadd --system --gid 10001 quorumlock \
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The server finds its .proto files by walking up from dist/.
+# The Raft transport finds proto/raft/v1/raft.proto by walking up from dist/; the public API is
+# compiled in (generated code).
 COPY --from=build /app/proto ./proto
 
 # Containers bind every listener on all interfaces; QUORUMLOCK_ID, QUORUMLOCK_PEERS and

@@ -1,7 +1,9 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'data/**', '**/out/**'] },
+  {
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'data/**', '**/out/**', '**/src/gen/**'],
+  },
   ...tseslint.configs.recommended,
   {
     rules: {

@@ -3,7 +3,13 @@
 // one particular node (Status, health) rather than "the cluster".
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import { loadClientDefinitions } from '../../libs/client/src/proto.js';
+import type { StatusResponse } from '../../libs/client/src/gen/quorumlock/v1/cluster.js';
+import type {
+  AcquireRequest,
+  AcquireResponse,
+  RenewRequest,
+} from '../../libs/client/src/gen/quorumlock/v1/lock.js';
+import { API_DEFINITIONS } from '../../libs/client/src/proto.js';
 import type { LeaseBackend, RenewStream } from './types.js';
 
 type Callback = (e: grpc.ServiceError | null, r: unknown) => void;
@@ -16,22 +22,13 @@ const PROBE_CHANNEL: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 100,
 };
 
-export interface WireStatus {
-  id: string;
-  role: string;
-  leader_id: string;
-  leader_client_address: string;
-  commit_index: string;
-  applied_index: string;
-}
-
 export class QuorumLockNodeClient {
   readonly lock: grpc.Client;
   readonly cluster: grpc.Client;
   readonly health: grpc.Client;
 
   constructor(readonly address: string) {
-    const defs = loadClientDefinitions();
+    const defs = API_DEFINITIONS;
     this.lock = new (grpc.makeGenericClientConstructor(defs.LockService, 'LockService'))(
       address,
       creds,
@@ -60,8 +57,8 @@ export class QuorumLockNodeClient {
     });
   }
 
-  status(timeoutMs = 1000): Promise<WireStatus> {
-    return this.call<WireStatus>(this.cluster, 'Status', {}, timeoutMs);
+  status(timeoutMs = 1000): Promise<StatusResponse> {
+    return this.call<StatusResponse>(this.cluster, 'Status', {}, timeoutMs);
   }
 
   /** The node's own gRPC health answer: it knows a leader and has applied up to its commit. */
@@ -89,12 +86,8 @@ export class QuorumLockLeases implements LeaseBackend {
   }
 
   async grant(ttlMs: number, name: string): Promise<string> {
-    const r = await this.node.call<{ acquired: boolean; lease_id: string; holder: string }>(
-      this.node.lock,
-      'Acquire',
-      { name, owner: 'bench', ttl_ms: ttlMs, wait_ms: 0 },
-      10_000,
-    );
+    const req: Partial<AcquireRequest> = { name, owner: 'bench', ttl_ms: ttlMs, wait_ms: 0 };
+    const r = await this.node.call<AcquireResponse>(this.node.lock, 'Acquire', req, 10_000);
     if (!r.acquired) throw new Error(`${name} is held by ${r.holder}`);
     return r.lease_id;
   }
@@ -107,7 +100,7 @@ export class QuorumLockLeases implements LeaseBackend {
     const call = (
       this.node.lock as unknown as { KeepAlive(): grpc.ClientDuplexStream<object, unknown> }
     ).KeepAlive();
-    return duplexRenewStream(call, (id) => ({ lease_id: id }));
+    return duplexRenewStream(call, (id): RenewRequest => ({ lease_id: id }));
   }
 
   close(): void {

@@ -10,6 +10,7 @@ import {
   QuorumLockClient,
   QuorumLockError,
 } from '../../libs/client/src/index.js';
+import type { AcquireResponse } from '../../apps/lock-service/src/domain/api.js';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { Op, Recorder } from './history.js';
 
@@ -275,13 +276,7 @@ export class RawClient {
     const owner = `${this.name}.${++this.seq}`;
     const op = this.rec.begin({ client: this.name, kind: 'acquire', key, owner, ttlMs, waitMs: 0 });
     const req = { name, owner, ttl_ms: ttlMs, wait_ms: 0, request_id: `${owner}-${process.pid}` };
-    const r = await this.call<{
-      acquired: boolean;
-      lease_id: string;
-      fencing_token: number;
-      ttl_ms: number;
-      holder: string;
-    }>('Acquire', req, 5000);
+    const r = await this.call<AcquireResponse>('Acquire', req, 5000);
     if (!r.ok) {
       this.rec.end(op, r.code === status.INVALID_ARGUMENT ? 'fail' : 'unknown', { error: r.error });
       return null;

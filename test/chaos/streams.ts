@@ -2,6 +2,7 @@
 // are single gRPC calls (the server's own ordering promise holds per call); SDK streams follow
 // the cluster across nodes the way applications see them.
 import type * as grpc from '@grpc/grpc-js';
+import type { LeaderResponse } from '../../apps/lock-service/src/domain/api.js';
 import type { QuorumLockClient } from '../../libs/client/src/index.js';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { Recorder, StreamEvent } from './history.js';
@@ -12,12 +13,6 @@ const WATCH_KINDS: Record<string, StreamEvent['kind']> = {
   RELEASED: 'released',
   EXPIRED: 'expired',
 };
-
-interface WireLeader {
-  has_leader: boolean;
-  candidate: string;
-  fencing_token: number;
-}
 
 export class StreamRecorders {
   private readonly abort = new AbortController();
@@ -127,14 +122,14 @@ export class StreamRecorders {
       this.calls.add(call);
       await new Promise<void>((done) => {
         const timer = setTimeout(() => call.cancel(), 3000 + Math.random() * 7000);
-        call.on('data', (m: WireLeader) =>
+        call.on('data', (m: LeaderResponse) =>
           this.rec.stream({
             at: this.rec.now(),
             stream,
             key,
             kind: m.has_leader ? 'leader' : 'no-leader',
             owner: m.candidate,
-            token: Number(m.fencing_token),
+            token: m.fencing_token,
           }),
         );
         call.on('error', () => undefined);

@@ -3,13 +3,18 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type { ApiClient } from './grpc-clients.js';
 import { scrape, valueOf } from './metrics.js';
-import type { ServiceCluster, StatusResponse } from './service-cluster.js';
 import type {
   AcquireResponse,
   CampaignResponse,
   DescribeResponse,
   LeaderResponse,
-} from './streams.js';
+  ProclaimResponse,
+  ReleaseResponse,
+  RenewResponse,
+  ResignResponse,
+  StatusResponse,
+} from '../../apps/lock-service/src/domain/api.js';
+import type { ServiceCluster } from './service-cluster.js';
 
 export { grpc };
 
@@ -19,17 +24,16 @@ export function methods(api: ApiClient) {
     api,
     acquire: (req: object, timeoutMs?: number) =>
       api.call<AcquireResponse>(api.lock, 'Acquire', req, timeoutMs),
-    renew: (lease_id: string) =>
-      api.call<{ lease_id: string; ttl_ms: number }>(api.lock, 'Renew', { lease_id }),
+    renew: (lease_id: string) => api.call<RenewResponse>(api.lock, 'Renew', { lease_id }),
     release: (lease_id: string, name = '') =>
-      api.call<{ released: boolean }>(api.lock, 'Release', { lease_id, name }),
+      api.call<ReleaseResponse>(api.lock, 'Release', { lease_id, name }),
     describe: (name: string) => api.call<DescribeResponse>(api.lock, 'Describe', { name }),
     campaign: (req: object, timeoutMs?: number) =>
       api.call<CampaignResponse>(api.election, 'Campaign', req, timeoutMs),
     proclaim: (election: string, lease_id: string, value: string) =>
-      api.call<Record<string, never>>(api.election, 'Proclaim', { election, lease_id, value }),
+      api.call<ProclaimResponse>(api.election, 'Proclaim', { election, lease_id, value }),
     resign: (election: string, lease_id: string) =>
-      api.call<{ resigned: boolean }>(api.election, 'Resign', { election, lease_id }),
+      api.call<ResignResponse>(api.election, 'Resign', { election, lease_id }),
     leader: (election: string) => api.call<LeaderResponse>(api.election, 'Leader', { election }),
     status: () => api.call<StatusResponse>(api.cluster, 'Status', {}, 2_000),
   };

@@ -1,50 +1,24 @@
 // Stream, health and assertion helpers for the end-to-end tests of the public API. Every stream
 // and client opened here has a close() that the test must call (in a finally block).
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { service as healthService } from 'grpc-health-check';
+import type {
+  AcquireResponse,
+  CampaignResponse,
+  DescribeResponse,
+  LeaderResponse,
+  LockEvent,
+  RenewRequest,
+  RenewResponse,
+} from '../../apps/lock-service/src/domain/api.js';
+import { LockEventType } from '../../apps/lock-service/src/domain/api.js';
 import { waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import type { ApiClient } from './grpc-clients.js';
 
 export { waitFor };
 
-export interface LockEvent {
-  name: string;
-  type: number;
-  owner: string;
-  fencing_token: number;
-}
-export const EventType = { ACQUIRED: 0, RELEASED: 1, EXPIRED: 2 } as const;
-
-export interface LeaderResponse {
-  has_leader: boolean;
-  candidate: string;
-  value: string;
-  fencing_token: number;
-}
-
-export interface AcquireResponse {
-  acquired: boolean;
-  lease_id: string;
-  fencing_token: number;
-  ttl_ms: number;
-  holder: string;
-}
-
-export interface CampaignResponse {
-  elected: boolean;
-  lease_id: string;
-  fencing_token: number;
-  ttl_ms: number;
-}
-
-export interface DescribeResponse {
-  held: boolean;
-  owner: string;
-  fencing_token: number;
-  remaining_ms: number;
-  waiters: number;
-}
+export { LockEventType as EventType } from '../../apps/lock-service/src/domain/api.js';
+export type { AcquireResponse, CampaignResponse, DescribeResponse, LeaderResponse, LockEvent };
 
 /** Only for tests whose subject is time passing; everything else waits on a condition. */
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -160,7 +134,7 @@ export function openObserve(api: ApiClient, election: string): StreamReader<Lead
 }
 
 /** LockService.KeepAlive: write renewals with renew(), read the answers from the reader. */
-export class KeepAlive extends StreamReader<{ lease_id: string; ttl_ms: number }> {
+export class KeepAlive extends StreamReader<RenewResponse> {
   constructor(api: ApiClient) {
     super(
       (
@@ -170,7 +144,8 @@ export class KeepAlive extends StreamReader<{ lease_id: string; ttl_ms: number }
   }
 
   renew(leaseId: string): void {
-    (this.call as grpc.ClientDuplexStream<unknown, unknown>).write({ lease_id: leaseId });
+    const req: RenewRequest = { lease_id: leaseId };
+    (this.call as grpc.ClientDuplexStream<unknown, unknown>).write(req);
   }
 }
 
@@ -190,7 +165,7 @@ export async function syncWatch(
     await api.call(api.lock, 'Release', { lease_id: g.lease_id, name: '' });
     try {
       // until() drops every event up to the marker's release.
-      await w.until((e) => e.name === name && e.type === EventType.RELEASED, 500);
+      await w.until((e) => e.name === name && e.type === LockEventType.RELEASED, 500);
       return;
     } catch (e) {
       if (i >= 20) throw e;
@@ -198,20 +173,17 @@ export async function syncWatch(
   }
 }
 
-/** A grpc.health.v1.Health client from the grpc-health-check package's proto. */
+/** A grpc.health.v1.Health client with the grpc-health-check package's definition. */
 export class HealthClient {
   private readonly client: grpc.Client;
 
   constructor(address: string) {
-    const def = protoLoader.loadSync(healthProtoPath, {
-      keepCase: true,
-      enums: String,
-      defaults: true,
-    });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as {
-      grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-    };
-    this.client = new pkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
+    // grpc-health-check's definition is proto-loader's type; grpc-js's is structurally the same.
+    const Health = grpc.makeGenericClientConstructor(
+      healthService as unknown as grpc.ServiceDefinition,
+      'Health',
+    );
+    this.client = new Health(address, grpc.credentials.createInsecure());
   }
 
   check(service = '', timeoutMs = 5_000): Promise<{ status: string }> {

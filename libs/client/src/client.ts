@@ -12,8 +12,9 @@ import {
 import { type Grant, type HandleOps, Leadership, type LeaseHandle, Lock } from './handles.js';
 import { KeepAliveManager, safetyMarginMs } from './keepalive.js';
 import { subscribe } from './streams.js';
-import type { ServiceName } from './proto.js';
-import { type CallOptions, Transport } from './transport.js';
+import type { AcquireResponse } from './gen/quorumlock/v1/lock.js';
+import type { MethodName, Request, Response, ServiceName } from './proto.js';
+import { type CallOptions, Transport, type UnaryOptions } from './transport.js';
 import {
   type LeaderInfo,
   type LeaseOptions,
@@ -26,10 +27,6 @@ import {
   toLockEvent,
   toClusterMembers,
   toNodeStatus,
-  type WireLeader,
-  type WireLockEvent,
-  type WireMembers,
-  type WireStatus,
 } from './types.js';
 
 export const DEFAULT_WAIT_MS = 30_000;
@@ -61,11 +58,13 @@ export interface WatchOptions extends StreamOptions {
   readonly onGap?: (err: QuorumLockError) => void;
 }
 
-interface WireGrant {
-  lease_id: string;
-  fencing_token: string;
+/** What Acquire and Campaign have in common: their requests' lease fields, their replies. */
+interface GrantFields {
   ttl_ms: number;
+  wait_ms: number;
+  request_id: string;
 }
+type GrantReply = Pick<AcquireResponse, 'lease_id' | 'fencing_token' | 'ttl_ms'>;
 
 export class QuorumLockClient {
   private readonly transport: Transport;
@@ -90,12 +89,7 @@ export class QuorumLockClient {
         await this.call('ElectionService', 'Proclaim', { election, lease_id: leaseId, value });
       },
       resign: async (election, leaseId) =>
-        (
-          await this.call<{ resigned: boolean }>('ElectionService', 'Resign', {
-            election,
-            lease_id: leaseId,
-          })
-        ).resigned,
+        (await this.call('ElectionService', 'Resign', { election, lease_id: leaseId })).resigned,
       forget: (h) => this.handles.delete(h),
     };
   }
@@ -104,8 +98,13 @@ export class QuorumLockClient {
     return this.transport.addresses;
   }
 
-  private call<T>(service: ServiceName, method: string, req: object, o: CallOptions = {}) {
-    return this.transport.unary<T>(service, method, req, {
+  private call<S extends ServiceName, M extends MethodName<S>>(
+    service: S,
+    method: M,
+    req: Request<S, M>,
+    o: CallOptions = {},
+  ): Promise<Response<S, M>> {
+    return this.transport.unary(service, method, req, {
       deadline: performance.now() + (o.timeoutMs ?? this.callTimeoutMs),
       attemptTimeoutMs: this.attemptTimeoutMs,
       signal: o.signal,
@@ -155,12 +154,8 @@ export class QuorumLockClient {
   /** The lock, or the holder's name when it stayed held. */
   private async lock(name: string, o: AcquireOptions, waitMs: number): Promise<Lock | string> {
     const owner = o.owner ?? this.owner;
-    const outcome = await this.grant<WireGrant & { acquired: boolean; holder: string }>(
-      'LockService',
-      'Acquire',
-      { name, owner },
-      o,
-      waitMs,
+    const outcome = await this.grant(o, waitMs, (fields, u) =>
+      this.transport.unary('LockService', 'Acquire', () => ({ name, owner, ...fields() }), u),
     );
     if (!outcome.res.acquired) return outcome.res.holder;
     const lock = new Lock(await this.confirm(name, owner, outcome), this.ops);
@@ -174,21 +169,16 @@ export class QuorumLockClient {
    * returns the same grant; a retried wait asks only for the time left. `sentAt` is when the
    * first attempt left: the lease cannot have been created, so cannot expire, earlier.
    */
-  private async grant<R extends WireGrant>(
-    service: ServiceName,
-    method: string,
-    fields: object,
+  private async grant<R extends GrantReply>(
     o: LeaseOptions & CallOptions,
     waitMs: number,
+    send: (fields: () => GrantFields, u: UnaryOptions) => Promise<R>,
   ): Promise<{ res: R; sentAt: number; lastSend: number }> {
     const wait = Math.min(Math.max(0, Math.round(waitMs)), MAX_WAIT_MS);
     const requestId = o.requestId ?? randomUUID();
     const sentAt = performance.now();
-    const res = await this.transport.unary<R>(
-      service,
-      method,
+    const res = await send(
       () => ({
-        ...fields,
         ttl_ms: Math.max(0, Math.round(o.ttlMs ?? 0)),
         wait_ms: wait && Math.max(0, Math.round(sentAt + wait - performance.now())),
         request_id: requestId,
@@ -210,10 +200,10 @@ export class QuorumLockClient {
   private async confirm(
     name: string,
     owner: string,
-    g: { res: WireGrant; sentAt: number; lastSend: number },
+    g: { res: GrantReply; sentAt: number; lastSend: number },
   ): Promise<Grant> {
     const ttlMs = g.res.ttl_ms;
-    const token = BigInt(g.res.fencing_token);
+    const token = g.res.fencing_token;
     let validUntil = g.sentAt + ttlMs;
     if (performance.now() >= g.sentAt + ttlMs / 3) {
       const renewSent = performance.now();
@@ -251,17 +241,11 @@ export class QuorumLockClient {
   }
 
   describe(name: string, o: CallOptions = {}): Promise<LockDescription> {
-    return this.call<{
-      held: boolean;
-      owner: string;
-      fencing_token: string;
-      remaining_ms: number;
-      waiters: number;
-    }>('LockService', 'Describe', { name }, o).then((r) => ({
+    return this.call('LockService', 'Describe', { name }, o).then((r) => ({
       name,
       held: r.held,
       owner: r.owner,
-      fencingToken: BigInt(r.fencing_token),
+      fencingToken: r.fencing_token,
       remainingMs: r.remaining_ms,
       waiters: r.waiters,
     }));
@@ -269,29 +253,19 @@ export class QuorumLockClient {
 
   /** Renews a lease once; rejects with NotFoundError if it expired or was released. */
   async renew(leaseId: string, o: CallOptions = {}): Promise<{ leaseId: string; ttlMs: number }> {
-    const r = await this.call<{ lease_id: string; ttl_ms: number }>(
-      'LockService',
-      'Renew',
-      { lease_id: leaseId },
-      o,
-    );
+    const r = await this.call('LockService', 'Renew', { lease_id: leaseId }, o);
     return { leaseId: r.lease_id, ttlMs: r.ttl_ms };
   }
 
   /** Releases one lock held by a lease, or (no name) the lease and all it holds. */
   async release(leaseId: string, name = '', o: CallOptions = {}): Promise<boolean> {
-    const r = await this.call<{ released: boolean }>(
-      'LockService',
-      'Release',
-      { lease_id: leaseId, name },
-      o,
-    );
+    const r = await this.call('LockService', 'Release', { lease_id: leaseId, name }, o);
     return r.released;
   }
 
   /** Lock events for names starting with prefix, from now on. */
   watch(prefix: string, o: WatchOptions = {}): AsyncIterable<LockEvent> {
-    return subscribe<WireLockEvent, LockEvent>(this.transport, {
+    return subscribe(this.transport, {
       service: 'LockService',
       method: 'Watch',
       request: { prefix },
@@ -311,12 +285,13 @@ export class QuorumLockClient {
    */
   async campaign(election: string, value: string, o: CampaignOptions = {}): Promise<Leadership> {
     const candidate = o.candidate ?? this.owner;
-    const outcome = await this.grant<WireGrant & { elected: boolean }>(
-      'ElectionService',
-      'Campaign',
-      { election, candidate, value },
-      o,
-      o.waitMs ?? DEFAULT_WAIT_MS,
+    const outcome = await this.grant(o, o.waitMs ?? DEFAULT_WAIT_MS, (fields, u) =>
+      this.transport.unary(
+        'ElectionService',
+        'Campaign',
+        () => ({ election, candidate, value, ...fields() }),
+        u,
+      ),
     );
     if (!outcome.res.elected) throw new NotElectedError(election);
     const leadership = new Leadership(
@@ -330,7 +305,7 @@ export class QuorumLockClient {
   }
 
   async leader(election: string, o: CallOptions = {}): Promise<LeaderInfo> {
-    const r = await this.call<WireLeader>('ElectionService', 'Leader', { election }, o);
+    const r = await this.call('ElectionService', 'Leader', { election }, o);
     return toLeaderInfo(election, r);
   }
 
@@ -340,7 +315,7 @@ export class QuorumLockClient {
    */
   async *observe(election: string, o: StreamOptions = {}): AsyncGenerator<LeaderInfo> {
     let last: string | undefined;
-    for await (const info of subscribe<WireLeader, LeaderInfo>(this.transport, {
+    for await (const info of subscribe(this.transport, {
       service: 'ElectionService',
       method: 'Observe',
       request: { election },
@@ -363,18 +338,18 @@ export class QuorumLockClient {
    * (linearizable): the list to act on, unlike a node's own Status.
    */
   async members(o: CallOptions = {}): Promise<ClusterMembers> {
-    return toClusterMembers(await this.call<WireMembers>('ClusterService', 'ListMembers', {}, o));
+    return toClusterMembers(await this.call('ClusterService', 'ListMembers', {}, o));
   }
 
   /** Status of the node that answers (the leader when known): that node's own view. */
   async status(o: CallOptions = {}): Promise<NodeStatus> {
-    return toNodeStatus(await this.call<WireStatus>('ClusterService', 'Status', {}, o));
+    return toNodeStatus(await this.call('ClusterService', 'Status', {}, o));
   }
 
   /** Status of one particular node, without retries (it need not be in `endpoints`). */
   async statusOf(address: string, o: CallOptions = {}): Promise<NodeStatus> {
     const deadline = performance.now() + (o.timeoutMs ?? this.attemptTimeoutMs);
-    const w = await this.transport.callAt<WireStatus>(
+    const w = await this.transport.callAt(
       address,
       'ClusterService',
       'Status',
@@ -389,12 +364,7 @@ export class QuorumLockClient {
 
   /** Moves Raft leadership to node id ('' = the most caught-up follower); the new leader's id. */
   async transferLeadership(id: string, o: CallOptions = {}): Promise<{ leaderId: string }> {
-    const r = await this.call<{ leader_id: string }>(
-      'ClusterService',
-      'TransferLeadership',
-      { id },
-      o,
-    );
+    const r = await this.call('ClusterService', 'TransferLeadership', { id }, o);
     return { leaderId: r.leader_id };
   }
 

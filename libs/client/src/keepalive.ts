@@ -2,15 +2,8 @@
 // must be given up because its renewal could not be confirmed in time.
 import { type ClientDuplexStream, status } from '@grpc/grpc-js';
 import { isServiceError } from './errors.js';
+import type { RenewRequest, RenewResponse } from './gen/quorumlock/v1/lock.js';
 import type { Transport } from './transport.js';
-
-interface RenewRequest {
-  lease_id: string;
-}
-interface RenewResponse {
-  lease_id: string;
-  ttl_ms: number;
-}
 
 /** A lease the manager keeps alive. The manager owns its timers from add() until it stops. */
 export interface KeptLease {
@@ -136,7 +129,7 @@ export class KeepAliveManager {
 
   private openStream(): NonNullable<KeepAliveManager['stream']> {
     if (this.stream) return this.stream;
-    const s = this.transport.duplex<RenewRequest, RenewResponse>('LockService', 'KeepAlive');
+    const s = this.transport.duplex('LockService', 'KeepAlive');
     this.stream = s;
     s.call.on('data', (res: RenewResponse) => this.onData(res));
     s.call.on('error', (err: Error) => this.onStreamEnd(s.call, err));

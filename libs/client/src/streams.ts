@@ -1,14 +1,14 @@
 // Server streams (Watch, Observe) as async iterators that follow the cluster across nodes.
 import { type ClientReadableStream, status } from '@grpc/grpc-js';
 import { fromGrpcError, isServiceError, UnavailableError } from './errors.js';
-import type { ServiceName } from './proto.js';
+import type { MethodName, Request, Response, ServiceName } from './proto.js';
 import { sleep, type Transport } from './transport.js';
 
-export interface SubscribeOptions<W, T> {
-  readonly service: ServiceName;
-  readonly method: string;
-  readonly request: object;
-  readonly map: (w: W) => T;
+export interface SubscribeOptions<S extends ServiceName, M extends MethodName<S>, T> {
+  readonly service: S;
+  readonly method: M;
+  readonly request: Request<S, M>;
+  readonly map: (w: Response<S, M>) => T;
   /** Called after a broken stream, before subscribing again; false: end with the error. */
   readonly resubscribe: (err: UnavailableError) => boolean;
   readonly maxFailures: number;
@@ -32,15 +32,15 @@ async function* messages<W>(call: ClientReadableStream<W>, signal: AbortSignal):
  * or fails with UNAVAILABLE is re-opened on another endpoint when resubscribe() allows it, up
  * to maxFailures times in a row (any message resets the count). Ends quietly on abort.
  */
-export async function* subscribe<W, T>(
+export async function* subscribe<S extends ServiceName, M extends MethodName<S>, T>(
   transport: Transport,
-  o: SubscribeOptions<W, T>,
+  o: SubscribeOptions<S, M, T>,
 ): AsyncGenerator<T> {
   const signal = AbortSignal.any([transport.closedSignal, ...(o.signal ? [o.signal] : [])]);
   let avoid: string | undefined;
   let failures = 0;
   while (!signal.aborted) {
-    const { call, address } = transport.serverStream<W>(o.service, o.method, o.request, avoid);
+    const { call, address } = transport.serverStream(o.service, o.method, o.request, avoid);
     let err: unknown;
     try {
       for await (const m of messages(call, signal)) {

@@ -2,7 +2,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { setMaxListeners } from 'node:events';
 import { DeadlineExceededError, fromGrpcError, isServiceError, QuorumLockError } from './errors.js';
-import { type ApiDefinitions, loadClientDefinitions, type ServiceName } from './proto.js';
+import {
+  API_DEFINITIONS,
+  type MethodName,
+  type Request,
+  type Response,
+  type ServiceName,
+} from './proto.js';
 
 export interface TlsOptions {
   /** PEM root certificates; default: the system's. */
@@ -85,7 +91,6 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 const wallDeadline = (monotonic: number) => new Date(Date.now() + (monotonic - performance.now()));
 
 export class Transport {
-  readonly defs: ApiDefinitions = loadClientDefinitions();
   private readonly endpoints: Endpoint[];
   /** Clients for addresses outside the endpoint list (Status of every member, for the CLI). */
   private readonly extra = new Map<string, grpc.Client>();
@@ -162,13 +167,7 @@ export class Transport {
     const deadline = now + STATUS_TIMEOUT_MS;
     void Promise.all(
       this.endpoints.map((e) =>
-        this.once<{ term: string; leader_client_address: string }>(
-          e.client,
-          'ClusterService',
-          'Status',
-          {},
-          deadline,
-        ).catch(() => undefined),
+        this.once(e.client, 'ClusterService', 'Status', {}, deadline).catch(() => undefined),
       ),
     ).then((all) => {
       this.refreshing = false;
@@ -176,8 +175,7 @@ export class Transport {
       let best: { term: bigint; address: string } | undefined;
       for (const s of all) {
         if (!s?.leader_client_address) continue;
-        const term = BigInt(s.term);
-        if (!best || term > best.term) best = { term, address: s.leader_client_address };
+        if (!best || s.term > best.term) best = { term: s.term, address: s.leader_client_address };
       }
       const found = best && this.endpoints.find((e) => e.address === best.address);
       if (found) this.leader = found;
@@ -185,16 +183,16 @@ export class Transport {
   }
 
   /** One attempt on one client, cancelled by signal; rejects with the raw grpc-js error. */
-  once<T>(
+  once<S extends ServiceName, M extends MethodName<S>>(
     client: grpc.Client,
-    service: ServiceName,
-    method: string,
-    req: object,
+    service: S,
+    method: M,
+    req: Request<S, M>,
     deadline: number,
     signal?: AbortSignal,
-  ): Promise<T> {
-    const def = this.defs[service][method];
-    return new Promise<T>((resolve, reject) => {
+  ): Promise<Response<S, M>> {
+    const def = API_DEFINITIONS[service][method];
+    return new Promise((resolve, reject) => {
       const signals = [this.closing.signal, ...(signal ? [signal] : [])];
       const onAbort = () => call.cancel();
       const call = client.makeUnaryRequest(
@@ -207,7 +205,7 @@ export class Transport {
         (err, res) => {
           for (const s of signals) s.removeEventListener('abort', onAbort);
           if (err) reject(err);
-          else resolve(res as T);
+          else resolve(res as Response<S, M>);
         },
       );
       for (const s of signals) s.addEventListener('abort', onAbort, { once: true });
@@ -221,12 +219,12 @@ export class Transport {
    * within maxAttempts and the call's deadline. `req` is rebuilt per attempt when it is a
    * function, so that a retried wait asks only for the time left.
    */
-  async unary<T>(
-    service: ServiceName,
-    method: string,
-    req: object | (() => object),
+  async unary<S extends ServiceName, M extends MethodName<S>>(
+    service: S,
+    method: M,
+    req: Request<S, M> | (() => Request<S, M>),
     o: UnaryOptions,
-  ): Promise<T> {
+  ): Promise<Response<S, M>> {
     const retry = this.opts.retry ?? {};
     const maxAttempts = Math.max(1, retry.maxAttempts ?? 8);
     const initial = retry.initialBackoffMs ?? 50;
@@ -242,7 +240,7 @@ export class Transport {
       const attemptDeadline = Math.min(o.deadline, now + o.attemptTimeoutMs);
       try {
         const body = typeof req === 'function' ? req() : req;
-        return await this.once<T>(ep.client, service, method, body, attemptDeadline, o.signal);
+        return await this.once(ep.client, service, method, body, attemptDeadline, o.signal);
       } catch (e) {
         if (o.signal?.aborted || this.closing.signal.aborted) throw abortedReason();
         const hung =
@@ -264,13 +262,13 @@ export class Transport {
   }
 
   /** A unary call to one address, once, without retries (Status of a particular node). */
-  callAt<T>(
+  callAt<S extends ServiceName, M extends MethodName<S>>(
     address: string,
-    service: ServiceName,
-    method: string,
-    req: object,
+    service: S,
+    method: M,
+    req: Request<S, M>,
     o: { deadline: number; signal?: AbortSignal },
-  ): Promise<T> {
+  ): Promise<Response<S, M>> {
     let client = this.endpoints.find((e) => e.address === address)?.client;
     if (!client) {
       client = this.extra.get(address);
@@ -279,20 +277,20 @@ export class Transport {
         this.extra.set(address, client);
       }
     }
-    return this.once<T>(client, service, method, req, o.deadline, o.signal).catch((e) => {
+    return this.once(client, service, method, req, o.deadline, o.signal).catch((e) => {
       throw fromGrpcError(e);
     });
   }
 
   /** Opens a server stream on an endpoint (the leader by preference). */
-  serverStream<T>(
-    service: ServiceName,
-    method: string,
-    req: object,
+  serverStream<S extends ServiceName, M extends MethodName<S>>(
+    service: S,
+    method: M,
+    req: Request<S, M>,
     avoid?: string,
-  ): { call: grpc.ClientReadableStream<T>; address: string } {
+  ): { call: grpc.ClientReadableStream<Response<S, M>>; address: string } {
     const ep = this.pick(avoid);
-    const def = this.defs[service][method];
+    const def = API_DEFINITIONS[service][method];
     const call = ep.client.makeServerStreamRequest(
       def.path,
       def.requestSerialize,
@@ -300,25 +298,25 @@ export class Transport {
       req,
       new grpc.Metadata(),
       {},
-    ) as grpc.ClientReadableStream<T>;
+    ) as grpc.ClientReadableStream<Response<S, M>>;
     return { call, address: ep.address };
   }
 
   /** Opens a bidirectional stream on an endpoint (the leader by preference). */
-  duplex<Req, Res>(
-    service: ServiceName,
-    method: string,
+  duplex<S extends ServiceName, M extends MethodName<S>>(
+    service: S,
+    method: M,
     avoid?: string,
-  ): { call: grpc.ClientDuplexStream<Req, Res>; address: string } {
+  ): { call: grpc.ClientDuplexStream<Request<S, M>, Response<S, M>>; address: string } {
     const ep = this.pick(avoid);
-    const def = this.defs[service][method];
+    const def = API_DEFINITIONS[service][method];
     const call = ep.client.makeBidiStreamRequest(
       def.path,
       def.requestSerialize,
       def.responseDeserialize,
       new grpc.Metadata(),
       {},
-    ) as grpc.ClientDuplexStream<Req, Res>;
+    ) as grpc.ClientDuplexStream<Request<S, M>, Response<S, M>>;
     return { call, address: ep.address };
   }
 

@@ -1,6 +1,10 @@
-// The SDK's public shapes (camelCase, bigint for uint64), and conversions from the wire's.
-import type { RetryOptions, TlsOptions } from './transport.js';
+// The SDK's public shapes (camelCase, bigint for uint64), and conversions from the wire's
+// (the generated messages of ./gen).
 import type * as grpc from '@grpc/grpc-js';
+import type { MembersResponse, Member, StatusResponse } from './gen/quorumlock/v1/cluster.js';
+import type { LeaderResponse } from './gen/quorumlock/v1/election.js';
+import { type LockEvent as WireLockEvent, LockEvent_Type } from './gen/quorumlock/v1/lock.js';
+import type { RetryOptions, TlsOptions } from './transport.js';
 
 export interface QuorumLockClientOptions {
   /** host:port of every node (any subset works: followers forward to the leader). */
@@ -69,37 +73,6 @@ export interface NodeStatus {
   readonly members: readonly MemberStatus[];
 }
 
-/** Wire shapes, as proto-loader delivers them with keepCase and longs: String. */
-export interface WireLeader {
-  has_leader: boolean;
-  candidate: string;
-  value: string;
-  fencing_token: string;
-}
-
-export interface WireStatus {
-  id: string;
-  role: string;
-  term: string;
-  leader_id: string;
-  leader_client_address: string;
-  commit_index: string;
-  applied_index: string;
-  members: {
-    id: string;
-    peer_address: string;
-    client_address: string;
-    match_index: string;
-    is_leader: boolean;
-  }[];
-}
-
-export interface WireMembers {
-  members: WireStatus['members'];
-  leader_id: string;
-  config_index: string;
-}
-
 /** The members as the leader knows them (linearizable). */
 export interface ClusterMembers {
   readonly members: readonly MemberStatus[];
@@ -108,49 +81,49 @@ export interface ClusterMembers {
   readonly configIndex: bigint;
 }
 
-export interface WireLockEvent {
-  name: string;
-  type: LockEvent['type'];
-  owner: string;
-  fencing_token: string;
-}
-
-export const toLeaderInfo = (election: string, w: WireLeader): LeaderInfo => ({
+export const toLeaderInfo = (election: string, w: LeaderResponse): LeaderInfo => ({
   election,
   hasLeader: w.has_leader,
   candidate: w.candidate,
   value: w.value,
-  fencingToken: BigInt(w.fencing_token),
+  fencingToken: w.fencing_token,
 });
 
-const toMember = (m: WireStatus['members'][number]): MemberStatus => ({
+const toMember = (m: Member): MemberStatus => ({
   id: m.id,
   peerAddress: m.peer_address,
   clientAddress: m.client_address,
-  matchIndex: BigInt(m.match_index),
+  matchIndex: m.match_index,
   isLeader: m.is_leader,
 });
 
-export const toNodeStatus = (w: WireStatus): NodeStatus => ({
+export const toNodeStatus = (w: StatusResponse): NodeStatus => ({
   id: w.id,
   role: w.role,
-  term: BigInt(w.term),
+  term: w.term,
   leaderId: w.leader_id,
   leaderClientAddress: w.leader_client_address,
-  commitIndex: BigInt(w.commit_index),
-  appliedIndex: BigInt(w.applied_index),
+  commitIndex: w.commit_index,
+  appliedIndex: w.applied_index,
   members: w.members.map(toMember),
 });
 
-export const toClusterMembers = (w: WireMembers): ClusterMembers => ({
+export const toClusterMembers = (w: MembersResponse): ClusterMembers => ({
   members: w.members.map(toMember),
   leaderId: w.leader_id,
-  configIndex: BigInt(w.config_index),
+  configIndex: w.config_index,
 });
+
+const EVENT_TYPES: Record<LockEvent_Type, LockEvent['type']> = {
+  [LockEvent_Type.ACQUIRED]: 'ACQUIRED',
+  [LockEvent_Type.RELEASED]: 'RELEASED',
+  [LockEvent_Type.EXPIRED]: 'EXPIRED',
+};
 
 export const toLockEvent = (w: WireLockEvent): LockEvent => ({
   name: w.name,
-  type: w.type,
+  // A type added to the proto after this SDK was built reads as its number.
+  type: EVENT_TYPES[w.type] ?? (w.type as unknown as LockEvent['type']),
   owner: w.owner,
-  fencingToken: BigInt(w.fencing_token),
+  fencingToken: w.fencing_token,
 });

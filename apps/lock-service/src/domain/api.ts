@@ -1,129 +1,66 @@
-// The service as the gRPC layer sees it. Field names are the proto's (snake_case, as
-// @grpc/proto-loader delivers them with keepCase), so controllers pass messages straight through.
+// The service as the gRPC layer sees it. The messages are the ones generated from the protos
+// (scripts/gen-proto.sh): snake_case fields as on the wire, uint64 as number, so controllers
+// pass them straight through.
+import type {
+  ListMembersRequest,
+  Member,
+  MembersResponse,
+  StatusRequest,
+  StatusResponse,
+  TransferLeadershipRequest,
+  TransferLeadershipResponse,
+} from '../gen/quorumlock/v1/cluster.js';
+import type {
+  CampaignRequest,
+  CampaignResponse,
+  LeaderRequest,
+  LeaderResponse,
+  ProclaimRequest,
+  ProclaimResponse,
+  ResignRequest,
+  ResignResponse,
+} from '../gen/quorumlock/v1/election.js';
+import type {
+  AcquireRequest,
+  AcquireResponse,
+  DescribeRequest,
+  DescribeResponse,
+  LockEvent,
+  ReleaseRequest,
+  ReleaseResponse,
+  RenewRequest,
+  RenewResponse,
+  WatchRequest,
+} from '../gen/quorumlock/v1/lock.js';
 
-export interface AcquireRequest {
-  name: string;
-  owner: string;
-  ttl_ms: number;
-  wait_ms: number;
-  request_id: string;
-  lease_id: string;
-}
-export interface AcquireResponse {
-  acquired: boolean;
-  lease_id: string;
-  fencing_token: number;
-  ttl_ms: number;
-  holder: string;
-}
-export interface RenewRequest {
-  lease_id: string;
-}
-export interface RenewResponse {
-  lease_id: string;
-  ttl_ms: number;
-}
-export interface ReleaseRequest {
-  lease_id: string;
-  name: string;
-}
-export interface ReleaseResponse {
-  released: boolean;
-}
-export interface DescribeRequest {
-  name: string;
-}
-export interface DescribeResponse {
-  held: boolean;
-  owner: string;
-  fencing_token: number;
-  remaining_ms: number;
-  waiters: number;
-}
-export interface WatchRequest {
-  prefix: string;
-}
-export enum LockEventType {
-  ACQUIRED = 0,
-  RELEASED = 1,
-  EXPIRED = 2,
-}
-export interface LockEvent {
-  name: string;
-  type: LockEventType;
-  owner: string;
-  fencing_token: number;
-}
-
-export interface CampaignRequest {
-  election: string;
-  candidate: string;
-  value: string;
-  ttl_ms: number;
-  wait_ms: number;
-  request_id: string;
-  lease_id: string;
-}
-export interface CampaignResponse {
-  elected: boolean;
-  lease_id: string;
-  fencing_token: number;
-  ttl_ms: number;
-}
-export interface ProclaimRequest {
-  election: string;
-  lease_id: string;
-  value: string;
-}
-export type ProclaimResponse = Record<string, never>;
-export interface ResignRequest {
-  election: string;
-  lease_id: string;
-}
-export interface ResignResponse {
-  resigned: boolean;
-}
-export interface LeaderRequest {
-  election: string;
-}
-export interface LeaderResponse {
-  has_leader: boolean;
-  candidate: string;
-  value: string;
-  fencing_token: number;
-}
-
-export interface Member {
-  id: string;
-  peer_address: string;
-  client_address: string;
-  match_index: number;
-  is_leader: boolean;
-}
-export type StatusRequest = Record<string, never>;
-export interface StatusResponse {
-  id: string;
-  role: string;
-  term: number;
-  leader_id: string;
-  leader_client_address: string;
-  commit_index: number;
-  applied_index: number;
-  members: Member[];
-}
-export type ListMembersRequest = Record<string, never>;
-export interface MembersResponse {
-  members: Member[];
-  leader_id: string;
-  config_index: number;
-}
-export interface TransferLeadershipRequest {
-  /** Target node id; empty: the most caught-up follower. */
-  id: string;
-}
-export interface TransferLeadershipResponse {
-  leader_id: string;
-}
+export { LockEvent_Type as LockEventType } from '../gen/quorumlock/v1/lock.js';
+export type {
+  AcquireRequest,
+  AcquireResponse,
+  CampaignRequest,
+  CampaignResponse,
+  DescribeRequest,
+  DescribeResponse,
+  LeaderRequest,
+  LeaderResponse,
+  ListMembersRequest,
+  LockEvent,
+  Member,
+  MembersResponse,
+  ProclaimRequest,
+  ProclaimResponse,
+  ReleaseRequest,
+  ReleaseResponse,
+  RenewRequest,
+  RenewResponse,
+  ResignRequest,
+  ResignResponse,
+  StatusRequest,
+  StatusResponse,
+  TransferLeadershipRequest,
+  TransferLeadershipResponse,
+  WatchRequest,
+};
 
 /** Per call: the client's deadline on this node's monotonic clock, and cancellation. */
 export interface CallContext {

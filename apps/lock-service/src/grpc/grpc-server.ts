@@ -3,12 +3,7 @@
 // limit or an immediate one.
 import * as grpc from '@grpc/grpc-js';
 import { ServerGrpc } from '@nestjs/microservices';
-import {
-  MAX_MESSAGE_BYTES,
-  PROTO_LOADER_OPTIONS,
-  QUORUMLOCK_PACKAGE,
-  quorumlockProtoFiles,
-} from './proto.js';
+import { API_PACKAGE_DEFINITION, MAX_MESSAGE_BYTES, QUORUMLOCK_PACKAGE } from './proto.js';
 
 export interface GrpcServerOptions {
   /** host:port to bind; port 0 picks a free port, see `port`. */
@@ -29,8 +24,7 @@ export class QuorumLockGrpcServer extends ServerGrpc {
     super({
       url: serverOptions.address,
       package: [QUORUMLOCK_PACKAGE],
-      protoPath: quorumlockProtoFiles(),
-      loader: PROTO_LOADER_OPTIONS,
+      packageDefinition: API_PACKAGE_DEFINITION,
       // Nest's documented hook (it is how reflection is added), called with the grpc-js Server.
       onLoadPackageDefinition: (_definition: unknown, server: grpc.Server) =>
         serverOptions.addServices?.(server),

@@ -1,50 +1,33 @@
-// Where the public protos live and how they are loaded, shared by the server and the tests' clients.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The public API as the server speaks it: code generated from proto/quorumlock/v1 into ../gen by
+// scripts/gen-proto.sh, with uint64 as number since fencing tokens and indexes are Raft log
+// positions, far below 2^53. Shared by the server, its forwarding client and the tests' clients.
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { grpcServiceDefinition } from '../../../../libs/client/src/service-definition.js';
+import { ClusterServiceDefinition } from '../gen/quorumlock/v1/cluster.js';
+import { ElectionServiceDefinition } from '../gen/quorumlock/v1/election.js';
+import { LockServiceDefinition } from '../gen/quorumlock/v1/lock.js';
+
+type PackageDefinition = Parameters<typeof grpc.loadPackageDefinition>[0];
 
 export const QUORUMLOCK_PACKAGE = 'quorumlock.v1';
-export const QUORUMLOCK_SERVICES = [
-  'quorumlock.v1.LockService',
-  'quorumlock.v1.ElectionService',
-  'quorumlock.v1.ClusterService',
-] as const;
+
+const SERVICES = [LockServiceDefinition, ElectionServiceDefinition, ClusterServiceDefinition];
+
+export const QUORUMLOCK_SERVICES: readonly string[] = SERVICES.map((s) => s.fullName);
 
 /** gRPC's usual limit, stated explicitly so that client and server agree. */
 export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /**
- * keepCase delivers the snake_case fields LockApi's DTOs use; longs: Number is safe because
- * fencing tokens and indexes are Raft log positions, far below 2^53.
+ * The three services as a grpc-js package definition, which Nest routes by as it would one
+ * loaded from the .proto files, so that the server's codec is the generated one too.
  */
-export const PROTO_LOADER_OPTIONS = {
-  keepCase: true,
-  longs: Number,
-  enums: Number,
-  defaults: true,
-  oneofs: true,
-} satisfies protoLoader.Options;
-
-const LOCK_PROTO = join('proto', 'quorumlock', 'v1', 'lock.proto');
-
-/** Walks up from this module because it runs both from source (jest) and from dist/. */
-export function quorumlockProtoFiles(): string[] {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(join(dir, LOCK_PROTO))) {
-      const v1 = join(dir, dirname(LOCK_PROTO));
-      return ['lock.proto', 'election.proto', 'cluster.proto'].map((f) => join(v1, f));
-    }
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`${LOCK_PROTO} not found above ${import.meta.url}`);
-    dir = parent;
-  }
-}
+export const API_PACKAGE_DEFINITION: PackageDefinition = Object.fromEntries(
+  SERVICES.map((s) => [s.fullName, grpcServiceDefinition(s)]),
+);
 
 /** The quorumlock.v1 package as grpc-js client constructors (forwarding, tests, the CLI). */
 export function loadApiPackage(): grpc.GrpcObject {
-  const def = protoLoader.loadSync(quorumlockProtoFiles(), PROTO_LOADER_OPTIONS);
-  return (grpc.loadPackageDefinition(def).quorumlock as grpc.GrpcObject).v1 as grpc.GrpcObject;
+  const root = grpc.loadPackageDefinition(API_PACKAGE_DEFINITION);
+  return (root.quorumlock as grpc.GrpcObject).v1 as grpc.GrpcObject;
 }
