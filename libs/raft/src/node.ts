@@ -2,7 +2,13 @@ import { EventEmitter } from 'node:events';
 import { coreDefaults } from './config.js';
 import { NotLeaderError, ProposalDroppedError } from './errors.js';
 import { entriesBytes, type ProposalOutcome, type RaftNodeObserver } from './observer.js';
-import type { StateMachine, Transport } from './ports.js';
+import {
+  type Runtime,
+  type StateMachine,
+  systemRuntime,
+  type Timer,
+  type Transport,
+} from './ports.js';
 import { seededRandom } from './prng.js';
 import { RaftCore, type CoreStatus } from './raft.js';
 import { PendingRequests, type ProposalResult } from './pending.js';
@@ -39,6 +45,8 @@ export interface RaftNodeOptions<R> {
   /** Seed of the election-timeout PRNG; random by default. */
   readonly seed?: number;
   readonly logger?: RaftLogger;
+  /** Clock and timers; the process's own by default, virtual ones in the simulator. */
+  readonly runtime?: Runtime;
 }
 
 export interface RaftLogger {
@@ -58,7 +66,8 @@ export interface RaftNodeStatus extends CoreStatus {
 export class RaftNode<R = unknown> extends EventEmitter {
   private readonly core: RaftCore;
   private readonly log: RaftLogger;
-  private ticker: NodeJS.Timeout | undefined;
+  private readonly rt: Runtime;
+  private ticker: Timer | undefined;
   private running = false;
   private loopActive = false;
   private loopScheduled = false;
@@ -68,7 +77,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private appliedIndex = 0;
   private lastSnapshotIndex = 0;
   private persistedHard: HardState;
-  private readonly pending = new PendingRequests<R>();
+  private readonly pending: PendingRequests<R>;
   private readonly snapshotEntries: number;
   private readonly snapshotRetain: number;
   readonly electionTimeoutMaxMs: number;
@@ -96,6 +105,8 @@ export class RaftNode<R = unknown> extends EventEmitter {
     restored: Awaited<ReturnType<Storage['load']>>,
   ) {
     super();
+    this.rt = opts.runtime ?? systemRuntime;
+    this.pending = new PendingRequests<R>(() => this.rt.now());
     this.persistedHard = restored.hardState;
     const tickMs = opts.tickMs ?? 10;
     const ticks = (ms: number) => Math.max(1, Math.round(ms / tickMs));
@@ -144,7 +155,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     });
     await opts.transport.start();
     node.running = true;
-    node.ticker = setInterval(() => node.onTick(), opts.tickMs ?? 10);
+    node.armTicker();
     node.schedule();
     return node;
   }
@@ -216,15 +227,15 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
     this.schedule();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
+      const timer = this.rt.after(timeoutMs, () => {
         this.off('leader', onLeader);
         reject(
           new Error(`leadership transfer to ${target} did not complete within ${timeoutMs} ms`),
         );
-      }, timeoutMs);
+      });
       const onLeader = (leader: NodeId) => {
         if (leader !== target) return;
-        clearTimeout(timer);
+        timer.cancel();
         this.off('leader', onLeader);
         resolve();
       };
@@ -260,7 +271,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
     this.stopped = true;
     this.running = false;
-    clearInterval(this.ticker);
+    this.ticker?.cancel();
     await this.opts.transport.stop();
     await this.loopDone;
     this.failPending(new NotLeaderError('', 'node is stopping'));
@@ -268,6 +279,15 @@ export class RaftNode<R = unknown> extends EventEmitter {
   }
 
   // ---- event loop ----------------------------------------------------------------------------
+
+  /** Re-armed at each tick (from when it fires, as setInterval does) while the node runs. */
+  private armTicker(): void {
+    this.ticker = this.rt.after(this.opts.tickMs ?? 10, () => {
+      if (!this.running) return;
+      this.armTicker();
+      this.onTick();
+    });
+  }
 
   private onTick(): void {
     this.guarded(() => this.core.tick());
@@ -298,7 +318,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
   private schedule(): void {
     if (this.loopScheduled || this.loopActive || !this.running) return;
     this.loopScheduled = true;
-    setImmediate(() => {
+    this.rt.soon(() => {
       this.loopScheduled = false;
       if (this.loopActive || !this.running) return;
       this.loopActive = true;
@@ -323,7 +343,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       }
       if (rd.hardState || rd.snapshot || rd.entries.length > 0) {
         const sync = mustSync(rd, this.persistedHard);
-        const started = performance.now();
+        const started = this.rt.now();
         await this.opts.storage.save({
           hardState: rd.hardState,
           entries: rd.entries,
@@ -332,7 +352,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
         });
         if (rd.hardState) this.persistedHard = rd.hardState;
         if (sync) {
-          const seconds = (performance.now() - started) / 1000;
+          const seconds = (this.rt.now() - started) / 1000;
           this.counters.storageWrites++;
           this.counters.entriesWritten += rd.entries.length;
           this.counters.storageWriteSeconds += seconds;
@@ -345,7 +365,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       }
       for (const m of rd.messages) if (!sendsBeforePersist(m)) this.opts.transport.send(m);
       if (rd.snapshot) {
-        const restoreStarted = performance.now();
+        const restoreStarted = this.rt.now();
         this.opts.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta);
         this.appliedIndex = this.lastSnapshotIndex = rd.snapshot.meta.index;
         this.counters.snapshotsInstalled++;
@@ -353,7 +373,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
           'snapshotInstalled',
           rd.snapshot.meta,
           rd.snapshot.data.byteLength,
-          (performance.now() - restoreStarted) / 1000,
+          (this.rt.now() - restoreStarted) / 1000,
         );
         this.log.info(
           { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term },
@@ -399,7 +419,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
       ? this.opts.snapshotDue(since)
       : since >= this.snapshotEntries;
     if (since === 0 || !due || applied !== this.core.log.applied) return;
-    const started = performance.now();
+    const started = this.rt.now();
     const meta = this.core.snapshotMetaAt(applied);
     const data = this.opts.stateMachine.snapshot();
     const upTo = Math.max(0, applied - this.snapshotRetain);
@@ -410,7 +430,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     if (before > 0) this.counters.logBytes *= this.logSize().entries / before;
     this.lastSnapshotIndex = applied;
     this.counters.snapshotsTaken++;
-    this.emit('snapshot', meta, data.byteLength, (performance.now() - started) / 1000);
+    this.emit('snapshot', meta, data.byteLength, (this.rt.now() - started) / 1000);
     this.log.info({ index: meta.index, bytes: data.byteLength }, 'took snapshot and compacted log');
   }
 
@@ -428,7 +448,7 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.failed = true;
     this.log.error({ err: e.message, stack: e.stack }, 'raft node failed; stopping');
     this.running = false;
-    clearInterval(this.ticker);
+    this.ticker?.cancel();
     this.failPending(e);
     this.emit('fatal', e);
   }

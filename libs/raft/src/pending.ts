@@ -8,7 +8,7 @@ export interface ProposalResult<R> {
 
 interface PendingProposal<R> {
   term: number;
-  /** performance.now() at propose(), for the commit latency. */
+  /** now() at propose(), for the commit latency. */
   started: number;
   resolve: (r: ProposalResult<R>) => void;
   reject: (e: Error) => void;
@@ -30,8 +30,11 @@ export class PendingRequests<R> {
   /** Confirmed reads waiting for the state machine to reach their index, in index order. */
   private readonly readsByIndex: PendingRead[] = [];
 
+  /** now: the driver's monotonic clock in ms. */
+  constructor(private readonly now: () => number) {}
+
   proposal(index: number, term: number): Promise<ProposalResult<R>> {
-    const started = performance.now();
+    const started = this.now();
     return new Promise((resolve, reject) =>
       this.proposals.set(index, { term, started, resolve, reject }),
     );
@@ -51,7 +54,7 @@ export class PendingRequests<R> {
     this.proposals.delete(e.index);
     if (p.term === e.term && e.type === EntryType.Normal) {
       p.resolve({ index: e.index, result });
-      return (performance.now() - p.started) / 1000;
+      return (this.now() - p.started) / 1000;
     }
     p.reject(new LeadershipLostError(leaderHint));
     return -1;

@@ -25,3 +25,32 @@ export interface Transport {
 }
 
 export type SnapshotSource = () => Promise<Snapshot | null>;
+
+/** A scheduled callback; cancel() after it ran, or twice, does nothing. */
+export interface Timer {
+  cancel(): void;
+}
+
+/**
+ * Local monotonic time in ms, and timers: the driver's only access to time, so that a simulator
+ * can run it on virtual time (and a drifting, pausing clock) from one seed.
+ */
+export interface Runtime {
+  now(): number;
+  /** Runs fn after ms (like setTimeout). */
+  after(ms: number, fn: () => void): Timer;
+  /** Runs fn on a later turn, after what is already pending (like setImmediate). */
+  soon(fn: () => void): void;
+}
+
+/** The process's own clock and timers. */
+export const systemRuntime: Runtime = {
+  now: () => performance.now(),
+  after: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    return { cancel: () => clearTimeout(t) };
+  },
+  soon: (fn) => {
+    setImmediate(fn);
+  },
+};
