@@ -7,10 +7,6 @@ export class SafetyViolation extends Error {
   }
 }
 
-function fail(msg: string): never {
-  throw new SafetyViolation(msg);
-}
-
 const decoder = new TextDecoder();
 const key = (e: Entry) => `${e.term}/${e.type}/${decoder.decode(e.data)}`;
 
@@ -32,11 +28,17 @@ export class SafetyChecker {
   readonly acked = new Map<string, number>();
   maxAckedIndex = 0;
 
+  /**
+   * report records a violation with the run (checks run inside the code under test, which may
+   * catch what they throw: a RaftNode takes an exception in apply() as fatal).
+   */
+  constructor(private readonly report: (v: SafetyViolation) => void = () => {}) {}
+
   /** Election Safety: at most one leader per term. */
   onLeader(term: number, id: NodeId): void {
     const prev = this.leaders.get(term);
     if (prev !== undefined && prev !== id)
-      fail(`election safety: ${prev} and ${id} both lead term ${term}`);
+      this.fail(`election safety: ${prev} and ${id} both lead term ${term}`);
     this.leaders.set(term, id);
   }
 
@@ -49,14 +51,14 @@ export class SafetyChecker {
     last: number,
   ): void {
     if (last < this.maxCommitted) {
-      fail(
+      this.fail(
         `leader completeness: ${id} leads term ${term} with last index ${last} < committed ${this.maxCommitted}`,
       );
     }
     for (let i = compacted + 1; i <= this.maxCommitted; i++) {
       const want = this.committed.get(i);
       if (want !== undefined && logTerm(i) !== want) {
-        fail(
+        this.fail(
           `leader completeness: ${id} (term ${term}) has term ${logTerm(i)} at ${i}, committed term is ${want}`,
         );
       }
@@ -73,9 +75,9 @@ export class SafetyChecker {
       return;
     }
     if (seen.key !== mine.key)
-      fail(`log matching: ${node} holds a different entry at index ${e.index} term ${e.term}`);
+      this.fail(`log matching: ${node} holds a different entry at index ${e.index} term ${e.term}`);
     if (seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm) {
-      fail(
+      this.fail(
         `log matching: ${node} entry ${e.index}/${e.term} follows term ${prevTerm}, elsewhere ${seen.prevTerm}`,
       );
     }
@@ -86,7 +88,9 @@ export class SafetyChecker {
     const want = this.committed.get(index);
     if (want === undefined) this.committed.set(index, term);
     else if (want !== term)
-      fail(`commit disagreement: ${node} committed term ${term} at ${index}, elsewhere ${want}`);
+      this.fail(
+        `commit disagreement: ${node} committed term ${term} at ${index}, elsewhere ${want}`,
+      );
     if (index > this.maxCommitted) this.maxCommitted = index;
   }
 
@@ -96,23 +100,32 @@ export class SafetyChecker {
     const prev = this.applied.get(e.index);
     if (prev === undefined) this.applied.set(e.index, k);
     else if (prev !== k)
-      fail(
+      this.fail(
         `state machine safety: ${node} applied ${k} at ${e.index}, another node applied ${prev}`,
       );
   }
 
   onAck(value: string, index: number): void {
-    if (this.acked.has(value)) fail(`write ${value} acknowledged twice`);
+    if (this.acked.has(value)) this.fail(`write ${value} acknowledged twice`);
     this.acked.set(value, index);
     if (index > this.maxAckedIndex) this.maxAckedIndex = index;
   }
 
-  /** A read began when maxAckedAtStart was acknowledged, and was served at readIndex. */
-  onRead(node: NodeId, readIndex: number, maxAckedAtStart: number): void {
-    if (readIndex < maxAckedAtStart) {
-      fail(
-        `linearizable read: ${node} served read at index ${readIndex} < acknowledged write ${maxAckedAtStart}`,
+  /**
+   * A read began when maxAckedAtStart was the highest acknowledged write, and was answered from
+   * the state as of appliedIndex: it must reflect every write acknowledged before it began.
+   */
+  onRead(node: NodeId, appliedIndex: number, maxAckedAtStart: number): void {
+    if (appliedIndex < maxAckedAtStart) {
+      this.fail(
+        `linearizable read: ${node} served a read at applied index ${appliedIndex} < acknowledged write ${maxAckedAtStart}`,
       );
     }
+  }
+
+  private fail(msg: string): never {
+    const v = new SafetyViolation(msg);
+    this.report(v);
+    throw v;
   }
 }

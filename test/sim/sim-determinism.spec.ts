@@ -1,16 +1,29 @@
 import { runSeed } from './scenario.js';
 import { replayCommand } from './replay.js';
 
-test('one seed reproduces the same run exactly', () => {
-  const a = runSeed({ seed: 42 });
-  const b = runSeed({ seed: 42 });
-  expect(b.faults).toEqual(a.faults);
-  expect(b.stats).toEqual(a.stats);
-  expect(a.stats.acked).toBeGreaterThan(0);
+async function traced(seed: number) {
+  const lines: string[] = [];
+  const result = await runSeed({ seed, trace: (l) => lines.push(l) });
+  return { result, lines };
+}
+
+test('one seed reproduces the same run exactly, event for event', async () => {
+  const a = await traced(42);
+  const b = await traced(42);
+  expect(a.lines.length).toBeGreaterThan(1000);
+  expect(b.lines).toEqual(a.lines);
+  expect(b.result).toEqual(a.result);
+  expect(a.result.stats.acked).toBeGreaterThan(0);
 });
 
-test('different seeds make different schedules', () => {
-  expect(runSeed({ seed: 1 }).faults).not.toEqual(runSeed({ seed: 3 }).faults);
+test('tracing does not change the run', async () => {
+  const quiet = await runSeed({ seed: 42 });
+  const { result } = await traced(42);
+  expect(result).toEqual(quiet);
+});
+
+test('different seeds make different schedules', async () => {
+  expect((await runSeed({ seed: 1 })).faults).not.toEqual((await runSeed({ seed: 3 })).faults);
 });
 
 test('the replay command names the seed', () => {

@@ -1,0 +1,164 @@
+// libs/raft's Storage port on a simulated disk: writes take time, and a crash loses the writes
+// still in flight (or completes some of them without the process ever learning it).
+import {
+  MemoryStorage,
+  type PersistBatch,
+  type PersistentState,
+  type Snapshot,
+  type Storage,
+} from '../../../libs/raft/src/index.js';
+import type { CompleteWrite } from '../../../libs/raft/src/storage/memory-storage.js';
+import type { SimHost } from './host.js';
+import type { SimWorld } from './world.js';
+
+export interface DiskPolicy {
+  /** Latency of a synced write (fsync), uniform in [minDelayMs, maxDelayMs] of world time. */
+  minDelayMs: number;
+  maxDelayMs: number;
+  /**
+   * At a crash, each write in flight, oldest first, completed anyway with this probability (the
+   * fsync finished just before the process died): durable, but never acknowledged.
+   */
+  crashCompletes: number;
+}
+
+export const fastDisk: DiskPolicy = { minDelayMs: 0.1, maxDelayMs: 1, crashCompletes: 0.3 };
+export const slowDisk: DiskPolicy = { minDelayMs: 20, maxDelayMs: 100, crashCompletes: 0.3 };
+
+/** A write as it reached the durable state, for checkers reading the disk. */
+export type DurableWrite =
+  | { kind: 'save'; batch: PersistBatch }
+  | { kind: 'snapshot'; snapshot: Snapshot; compactUpTo: number };
+
+interface InFlight {
+  complete: CompleteWrite;
+  write: DurableWrite;
+}
+
+/**
+ * One machine's disk, outliving the processes that use it: the durable state is a MemoryStorage
+ * in which a write lands only when it completes. Writes complete in issue order. An unsynced
+ * write (commit index only) completes with the next synced one, so a crash can lose it.
+ */
+export class SimDisk {
+  readonly mem = new MemoryStorage();
+  policy: DiskPolicy;
+  /** Called each time a write became durable (the durable state is then readable in mem). */
+  onDurable: ((w: DurableWrite) => void) | undefined;
+  /** A fault: called, as a world event, at a random moment while the next synced write is in flight. */
+  crashDuringNextWrite: (() => void) | null = null;
+  readonly stats = { writes: 0, synced: 0, lostInCrash: 0, completedInCrash: 0 };
+  private inFlight: InFlight[] = [];
+  private lastDoneAt = 0;
+
+  constructor(
+    readonly world: SimWorld,
+    policy: Partial<DiskPolicy> = {},
+  ) {
+    this.policy = { ...fastDisk, ...policy };
+  }
+
+  /** The Storage a process (one incarnation of the host) sees; its crash crashes the disk. */
+  storage(host: SimHost): SimStorage {
+    host.onCrash(() => this.crash());
+    return new SimStorage(host, this);
+  }
+
+  get pendingWrites(): number {
+    return this.inFlight.length;
+  }
+
+  /**
+   * Issues a write; resolves on host once durable. Unsynced writes resolve at once (next turn)
+   * and become durable only with the next synced write.
+   */
+  write(host: SimHost, write: DurableWrite, complete: CompleteWrite, sync: boolean): Promise<void> {
+    this.stats.writes++;
+    const entry: InFlight = { complete, write };
+    this.inFlight.push(entry);
+    if (!sync) return new Promise((resolve) => host.soon(resolve));
+    this.stats.synced++;
+    const w = this.world;
+    const doneAt = Math.max(
+      this.lastDoneAt,
+      w.now + w.between(this.policy.minDelayMs, this.policy.maxDelayMs),
+    );
+    this.lastDoneAt = doneAt;
+    const crash = this.crashDuringNextWrite;
+    if (crash) {
+      this.crashDuringNextWrite = null;
+      // The most dangerous moment: a leader's messages are out, its write not yet durable.
+      w.at(w.now + w.rand() * (doneAt - w.now), crash);
+    }
+    return new Promise((resolve) => {
+      w.at(doneAt, () => {
+        if (!this.completeThrough(entry)) return;
+        host.run(resolve);
+      });
+    });
+  }
+
+  /** A process crash: writes in flight are lost, except a random prefix that completed. */
+  crash(): void {
+    if (this.inFlight.length === 0) return;
+    let completed = 0;
+    while (completed < this.inFlight.length && this.world.chance(this.policy.crashCompletes)) {
+      this.land(this.inFlight[completed]);
+      completed++;
+    }
+    this.stats.completedInCrash += completed;
+    this.stats.lostInCrash += this.inFlight.length - completed;
+    this.world.trace(
+      `disk crash: ${completed} in-flight writes completed, ${this.inFlight.length - completed} lost`,
+    );
+    this.inFlight = [];
+    this.mem.discardPendingWrites();
+  }
+
+  /** Lands every write up to and including entry; false if a crash discarded it first. */
+  private completeThrough(entry: InFlight): boolean {
+    const k = this.inFlight.indexOf(entry);
+    if (k < 0) return false;
+    for (const e of this.inFlight.slice(0, k + 1)) this.land(e);
+    this.inFlight.splice(0, k + 1);
+    return true;
+  }
+
+  private land(e: InFlight): void {
+    if (!e.complete()) throw new Error('SimDisk: a write in flight was discarded by the storage');
+    this.onDurable?.(e.write);
+  }
+}
+
+/**
+ * The Storage port of one process on a SimDisk. Every answer comes back on the process's
+ * runtime, so a crashed process never learns the outcome of its writes.
+ */
+export class SimStorage implements Storage {
+  constructor(
+    private readonly host: SimHost,
+    readonly disk: SimDisk,
+  ) {}
+
+  load(): Promise<PersistentState> {
+    return new Promise((resolve) => this.host.soon(() => resolve(this.disk.mem.loadSync())));
+  }
+
+  save(batch: PersistBatch): Promise<void> {
+    const complete = this.disk.mem.beginSave(batch);
+    return this.disk.write(this.host, { kind: 'save', batch }, complete, batch.sync ?? true);
+  }
+
+  saveSnapshot(snapshot: Snapshot, compactUpTo: number): Promise<void> {
+    const complete = this.disk.mem.beginSaveSnapshot(snapshot, compactUpTo);
+    return this.disk.write(this.host, { kind: 'snapshot', snapshot, compactUpTo }, complete, true);
+  }
+
+  readSnapshot(): Promise<Snapshot | null> {
+    return new Promise((resolve) =>
+      this.host.soon(() => resolve(this.disk.mem.readSnapshotSync())),
+    );
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,204 @@
+// The simulated world: one seeded PRNG, virtual time and one event queue that everything runs
+// through, so that a seed replays exactly. Generic: it knows hosts, not Raft.
+import { MinHeap, type Random, seededRandom } from '../../../libs/raft/src/index.js';
+import { SimHost, type HostId } from './host.js';
+
+interface WorldEvent {
+  at: number;
+  seq: number;
+  fn: () => void;
+}
+
+export interface SimWorldOptions {
+  /** Receives every trace line, `<ms> <line>`; tracing is off without it. */
+  trace?: (line: string) => void;
+  /** A run that executes more events than this fails (a livelock, or a runaway timer loop). */
+  maxEvents?: number;
+  /** Host clocks run at 1 +/- this rate (default 0.01: +/-1 %). */
+  clockDrift?: number;
+}
+
+/** Thrown by run() when something failed inside the world (see SimWorld.fail). */
+export class SimFailure extends Error {
+  constructor(message: string, cause: unknown) {
+    super(message, { cause });
+    this.name = 'SimFailure';
+  }
+}
+
+/**
+ * Resolves once every promise continuation queued so far, and every one they queue in turn, has
+ * run. Node runs process.nextTick callbacks only after the microtask queue is empty, so a tick
+ * queued from here fires after a full drain: the guarantee of awaiting setImmediate, at an
+ * eighth of the cost (no event-loop turn). Nothing in the world may use nextTick itself.
+ */
+const drainMicrotasks = () => new Promise<void>((resolve) => process.nextTick(resolve));
+/** A real event-loop turn now and then, so that the host process (jest's timeouts) stays live. */
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+const EVENTS_PER_YIELD = 1024;
+
+/**
+ * Virtual time in ms (a float) and a queue of events ordered by time, ties broken by insertion
+ * order. run() pops one event at a time and, after each, lets every promise continuation it
+ * caused run before the next event, as Node runs microtasks between two callbacks. Nothing in
+ * the world may use real time, real timers or Math.random: only `now`, `schedule`/`at` (or a
+ * host's runtime) and `rand`.
+ */
+export class SimWorld {
+  readonly rand: Random;
+  now = 0;
+  /** Events run so far. */
+  events = 0;
+  private seq = 0;
+  private readonly queue = new MinHeap<WorldEvent>(
+    (a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq),
+  );
+  private readonly traceSink: ((line: string) => void) | undefined;
+  private readonly maxEvents: number;
+  private readonly clockDrift: number;
+  private readonly current = new Map<HostId, SimHost>();
+  private failure: SimFailure | undefined;
+
+  constructor(
+    readonly seed: number,
+    opts: SimWorldOptions = {},
+  ) {
+    this.rand = seededRandom(seed);
+    this.traceSink = opts.trace;
+    this.maxEvents = opts.maxEvents ?? 50_000_000;
+    this.clockDrift = opts.clockDrift ?? 0.01;
+  }
+
+  // ---- randomness ----------------------------------------------------------------------------
+
+  /** Uniform in [lo, hi). */
+  between(lo: number, hi: number): number {
+    return lo + this.rand() * (hi - lo);
+  }
+
+  /** Integer in [lo, hi). */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.rand() * (hi - lo));
+  }
+
+  chance(p: number): boolean {
+    return this.rand() < p;
+  }
+
+  pick<T>(xs: readonly T[]): T {
+    if (xs.length === 0) throw new Error('pick from an empty list');
+    return xs[Math.floor(this.rand() * xs.length)];
+  }
+
+  /** A deterministic shuffle (Fisher-Yates) of a copy of xs. */
+  shuffle<T>(xs: readonly T[]): T[] {
+    const a = [...xs];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = Math.floor(this.rand() * (i + 1));
+      [a[i], a[j]] = [a[j], a[i]];
+    }
+    return a;
+  }
+
+  // ---- time and events -----------------------------------------------------------------------
+
+  /** Runs fn at world time now + delayMs. Raw world events bypass hosts: for the test harness. */
+  schedule(delayMs: number, fn: () => void): void {
+    this.at(this.now + Math.max(0, delayMs), fn);
+  }
+
+  /** Runs fn at world time `time` (not before now). */
+  at(time: number, fn: () => void): void {
+    this.queue.push({ at: Math.max(time, this.now), seq: this.seq++, fn });
+  }
+
+  get pendingEvents(): number {
+    return this.queue.size;
+  }
+
+  /**
+   * Runs events in order until world time passes untilMs (now is then untilMs), the queue is
+   * empty, or stop() returns true after an event (checked once its microtasks ran). Resolves
+   * true if stopped. Rejects with SimFailure once anything called fail() or an event threw.
+   */
+  async run(untilMs: number, stop?: () => boolean): Promise<boolean> {
+    // What the caller started before run() (promise continuations) may schedule events.
+    await drainMicrotasks();
+    if (this.failure) throw this.failure;
+    for (;;) {
+      const ev = this.queue.peek();
+      if (ev === undefined || ev.at > untilMs) {
+        this.now = Math.max(this.now, untilMs);
+        return false;
+      }
+      this.queue.pop();
+      this.now = ev.at;
+      if (++this.events > this.maxEvents)
+        this.fail(new Error(`more than ${this.maxEvents} events: livelock or runaway timers`));
+      try {
+        ev.fn();
+      } catch (e) {
+        this.fail(e);
+      }
+      if (this.events % EVENTS_PER_YIELD === 0) await yieldToEventLoop();
+      else await drainMicrotasks();
+      if (this.failure) throw this.failure;
+      if (stop?.()) return true;
+    }
+  }
+
+  /**
+   * Records a failure of the run (a safety violation, an exception in a host callback or in a
+   * promise continuation); run() rejects with the first one after the current event.
+   */
+  fail(e: unknown): void {
+    if (this.failure) return;
+    const msg = e instanceof Error ? (e.stack ?? e.message) : String(e);
+    this.trace(`FAIL ${e instanceof Error ? e.message : msg}`);
+    this.failure = new SimFailure(`at ${this.now.toFixed(3)} ms: ${msg}`, e);
+  }
+
+  get failed(): SimFailure | undefined {
+    return this.failure;
+  }
+
+  // ---- tracing -------------------------------------------------------------------------------
+
+  get tracing(): boolean {
+    return this.traceSink !== undefined;
+  }
+
+  /** Prints `<ms> <line>` when tracing; pass a function to build costly lines only then. */
+  trace(line: string | (() => string)): void {
+    if (this.traceSink === undefined) return;
+    this.traceSink(`${this.now.toFixed(3)} ${typeof line === 'function' ? line() : line}`);
+  }
+
+  // ---- hosts ---------------------------------------------------------------------------------
+
+  /**
+   * Starts a new incarnation of host id (a process on a machine): a fresh runtime with its own
+   * drifting clock. A previous incarnation must have crashed; it never runs again.
+   */
+  spawn(id: HostId): SimHost {
+    const prev = this.current.get(id);
+    if (prev && !prev.crashed) throw new Error(`host ${id} is still running`);
+    const rate = 1 + this.between(-this.clockDrift, this.clockDrift);
+    // A clock's zero is arbitrary (monotonic clocks count from boot): hosts must not agree.
+    const offset = this.between(0, 1e6);
+    const host = new SimHost(this, id, (prev?.incarnation ?? 0) + 1, rate, offset);
+    this.current.set(id, host);
+    this.trace(`${id}#${host.incarnation} spawn rate=${rate.toFixed(5)}`);
+    return host;
+  }
+
+  /** The latest incarnation of id (possibly crashed), if it was ever spawned. */
+  host(id: HostId): SimHost | undefined {
+    return this.current.get(id);
+  }
+
+  /** Ids of every host ever spawned, in spawn order. */
+  hostIds(): HostId[] {
+    return [...this.current.keys()];
+  }
+}
