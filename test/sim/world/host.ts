@@ -3,6 +3,9 @@
 import type { Runtime, Timer } from '../../../libs/raft/src/index.js';
 import type { SimWorld } from './world.js';
 
+// Bound once: global lookups are slow in Jest's vm context (see world.ts).
+const { max } = Math;
+
 export type HostId = string;
 
 /**
@@ -47,7 +50,7 @@ export class SimHost implements Runtime {
 
   after(ms: number, fn: () => void): Timer {
     let cancelled = false;
-    this.world.schedule(Math.max(0, ms) / this.rate, () => {
+    this.world.schedule(max(0, ms) / this.rate, () => {
       if (!cancelled) this.run(fn);
     });
     return { cancel: () => (cancelled = true) };

@@ -11,6 +11,10 @@ import type { CompleteWrite } from '../../../libs/raft/src/storage/memory-storag
 import type { SimHost } from './host.js';
 import type { SimWorld } from './world.js';
 
+// Bound once: global lookups are slow in Jest's vm context (see world.ts).
+const { max } = Math;
+const Prom = Promise;
+
 export interface DiskPolicy {
   /** Latency of a synced write (fsync), uniform in [minDelayMs, maxDelayMs] of world time. */
   minDelayMs: number;
@@ -76,10 +80,10 @@ export class SimDisk {
     this.stats.writes++;
     const entry: InFlight = { complete, write };
     this.inFlight.push(entry);
-    if (!sync) return new Promise((resolve) => host.soon(resolve));
+    if (!sync) return new Prom((resolve) => host.soon(resolve));
     this.stats.synced++;
     const w = this.world;
-    const doneAt = Math.max(
+    const doneAt = max(
       this.lastDoneAt,
       w.now + w.between(this.policy.minDelayMs, this.policy.maxDelayMs),
     );
@@ -90,7 +94,7 @@ export class SimDisk {
       // The most dangerous moment: a leader's messages are out, its write not yet durable.
       w.at(w.now + w.rand() * (doneAt - w.now), crash);
     }
-    return new Promise((resolve) => {
+    return new Prom((resolve) => {
       w.at(doneAt, () => {
         if (!this.completeThrough(entry)) return;
         host.run(resolve);
@@ -141,7 +145,7 @@ export class SimStorage implements Storage {
   ) {}
 
   load(): Promise<PersistentState> {
-    return new Promise((resolve) => this.host.soon(() => resolve(this.disk.mem.loadSync())));
+    return new Prom((resolve) => this.host.soon(() => resolve(this.disk.mem.loadSync())));
   }
 
   save(batch: PersistBatch): Promise<void> {
@@ -155,9 +159,7 @@ export class SimStorage implements Storage {
   }
 
   readSnapshot(): Promise<Snapshot | null> {
-    return new Promise((resolve) =>
-      this.host.soon(() => resolve(this.disk.mem.readSnapshotSync())),
-    );
+    return new Prom((resolve) => this.host.soon(() => resolve(this.disk.mem.readSnapshotSync())));
   }
 
   async close(): Promise<void> {}

@@ -26,15 +26,14 @@ export class SimFailure extends Error {
   }
 }
 
-/**
- * Resolves once every promise continuation queued so far, and every one they queue in turn, has
- * run. Node runs process.nextTick callbacks only after the microtask queue is empty, so a tick
- * queued from here fires after a full drain: the guarantee of awaiting setImmediate, at an
- * eighth of the cost (no event-loop turn). Nothing in the world may use nextTick itself.
- */
-const drainMicrotasks = () => new Promise<void>((resolve) => process.nextTick(resolve));
+// Globals bound once: under Jest, modules run in a vm context where every global lookup costs
+// about 300 ns, more than a whole event of the world's own work.
+const Prom = Promise;
+const resolved = Prom.resolve();
+const nextTick = process.nextTick;
+const { floor, max } = Math;
+
 /** A real event-loop turn now and then, so that the host process (jest's timeouts) stays live. */
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 const EVENTS_PER_YIELD = 1024;
 
 /**
@@ -78,7 +77,7 @@ export class SimWorld {
 
   /** Integer in [lo, hi). */
   int(lo: number, hi: number): number {
-    return lo + Math.floor(this.rand() * (hi - lo));
+    return lo + floor(this.rand() * (hi - lo));
   }
 
   chance(p: number): boolean {
@@ -87,14 +86,14 @@ export class SimWorld {
 
   pick<T>(xs: readonly T[]): T {
     if (xs.length === 0) throw new Error('pick from an empty list');
-    return xs[Math.floor(this.rand() * xs.length)];
+    return xs[floor(this.rand() * xs.length)];
   }
 
   /** A deterministic shuffle (Fisher-Yates) of a copy of xs. */
   shuffle<T>(xs: readonly T[]): T[] {
     const a = [...xs];
     for (let i = a.length - 1; i > 0; i--) {
-      const j = Math.floor(this.rand() * (i + 1));
+      const j = floor(this.rand() * (i + 1));
       [a[i], a[j]] = [a[j], a[i]];
     }
     return a;
@@ -104,12 +103,12 @@ export class SimWorld {
 
   /** Runs fn at world time now + delayMs. Raw world events bypass hosts: for the test harness. */
   schedule(delayMs: number, fn: () => void): void {
-    this.at(this.now + Math.max(0, delayMs), fn);
+    this.at(this.now + max(0, delayMs), fn);
   }
 
   /** Runs fn at world time `time` (not before now). */
   at(time: number, fn: () => void): void {
-    this.queue.push({ at: Math.max(time, this.now), seq: this.seq++, fn });
+    this.queue.push({ at: max(time, this.now), seq: this.seq++, fn });
   }
 
   get pendingEvents(): number {
@@ -120,31 +119,45 @@ export class SimWorld {
    * Runs events in order until world time passes untilMs (now is then untilMs), the queue is
    * empty, or stop() returns true after an event (checked once its microtasks ran). Resolves
    * true if stopped. Rejects with SimFailure once anything called fail() or an event threw.
+   *
+   * Between two events every promise continuation queued by the first, and every one those
+   * queue in turn, runs (as Node runs microtasks between two callbacks). Each step runs as a
+   * microtask and queues the next through process.nextTick, which Node runs only once the
+   * microtask queue is empty: the guarantee of awaiting setImmediate after each event, without
+   * an event-loop turn (about 7 times cheaper). Nothing in the world may use nextTick itself.
    */
-  async run(untilMs: number, stop?: () => boolean): Promise<boolean> {
-    // What the caller started before run() (promise continuations) may schedule events.
-    await drainMicrotasks();
-    if (this.failure) throw this.failure;
-    for (;;) {
-      const ev = this.queue.peek();
-      if (ev === undefined || ev.at > untilMs) {
-        this.now = Math.max(this.now, untilMs);
-        return false;
-      }
-      this.queue.pop();
-      this.now = ev.at;
-      if (++this.events > this.maxEvents)
-        this.fail(new Error(`more than ${this.maxEvents} events: livelock or runaway timers`));
-      try {
-        ev.fn();
-      } catch (e) {
-        this.fail(e);
-      }
-      if (this.events % EVENTS_PER_YIELD === 0) await yieldToEventLoop();
-      else await drainMicrotasks();
-      if (this.failure) throw this.failure;
-      if (stop?.()) return true;
-    }
+  run(untilMs: number, stop?: () => boolean): Promise<boolean> {
+    return new Prom<boolean>((resolve, reject) => {
+      let ranOne = false;
+      const next = () => void resolved.then(step);
+      const step = () => {
+        try {
+          if (this.failure) return reject(this.failure);
+          if (ranOne && stop?.()) return resolve(true);
+          const ev = this.queue.peek();
+          if (ev === undefined || ev.at > untilMs) {
+            this.now = max(this.now, untilMs);
+            return resolve(false);
+          }
+          this.queue.pop();
+          this.now = ev.at;
+          ranOne = true;
+          if (++this.events > this.maxEvents)
+            this.fail(new Error(`more than ${this.maxEvents} events: livelock or runaway timers`));
+          try {
+            ev.fn();
+          } catch (e) {
+            this.fail(e);
+          }
+          if (this.events % EVENTS_PER_YIELD === 0) setImmediate(next);
+          else nextTick(next);
+        } catch (e) {
+          reject(e); // from stop()
+        }
+      };
+      // What the caller started before run() (promise continuations) may schedule events.
+      void resolved.then(() => nextTick(next));
+    });
   }
 
   /**
