@@ -29,3 +29,11 @@ export async function checkSeedRange(first: number, count: number): Promise<void
   expect(totals.freezes).toBeGreaterThan(count / 2);
   expect(totals.snapshotsSent).toBeGreaterThan(count / 2);
 }
+
+/** [first, last] pairs covering count seeds from first, size at a time. */
+export function seedChunks(first: number, count: number, size: number): [number, number][] {
+  const chunks: [number, number][] = [];
+  for (let s = first; s < first + count; s += size)
+    chunks.push([s, Math.min(s + size, first + count) - 1]);
+  return chunks;
+}

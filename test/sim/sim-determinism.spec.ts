@@ -22,6 +22,40 @@ test('tracing does not change the run', async () => {
   expect(result).toEqual(quiet);
 });
 
+test('the simulated path uses no real clock, real timer or global randomness', async () => {
+  const g = globalThis as unknown as Record<string, unknown>;
+  const saved = {
+    random: Math.random,
+    dateNow: Date.now,
+    perfNow: performance.now,
+    setTimeout: g.setTimeout,
+    setInterval: g.setInterval,
+    queueMicrotask: g.queueMicrotask,
+  };
+  const used: string[] = [];
+  const forbid = (name: string) => () => {
+    used.push(name);
+    throw new Error(`${name} used inside the simulation`);
+  };
+  Math.random = forbid('Math.random');
+  Date.now = forbid('Date.now');
+  performance.now = forbid('performance.now');
+  g.setTimeout = forbid('setTimeout');
+  g.setInterval = forbid('setInterval');
+  g.queueMicrotask = forbid('queueMicrotask');
+  try {
+    await runSeed({ seed: 5 });
+  } finally {
+    Math.random = saved.random;
+    Date.now = saved.dateNow;
+    performance.now = saved.perfNow;
+    g.setTimeout = saved.setTimeout;
+    g.setInterval = saved.setInterval;
+    g.queueMicrotask = saved.queueMicrotask;
+  }
+  expect(used).toEqual([]);
+});
+
 test('different seeds make different schedules', async () => {
   expect((await runSeed({ seed: 1 })).faults).not.toEqual((await runSeed({ seed: 3 })).faults);
 });
