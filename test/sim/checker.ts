@@ -1,4 +1,10 @@
-import type { Entry, NodeId } from '../../libs/raft/src/index.js';
+import type { Entry, HardState, Message, NodeId } from '../../libs/raft/src/index.js';
+
+/** What a checker may read of a node's disk: its durable state only. */
+export interface DurableView {
+  hardState(): HardState;
+  lastIndex(): number;
+}
 
 export class SafetyViolation extends Error {
   constructor(message: string) {
@@ -12,8 +18,10 @@ const key = (e: Entry) => `${e.term}/${e.type}/${decoder.decode(e.data)}`;
 
 /**
  * Checks the Raft safety properties (paper figure 3) as the simulation runs, from what nodes
- * persist, commit and apply, plus the client's view: no acknowledged write is lost and every
- * linearizable read sees every write acknowledged before it began.
+ * persist, commit, apply and send, plus the client's view: no acknowledged write is lost and
+ * every linearizable read sees every write acknowledged before it began. The persistence rules
+ * of figure 2 are checked too: they are what the properties rest on, and a violation of them
+ * shows at once, long before a crash at the wrong moment turns it into two leaders.
  */
 export class SafetyChecker {
   private leaders = new Map<number, NodeId>();
@@ -27,6 +35,8 @@ export class SafetyChecker {
   /** Acknowledged client writes: value -> index. */
   readonly acked = new Map<string, number>();
   maxAckedIndex = 0;
+  /** node -> its latest durable term and vote. */
+  private durableVotes = new Map<NodeId, { term: number; vote: NodeId }>();
 
   /**
    * report records a violation with the run (checks run inside the code under test, which may
@@ -120,6 +130,61 @@ export class SafetyChecker {
       this.fail(
         `linearizable read: ${node} served a read at applied index ${appliedIndex} < acknowledged write ${maxAckedAtStart}`,
       );
+    }
+  }
+
+  /**
+   * Figure 2, "persistent state on all servers": a node's durable term never goes back, and its
+   * durable vote never changes within a term (forgotten, or given twice).
+   */
+  onDurableHardState(node: NodeId, hs: HardState): void {
+    const prev = this.durableVotes.get(node);
+    this.durableVotes.set(node, { term: hs.term, vote: hs.vote });
+    if (!prev) return;
+    if (hs.term < prev.term)
+      this.fail(`durable term: ${node} went back from term ${prev.term} to ${hs.term}`);
+    if (hs.term === prev.term && prev.vote !== '' && hs.vote !== prev.vote)
+      this.fail(
+        `durable vote: ${node} voted for ${prev.vote} in term ${hs.term}, then '${hs.vote}'`,
+      );
+  }
+
+  /**
+   * Figure 2: persistent state is "updated on stable storage before responding to RPCs". Every
+   * message a node sends must follow from what it has made durable by then: its term, the vote
+   * it grants or asks for, the entries it acknowledges. A leader's appends may leave before its
+   * own write (they claim nothing about its disk).
+   */
+  onSend(node: NodeId, m: Message, disk: DurableView): void {
+    const preVote =
+      (m.type === 'RequestVote' || m.type === 'RequestVoteResponse') && m.preVote === true;
+    if (preVote) return;
+    const hs = disk.hardState();
+    const bad = (why: string) =>
+      this.fail(`persist before reply: ${node} sent ${m.type}(t${m.term}) to ${m.to}: ${why}`);
+    if (m.term > hs.term) bad(`its durable term is ${hs.term}`);
+    // A message of a term older than the durable one comes from a Ready that also moved the node
+    // to a newer term (which may overwrite the entries it acknowledges): once that term is
+    // durable the node never acts in the older one again, so there is nothing more to check.
+    if (m.term < hs.term) return;
+    switch (m.type) {
+      case 'RequestVote':
+        if (hs.vote !== node) bad(`its durable vote is '${hs.vote}'`);
+        return;
+      case 'RequestVoteResponse':
+        if (m.voteGranted && hs.vote !== m.to)
+          bad(`its durable vote in term ${hs.term} is '${hs.vote}'`);
+        return;
+      case 'AppendEntriesResponse':
+        if (m.success && m.matchIndex > disk.lastIndex())
+          bad(`match ${m.matchIndex} is beyond its durable log (${disk.lastIndex()})`);
+        return;
+      case 'InstallSnapshotResponse':
+        if (m.matchIndex > disk.lastIndex())
+          bad(`match ${m.matchIndex} is beyond its durable log (${disk.lastIndex()})`);
+        return;
+      default:
+        return;
     }
   }
 

@@ -1,6 +1,12 @@
 // A cluster of real RaftNodes (libs/raft's driver and core) in the simulated world: each node is
 // a host process with a SimStorage on its own SimDisk and a SimTransport on the shared network.
-import { type Entry, type NodeId, RaftNode, Role } from '../../libs/raft/src/index.js';
+import {
+  type Entry,
+  type NodeId,
+  RaftNode,
+  Role,
+  type Transport,
+} from '../../libs/raft/src/index.js';
 import { SafetyChecker } from './checker.js';
 import { encodeValue, KvMachine } from './kv-machine.js';
 import { SimDisk, type SimHost, SimNetwork, SimTransport, type SimWorld } from './world/index.js';
@@ -85,6 +91,7 @@ export class SimRaftCluster {
         const { entries = [], hardState, snapshot } = w.batch;
         for (const e of entries) this.checker.onPersistedEntry(id, e, mem.termAt(e.index - 1));
         if (snapshot) this.checker.onCommit(id, snapshot.meta.index, snapshot.meta.term);
+        if (hardState) this.checker.onDurableHardState(id, hardState);
         if (hardState && hardState.commit > mem.snapshotIndex())
           this.checker.onCommit(id, hardState.commit, mem.termAt(hardState.commit)!);
       };
@@ -106,12 +113,28 @@ export class SimRaftCluster {
       readSnapshot: () => storage.readSnapshot(),
     });
     node.transport = transport;
+    const durable = {
+      hardState: () => node.disk.mem.hardStateSync(),
+      lastIndex: () => node.disk.mem.lastIndex(),
+    };
+    // What the node sends is checked against its disk as it leaves.
+    const checked: Transport = {
+      start: () => transport.start(),
+      stop: () => transport.stop(),
+      onMessage: (h) => transport.onMessage(h),
+      onUnreachable: (h) => transport.onUnreachable(h),
+      onSnapshotStatus: (h) => transport.onSnapshotStatus(h),
+      send: (m) => {
+        this.checker.onSend(id, m, durable);
+        transport.send(m);
+      },
+    };
     const started = RaftNode.start<number>({
       ...raftSimOptions,
       id,
       voters: this.ids,
       storage,
-      transport,
+      transport: checked,
       stateMachine: node.sm,
       runtime: host,
       seed: w.int(0, 2 ** 31),
@@ -183,13 +206,11 @@ export class SimRaftCluster {
     n.host!.run(() => {
       // A follower refuses at once and changes nothing; skipping it saves building the error.
       if (!raft.isLeader()) return;
-      raft.propose(encodeValue(value)).then(
-        (r) => {
-          this.checker.onAck(value, r.index);
-          this.stats.acked++;
-        },
-        () => {}, // lost leadership, dropped, stopped: the client would retry elsewhere
-      );
+      // A failed write (lost leadership, dropped, stopped) would be retried elsewhere.
+      settle(raft.propose(encodeValue(value)), (r) => {
+        this.checker.onAck(value, r.index);
+        this.stats.acked++;
+      });
     });
   }
 
@@ -199,13 +220,10 @@ export class SimRaftCluster {
       const raft = n.raft!;
       const maxAckedAtStart = this.checker.maxAckedIndex;
       n.host!.run(() =>
-        raft.read().then(
-          () => {
-            this.checker.onRead(n.id, raft.applied, maxAckedAtStart);
-            this.stats.reads++;
-          },
-          () => {},
-        ),
+        settle(raft.read(), () => {
+          this.checker.onRead(n.id, raft.applied, maxAckedAtStart);
+          this.stats.reads++;
+        }),
       );
     }
   }
@@ -221,3 +239,13 @@ export class SimRaftCluster {
     return { ...this.stats, events: this.world.events, messages, snapshotsSent, dropped };
   }
 }
+
+/**
+ * Runs onDone if p succeeds. A failed request is the client's to retry; a safety violation that
+ * onDone throws is already recorded with the world, which fails the run after this event.
+ */
+function settle<T>(p: Promise<T>, onDone: (v: T) => void): void {
+  p.then(onDone, ignore).catch(ignore);
+}
+
+const ignore = () => {};

@@ -1,6 +1,6 @@
 import { type NodeId, Role } from '../../libs/raft/src/index.js';
 import { SimRaftCluster, type SimStats } from './raft-cluster.js';
-import { calmNetwork, fastDisk, SimWorld, slowDisk } from './world/index.js';
+import { calmNetwork, type CrashTrigger, fastDisk, SimWorld, slowDisk } from './world/index.js';
 
 export interface SimOptions {
   seed: number;
@@ -63,7 +63,9 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     sim.crash(victim);
     down.add(victim);
     note(`crash ${victim}${how}`);
-    world.schedule(world.between(50, 650), () => {
+    // A supervisor often restarts the process at once: it is back before its peers time out.
+    const downMs = world.chance(0.3) ? world.between(1, 20) : world.between(50, 650);
+    world.schedule(downMs, () => {
       if (!down.has(victim)) return;
       down.delete(victim);
       sim.start(victim);
@@ -75,14 +77,26 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     if (world.now >= chaosMs) return;
     const x = world.rand();
     if (x < 0.15) {
-      const victim = leaderOr(0.6);
+      const how = world.rand();
+      // Only candidates and voters write votes; any node may be snapshotting.
+      const victim = how < 0.6 ? leaderOr(0.6) : world.pick(ids);
       const node = sim.nodes.get(victim)!;
+      const trigger = (what: string, match?: CrashTrigger['match']) => {
+        node.disk.crashDuringNextWrite = { match, crash: () => crash(victim, ` during ${what}`) };
+      };
       if (down.has(victim) || node.disk.crashDuringNextWrite) {
         note(`${victim} is already down or about to crash`);
-      } else if (world.chance(0.5)) {
-        node.disk.crashDuringNextWrite = () => crash(victim, ' mid-write');
-      } else {
+      } else if (how < 0.35) {
         crash(victim, '');
+      } else if (how < 0.6) {
+        trigger('a write');
+      } else if (how < 0.85) {
+        trigger('a vote', (w, d) => {
+          const hs = w.kind === 'save' ? w.batch.hardState : undefined;
+          return hs !== undefined && (hs.term !== d.term || hs.vote !== d.vote);
+        });
+      } else {
+        trigger('a snapshot save', (w) => w.kind === 'snapshot');
       }
     } else if (x < 0.3) {
       // Symmetric partition into two random groups.
@@ -118,10 +132,13 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
         dropRate: world.rand() * 0.3,
         dupRate: world.rand() * 0.2,
         maxDelayMs: world.between(1, 31),
+        tailRate: world.rand() * 0.1,
+        tailDelayMs: world.between(50, 400),
       };
       const p = net.policy;
       note(
-        `lossy drop=${p.dropRate.toFixed(2)} dup=${p.dupRate.toFixed(2)} delay<=${p.maxDelayMs.toFixed(0)}ms`,
+        `lossy drop=${p.dropRate.toFixed(2)} dup=${p.dupRate.toFixed(2)} delay<=${p.maxDelayMs.toFixed(0)}ms` +
+          ` tail=${p.tailRate.toFixed(2)}x${p.tailDelayMs.toFixed(0)}ms`,
       );
     } else if (x < 0.87) {
       const n = sim.nodes.get(world.pick(ids))!;

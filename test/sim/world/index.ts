@@ -11,6 +11,7 @@ export {
 } from './network.js';
 export { SimTransport, type SimTransportOptions } from './transport.js';
 export {
+  type CrashTrigger,
   type DiskPolicy,
   type DurableWrite,
   fastDisk,

@@ -96,6 +96,19 @@ describe('SimNetwork', () => {
     expect(got).toEqual(['one', 'new two']);
   });
 
+  test('a latency tail delivers some messages long after later ones', async () => {
+    const { w, net, a } = setup();
+    net.policy = { ...net.policy, minDelayMs: 1, maxDelayMs: 2, tailRate: 0.1, tailDelayMs: 300 };
+    const at: number[] = [];
+    for (let i = 0; i < 500; i++) net.send(a, 'b', () => at.push(w.now));
+    await w.run(1000);
+    const late = at.filter((t) => t > 2).length;
+    expect(late).toBeGreaterThan(25);
+    expect(late).toBeLessThan(75);
+    expect(Math.max(...at)).toBeGreaterThan(100);
+    expect(Math.max(...at)).toBeLessThanOrEqual(302);
+  });
+
   test('a slow link delays big messages more', async () => {
     const { w, net, a } = setup();
     net.policy = { ...net.policy, minDelayMs: 1, maxDelayMs: 1, msPerByte: 0.01 };

@@ -13,6 +13,12 @@ export interface NetworkPolicy {
   maxDelayMs: number;
   /** Transmission time per byte of sizeHint, in ms (0: size does not matter). */
   msPerByte: number;
+  /**
+   * A latency tail (retransmissions, a congested switch): this fraction of deliveries takes up
+   * to tailDelayMs more, so that an old message can arrive long after newer ones.
+   */
+  tailRate: number;
+  tailDelayMs: number;
 }
 
 export const calmNetwork: NetworkPolicy = {
@@ -21,6 +27,8 @@ export const calmNetwork: NetworkPolicy = {
   minDelayMs: 0.05,
   maxDelayMs: 2,
   msPerByte: 0,
+  tailRate: 0,
+  tailDelayMs: 0,
 };
 
 /**
@@ -121,7 +129,8 @@ export class SimNetwork {
       }
       if (c > 0) this.stats.duplicated++;
       verdict = 'sent';
-      const delay = p.minDelayMs + rand() * (p.maxDelayMs - p.minDelayMs) + sizeHint * p.msPerByte;
+      let delay = p.minDelayMs + rand() * (p.maxDelayMs - p.minDelayMs) + sizeHint * p.msPerByte;
+      if (p.tailRate > 0 && rand() < p.tailRate) delay += rand() * p.tailDelayMs;
       this.world.schedule(delay, () => {
         if (dest.crashed || this.isBlocked(from.id, to)) {
           this.stats.dropped++;

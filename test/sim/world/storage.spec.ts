@@ -90,18 +90,33 @@ describe('SimDisk and SimStorage', () => {
     expect(disk.mem.loadSync().hardState.commit).toBe(0);
   });
 
-  test('crashDuringNextWrite fires while the next synced write is in flight', async () => {
+  test('crashDuringNextWrite fires while the next matching write is in flight', async () => {
     const { w, disk, host, storage } = setup(0);
     let crashedAt = -1;
-    disk.crashDuringNextWrite = () => {
-      crashedAt = w.now;
-      host.crash();
+    disk.crashDuringNextWrite = {
+      match: (d, durable) =>
+        d.kind === 'save' &&
+        d.batch.hardState !== undefined &&
+        d.batch.hardState.vote !== durable.vote,
+      crash: () => {
+        crashedAt = w.now;
+        host.crash();
+      },
     };
     void storage.save({ entries: [ent(1)] });
+    await w.run(20);
+    expect(crashedAt).toBe(-1);
+    let acked = false;
+    void storage
+      .save({ hardState: { term: 1, vote: 'n2', commit: 0 }, sync: false })
+      .then(() => (acked = true));
     await w.run(100);
-    expect(crashedAt).toBeGreaterThanOrEqual(0);
-    expect(crashedAt).toBeLessThanOrEqual(10);
-    expect(disk.mem.lastIndex()).toBe(0);
+    // Acknowledged (no fsync asked), then lost: the crash came before any synced write.
+    expect(acked).toBe(true);
+    expect(crashedAt).toBeGreaterThanOrEqual(20);
+    expect(crashedAt).toBeLessThanOrEqual(30);
+    expect(disk.mem.hardStateSync().vote).toBe('');
+    expect(disk.mem.lastIndex()).toBe(1);
   });
 
   test('snapshots: saved durably after the delay, read back from the durable state', async () => {

@@ -1,6 +1,7 @@
 // libs/raft's Storage port on a simulated disk: writes take time, and a crash loses the writes
 // still in flight (or completes some of them without the process ever learning it).
 import {
+  type HardState,
   MemoryStorage,
   type PersistBatch,
   type PersistentState,
@@ -34,6 +35,12 @@ export type DurableWrite =
   | { kind: 'save'; batch: PersistBatch }
   | { kind: 'snapshot'; snapshot: Snapshot; compactUpTo: number };
 
+export interface CrashTrigger {
+  /** Which write to crash during, given the durable hard state before it; any if absent. */
+  readonly match?: (w: DurableWrite, durable: HardState) => boolean;
+  readonly crash: () => void;
+}
+
 interface InFlight {
   complete: CompleteWrite;
   write: DurableWrite;
@@ -49,8 +56,12 @@ export class SimDisk {
   policy: DiskPolicy;
   /** Called each time a write became durable (the durable state is then readable in mem). */
   onDurable: ((w: DurableWrite) => void) | undefined;
-  /** A fault: called, as a world event, at a random moment while the next synced write is in flight. */
-  crashDuringNextWrite: (() => void) | null = null;
+  /**
+   * A fault: `crash` runs, as a world event, at a random moment while the next write that
+   * `match` accepts (any write by default) is in flight: synced, before it lands; unsynced,
+   * within one fsync delay, when it was acknowledged but is not durable.
+   */
+  crashDuringNextWrite: CrashTrigger | null = null;
   readonly stats = { writes: 0, synced: 0, lostInCrash: 0, completedInCrash: 0 };
   private inFlight: InFlight[] = [];
   private lastDoneAt = 0;
@@ -78,22 +89,23 @@ export class SimDisk {
    */
   write(host: SimHost, write: DurableWrite, complete: CompleteWrite, sync: boolean): Promise<void> {
     this.stats.writes++;
+    const w = this.world;
     const entry: InFlight = { complete, write };
     this.inFlight.push(entry);
+    // An unsynced write lands with the next synced one; until then a crash loses it.
+    const doneAt = sync
+      ? max(this.lastDoneAt, w.now + w.between(this.policy.minDelayMs, this.policy.maxDelayMs))
+      : w.now + this.policy.maxDelayMs;
+    const trigger = this.crashDuringNextWrite;
+    if (trigger && (trigger.match?.(write, this.mem.hardStateSync()) ?? true)) {
+      this.crashDuringNextWrite = null;
+      // The most dangerous moment: messages are out (a leader's appends, or a reply sent too
+      // early), the write not yet durable.
+      w.at(w.now + w.rand() * (doneAt - w.now), trigger.crash);
+    }
     if (!sync) return new Prom((resolve) => host.soon(resolve));
     this.stats.synced++;
-    const w = this.world;
-    const doneAt = max(
-      this.lastDoneAt,
-      w.now + w.between(this.policy.minDelayMs, this.policy.maxDelayMs),
-    );
     this.lastDoneAt = doneAt;
-    const crash = this.crashDuringNextWrite;
-    if (crash) {
-      this.crashDuringNextWrite = null;
-      // The most dangerous moment: a leader's messages are out, its write not yet durable.
-      w.at(w.now + w.rand() * (doneAt - w.now), crash);
-    }
     return new Prom((resolve) => {
       w.at(doneAt, () => {
         if (!this.completeThrough(entry)) return;

@@ -65,6 +65,11 @@ export class MemoryStorage implements Storage {
     };
   }
 
+  /** The durable hard state, for checkers and fault injection. */
+  hardStateSync(): HardState {
+    return { ...this.hardState };
+  }
+
   /** Index of the last durable entry (the snapshot's index for an empty log), for checkers. */
   lastIndex(): number {
     return this.bounds().lastIndex;
