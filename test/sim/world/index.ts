@@ -9,7 +9,7 @@ export {
   type SendVerdict,
   SimNetwork,
 } from './network.js';
-export { SimTransport, type SimTransportOptions } from './transport.js';
+export { describeMessage, SimTransport, type SimTransportOptions } from './transport.js';
 export {
   type CrashTrigger,
   type DiskPolicy,

@@ -90,6 +90,18 @@ describe('SimDisk and SimStorage', () => {
     expect(disk.mem.loadSync().hardState.commit).toBe(0);
   });
 
+  test('an unsynced write no synced one follows is written back after writebackMs', async () => {
+    const { w, disk, storage } = setup(0);
+    void storage.save({ entries: [ent(1)], hardState: { term: 1, vote: '', commit: 0 } });
+    await w.run(20);
+    void storage.save({ hardState: { term: 1, vote: '', commit: 1 }, sync: false });
+    await w.run(20 + disk.policy.writebackMs - 1);
+    expect(disk.mem.hardStateSync().commit).toBe(0);
+    await w.run(20 + disk.policy.writebackMs);
+    expect(disk.mem.hardStateSync().commit).toBe(1);
+    expect(disk.pendingWrites).toBe(0);
+  });
+
   test('crashDuringNextWrite fires while the next matching write is in flight', async () => {
     const { w, disk, host, storage } = setup(0);
     let crashedAt = -1;

@@ -25,10 +25,17 @@ export interface DiskPolicy {
    * fsync finished just before the process died): durable, but never acknowledged.
    */
   crashCompletes: number;
+  /** An unsynced write no synced one followed lands after this long (the kernel's writeback). */
+  writebackMs: number;
 }
 
-export const fastDisk: DiskPolicy = { minDelayMs: 0.1, maxDelayMs: 1, crashCompletes: 0.3 };
-export const slowDisk: DiskPolicy = { minDelayMs: 20, maxDelayMs: 100, crashCompletes: 0.3 };
+export const fastDisk: DiskPolicy = {
+  minDelayMs: 0.1,
+  maxDelayMs: 1,
+  crashCompletes: 0.3,
+  writebackMs: 5000,
+};
+export const slowDisk: DiskPolicy = { ...fastDisk, minDelayMs: 20, maxDelayMs: 100 };
 
 /** A write as it reached the durable state, for checkers reading the disk. */
 export type DurableWrite =
@@ -44,6 +51,7 @@ export interface CrashTrigger {
 interface InFlight {
   complete: CompleteWrite;
   write: DurableWrite;
+  sync: boolean;
 }
 
 /**
@@ -85,14 +93,14 @@ export class SimDisk {
 
   /**
    * Issues a write; resolves on host once durable. Unsynced writes resolve at once (next turn)
-   * and become durable only with the next synced write.
+   * and become durable with the next synced write, or by writeback after writebackMs.
    */
   write(host: SimHost, write: DurableWrite, complete: CompleteWrite, sync: boolean): Promise<void> {
     this.stats.writes++;
     const w = this.world;
-    const entry: InFlight = { complete, write };
+    const entry: InFlight = { complete, write, sync };
     this.inFlight.push(entry);
-    // An unsynced write lands with the next synced one; until then a crash loses it.
+    // Until an unsynced write lands, a crash loses it: the window a crash trigger aims at.
     const doneAt = sync
       ? max(this.lastDoneAt, w.now + w.between(this.policy.minDelayMs, this.policy.maxDelayMs))
       : w.now + this.policy.maxDelayMs;
@@ -103,7 +111,18 @@ export class SimDisk {
       // early), the write not yet durable.
       w.at(w.now + w.rand() * (doneAt - w.now), trigger.crash);
     }
-    if (!sync) return new Prom((resolve) => host.soon(resolve));
+    if (!sync) {
+      const writeback = () => {
+        const k = this.inFlight.indexOf(entry);
+        if (k < 0) return; // landed with a synced write, or lost in a crash
+        // Not ahead of a synced write still in flight: writes land in issue order.
+        if (this.inFlight.slice(0, k).some((e) => e.sync))
+          w.schedule(this.policy.writebackMs, writeback);
+        else this.completeThrough(entry);
+      };
+      w.schedule(this.policy.writebackMs, writeback);
+      return new Prom((resolve) => host.soon(resolve));
+    }
     this.stats.synced++;
     this.lastDoneAt = doneAt;
     return new Prom((resolve) => {

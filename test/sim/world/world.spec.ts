@@ -57,6 +57,15 @@ describe('SimWorld', () => {
     await expect(w2.run(10)).rejects.toThrow(/thrown/);
   });
 
+  test('run() may not be entered twice at once', async () => {
+    const w = new SimWorld(1);
+    w.schedule(1, () => {});
+    const first = w.run(5);
+    await expect(w.run(5)).rejects.toThrow(/already running/);
+    await first;
+    await expect(w.run(10)).resolves.toBe(false);
+  });
+
   test('a runaway timer loop fails after maxEvents instead of hanging', async () => {
     const w = new SimWorld(1, { maxEvents: 1000 });
     const loop = () => w.schedule(0, loop);

@@ -57,6 +57,7 @@ export class SimWorld {
   private readonly clockDrift: number;
   private readonly current = new Map<HostId, SimHost>();
   private failure: SimFailure | undefined;
+  private running = false;
 
   constructor(
     readonly seed: number,
@@ -127,7 +128,17 @@ export class SimWorld {
    * an event-loop turn (about 7 times cheaper). Nothing in the world may use nextTick itself.
    */
   run(untilMs: number, stop?: () => boolean): Promise<boolean> {
-    return new Prom<boolean>((resolve, reject) => {
+    if (this.running) return Prom.reject(new Error('SimWorld.run() is already running'));
+    this.running = true;
+    return new Prom<boolean>((outerResolve, outerReject) => {
+      const resolve = (stopped: boolean) => {
+        this.running = false;
+        outerResolve(stopped);
+      };
+      const reject = (e: unknown) => {
+        this.running = false;
+        outerReject(e);
+      };
       let ranOne = false;
       const next = () => void resolved.then(step);
       const step = () => {
