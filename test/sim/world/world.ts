@@ -125,7 +125,7 @@ export class SimWorld {
    * queue in turn, runs (as Node runs microtasks between two callbacks). Each step runs as a
    * microtask and queues the next through process.nextTick, which Node runs only once the
    * microtask queue is empty: the guarantee of awaiting setImmediate after each event, without
-   * an event-loop turn (about 7 times cheaper). Nothing in the world may use nextTick itself.
+   * an event-loop turn (7 times cheaper in plain Node). Nothing in the world may use nextTick.
    */
   run(untilMs: number, stop?: () => boolean): Promise<boolean> {
     if (this.running) return Prom.reject(new Error('SimWorld.run() is already running'));
