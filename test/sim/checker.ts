@@ -1,4 +1,10 @@
-import type { Entry, NodeId } from '../../libs/raft/src/index.js';
+import type { Entry, HardState, Message, NodeId } from '../../libs/raft/src/index.js';
+
+/** What a checker may read of a node's disk: its durable state only. */
+export interface DurableView {
+  hardState(): HardState;
+  lastIndex(): number;
+}
 
 export class SafetyViolation extends Error {
   constructor(message: string) {
@@ -7,17 +13,15 @@ export class SafetyViolation extends Error {
   }
 }
 
-function fail(msg: string): never {
-  throw new SafetyViolation(msg);
-}
-
 const decoder = new TextDecoder();
 const key = (e: Entry) => `${e.term}/${e.type}/${decoder.decode(e.data)}`;
 
 /**
  * Checks the Raft safety properties (paper figure 3) as the simulation runs, from what nodes
- * persist, commit and apply, plus the client's view: no acknowledged write is lost and every
- * linearizable read sees every write acknowledged before it began.
+ * persist, commit, apply and send, plus the client's view: no acknowledged write is lost and
+ * every linearizable read sees every write acknowledged before it began. The persistence rules
+ * of figure 2 are checked too: they are what the properties rest on, and a violation of them
+ * shows at once, long before a crash at the wrong moment turns it into two leaders.
  */
 export class SafetyChecker {
   private leaders = new Map<number, NodeId>();
@@ -31,12 +35,20 @@ export class SafetyChecker {
   /** Acknowledged client writes: value -> index. */
   readonly acked = new Map<string, number>();
   maxAckedIndex = 0;
+  /** node -> its latest durable term and vote. */
+  private durableVotes = new Map<NodeId, { term: number; vote: NodeId }>();
+
+  /**
+   * report records a violation with the run (checks run inside the code under test, which may
+   * catch what they throw: a RaftNode takes an exception in apply() as fatal).
+   */
+  constructor(private readonly report: (v: SafetyViolation) => void = () => {}) {}
 
   /** Election Safety: at most one leader per term. */
   onLeader(term: number, id: NodeId): void {
     const prev = this.leaders.get(term);
     if (prev !== undefined && prev !== id)
-      fail(`election safety: ${prev} and ${id} both lead term ${term}`);
+      this.fail(`election safety: ${prev} and ${id} both lead term ${term}`);
     this.leaders.set(term, id);
   }
 
@@ -49,14 +61,14 @@ export class SafetyChecker {
     last: number,
   ): void {
     if (last < this.maxCommitted) {
-      fail(
+      this.fail(
         `leader completeness: ${id} leads term ${term} with last index ${last} < committed ${this.maxCommitted}`,
       );
     }
     for (let i = compacted + 1; i <= this.maxCommitted; i++) {
       const want = this.committed.get(i);
       if (want !== undefined && logTerm(i) !== want) {
-        fail(
+        this.fail(
           `leader completeness: ${id} (term ${term}) has term ${logTerm(i)} at ${i}, committed term is ${want}`,
         );
       }
@@ -73,9 +85,9 @@ export class SafetyChecker {
       return;
     }
     if (seen.key !== mine.key)
-      fail(`log matching: ${node} holds a different entry at index ${e.index} term ${e.term}`);
+      this.fail(`log matching: ${node} holds a different entry at index ${e.index} term ${e.term}`);
     if (seen.prevTerm !== undefined && prevTerm !== undefined && seen.prevTerm !== prevTerm) {
-      fail(
+      this.fail(
         `log matching: ${node} entry ${e.index}/${e.term} follows term ${prevTerm}, elsewhere ${seen.prevTerm}`,
       );
     }
@@ -86,7 +98,9 @@ export class SafetyChecker {
     const want = this.committed.get(index);
     if (want === undefined) this.committed.set(index, term);
     else if (want !== term)
-      fail(`commit disagreement: ${node} committed term ${term} at ${index}, elsewhere ${want}`);
+      this.fail(
+        `commit disagreement: ${node} committed term ${term} at ${index}, elsewhere ${want}`,
+      );
     if (index > this.maxCommitted) this.maxCommitted = index;
   }
 
@@ -96,23 +110,87 @@ export class SafetyChecker {
     const prev = this.applied.get(e.index);
     if (prev === undefined) this.applied.set(e.index, k);
     else if (prev !== k)
-      fail(
+      this.fail(
         `state machine safety: ${node} applied ${k} at ${e.index}, another node applied ${prev}`,
       );
   }
 
   onAck(value: string, index: number): void {
-    if (this.acked.has(value)) fail(`write ${value} acknowledged twice`);
+    if (this.acked.has(value)) this.fail(`write ${value} acknowledged twice`);
     this.acked.set(value, index);
     if (index > this.maxAckedIndex) this.maxAckedIndex = index;
   }
 
-  /** A read began when maxAckedAtStart was acknowledged, and was served at readIndex. */
-  onRead(node: NodeId, readIndex: number, maxAckedAtStart: number): void {
-    if (readIndex < maxAckedAtStart) {
-      fail(
-        `linearizable read: ${node} served read at index ${readIndex} < acknowledged write ${maxAckedAtStart}`,
+  /**
+   * A read began when maxAckedAtStart was the highest acknowledged write, and was answered from
+   * the state as of appliedIndex: it must reflect every write acknowledged before it began.
+   */
+  onRead(node: NodeId, appliedIndex: number, maxAckedAtStart: number): void {
+    if (appliedIndex < maxAckedAtStart) {
+      this.fail(
+        `linearizable read: ${node} served a read at applied index ${appliedIndex} < acknowledged write ${maxAckedAtStart}`,
       );
     }
+  }
+
+  /**
+   * Figure 2, "persistent state on all servers": a node's durable term never goes back, and its
+   * durable vote never changes within a term (forgotten, or given twice).
+   */
+  onDurableHardState(node: NodeId, hs: HardState): void {
+    const prev = this.durableVotes.get(node);
+    this.durableVotes.set(node, { term: hs.term, vote: hs.vote });
+    if (!prev) return;
+    if (hs.term < prev.term)
+      this.fail(`durable term: ${node} went back from term ${prev.term} to ${hs.term}`);
+    if (hs.term === prev.term && prev.vote !== '' && hs.vote !== prev.vote)
+      this.fail(
+        `durable vote: ${node} voted for ${prev.vote} in term ${hs.term}, then '${hs.vote}'`,
+      );
+  }
+
+  /**
+   * Figure 2: persistent state is "updated on stable storage before responding to RPCs". Every
+   * message a node sends must follow from what it has made durable by then: its term, the vote
+   * it grants or asks for, the entries it acknowledges. A leader's appends may leave before its
+   * own write (they claim nothing about its disk).
+   */
+  onSend(node: NodeId, m: Message, disk: DurableView): void {
+    const preVote =
+      (m.type === 'RequestVote' || m.type === 'RequestVoteResponse') && m.preVote === true;
+    if (preVote) return;
+    const hs = disk.hardState();
+    const bad = (why: string) =>
+      this.fail(`persist before reply: ${node} sent ${m.type}(t${m.term}) to ${m.to}: ${why}`);
+    if (m.term > hs.term) bad(`its durable term is ${hs.term}`);
+    // A message of a term older than the durable one comes from a Ready that also moved the node
+    // to a newer term (which may overwrite the entries it acknowledges): once that term is
+    // durable the node never acts in the older one again, so there is nothing more to check.
+    if (m.term < hs.term) return;
+    switch (m.type) {
+      case 'RequestVote':
+        if (hs.vote !== node) bad(`its durable vote is '${hs.vote}'`);
+        return;
+      case 'RequestVoteResponse':
+        if (m.voteGranted && hs.vote !== m.to)
+          bad(`its durable vote in term ${hs.term} is '${hs.vote}'`);
+        return;
+      case 'AppendEntriesResponse':
+        if (m.success && m.matchIndex > disk.lastIndex())
+          bad(`match ${m.matchIndex} is beyond its durable log (${disk.lastIndex()})`);
+        return;
+      case 'InstallSnapshotResponse':
+        if (m.matchIndex > disk.lastIndex())
+          bad(`match ${m.matchIndex} is beyond its durable log (${disk.lastIndex()})`);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private fail(msg: string): never {
+    const v = new SafetyViolation(msg);
+    this.report(v);
+    throw v;
   }
 }

@@ -1,4 +1,4 @@
-import { addStats, emptyStats } from './cluster.js';
+import { addStats, emptyStats } from './raft-cluster.js';
 import { runSeed, type SimResult } from './scenario.js';
 
 export function replayCommand(seed: number): string {
@@ -6,11 +6,11 @@ export function replayCommand(seed: number): string {
 }
 
 /** Runs seeds [first, first + count); a failure names the seed and the command that replays it. */
-export function runSeedRange(first: number, count: number): SimResult[] {
+export async function runSeedRange(first: number, count: number): Promise<SimResult[]> {
   const results: SimResult[] = [];
   for (let seed = first; seed < first + count; seed++) {
     try {
-      results.push(runSeed({ seed }));
+      results.push(await runSeed({ seed }));
     } catch (e) {
       throw new Error(
         `simulation seed ${seed} failed: ${(e as Error).stack}\nreplay: ${replayCommand(seed)}`,
@@ -21,10 +21,19 @@ export function runSeedRange(first: number, count: number): SimResult[] {
 }
 
 /** Runs seeds and checks the runs exercised the system rather than idled. */
-export function checkSeedRange(first: number, count: number): void {
+export async function checkSeedRange(first: number, count: number): Promise<void> {
   const totals = emptyStats();
-  for (const r of runSeedRange(first, count)) addStats(totals, r.stats);
+  for (const r of await runSeedRange(first, count)) addStats(totals, r.stats);
   expect(totals.acked).toBeGreaterThan(100 * count);
   expect(totals.crashes).toBeGreaterThan(count / 2);
+  expect(totals.freezes).toBeGreaterThan(count / 2);
   expect(totals.snapshotsSent).toBeGreaterThan(count / 2);
+}
+
+/** [first, last] pairs covering count seeds from first, size at a time. */
+export function seedChunks(first: number, count: number, size: number): [number, number][] {
+  const chunks: [number, number][] = [];
+  for (let s = first; s < first + count; s += size)
+    chunks.push([s, Math.min(s + size, first + count) - 1]);
+  return chunks;
 }

@@ -1,5 +1,6 @@
-import { Role, type NodeId } from '../../libs/raft/src/index.js';
-import { SimCluster } from './cluster.js';
+import { type NodeId, Role } from '../../libs/raft/src/index.js';
+import { SimRaftCluster, type SimStats } from './raft-cluster.js';
+import { calmNetwork, type CrashTrigger, fastDisk, SimWorld, slowDisk } from './world/index.js';
 
 export interface SimOptions {
   seed: number;
@@ -8,153 +9,184 @@ export interface SimOptions {
   chaosMs?: number;
   /** Simulated ms after healing within which the cluster must recover. */
   recoverMs?: number;
-  trace?: boolean;
+  /** Receives the trace, one `<ms> <line>` per call. */
+  trace?: (line: string) => void;
 }
 
 export interface SimResult {
   seed: number;
   nodes: number;
   faults: string[];
-  stats: SimCluster['stats'];
+  stats: SimStats;
   recoveredAfterMs: number;
 }
 
 /**
- * One seeded run: a chaos phase with random faults under client load, then every fault heals
- * and the cluster must elect a leader and apply every acknowledged write on every node within
- * bounded simulated time. Safety is checked after every event; a violation throws.
+ * One seeded run of real RaftNodes: a chaos phase with random faults (crashes, also during a
+ * write; partitions; lossy, slow links; slow disks; process freezes; every host's clock drifts)
+ * under client load, then every fault heals and the cluster must elect a leader and apply every
+ * acknowledged write on every node within bounded simulated time. Safety is checked as the run
+ * goes; a violation rejects with the simulated time and the first broken property.
  */
-export function runSeed(opts: SimOptions): SimResult {
+export async function runSeed(opts: SimOptions): Promise<SimResult> {
   const seed = opts.seed;
   const size = opts.nodes ?? (seed % 2 === 0 ? 3 : 5);
   const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
-  const sim = new SimCluster(ids, seed, opts.trace);
-  const r = sim.rand;
+  const world = new SimWorld(seed, { trace: opts.trace });
+  const sim = new SimRaftCluster(world, ids);
+  const net = sim.net;
   const chaosMs = opts.chaosMs ?? 3000;
   const recoverMs = opts.recoverMs ?? 10000;
   const faults: string[] = [];
   const note = (f: string) => {
-    faults.push(`${sim.now.toFixed(0)}ms ${f}`);
-    sim.log(`fault ${f}`);
+    faults.push(`${world.now.toFixed(0)}ms ${f}`);
+    world.trace(`fault ${f}`);
   };
-  const pick = <T>(xs: T[]): T => xs[Math.floor(r() * xs.length)];
   const down = new Set<NodeId>();
+  const leaderOr = (p: number): NodeId => {
+    const leaders = sim.leaders();
+    return leaders.length > 0 && world.chance(p) ? leaders[0].id : world.pick(ids);
+  };
 
   let valueSeq = 0;
   let clientOn = true;
   const clientLoop = () => {
     if (!clientOn) return;
-    const burst = 1 + Math.floor(r() * 4);
+    const burst = world.int(1, 5);
     for (let k = 0; k < burst; k++) sim.propose(`v${seed}-${valueSeq++}`);
-    if (r() < 0.3) sim.read();
-    sim.schedule(2 + r() * 20, clientLoop);
+    if (world.chance(0.3)) sim.read();
+    world.schedule(world.between(2, 22), clientLoop);
   };
-  sim.schedule(200, clientLoop);
+  world.schedule(200, clientLoop);
+
+  const crash = (victim: NodeId, how: string) => {
+    sim.crash(victim);
+    down.add(victim);
+    note(`crash ${victim}${how}`);
+    // A supervisor often restarts the process at once: it is back before its peers time out.
+    const downMs = world.chance(0.3) ? world.between(1, 20) : world.between(50, 650);
+    world.schedule(downMs, () => {
+      if (!down.has(victim)) return;
+      down.delete(victim);
+      sim.start(victim);
+      note(`restart ${victim}`);
+    });
+  };
 
   const faultLoop = () => {
-    if (sim.now >= chaosMs) return;
-    const x = r();
+    if (world.now >= chaosMs) return;
+    const x = world.rand();
     if (x < 0.15) {
-      const leaders = sim.leaders();
-      const victim = leaders.length > 0 && r() < 0.6 ? leaders[0].id : pick(ids);
-      const restartLater = () =>
-        sim.schedule(50 + r() * 600, () => {
-          if (!down.has(victim)) return;
-          down.delete(victim);
-          sim.start(victim);
-          note(`restart ${victim}`);
-        });
+      const how = world.rand();
+      // Only candidates and voters write votes; any node may be snapshotting.
+      const victim = how < 0.6 ? leaderOr(0.6) : world.pick(ids);
       const node = sim.nodes.get(victim)!;
-      if (down.has(victim) || node.crashMidWrite) {
+      const trigger = (what: string, match?: CrashTrigger['match']) => {
+        node.disk.crashDuringNextWrite = { match, crash: () => crash(victim, ` during ${what}`) };
+      };
+      if (down.has(victim) || node.disk.crashDuringNextWrite) {
         note(`${victim} is already down or about to crash`);
-      } else if (r() < 0.5) {
-        node.crashMidWrite = () => {
-          down.add(victim);
-          note(`crash ${victim} mid-write`);
-          restartLater();
-        };
+      } else if (how < 0.35) {
+        crash(victim, '');
+      } else if (how < 0.6) {
+        trigger('a write');
+      } else if (how < 0.85) {
+        trigger('a vote', (w, d) => {
+          const hs = w.kind === 'save' ? w.batch.hardState : undefined;
+          return hs !== undefined && (hs.term !== d.term || hs.vote !== d.vote);
+        });
       } else {
-        sim.crash(victim);
-        down.add(victim);
-        note(`crash ${victim}`);
-        restartLater();
+        trigger('a snapshot save', (w) => w.kind === 'snapshot');
       }
     } else if (x < 0.3) {
       // Symmetric partition into two random groups.
-      const shuffled = [...ids].sort(() => r() - 0.5);
-      const cut = 1 + Math.floor(r() * (size - 1));
-      const a = new Set(shuffled.slice(0, cut));
-      for (const p of ids)
-        for (const q of ids) if (a.has(p) !== a.has(q)) sim.net.blocked.add(`${p}>${q}`);
-      note(`partition ${[...a].join(',')} | ${shuffled.slice(cut).join(',')}`);
+      const shuffled = world.shuffle(ids);
+      const cut = world.int(1, size);
+      net.partition(shuffled.slice(0, cut), shuffled.slice(cut));
+      note(`partition ${shuffled.slice(0, cut).join(',')} | ${shuffled.slice(cut).join(',')}`);
     } else if (x < 0.4) {
-      const leaders = sim.leaders();
-      const l = leaders.length > 0 ? leaders[0].id : pick(ids);
-      for (const q of ids) if (q !== l) sim.net.blocked.add(`${l}>${q}`).add(`${q}>${l}`);
+      const l = leaderOr(1);
+      net.isolate(l, ids);
       note(`isolate leader ${l}`);
     } else if (x < 0.5) {
-      const p = pick(ids);
-      const q = pick(ids.filter((i) => i !== p));
-      sim.net.blocked.add(`${p}>${q}`);
+      const p = world.pick(ids);
+      const q = world.pick(ids.filter((i) => i !== p));
+      net.block(p, q);
       note(`one-way ${p}>${q}`);
     } else if (x < 0.6) {
       // Bridge: two sides that only one node can reach.
-      const bridge = pick(ids);
+      const bridge = world.pick(ids);
       const rest = ids.filter((i) => i !== bridge);
       const half = rest.slice(0, Math.floor(rest.length / 2));
-      for (const p of half)
-        for (const q of rest)
-          if (!half.includes(q)) sim.net.blocked.add(`${p}>${q}`).add(`${q}>${p}`);
-      note(`bridge via ${bridge}`);
-    } else if (x < 0.75) {
-      sim.net.blocked.clear();
-      note('heal network');
-    } else if (x < 0.82) {
-      sim.net.dropRate = r() * 0.3;
-      sim.net.dupRate = r() * 0.2;
-      sim.net.maxDelayMs = 1 + r() * 30;
-      note(
-        `lossy drop=${sim.net.dropRate.toFixed(2)} dup=${sim.net.dupRate.toFixed(2)} delay<=${sim.net.maxDelayMs.toFixed(0)}ms`,
+      net.partition(
+        half,
+        rest.filter((i) => !half.includes(i)),
       );
-    } else if (x < 0.9) {
-      const n = sim.nodes.get(pick(ids))!;
-      n.slowDisk = !n.slowDisk;
-      note(`${n.slowDisk ? 'slow' : 'fast'} disk ${n.id}`);
+      note(`bridge via ${bridge}`);
+    } else if (x < 0.72) {
+      net.heal();
+      note('heal network');
+    } else if (x < 0.8) {
+      net.policy = {
+        ...calmNetwork,
+        dropRate: world.rand() * 0.3,
+        dupRate: world.rand() * 0.2,
+        maxDelayMs: world.between(1, 31),
+        tailRate: world.rand() * 0.1,
+        tailDelayMs: world.between(50, 400),
+      };
+      const p = net.policy;
+      note(
+        `lossy drop=${p.dropRate.toFixed(2)} dup=${p.dupRate.toFixed(2)} delay<=${p.maxDelayMs.toFixed(0)}ms` +
+          ` tail=${p.tailRate.toFixed(2)}x${p.tailDelayMs.toFixed(0)}ms`,
+      );
+    } else if (x < 0.87) {
+      const n = sim.nodes.get(world.pick(ids))!;
+      const slow = n.disk.policy !== slowDisk;
+      n.disk.policy = slow ? slowDisk : fastDisk;
+      note(`${slow ? 'slow' : 'fast'} disk ${n.id}`);
+    } else if (x < 0.95) {
+      // A GC pause or SIGSTOP: often longer than an election timeout.
+      const victim = leaderOr(0.5);
+      const host = sim.nodes.get(victim)!.host;
+      const ms = world.between(10, 1000);
+      if (host && !host.crashed) {
+        host.freeze(ms);
+        sim.stats.freezes++;
+        note(`freeze ${victim} ${ms.toFixed(0)}ms`);
+      }
     }
-    sim.schedule(50 + r() * 300, faultLoop);
+    world.schedule(world.between(50, 350), faultLoop);
   };
-  sim.schedule(300 + r() * 300, faultLoop);
+  world.schedule(world.between(300, 600), faultLoop);
 
-  sim.runUntil(chaosMs);
+  await world.run(chaosMs);
 
   // Heal everything, then demand recovery.
-  sim.net.blocked.clear();
-  sim.net.dropRate = 0;
-  sim.net.dupRate = 0;
-  sim.net.maxDelayMs = 2;
+  net.heal();
+  net.policy = { ...calmNetwork };
   for (const n of sim.nodes.values()) {
-    n.slowDisk = false;
-    n.crashMidWrite = null;
+    n.disk.policy = fastDisk;
+    n.disk.crashDuringNextWrite = null;
   }
   for (const id of down) sim.start(id);
   down.clear();
   note('heal all');
-  const healedAt = sim.now;
+  const healedAt = world.now;
   // Keep writing briefly so that a leader of the new term commits (and so applies everything).
-  sim.schedule(500, () => (clientOn = false));
+  world.schedule(500, () => (clientOn = false));
 
   const recovered = () => {
     if (clientOn) return false;
     const leaders = sim.leaders();
     if (leaders.length !== 1) return false;
-    const acked = sim.checker.acked;
+    const maxAcked = sim.checker.maxAckedIndex;
     for (const n of sim.nodes.values()) {
-      if (!n.core || n.core.role === Role.Candidate) return false;
-      if (n.sm.appliedIndex < sim.checker.maxAckedIndex) return false;
+      if (!n.up || n.raft!.status().role === Role.Candidate) return false;
+      if (n.sm.appliedIndex < maxAcked) return false;
     }
-    for (const [value, index] of acked) {
+    for (const [value, index] of sim.checker.acked) {
       for (const n of sim.nodes.values()) {
-        // Indexes below a node's snapshot are checked through the snapshot's content.
         if (n.sm.values.get(index) !== value)
           throw new Error(`acknowledged write ${value}@${index} missing on ${n.id}`);
       }
@@ -162,15 +194,21 @@ export function runSeed(opts: SimOptions): SimResult {
     return true;
   };
   let ok = false;
-  sim.runUntil(healedAt + recoverMs, () => sim.now > healedAt + 500 && (ok = recovered()));
+  await world.run(healedAt + recoverMs, () => world.now > healedAt + 500 && (ok = recovered()));
   if (!ok) {
-    const state = [...sim.nodes.values()].map(
-      (n) =>
-        `${n.id}:${n.core?.role ?? 'down'} term=${n.core?.term} applied=${n.sm.appliedIndex} commit=${n.core?.log.committed}`,
-    );
+    const state = [...sim.nodes.values()].map((n) => {
+      const s = n.raft?.status();
+      return `${n.id}:${s?.role ?? 'down'} term=${s?.term} applied=${n.sm.appliedIndex} commit=${s?.commit}`;
+    });
     throw new Error(
       `no recovery within ${recoverMs}ms of healing (max acked ${sim.checker.maxAckedIndex}): ${state.join(' ')}`,
     );
   }
-  return { seed, nodes: size, faults, stats: sim.stats, recoveredAfterMs: sim.now - healedAt };
+  return {
+    seed,
+    nodes: size,
+    faults,
+    stats: sim.summary(),
+    recoveredAfterMs: world.now - healedAt,
+  };
 }

@@ -1,7 +1,7 @@
 // `npm run sim -- --seeds N [--from S] [--nodes 3|5]` runs many seeds;
 // `npm run sim -- --seed S --trace` replays one and prints its fault schedule and event trace.
 import { parseArgs } from 'node:util';
-import { addStats, emptyStats } from './cluster.js';
+import { addStats, emptyStats } from './raft-cluster.js';
 import { runSeed } from './scenario.js';
 import { replayCommand } from './replay.js';
 
@@ -31,12 +31,14 @@ if (nodes !== undefined && nodes !== 3 && nodes !== 5) {
 }
 const first = values.seed !== undefined ? int('seed', values.seed) : int('from', values.from);
 const count = values.seed !== undefined ? 1 : int('seeds', values.seeds);
+// Printed as it happens, so that a replayed failing seed shows what led up to the violation.
+const trace = values.trace ? (line: string) => process.stdout.write(`${line}\n`) : undefined;
 const started = performance.now();
 const totals = emptyStats();
 let worstRecovery = 0;
 for (let seed = first; seed < first + count; seed++) {
   try {
-    const res = runSeed({ seed, nodes: nodes as 3 | 5 | undefined, trace: values.trace });
+    const res = await runSeed({ seed, nodes: nodes as 3 | 5 | undefined, trace });
     addStats(totals, res.stats);
     worstRecovery = Math.max(worstRecovery, res.recoveredAfterMs);
     if (values.seed !== undefined) {
@@ -54,6 +56,8 @@ for (let seed = first; seed < first + count; seed++) {
 }
 const secs = (performance.now() - started) / 1000;
 console.log(
-  `${count} seeds passed in ${secs.toFixed(1)}s; worst recovery ${worstRecovery.toFixed(0)}ms after healing`,
+  `${count} seeds passed in ${secs.toFixed(1)}s (${(count / secs).toFixed(1)} seeds/s, ` +
+    `${((totals.events / secs) | 0).toLocaleString('en')} events/s); ` +
+    `worst recovery ${worstRecovery.toFixed(0)}ms after healing`,
 );
 console.log(`totals: ${JSON.stringify(totals)}`);

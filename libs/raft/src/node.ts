@@ -1,63 +1,20 @@
 import { EventEmitter } from 'node:events';
 import { coreDefaults } from './config.js';
+import {
+  type RaftLogger,
+  type RaftNodeOptions,
+  type RaftNodeStatus,
+  silentLogger,
+} from './node-options.js';
 import { NotLeaderError, ProposalDroppedError } from './errors.js';
 import { entriesBytes, type ProposalOutcome, type RaftNodeObserver } from './observer.js';
-import {
-  type Runtime,
-  type StateMachine,
-  systemRuntime,
-  type Timer,
-  type Transport,
-} from './ports.js';
+import { type Runtime, systemRuntime, type Timer, type Transport } from './ports.js';
 import { seededRandom } from './prng.js';
-import { RaftCore, type CoreStatus } from './raft.js';
+import { RaftCore } from './raft.js';
 import { PendingRequests, type ProposalResult } from './pending.js';
-import { mustSync, type Ready, sendsBeforePersist } from './ready.js';
-import type { Storage } from './storage.js';
-import { type Entry, type HardState, type NodeId, Role } from './types.js';
-
-export interface RaftNodeOptions<R> {
-  readonly id: NodeId;
-  /** Every voter, this node included. */
-  readonly voters: readonly NodeId[];
-  readonly storage: Storage;
-  readonly transport: Transport;
-  readonly stateMachine: StateMachine<R>;
-  readonly tickMs?: number;
-  readonly electionTimeoutMinMs?: number;
-  readonly electionTimeoutMaxMs?: number;
-  readonly heartbeatIntervalMs?: number;
-  /** Take a snapshot and compact the log after this many applied entries. */
-  readonly snapshotEntries?: number;
-  /**
-   * Decides, from the entries applied since the last snapshot, whether to take one now; by
-   * default, once snapshotEntries have been applied. An application whose snapshots grow with
-   * its state can space them out so their cost per entry stays flat.
-   */
-  readonly snapshotDue?: (entriesSinceSnapshot: number) => boolean;
-  /** Entries kept behind a snapshot so that slightly lagging followers need no snapshot. */
-  readonly snapshotRetainEntries?: number;
-  readonly maxInflightMsgs?: number;
-  readonly maxMsgBytes?: number;
-  readonly maxUncommittedEntries?: number;
-  readonly preVote?: boolean;
-  readonly checkQuorum?: boolean;
-  /** Seed of the election-timeout PRNG; random by default. */
-  readonly seed?: number;
-  readonly logger?: RaftLogger;
-  /** Clock and timers; the process's own by default, virtual ones in the simulator. */
-  readonly runtime?: Runtime;
-}
-
-export interface RaftLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface RaftNodeStatus extends CoreStatus {
-  readonly voters: readonly NodeId[];
-}
+import { handleReady, type ReadyHandler, type SoftState } from './ready.js';
+import type { PersistBatch, Storage } from './storage.js';
+import { type Entry, type HardState, type NodeId, Role, type Snapshot } from './types.js';
 
 /**
  * Events: 'role' (role, term), 'leader' (leaderId, term), 'applied' (index), 'fatal' (error),
@@ -322,76 +279,87 @@ export class RaftNode<R = unknown> extends EventEmitter {
       this.loopScheduled = false;
       if (this.loopActive || !this.running) return;
       this.loopActive = true;
-      this.loopDone = this.readyLoop()
-        .catch((e: Error) => this.fatal(e))
-        .finally(() => {
-          this.loopActive = false;
-          let more = false;
-          this.guarded(() => (more = this.core.hasReady()));
-          if (more) this.schedule();
-        });
+      this.loopDone = this.readyLoop().then(
+        () => this.loopEnded(),
+        (e: Error) => {
+          this.fatal(e);
+          this.loopEnded();
+        },
+      );
     });
+  }
+
+  private loopEnded(): void {
+    this.loopActive = false;
+    let more = false;
+    this.guarded(() => (more = this.core.hasReady()));
+    if (more) this.schedule();
   }
 
   private async readyLoop(): Promise<void> {
     while (this.running && this.core.hasReady()) {
       const rd = this.core.ready();
-      if (rd.softState) this.onSoftState(rd);
-      for (const m of rd.messages) {
-        if (m.type === 'AppendEntries') this.counters.appendEntriesSent++;
-        if (sendsBeforePersist(m)) this.opts.transport.send(m);
-      }
-      if (rd.hardState || rd.snapshot || rd.entries.length > 0) {
-        const sync = mustSync(rd, this.persistedHard);
-        const started = this.rt.now();
-        await this.opts.storage.save({
-          hardState: rd.hardState,
-          entries: rd.entries,
-          snapshot: rd.snapshot,
-          sync,
-        });
-        if (rd.hardState) this.persistedHard = rd.hardState;
-        if (sync) {
-          const seconds = (this.rt.now() - started) / 1000;
-          this.counters.storageWrites++;
-          this.counters.entriesWritten += rd.entries.length;
-          this.counters.storageWriteSeconds += seconds;
-          this.observer?.storageWrite?.(seconds, rd.entries.length);
-        }
-        // A snapshot replaces the whole log; overwritten suffixes are not subtracted (estimate).
-        if (rd.snapshot) this.counters.logBytes = 0;
-        this.counters.logBytes += entriesBytes(rd.entries);
-        if (!this.running) return;
-      }
-      for (const m of rd.messages) if (!sendsBeforePersist(m)) this.opts.transport.send(m);
-      if (rd.snapshot) {
-        const restoreStarted = this.rt.now();
-        this.opts.stateMachine.restore(rd.snapshot.data, rd.snapshot.meta);
-        this.appliedIndex = this.lastSnapshotIndex = rd.snapshot.meta.index;
-        this.counters.snapshotsInstalled++;
-        this.emit(
-          'snapshotInstalled',
-          rd.snapshot.meta,
-          rd.snapshot.data.byteLength,
-          (this.rt.now() - restoreStarted) / 1000,
-        );
-        this.log.info(
-          { index: rd.snapshot.meta.index, term: rd.snapshot.meta.term },
-          'installed snapshot from leader',
-        );
-      }
-      for (const e of rd.committedEntries) this.apply(e);
-      for (const id of rd.droppedReads) this.pending.readDropped(id, this.core.leader);
-      for (const rs of rd.readStates) this.pending.readConfirmed(rs.id, rs.index);
-      this.core.advance(rd);
+      const written = handleReady(this.core, rd, this.persistedHard, this.readyHandler);
+      if (written) await written;
+      if (!this.running) return;
       this.pending.serveReads(this.appliedIndex);
       if (rd.committedEntries.length > 0) this.emit('applied', this.appliedIndex);
-      await this.maybeSnapshot();
+      if (this.snapshotIsDue()) await this.takeSnapshot();
     }
   }
 
-  private onSoftState(rd: Ready): void {
-    const s = rd.softState!;
+  /** This node's side of the Ready contract (see handleReady for the order). */
+  private readonly readyHandler: ReadyHandler = {
+    softState: (s) => this.onSoftState(s),
+    send: (m) => {
+      if (m.type === 'AppendEntries') this.counters.appendEntriesSent++;
+      this.opts.transport.send(m);
+    },
+    persist: (batch) => this.persist(batch),
+    stopped: () => !this.running,
+    restore: (snapshot) => this.restoreSnapshot(snapshot),
+    apply: (e) => this.apply(e),
+    reads: (dropped, confirmed) => {
+      for (const id of dropped) this.pending.readDropped(id, this.core.leader);
+      for (const rs of confirmed) this.pending.readConfirmed(rs.id, rs.index);
+    },
+  };
+
+  private async persist(batch: PersistBatch): Promise<void> {
+    const started = this.rt.now();
+    await this.opts.storage.save(batch);
+    const entries = batch.entries ?? [];
+    if (batch.hardState) this.persistedHard = batch.hardState;
+    if (batch.sync !== false) {
+      const seconds = (this.rt.now() - started) / 1000;
+      this.counters.storageWrites++;
+      this.counters.entriesWritten += entries.length;
+      this.counters.storageWriteSeconds += seconds;
+      this.observer?.storageWrite?.(seconds, entries.length);
+    }
+    // A snapshot replaces the whole log; overwritten suffixes are not subtracted (estimate).
+    if (batch.snapshot) this.counters.logBytes = 0;
+    this.counters.logBytes += entriesBytes(entries);
+  }
+
+  private restoreSnapshot(snapshot: Snapshot): void {
+    const started = this.rt.now();
+    this.opts.stateMachine.restore(snapshot.data, snapshot.meta);
+    this.appliedIndex = this.lastSnapshotIndex = snapshot.meta.index;
+    this.counters.snapshotsInstalled++;
+    this.emit(
+      'snapshotInstalled',
+      snapshot.meta,
+      snapshot.data.byteLength,
+      (this.rt.now() - started) / 1000,
+    );
+    this.log.info(
+      { index: snapshot.meta.index, term: snapshot.meta.term },
+      'installed snapshot from leader',
+    );
+  }
+
+  private onSoftState(s: SoftState): void {
     if (s.role !== Role.Leader)
       this.counters.proposals.lost += this.pending.leadershipLost(s.leader);
     this.log.info({ role: s.role, term: s.term, leader: s.leader }, 'raft state changed');
@@ -412,13 +380,16 @@ export class RaftNode<R = unknown> extends EventEmitter {
     }
   }
 
-  private async maybeSnapshot(): Promise<void> {
+  /** Checked after every Ready: cheap, so that taking a snapshot is the only asynchronous part. */
+  private snapshotIsDue(): boolean {
     const applied = this.appliedIndex;
     const since = applied - this.lastSnapshotIndex;
-    const due = this.opts.snapshotDue
-      ? this.opts.snapshotDue(since)
-      : since >= this.snapshotEntries;
-    if (since === 0 || !due || applied !== this.core.log.applied) return;
+    if (since === 0 || applied !== this.core.log.applied) return false;
+    return this.opts.snapshotDue ? this.opts.snapshotDue(since) : since >= this.snapshotEntries;
+  }
+
+  private async takeSnapshot(): Promise<void> {
+    const applied = this.appliedIndex;
     const started = this.rt.now();
     const meta = this.core.snapshotMetaAt(applied);
     const data = this.opts.stateMachine.snapshot();
@@ -453,7 +424,5 @@ export class RaftNode<R = unknown> extends EventEmitter {
     this.emit('fatal', e);
   }
 }
-
-const silentLogger: RaftLogger = { info: () => {}, warn: () => {}, error: () => {} };
 
 const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));

@@ -1,3 +1,4 @@
+import type { PersistBatch } from './storage.js';
 import type { Entry, HardState, Message, NodeId, Role, Snapshot } from './types.js';
 
 export interface SoftState {
@@ -54,4 +55,72 @@ export function sendsBeforePersist(m: Message): boolean {
     m.type === 'InstallSnapshot' ||
     m.type === 'TimeoutNow'
   );
+}
+
+/**
+ * What a driver does with the parts of a Ready. handleReady calls these in the order the
+ * contract requires, so that every driver (RaftNode, the core tests' harness) shares one
+ * encoding of it.
+ */
+export interface ReadyHandler {
+  /** A change of role, leader or term, before anything else of the Ready. */
+  softState?(s: SoftState): void;
+  /** Sends one message; never blocks. */
+  send(m: Message): void;
+  /**
+   * Makes the Ready's hardState, snapshot and entries durable in one atomic write; `sync` is
+   * false only when the commit index alone changed. A driver with asynchronous storage returns
+   * a promise, and the rest of the Ready waits for it.
+   */
+  persist(batch: PersistBatch): void | Promise<void>;
+  /** Asked once the write completed: true abandons the rest of the Ready (the driver stopped). */
+  stopped?(): boolean;
+  /** Replaces the state machine with a snapshot received from the leader. */
+  restore(snapshot: Snapshot): void;
+  /** Applies one committed entry (in log order). */
+  apply(entry: Entry): void;
+  /** ReadIndex requests the core gave up on, then those confirmed (serve at `index`). */
+  reads(dropped: readonly number[], confirmed: readonly ReadState[]): void;
+}
+
+/** The core's side of the exchange: handleReady acknowledges the Ready with advance(). */
+export interface ReadySource {
+  advance(rd: Ready): void;
+}
+
+/**
+ * Carries out rd: softState; the messages that may precede the write (sendsBeforePersist);
+ * the write, waited for; the other messages; the snapshot and the committed entries; the reads;
+ * then core.advance(rd). `persisted` is the last durable term and vote, which decide whether
+ * the write must be synced. Returns a promise only if persist did.
+ */
+export function handleReady(
+  core: ReadySource,
+  rd: Ready,
+  persisted: { term: number; vote: string },
+  h: ReadyHandler,
+): void | Promise<void> {
+  if (rd.softState) h.softState?.(rd.softState);
+  for (const m of rd.messages) if (sendsBeforePersist(m)) h.send(m);
+  const written =
+    rd.hardState || rd.snapshot || rd.entries.length > 0
+      ? h.persist({
+          hardState: rd.hardState,
+          entries: rd.entries,
+          snapshot: rd.snapshot,
+          sync: mustSync(rd, persisted),
+        })
+      : undefined;
+  if (written) return written.then(() => finishReady(core, rd, h));
+  finishReady(core, rd, h);
+}
+
+function finishReady(core: ReadySource, rd: Ready, h: ReadyHandler): void {
+  if (h.stopped?.()) return;
+  for (const m of rd.messages) if (!sendsBeforePersist(m)) h.send(m);
+  if (rd.snapshot) h.restore(rd.snapshot);
+  for (const e of rd.committedEntries) h.apply(e);
+  if (rd.droppedReads.length > 0 || rd.readStates.length > 0)
+    h.reads(rd.droppedReads, rd.readStates);
+  core.advance(rd);
 }

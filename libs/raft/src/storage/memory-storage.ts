@@ -65,6 +65,29 @@ export class MemoryStorage implements Storage {
     };
   }
 
+  /** The durable hard state, for checkers and fault injection. */
+  hardStateSync(): HardState {
+    return { ...this.hardState };
+  }
+
+  /** Index of the last durable entry (the snapshot's index for an empty log), for checkers. */
+  lastIndex(): number {
+    return this.bounds().lastIndex;
+  }
+
+  /** Index of the durable snapshot (0 without one), for checkers. */
+  snapshotIndex(): number {
+    return this.snapshot?.meta.index ?? 0;
+  }
+
+  /** Term of the durable entry at index (the snapshot's at its index), for checkers. */
+  termAt(index: number): number | undefined {
+    const snapshotIndex = this.snapshot?.meta.index ?? 0;
+    if (index === snapshotIndex) return this.snapshot?.meta.term ?? 0;
+    if (index < snapshotIndex || this.log.length === 0) return undefined;
+    return this.log[index - this.log[0].index]?.term;
+  }
+
   readSnapshotSync(): Snapshot | null {
     return this.snapshot === null ? null : copySnapshot(this.snapshot);
   }

@@ -22,8 +22,11 @@ export class InvalidWriteError extends Error {
   }
 }
 
+// Bound once: checked per entry, and a global lookup is slow in a vm context (Jest).
+const { isSafeInteger } = Number;
+
 function checkNumber(what: string, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) {
+  if (!isSafeInteger(value) || value < 0) {
     throw new InvalidWriteError(`${what} must be a non-negative safe integer, got ${value}`);
   }
 }

@@ -1,10 +1,11 @@
-// A tiny synchronous, deterministic in-memory network of RaftCores for paper-level tests.
-// Every Ready is handled as the contract says (persist, send, apply, advance), and every Ready
-// is checked against the rules of Figure 2 that a driver cannot enforce by itself.
+// A tiny synchronous, deterministic in-memory network of RaftCores for paper-level tests, stepped
+// message by message. Every Ready is carried out by libs/raft's handleReady, the code RaftNode
+// runs, and every write and message is checked against the rules of Figure 2.
 import type { CoreConfig } from '../../src/config.js';
 import { seededRandom } from '../../src/prng.js';
 import { RaftCore } from '../../src/raft.js';
-import type { Ready, ReadState } from '../../src/ready.js';
+import { handleReady, type Ready, type ReadState } from '../../src/ready.js';
+import type { PersistBatch } from '../../src/storage.js';
 import {
   type Entry,
   EntryType,
@@ -318,59 +319,69 @@ export class Cluster {
     }
   }
 
-  /** Persist, check, send, apply, advance: one Ready of node n. Returns its messages. */
+  /**
+   * One Ready of node n, carried out by libs/raft's handleReady (the order RaftNode uses) with
+   * an in-memory, synchronous disk. Every write and every message is checked; the messages
+   * are returned in the order they were sent, for the caller to deliver.
+   */
   handleReady(n: SimNode): Message[] {
     const rd = n.core.ready();
     n.readies.push(rd);
-    const before = n.persisted;
+    const out: Message[] = [];
+    handleReady(n.core, rd, n.persisted.hardState, {
+      send: (m) => {
+        // Checked against what is durable when it leaves: before or after this Ready's write.
+        this.checkPersistOrder(n, m);
+        out.push(m);
+      },
+      persist: (batch) => this.persist(n, batch),
+      restore: (snapshot) => {
+        n.restoredSnapshots.push(snapshot.meta);
+        n.appliedIndex = snapshot.meta.index;
+      },
+      apply: (e) => {
+        if (e.index !== n.appliedIndex + 1)
+          this.safetyViolations.push(`${n.id}: applied ${e.index} after ${n.appliedIndex}`);
+        const t = this.appliedTerms.get(e.index);
+        if (t !== undefined && t !== e.term)
+          this.safetyViolations.push(
+            `${n.id}: applied ${e.index}@t${e.term} but t${t} was applied there elsewhere`,
+          );
+        this.appliedTerms.set(e.index, e.term);
+        n.applied.push(e);
+        n.appliedIndex = e.index;
+      },
+      reads: (dropped, confirmed) => {
+        n.droppedReads.push(...dropped);
+        n.readStates.push(...confirmed);
+      },
+    });
+    this.sent.push(...out);
+    return out;
+  }
 
-    // 1. Persist hardState, snapshot and entries (one atomic write).
+  /** One atomic write of hardState, snapshot and entries to n's durable state. */
+  private persist(n: SimNode, batch: PersistBatch): void {
+    const before = n.persisted;
     let entries = before.entries;
     let snapshot = before.snapshot;
     let snapshotData = before.snapshotData;
-    if (rd.snapshot) {
-      snapshot = rd.snapshot.meta;
-      snapshotData = rd.snapshot.data;
+    if (batch.snapshot) {
+      snapshot = batch.snapshot.meta;
+      snapshotData = batch.snapshot.data;
       entries = [];
     }
-    if (rd.entries.length > 0) {
-      const first = rd.entries[0].index;
+    const fresh = batch.entries ?? [];
+    if (fresh.length > 0) {
+      const first = fresh[0].index;
       const base = snapshot?.index ?? 0;
       if (first > base + entries.length + 1)
         this.safetyViolations.push(`${n.id}: gap persisting entry ${first}`);
-      entries = entries.filter((e) => e.index < first).concat(rd.entries);
+      entries = entries.filter((e) => e.index < first).concat(fresh);
     }
-    const hardState = rd.hardState ?? before.hardState;
-    const after: Persisted = { hardState, snapshot, snapshotData, entries };
+    const hardState = batch.hardState ?? before.hardState;
     this.checkVote(n.id, before.hardState, hardState);
-    this.checkPersistOrder(n, rd, after);
-    n.persisted = after;
-
-    // 2. Messages are returned to the caller, who sends them.
-    // 3. Restore the snapshot and apply committed entries.
-    if (rd.snapshot) {
-      n.restoredSnapshots.push(rd.snapshot.meta);
-      n.appliedIndex = rd.snapshot.meta.index;
-    }
-    for (const e of rd.committedEntries) {
-      if (e.index !== n.appliedIndex + 1)
-        this.safetyViolations.push(`${n.id}: applied ${e.index} after ${n.appliedIndex}`);
-      const t = this.appliedTerms.get(e.index);
-      if (t !== undefined && t !== e.term)
-        this.safetyViolations.push(
-          `${n.id}: applied ${e.index}@t${e.term} but t${t} was applied there elsewhere`,
-        );
-      this.appliedTerms.set(e.index, e.term);
-      n.applied.push(e);
-      n.appliedIndex = e.index;
-    }
-    n.readStates.push(...rd.readStates);
-    n.droppedReads.push(...rd.droppedReads);
-
-    // 4. Advance.
-    n.core.advance(rd);
-    this.sent.push(...rd.messages);
-    return rd.messages;
+    n.persisted = { hardState, snapshot, snapshotData, entries };
   }
 
   private checkVote(id: NodeId, prev: HardState, next: HardState): void {
@@ -391,39 +402,41 @@ export class Cluster {
     votes.set(next.term, next.vote);
   }
 
-  /** Figure 2: persistent state is "updated on stable storage before responding to RPCs". */
-  private checkPersistOrder(n: SimNode, rd: Ready, p: Persisted): void {
-    const bad = (m: Message, why: string) =>
+  /**
+   * Figure 2: persistent state is "updated on stable storage before responding to RPCs". m is
+   * checked against what n has made durable at the moment it is sent.
+   */
+  private checkPersistOrder(n: SimNode, m: Message): void {
+    const bad = (why: string) =>
       this.persistViolations.push(`${n.id} -> ${m.to} ${m.type}(t${m.term}): ${why}`);
+    const p = n.persisted;
     const hs = p.hardState;
-    for (const m of rd.messages) {
-      const preVote =
-        (m.type === 'RequestVote' || m.type === 'RequestVoteResponse') && m.preVote === true;
-      if (!preVote && m.term > hs.term) bad(m, `term not durable (durable t${hs.term})`);
-      switch (m.type) {
-        case 'RequestVote':
-          if (!m.preVote && (hs.term !== m.term || hs.vote !== n.id))
-            bad(m, `own vote not durable (durable t${hs.term} vote '${hs.vote}')`);
-          break;
-        case 'RequestVoteResponse':
-          if (!m.preVote && m.voteGranted && (hs.term !== m.term || hs.vote !== m.to))
-            bad(m, `granted vote not durable (durable t${hs.term} vote '${hs.vote}')`);
-          break;
-        case 'AppendEntriesResponse':
-          if (m.success) {
-            const t = persistedTerm(p, m.matchIndex);
-            if (t === undefined) bad(m, `match ${m.matchIndex} beyond durable log`);
-            else if (t !== 'compacted' && t !== n.core.log.term(m.matchIndex))
-              bad(m, `durable term at ${m.matchIndex} is t${t}`);
-          }
-          break;
-        case 'InstallSnapshotResponse':
-          if (m.matchIndex > persistedLastIndex(p))
-            bad(m, `match ${m.matchIndex} beyond durable log ${persistedLastIndex(p)}`);
-          break;
-        default:
-          break;
-      }
+    const preVote =
+      (m.type === 'RequestVote' || m.type === 'RequestVoteResponse') && m.preVote === true;
+    if (!preVote && m.term > hs.term) bad(`term not durable (durable t${hs.term})`);
+    switch (m.type) {
+      case 'RequestVote':
+        if (!m.preVote && (hs.term !== m.term || hs.vote !== n.id))
+          bad(`own vote not durable (durable t${hs.term} vote '${hs.vote}')`);
+        break;
+      case 'RequestVoteResponse':
+        if (!m.preVote && m.voteGranted && (hs.term !== m.term || hs.vote !== m.to))
+          bad(`granted vote not durable (durable t${hs.term} vote '${hs.vote}')`);
+        break;
+      case 'AppendEntriesResponse':
+        if (m.success) {
+          const t = persistedTerm(p, m.matchIndex);
+          if (t === undefined) bad(`match ${m.matchIndex} beyond durable log`);
+          else if (t !== 'compacted' && t !== n.core.log.term(m.matchIndex))
+            bad(`durable term at ${m.matchIndex} is t${t}`);
+        }
+        break;
+      case 'InstallSnapshotResponse':
+        if (m.matchIndex > persistedLastIndex(p))
+          bad(`match ${m.matchIndex} beyond durable log ${persistedLastIndex(p)}`);
+        break;
+      default:
+        break;
     }
   }
 

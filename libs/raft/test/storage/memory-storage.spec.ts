@@ -55,6 +55,21 @@ describe('MemoryStorage', () => {
     expect(indexes(storage.loadSync().entries)).toEqual([12]);
   });
 
+  it('tells checkers the durable terms and bounds', () => {
+    const storage = new MemoryStorage();
+    expect([storage.lastIndex(), storage.snapshotIndex(), storage.termAt(0)]).toEqual([0, 0, 0]);
+    storage.applyDurably({ entries: [...range(1, 3, 1), ...range(4, 6, 2)] });
+    expect([1, 3, 4, 6, 7].map((i) => storage.termAt(i))).toEqual([1, 1, 2, 2, undefined]);
+    storage.saveSnapshotSync(snapshot(5, 2), 3);
+    expect([storage.lastIndex(), storage.snapshotIndex()]).toEqual([6, 5]);
+    // Below the snapshot the log is compacted, whatever was retained.
+    expect([4, 5, 6].map((i) => storage.termAt(i))).toEqual([undefined, 2, 2]);
+    const discarded = storage.beginSave({ entries: range(7, 7, 3) });
+    expect(storage.lastIndex()).toBe(6);
+    storage.discardPendingWrites();
+    expect(discarded()).toBe(false);
+  });
+
   it('rejects writes that would leave a hole or rewrite compacted history', () => {
     const storage = new MemoryStorage();
     storage.applyDurably({ entries: range(1, 5, 1) });
