@@ -54,7 +54,11 @@ describe('StreamHub', () => {
       ),
     );
     // Applied before the node caught up: part of the state it reads, never sent on its own.
-    hub.onEvent({ type: 'election', name: 'e', leader: { candidate: 'a', value: 'v', token: 3, lease_id: 'l' } });
+    hub.onEvent({
+      type: 'election',
+      name: 'e',
+      leader: { candidate: 'a', value: 'v', token: 3, lease_id: 'l' },
+    });
     state = { has_leader: true, candidate: 'a', value: 'v', fencing_token: 3 };
     ready();
     await tick();

@@ -1,0 +1,226 @@
+// Complete lock-service nodes in the simulated world: the real LockNode (Raft node, state
+// machine, leader duties, router, streams, API) on a simulated host, disk and network.
+import type { Logger } from 'pino';
+import { LockNode } from '../../../apps/lock-service/src/domain/lock-node.js';
+import {
+  defaultLimits,
+  type LockNodeOptions,
+} from '../../../apps/lock-service/src/domain/options.js';
+import { Role, type Transport } from '../../../libs/raft/src/index.js';
+import { SafetyChecker } from '../checker.js';
+import {
+  SimDisk,
+  type SimHost,
+  type SimNetwork,
+  SimTransport,
+  type SimWorld,
+} from '../world/index.js';
+import type { LockHistory } from './history.js';
+import { serveApi, simForwarder } from './rpc.js';
+
+/** A pino-shaped logger that writes to the world's trace (or nowhere). */
+function traceLogger(world: SimWorld, name: string): Logger {
+  const line = (level: string) => (obj: unknown, msg?: string) =>
+    world.trace(
+      () =>
+        `${name} ${level} ${typeof obj === 'string' ? obj : `${msg ?? ''} ${JSON.stringify(obj)}`}`,
+    );
+  const l = {
+    trace: () => undefined,
+    debug: world.tracing ? line('debug') : () => undefined,
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+    fatal: line('fatal'),
+    child: () => l,
+  };
+  return l as unknown as Logger;
+}
+
+export interface SimNodeState {
+  readonly id: string;
+  readonly disk: SimDisk;
+  host?: SimHost;
+  node?: LockNode;
+  /** Restarts so far. */
+  starts: number;
+}
+
+export interface LockClusterOptions {
+  readonly electionTimeoutMinMs: number;
+  readonly electionTimeoutMaxMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly checkpointIntervalMs: number;
+  readonly snapshotEntries: number;
+}
+
+export const simNodeDefaults: LockClusterOptions = {
+  electionTimeoutMinMs: 150,
+  electionTimeoutMaxMs: 300,
+  heartbeatIntervalMs: 50,
+  checkpointIntervalMs: 250,
+  snapshotEntries: 60,
+};
+
+/** Nodes n1..nN, each a process on its own host with its own disk; ids double as addresses. */
+export class SimLockCluster {
+  readonly nodes = new Map<string, SimNodeState>();
+  /** Raft's safety properties, checked as the nodes persist, send and lead (test/sim/checker.ts). */
+  readonly raftChecker: SafetyChecker;
+
+  constructor(
+    readonly world: SimWorld,
+    readonly net: SimNetwork,
+    readonly ids: readonly string[],
+    private readonly history: LockHistory,
+    private readonly opts: LockClusterOptions = simNodeDefaults,
+  ) {
+    this.raftChecker = new SafetyChecker((v) => world.fail(v));
+    for (const id of ids) {
+      const disk = new SimDisk(world);
+      disk.onDurable = (w) => {
+        const mem = disk.mem;
+        if (w.kind !== 'save') return;
+        const { entries = [], hardState, snapshot } = w.batch;
+        for (const e of entries) this.raftChecker.onPersistedEntry(id, e, mem.termAt(e.index - 1));
+        if (snapshot) this.raftChecker.onCommit(id, snapshot.meta.index, snapshot.meta.term);
+        if (hardState) this.raftChecker.onDurableHardState(id, hardState);
+        if (hardState && hardState.commit > mem.snapshotIndex())
+          this.raftChecker.onCommit(id, hardState.commit, mem.termAt(hardState.commit)!);
+      };
+      this.nodes.set(id, { id, disk, starts: 0 });
+    }
+  }
+
+  /** Starts a new process for id on its disk (the durable state of its previous one). */
+  start(id: string): void {
+    const s = this.nodes.get(id)!;
+    const host = this.world.spawn(id);
+    s.host = host;
+    s.node = undefined;
+    s.starts++;
+    const storage = s.disk.storage(host);
+    const raw = new SimTransport(host, this.net, { readSnapshot: () => storage.readSnapshot() });
+    const durable = {
+      hardState: () => s.disk.mem.hardStateSync(),
+      lastIndex: () => s.disk.mem.lastIndex(),
+    };
+    // What the node sends is checked against its disk as it leaves (persist before reply).
+    const transport: Transport = {
+      start: () => raw.start(),
+      stop: () => raw.stop(),
+      onMessage: (h) => raw.onMessage(h),
+      onUnreachable: (h) => raw.onUnreachable(h),
+      onSnapshotStatus: (h) => raw.onSnapshotStatus(h),
+      send: (m) => {
+        this.raftChecker.onSend(id, m, durable);
+        raw.send(m);
+      },
+    };
+    const options: LockNodeOptions = {
+      id,
+      clientAddress: id,
+      peerAddress: id,
+      peers: Object.fromEntries(this.ids.map((p) => [p, p])),
+      dataDir: '',
+      electionTimeoutMinMs: this.opts.electionTimeoutMinMs,
+      electionTimeoutMaxMs: this.opts.electionTimeoutMaxMs,
+      heartbeatIntervalMs: this.opts.heartbeatIntervalMs,
+      checkpointIntervalMs: this.opts.checkpointIntervalMs,
+      snapshotEntries: this.opts.snapshotEntries,
+      limits: { ...defaultLimits, maxWaitersPerLock: 64, maxStreams: 64 },
+      logger: traceLogger(this.world, host.name),
+    };
+    let ids = 0;
+    const rand = this.world.rand;
+    const seed = Math.floor(rand() * 2 ** 31);
+    host.run(() => {
+      LockNode.start(options, {
+        storage,
+        transport,
+        forward: simForwarder(host, this.net, id),
+        runtime: host,
+        ids: { next: () => `${id}-${host.incarnation}-${(++ids).toString(16).padStart(8, '0')}` },
+        seed,
+      }).then(
+        (node) => {
+          if (host.crashed) return;
+          s.node = node;
+          this.observe(id, host, node);
+          const mem = s.disk.mem;
+          node.raft.on('role', (role: Role, term: number) => {
+            if (role !== Role.Leader) return;
+            this.raftChecker.onLeader(term, id);
+            // Everything before the new leader's no-op is durable: check the log on its disk.
+            this.raftChecker.checkLeaderLog(
+              id,
+              term,
+              (i) => mem.termAt(i),
+              mem.snapshotIndex(),
+              mem.lastIndex(),
+            );
+          });
+          node.raft.on('fatal', (e: Error) =>
+            this.world.fail(new Error(`${id} failed: ${e.stack}`)),
+          );
+          serveApi(host, this.net, node.api);
+        },
+        (e: unknown) => this.world.fail(e),
+      );
+    });
+  }
+
+  /** Whether a process runs for id (started, not crashed). */
+  running(id: string): boolean {
+    const h = this.nodes.get(id)?.host;
+    return h !== undefined && !h.crashed;
+  }
+
+  crash(id: string): void {
+    const s = this.nodes.get(id)!;
+    s.host?.crash();
+    s.node = undefined;
+  }
+
+  /** The node that leads with its duties started, if exactly one does and it is not frozen. */
+  leader(): { id: string; node: LockNode; host: SimHost } | undefined {
+    for (const s of this.nodes.values())
+      if (s.node && s.host && !s.host.crashed && s.node.duties.active)
+        return { id: s.id, node: s.node, host: s.host };
+    return undefined;
+  }
+
+  /** Running nodes that think they lead (more than one only across a partition). */
+  leaders(): string[] {
+    return [...this.nodes.values()]
+      .filter((s) => s.node && !s.host?.crashed && s.node.raft.status().role === Role.Leader)
+      .map((s) => s.id);
+  }
+
+  private observe(id: string, host: SimHost, node: LockNode): void {
+    let current: { index: number; term: number; clock: number; events: unknown[] } | undefined;
+    const finish = () => {
+      if (current) this.history.compare(id, current.index, current.events);
+    };
+    node.bus.on('metrics', (e) => {
+      if (e.type === 'stamp') {
+        finish();
+        current = { index: e.index, term: e.term, clock: e.clock, events: [] };
+        this.history.applied({
+          node: id,
+          index: e.index,
+          term: e.term,
+          clock: e.clock,
+          at: this.world.now,
+          events: current.events as never,
+        });
+      } else if (e.type === 'restored') {
+        finish();
+        current = undefined;
+      } else if (current && e.type !== 'leader_term') {
+        current.events.push(e);
+      }
+    });
+    void host;
+  }
+}
