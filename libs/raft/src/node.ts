@@ -14,13 +14,32 @@ import { RaftCore } from './raft.js';
 import { PendingRequests, type ProposalResult } from './pending.js';
 import { handleReady, type ReadyHandler, type SoftState } from './ready.js';
 import type { PersistBatch, Storage } from './storage.js';
-import { type Entry, type HardState, type NodeId, Role, type Snapshot } from './types.js';
+import {
+  type Entry,
+  type HardState,
+  type NodeId,
+  Role,
+  type Snapshot,
+  type SnapshotMeta,
+} from './types.js';
 
-/**
- * Events: 'role' (role, term), 'leader' (leaderId, term), 'applied' (index), 'fatal' (error),
- * 'snapshot' (meta, bytes, seconds) after taking one, 'snapshotInstalled' (meta, bytes, seconds).
- */
-export class RaftNode<R = unknown> extends EventEmitter {
+/** What a RaftNode tells its listeners, typed: a listener with the wrong arguments does not compile. */
+export interface RaftNodeEvents {
+  /** This node's role changed (and the term it changed in). */
+  role: [role: Role, term: number];
+  /** The leader this node knows changed ('' when none is known). */
+  leader: [leader: NodeId, term: number];
+  /** Entries up to index were applied. */
+  applied: [index: number];
+  /** The node failed beyond repair (storage, an invariant) and stopped. */
+  fatal: [error: Error];
+  /** A snapshot was taken and the log compacted. */
+  snapshot: [meta: SnapshotMeta, bytes: number, seconds: number];
+  /** A snapshot from the leader was installed. */
+  snapshotInstalled: [meta: SnapshotMeta, bytes: number, seconds: number];
+}
+
+export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private readonly core: RaftCore;
   private readonly log: RaftLogger;
   private readonly rt: Runtime;

@@ -3,6 +3,7 @@ import {
   NotLeaderError,
   ProposalDroppedError,
   RaftNode,
+  Role,
   type Storage,
   type Transport,
 } from '../../../../libs/raft/src/index.js';
@@ -126,11 +127,11 @@ export class LockNode {
       runtime: node.runtime,
       logger: log,
     });
-    node.raft.on('role', (role: string) => role !== 'leader' && node.duties.stepDown());
-    node.raft.on('leader', (leader: string) => {
+    node.raft.on('role', (role) => role !== Role.Leader && node.duties.stepDown());
+    node.raft.on('leader', (leader) => {
       if (!leader) node.hub.endAll(unavailable('this node lost the cluster leader'));
     });
-    node.raft.on('fatal', (e: Error) => {
+    node.raft.on('fatal', (e) => {
       node.failure = e;
       log.fatal({ err: e.message }, 'raft node failed: this node no longer serves');
       for (const fn of node.fatalListeners) fn(e);
