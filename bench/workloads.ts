@@ -10,6 +10,7 @@ import type {
   RenewStream,
 } from './adapters/types.js';
 import { LatencyRecorder } from './stats.js';
+import { ignoreRejection } from '../libs/common/src/ignore.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const now = () => performance.now();
@@ -57,7 +58,10 @@ function costWindow(t: Timing, m: Measured, startIn: number, endIn: number) {
   let c0 = 0;
   let d0: Promise<DiskCounters | undefined> = Promise.resolve(undefined);
   let d1: Promise<DiskCounters | undefined> | undefined;
-  const counters = () => t.counters?.().catch(() => undefined) ?? Promise.resolve(undefined);
+  const counters = () =>
+    t.counters
+      ? ignoreRejection(t.counters(), 'without disk counters the cost is CPU only')
+      : Promise.resolve(undefined);
   const end = () => {
     if (d1) return;
     d1 = counters();
@@ -293,7 +297,7 @@ export async function failoverOnce(
       try {
         const held = await client.acquire(`bench/failover/${rep}/${i}`, 5000, 0);
         ok++;
-        held.release().catch(() => undefined);
+        void ignoreRejection(held.release(), 'a lock left over expires after its TTL');
         if (began >= killedAt && Number.isNaN(first)) {
           first = now() - killedAt;
           settled();

@@ -17,6 +17,9 @@ import {
   promValue,
   type RenewStream,
 } from './types.js';
+import { ignoreRejection } from '../../libs/common/src/ignore.js';
+
+const LEASE_EXPIRES = 'a lease left over expires after its TTL';
 
 const url = (address: string) => `http://${address}`;
 const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
@@ -133,12 +136,12 @@ export class EtcdLockClient implements LockClient {
     }
     // The session's key may still be queued: revoking its lease removes it.
     this.allSessions.delete(session);
-    await session.revoke().catch(() => undefined);
+    await ignoreRejection(session.revoke(), LEASE_EXPIRES);
     throw lastErr;
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.allSessions].map((s) => s.revoke().catch(() => undefined)));
+    await Promise.all([...this.allSessions].map((s) => ignoreRejection(s.revoke(), LEASE_EXPIRES)));
     for (const c of this.v3lock) c.close();
     this.client.close();
   }

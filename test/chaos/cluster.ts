@@ -10,6 +10,7 @@ import { ApiClient } from '../support/grpc-clients.js';
 import type { RoleChange } from './history.js';
 import { serverPort } from './ports.js';
 import { ProxyMesh } from './proxy.js';
+import { ignoreRejection } from '../../libs/common/src/ignore.js';
 
 /** The built server: process tests run the compiled code (`npm run build` first). */
 const QUORUMLOCK_BIN = resolve(process.cwd(), 'dist/apps/lock-service/src/cli/quorumlock.js');
@@ -53,6 +54,9 @@ interface Status {
   leader_id: string;
   leader_client_address: string;
 }
+
+/** A node that does not answer a poll (down, paused, cut off) has no say in its outcome. */
+const NO_ANSWER = 'a node that does not answer has no say';
 
 const LOG_LINES = 200;
 
@@ -224,7 +228,9 @@ export class ChaosCluster {
 
   /** The leader named in the highest term any live node reports, if it is live itself. */
   async leader(): Promise<string | undefined> {
-    const all = await Promise.all(this.live().map((id) => this.status(id).catch(() => undefined)));
+    const all = await Promise.all(
+      this.live().map((id) => ignoreRejection(this.status(id), NO_ANSWER)),
+    );
     let best: Status | undefined;
     for (const s of all) if (s?.leader_id && (!best || s.term > best.term)) best = s;
     return best && this.live().includes(best.leader_id) ? best.leader_id : undefined;
@@ -233,7 +239,7 @@ export class ChaosCluster {
   /** Every live node knows the same live leader and where to forward to it. */
   async agreedLeader(): Promise<string | undefined> {
     const live = this.live();
-    const all = await Promise.all(live.map((id) => this.status(id).catch(() => undefined)));
+    const all = await Promise.all(live.map((id) => ignoreRejection(this.status(id), NO_ANSWER)));
     const leader = all[0]?.leader_id;
     if (!leader || !live.includes(leader)) return undefined;
     const agree = all.every((s) => s?.leader_id === leader && s.leader_client_address !== '');
@@ -243,7 +249,7 @@ export class ChaosCluster {
   async awaitLeader(timeoutMs: number): Promise<string | undefined> {
     const deadline = performance.now() + timeoutMs;
     while (performance.now() < deadline) {
-      const l = await this.agreedLeader().catch(() => undefined);
+      const l = await this.agreedLeader();
       if (l) return l;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -262,7 +268,7 @@ export class ChaosCluster {
       busy = true;
       void Promise.all(
         this.live().map(async (id) => {
-          const s = await this.status(id, everyMs).catch(() => undefined);
+          const s = await ignoreRejection(this.status(id, everyMs), NO_ANSWER);
           const key = s && `${s.term}/${s.role}/${s.leader_id}`;
           if (!s || key === last.get(id)) return;
           last.set(id, key!);

@@ -13,6 +13,7 @@ import {
 import type { AcquireResponse } from '../../apps/lock-service/src/domain/api.js';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { Op, Recorder } from './history.js';
+import { ignoreRejection } from '../../libs/common/src/ignore.js';
 
 /**
  * Errors after which an Acquire/Campaign certainly had no effect: only a refused request.
@@ -120,7 +121,8 @@ export class Held {
   }
 
   async proclaim(value: string): Promise<void> {
-    if (this.handle instanceof Leadership) await this.handle.proclaim(value).catch(() => undefined);
+    if (!(this.handle instanceof Leadership)) return;
+    await ignoreRejection(this.handle.proclaim(value), 'values are not in the checked history');
   }
 }
 

@@ -7,6 +7,7 @@ import { randomInt, seededRandom, type Random } from '../../libs/raft/src/prng.j
 import type { FencedStore, Recorder } from './history.js';
 import { type Held, RawClient, RecordedClient, lockKey } from './recorded-client.js';
 import { StreamRecorders } from './streams.js';
+import { ignoreRejection } from '../../libs/common/src/ignore.js';
 
 export const HOT_LOCKS = ['hot/a', 'hot/b', 'hot/c'];
 export const MAIN_ELECTION = 'e/main';
@@ -209,7 +210,11 @@ export class Workload {
     if ((await Promise.race([Promise.all(this.loops), timeout])) === 'timeout')
       this.rec.fail('workload-error', 'workload loops still running 30 s after stop');
     await this.streams.stop();
-    await Promise.all(this.sdks.map((c) => c.close({ release: false }).catch(() => undefined)));
+    await Promise.all(
+      this.sdks.map((c) =>
+        ignoreRejection(c.close({ release: false }), 'the history is complete by now'),
+      ),
+    );
     for (const c of this.raws) c.close();
   }
 }

@@ -3,6 +3,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fresh, methods } from '../support/e2e.js';
 import { ServiceCluster } from '../support/service-cluster.js';
+import { ignoreRejection } from '../../libs/common/src/ignore.js';
 
 const TTL = 3_000;
 const KILL_EVERY_MS = 1_000;
@@ -28,7 +29,9 @@ describe('lease expiry under leader churn (3-node cluster)', () => {
   async function newLeader(killed: string): Promise<string> {
     for (;;) {
       const up = cluster.ids.filter((i) => i !== killed && cluster.isUp(i));
-      const seen = await Promise.all(up.map((i) => cluster.status(i).catch(() => undefined)));
+      const seen = await Promise.all(
+        up.map((i) => ignoreRejection(cluster.status(i), 'a node that does not answer has no say')),
+      );
       const l = seen[0]?.leader_id;
       if (l && l !== killed && seen.every((s) => s?.leader_id === l)) return l;
       await sleep(10);

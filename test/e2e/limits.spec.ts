@@ -24,6 +24,7 @@ import {
   type StreamReader,
   waitFor,
 } from '../support/streams.js';
+import { ignoreRejection } from '../../libs/common/src/ignore.js';
 
 describe('limits (3-node cluster with small limits)', () => {
   const c = new ServiceCluster(
@@ -43,7 +44,9 @@ describe('limits (3-node cluster with small limits)', () => {
         if (r.lease_id) granted.add(r.lease_id);
         return r;
       });
-      const settled = q.catch(() => undefined).finally(() => running.delete(settled));
+      const settled = ignoreRejection(q, 'the caller gets the outcome from q').finally(() =>
+        running.delete(settled),
+      );
       running.add(settled);
       return q;
     };
@@ -198,7 +201,7 @@ describe('limits (3-node cluster with small limits)', () => {
       const { o, first } = await waitFor(what, async () => {
         const o = openObserve(F.api, fresh('slot'));
         open.push(o);
-        const first = await o.next().catch(() => undefined);
+        const first = await ignoreRejection(o.next(), 'a refusal is read from o.status below');
         if (!first && o.status?.code === grpc.status.RESOURCE_EXHAUSTED) return false;
         return { o, first };
       });

@@ -15,6 +15,7 @@ import type {
   StatusResponse,
 } from '../../apps/lock-service/src/domain/api.js';
 import type { ServiceCluster } from './service-cluster.js';
+import { ignoreRejection } from '../../libs/common/src/ignore.js';
 
 export { grpc };
 
@@ -66,8 +67,7 @@ export function track<T>(p: Promise<T>): {
   const promise = p.finally(() => {
     done = true;
   });
-  // Observed here so a rejection the test checks later is not reported as unhandled.
-  promise.catch(() => undefined);
+  void ignoreRejection(promise, 'the test checks the outcome through the returned promise');
   return { promise, settled: () => done };
 }
 

@@ -12,6 +12,7 @@ import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
 import { GrpcHealth } from './grpc/health.js';
 import { ServingState } from './grpc/serving.js';
 import { Telemetry } from './metrics/telemetry.js';
+import { ignoreRejection } from '../../../libs/common/src/ignore.js';
 
 /** How long gRPC calls still running after the node stopped get before they are cut. */
 const GRPC_GRACE_MS = 3_000;
@@ -209,7 +210,7 @@ export async function startApplication(
       },
     };
   } catch (err) {
-    await app.close().catch(() => undefined);
+    await ignoreRejection(app.close(), 'the start-up failure is the one to report', options.logger);
     throw err;
   }
 }
@@ -261,8 +262,8 @@ export async function serve(
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
   let settle!: { resolve(): void; reject(err: unknown): void };
   const closed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
-  // Observed here so that a failed shutdown nobody awaits is not an unhandled rejection.
-  closed.catch(() => undefined);
+  // A failed shutdown reaches whoever awaits `closed`; when nobody does, it is no crash.
+  void ignoreRejection(closed, 'shutdown failures are reported to those awaiting closed', logger);
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     if (closing === undefined) {
@@ -282,7 +283,7 @@ export async function serve(
       logger.fatal({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, 'graceful shutdown timed out');
       process.exit(1);
     }, SHUTDOWN_TIMEOUT_MS).unref();
-    close().catch(() => undefined);
+    void ignoreRejection(close(), 'a failed shutdown rejects `closed`', logger);
   };
 
   // Order: refuse new work, hand leadership over while peers are still reachable, then close

@@ -28,6 +28,7 @@ import {
   toClusterMembers,
   toNodeStatus,
 } from './types.js';
+import { ignoreRejection } from '../../common/src/ignore.js';
 
 export const DEFAULT_WAIT_MS = 30_000;
 /** The server refuses longer waits. */
@@ -145,7 +146,7 @@ export class QuorumLockClient {
       result = await fn(lock);
     } finally {
       const lost = lock.signal.reason instanceof LockLostError ? lock.signal.reason : undefined;
-      await lock.release().catch(() => undefined);
+      await ignoreRejection(lock.release(), 'an unreleased lock expires with its lease');
       if (lost) throw lost; // replaces fn's own error too: the loss is the likelier cause
     }
     return result;
@@ -210,7 +211,10 @@ export class QuorumLockClient {
       try {
         await this.renew(g.res.lease_id, { timeoutMs: Math.max(100, ttlMs / 2) });
       } catch (e) {
-        await this.ops.releaseLease(g.res.lease_id).catch(() => undefined);
+        await ignoreRejection(
+          this.ops.releaseLease(g.res.lease_id),
+          'the grant is reported lost; its lease expires anyway',
+        );
         const code = e instanceof NotFoundError ? status.NOT_FOUND : status.DEADLINE_EXCEEDED;
         throw new LockLostError(
           name,

@@ -3,6 +3,10 @@ import { EventEmitter } from 'node:events';
 import { status } from '@grpc/grpc-js';
 import { LockLostError, QuorumLockError } from './errors.js';
 import { type KeptLease, safetyMarginMs } from './keepalive.js';
+import { ignoreRejection } from '../../common/src/ignore.js';
+
+/** A lease that is not released expires after its TTL: releasing only frees it sooner. */
+const RELEASE_IS_BEST_EFFORT = 'an unreleased lease expires after its TTL';
 
 /** What a handle needs from its client. */
 export interface HandleOps {
@@ -101,7 +105,8 @@ export abstract class LeaseHandle extends EventEmitter<HandleEvents> implements 
     const err = new LockLostError(this.name, this.fencingToken, this.leaseId, code, message);
     this.finish(err);
     // Renewals went unanswered but the lease may live on: free it early if the cluster can.
-    if (code !== status.NOT_FOUND) this.ops.releaseLease(this.leaseId).catch(() => undefined);
+    if (code !== status.NOT_FOUND)
+      void ignoreRejection(this.ops.releaseLease(this.leaseId), RELEASE_IS_BEST_EFFORT);
     this.emit('lost', this.fencingToken, err);
   }
 
@@ -118,7 +123,7 @@ export abstract class LeaseHandle extends EventEmitter<HandleEvents> implements 
   /** @internal Client shutdown: stop claiming, and give the lease up unless told to keep it. */
   async relinquish(release: boolean): Promise<void> {
     if (!this.finish(new QuorumLockError(status.CANCELLED, 'the client was closed'))) return;
-    if (release) await this.ops.releaseLease(this.leaseId).catch(() => undefined);
+    if (release) await ignoreRejection(this.ops.releaseLease(this.leaseId), RELEASE_IS_BEST_EFFORT);
   }
 }
 
@@ -176,7 +181,7 @@ export class Leadership extends LeaseHandle {
     try {
       return await this.ops.resign(this.name, this.leaseId);
     } finally {
-      await this.ops.releaseLease(this.leaseId).catch(() => undefined);
+      await ignoreRejection(this.ops.releaseLease(this.leaseId), RELEASE_IS_BEST_EFFORT);
     }
   }
 }

@@ -9,6 +9,7 @@ import {
   type Response,
   type ServiceName,
 } from './proto.js';
+import { ignoreRejection } from '../../common/src/ignore.js';
 
 export interface TlsOptions {
   /** PEM root certificates; default: the system's. */
@@ -167,7 +168,10 @@ export class Transport {
     const deadline = now + STATUS_TIMEOUT_MS;
     void Promise.all(
       this.endpoints.map((e) =>
-        this.once(e.client, 'ClusterService', 'Status', {}, deadline).catch(() => undefined),
+        ignoreRejection(
+          this.once(e.client, 'ClusterService', 'Status', {}, deadline),
+          `endpoint ${e.address} did not answer who leads; the others may`,
+        ),
       ),
     ).then((all) => {
       this.refreshing = false;

@@ -4,6 +4,7 @@ import type { Deadline, Metadata } from '@grpc/grpc-js';
 import { defer, finalize, Observable } from 'rxjs';
 import type { CallContext } from '../domain/api.js';
 import { FORWARDED_HEADER, parseForwardedBy } from './grpc-forwarder.js';
+import { ignoreRejection } from '../../../../libs/common/src/ignore.js';
 
 /** The part of every grpc-js server call this layer uses. */
 export interface GrpcCall {
@@ -111,7 +112,8 @@ export function streamFrom<T>(source: AsyncIterable<T>, call: GrpcCall): Observa
     return () => {
       if (finished) return;
       finished = true;
-      iterator.return?.().catch(() => undefined);
+      const returned = iterator.return?.();
+      if (returned) void ignoreRejection(returned, 'the client has gone: nobody reads the stream');
     };
   });
 }

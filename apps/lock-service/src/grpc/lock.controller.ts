@@ -22,6 +22,7 @@ import { GrpcExceptionFilter } from './exception.filter.js';
 /** Renewals one KeepAlive stream may have in flight (10,000 leases at TTL/3 fit easily). */
 const MAX_RENEWALS_IN_FLIGHT = 4096;
 import { LOCK_API } from './tokens.js';
+import { ignoreRejection } from '../../../../libs/common/src/ignore.js';
 
 @Controller()
 @UseFilters(GrpcExceptionFilter)
@@ -64,7 +65,8 @@ export class LockController {
             );
           }
           const p = this.api.renew(req, ctx).finally(() => inFlight--);
-          p.catch(() => undefined); // observed by concatMap; a later one may never be reached
+          // concatMap reports a failure in order, but never reaches the ones after the first.
+          void ignoreRejection(p, 'an earlier renewal on this stream has failed it');
           return p;
         }),
         concatMap((p) => p),

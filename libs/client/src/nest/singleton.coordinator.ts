@@ -123,7 +123,11 @@ export class SingletonCoordinator
         failures++;
         this.logger.warn(`campaign for ${state.name} failed: ${(e as Error).message}`);
         const ceiling = Math.min(5000, 100 * 2 ** failures);
-        await sleep(ceiling / 2 + Math.random() * (ceiling / 2), stop).catch(() => undefined);
+        try {
+          await sleep(ceiling / 2 + Math.random() * (ceiling / 2), stop);
+        } catch {
+          return; // only the stop signal cuts the pause short
+        }
       }
     }
   }
@@ -140,7 +144,13 @@ export class SingletonCoordinator
     const held = [...this.elections.values()].flatMap((s) => s.leadership ?? []);
     await Promise.all(
       held.map(async (l) => {
-        const resigned = await l.resign().catch(() => false);
+        const resigned = await l.resign().catch((e: unknown) => {
+          const why = e instanceof Error ? e.message : String(e);
+          this.logger.warn(
+            `could not resign ${l.election} (${why}): it ends when its lease expires`,
+          );
+          return false;
+        });
         if (resigned) this.logger.log(`resigned ${l.election}`);
       }),
     );

@@ -30,6 +30,7 @@ import {
   type StoredSnapshotMeta,
 } from './entry-codec.js';
 import { checkLocalSnapshot, checkPersistBatch, type LogBounds } from './validation.js';
+import { ignoreRejection } from '../../../common/src/ignore.js';
 
 // The rocksdb package ships no type declarations; this is the subset of its
 // (abstract-leveldown 7) API used here.
@@ -241,7 +242,7 @@ export class RocksDbStorage implements Storage {
     if (refusal !== null) return Promise.reject(refusal);
     const run = (): Promise<T> => (this.failure !== null ? Promise.reject(this.failure) : task());
     const result = this.tail.then(run, run);
-    this.tail = result.catch(() => undefined);
+    this.tail = ignoreRejection(result, 'its caller has the failure; the queue only keeps order');
     return result;
   }
 

@@ -11,18 +11,19 @@ import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { entryAt, snapshotAt } from './fixtures/crash-workload.js';
 
 // Tests run TypeScript through Jest's transform, but the child is a plain `node` process: give
-// it a transpiled copy of the storage sources, with a node_modules link so that its imports of
-// rocksdb and @node-rs/crc32 resolve from the temporary directory.
-const RAFT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CHILD_SOURCES = ['src', 'src/storage', 'test/storage/fixtures'];
+// it a transpiled copy of the storage sources (and of libs/common, which they import), with a
+// node_modules link so that its imports of rocksdb and @node-rs/crc32 resolve from the
+// temporary directory.
+const LIBS_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const CHILD_SOURCES = ['raft/src', 'raft/src/storage', 'raft/test/storage/fixtures', 'common/src'];
 const WAIT_MS = 20_000;
 
 function transpileChild(outDir: string): string {
   for (const sourceDir of CHILD_SOURCES) {
     mkdirSync(join(outDir, sourceDir), { recursive: true });
-    for (const name of readdirSync(join(RAFT_ROOT, sourceDir))) {
+    for (const name of readdirSync(join(LIBS_ROOT, sourceDir))) {
       if (!name.endsWith('.ts')) continue;
-      const { code } = transformFileSync(join(RAFT_ROOT, sourceDir, name), {
+      const { code } = transformFileSync(join(LIBS_ROOT, sourceDir, name), {
         swcrc: false,
         jsc: { parser: { syntax: 'typescript' }, target: 'es2022' },
         module: { type: 'es6' },
@@ -33,7 +34,7 @@ function transpileChild(outDir: string): string {
   writeFileSync(join(outDir, 'package.json'), '{ "type": "module" }\n');
   const rocksdbPackage = createRequire(import.meta.url).resolve('rocksdb/package.json');
   symlinkSync(dirname(dirname(rocksdbPackage)), join(outDir, 'node_modules'), 'dir');
-  return join(outDir, 'test/storage/fixtures/crash-writer.js');
+  return join(outDir, 'raft/test/storage/fixtures/crash-writer.js');
 }
 
 /** A running crash-writer, with what it has reported so far. */

@@ -83,9 +83,17 @@ export function registerCampaign(program: Command): void {
             else err(`lost leadership of ${election}: ${reason}`);
             return EXIT.NOT_HELD;
           }
-          await leadership.resign().catch(() => undefined);
-          if (f.json) out(toJson({ resigned: true, election }));
-          else out(`resigned ${election}`);
+          // Renewals have stopped either way: a failed resign only leaves the lease to expire.
+          const resigned = await leadership.resign().then(
+            () => true,
+            (e: unknown) => {
+              const why = e instanceof Error ? e.message : String(e);
+              err(`could not resign ${election} (${why}): it ends when its lease expires`);
+              return false;
+            },
+          );
+          if (f.json) out(toJson({ resigned, election }));
+          else if (resigned) out(`resigned ${election}`);
           return EXIT.OK;
         } finally {
           sig.dispose();

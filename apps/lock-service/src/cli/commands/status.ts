@@ -7,6 +7,7 @@ import {
   UnavailableError,
 } from '../../../../../libs/client/src/index.js';
 import { action, type ClientFlags, clientCommand, EXIT, out, toJson } from './client-common.js';
+import { ignoreRejection } from '../../../../../libs/common/src/ignore.js';
 
 /** A node more entries behind the leader's commit than this is reported unhealthy. */
 const MAX_HEALTHY_LAG = 1000n;
@@ -33,7 +34,10 @@ export interface StatusRow {
  */
 async function collect(client: QuorumLockClient, timeoutMs: number) {
   const answers = new Map<string, NodeStatus | Error>();
-  const listed = await client.members({ timeoutMs }).catch(() => undefined);
+  const listed = await ignoreRejection(
+    client.members({ timeoutMs }),
+    'without a leader, the listed endpoints are asked one by one',
+  );
   const addresses = listed?.members.map((m) => m.clientAddress).filter((a) => a !== '') ?? [];
   let pending = [...new Set([...client.endpoints, ...addresses])];
   while (pending.length > 0) {
