@@ -39,14 +39,13 @@ export class RaftLog {
   }
 
   lastTerm(): number {
-    return this.entries.length ? this.entries[this.entries.length - 1].term : this.offset.term;
+    return this.entries.at(-1)?.term ?? this.offset.term;
   }
 
   /** Term of entry i, or undefined when it is compacted away or beyond the log. */
   term(i: number): number | undefined {
     if (i === this.offset.index) return this.offset.term;
-    if (i < this.offset.index || i > this.lastIndex()) return undefined;
-    return this.entries[i - this.offset.index - 1].term;
+    return this.entries[i - this.offset.index - 1]?.term;
   }
 
   matchTerm(i: number, term: number): boolean {
@@ -59,8 +58,15 @@ export class RaftLog {
     return lastTerm > myTerm || (lastTerm === myTerm && lastIndex >= this.lastIndex());
   }
 
+  /** Entry i, which must be in memory: the caller has checked the bounds. */
   entry(i: number): Entry {
-    return this.entries[i - this.offset.index - 1];
+    const e = this.entries[i - this.offset.index - 1];
+    if (e === undefined) {
+      throw new Error(
+        `raft invariant: entry ${i} outside the log (${this.offset.index}, ${this.lastIndex()}]`,
+      );
+    }
+    return e;
   }
 
   /** Entries [lo, hi) that are in memory; the caller checks bounds. */
@@ -99,8 +105,8 @@ export class RaftLog {
 
   /** Appends or overwrites from ents[0].index, dropping any suffix it conflicts with. */
   truncateAndAppend(ents: readonly Entry[]): void {
-    if (ents.length === 0) return;
-    const after = ents[0].index;
+    const after = ents[0]?.index;
+    if (after === undefined) return;
     if (after <= this.committed) {
       throw new Error(
         `raft invariant: truncating committed entry ${after} (commit ${this.committed})`,
@@ -127,10 +133,9 @@ export class RaftLog {
   ): number | null {
     if (!this.matchTerm(prevIndex, prevTerm)) return null;
     const lastNew = prevIndex + ents.length;
-    let k = 0;
     // Skip entries we already hold: a duplicate or reordered AppendEntries must not truncate.
-    while (k < ents.length && this.matchTerm(ents[k].index, ents[k].term)) k++;
-    if (k < ents.length) this.truncateAndAppend(k === 0 ? ents : ents.slice(k));
+    const k = ents.findIndex((e) => !this.matchTerm(e.index, e.term));
+    if (k >= 0) this.truncateAndAppend(k === 0 ? ents : ents.slice(k));
     this.commitTo(Math.min(commit, lastNew));
     return lastNew;
   }

@@ -238,12 +238,15 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   async stop(opts: { transferLeadership?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
     if (opts.transferLeadership && this.isLeader() && this.opts.voters.length > 1) {
-      const best = Object.entries(this.core.status().progress).sort(
+      const [best] = Object.entries(this.core.status().progress).sort(
         (a, b) => b[1].matchIndex - a[1].matchIndex,
-      )[0];
-      await this.transferLeadership(best[0]).catch((e: Error) =>
-        this.log.warn({ err: e.message }, 'leadership transfer on shutdown failed'),
       );
+      // A leader tracks every other voter, and there is one: best is always there.
+      if (best) {
+        await this.transferLeadership(best[0]).catch((e: Error) =>
+          this.log.warn({ err: e.message }, 'leadership transfer on shutdown failed'),
+        );
+      }
     }
     this.stopped = true;
     this.running = false;

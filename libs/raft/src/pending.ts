@@ -83,8 +83,11 @@ export class PendingRequests<R> {
 
   serveReads(appliedIndex: number): void {
     let k = 0;
-    while (k < this.readsByIndex.length && this.readsByIndex[k].index <= appliedIndex)
-      this.readsByIndex[k++].resolve();
+    for (const r of this.readsByIndex) {
+      if (r.index > appliedIndex) break;
+      r.resolve();
+      k++;
+    }
     if (k > 0) this.readsByIndex.splice(0, k);
   }
 

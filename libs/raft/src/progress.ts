@@ -80,9 +80,8 @@ export class Progress {
       this.probeSent = false;
     }
     if (this.nextIndex < n + 1) this.nextIndex = n + 1;
-    let k = 0;
-    while (k < this.inflights.length && this.inflights[k] <= n) k++;
-    if (k > 0) this.inflights.splice(0, k);
+    const k = this.inflights.findIndex((i) => i > n);
+    this.inflights.splice(0, k < 0 ? this.inflights.length : k);
     return updated;
   }
 

@@ -287,10 +287,8 @@ export class RaftCore {
 
   /** The driver persisted, sent and applied rd. */
   advance(rd: Ready): void {
-    if (rd.entries.length > 0) {
-      const last = rd.entries[rd.entries.length - 1];
-      this.log.stableTo(last.index, last.term);
-    }
+    const last = rd.entries.at(-1);
+    if (last) this.log.stableTo(last.index, last.term);
     const lastApplied = rd.committedEntries.at(-1)?.index ?? 0;
     // A snapshot stepped in meanwhile may already have moved applied past these entries.
     if (lastApplied > this.log.applied) this.log.appliedTo(lastApplied);
@@ -651,7 +649,7 @@ export class RaftCore {
     const matches = [this.log.stable];
     for (const pr of this.prs.values()) matches.push(pr.matchIndex);
     matches.sort((a, b) => b - a);
-    const n = matches[this.quorum - 1];
+    const n = this.atQuorum(matches);
     // Only entries of the current term commit by counting replicas (paper 5.4.2).
     if (n <= this.log.committed || this.log.term(n) !== this.term) return false;
     this.log.commitTo(n);
@@ -669,7 +667,22 @@ export class RaftCore {
     const acks = [this.reads.latest];
     for (const pr of this.prs.values()) acks.push(pr.readAck);
     acks.sort((a, b) => b - a);
-    this.reads.confirm(acks[this.quorum - 1]);
+    this.reads.confirm(this.atQuorum(acks));
+  }
+
+  /**
+   * The quorum-th largest of one value per voter (sorted descending): what a quorum has reached.
+   * A leader tracks every peer, and voters are unique and include this node (validated), so
+   * there is one value per voter.
+   */
+  private atQuorum(perVoter: readonly number[]): number {
+    const v = perVoter[this.quorum - 1];
+    if (v === undefined || perVoter.length !== this.cfg.voters.length) {
+      throw new Error(
+        `raft invariant: ${perVoter.length} values for ${this.cfg.voters.length} voters`,
+      );
+    }
+    return v;
   }
 
   /** Sends what is pending, batching everything proposed since the last Ready. */
@@ -727,7 +740,8 @@ export class RaftCore {
       leaderCommit,
     });
     pr.sentCommit = leaderCommit;
-    if (entries.length > 0) pr.sentEntries(entries[entries.length - 1].index);
+    const last = entries.at(-1);
+    if (last) pr.sentEntries(last.index);
     else if (pr.state === ProgressState.Probe) pr.probeSent = true;
   }
 

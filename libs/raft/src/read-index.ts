@@ -44,8 +44,11 @@ export class ReadIndex {
   /** A quorum acknowledged heartbeats up to round quorumAck. */
   confirm(quorumAck: number): void {
     let k = 0;
-    while (k < this.started.length && this.started[k].id <= quorumAck)
-      this.confirmed.push(this.started[k++]);
+    for (const r of this.started) {
+      if (r.id > quorumAck) break;
+      this.confirmed.push(r);
+      k++;
+    }
     if (k > 0) this.started.splice(0, k);
   }
 

@@ -51,7 +51,7 @@ export class MemoryStorage implements Storage {
 
   private bounds(): LogBounds {
     const snapshotIndex = this.snapshot?.meta.index ?? 0;
-    const lastIndex = this.log.length === 0 ? snapshotIndex : this.log[this.log.length - 1].index;
+    const lastIndex = this.log.at(-1)?.index ?? snapshotIndex;
     return { snapshotIndex, lastIndex };
   }
 
@@ -84,8 +84,9 @@ export class MemoryStorage implements Storage {
   termAt(index: number): number | undefined {
     const snapshotIndex = this.snapshot?.meta.index ?? 0;
     if (index === snapshotIndex) return this.snapshot?.meta.term ?? 0;
-    if (index < snapshotIndex || this.log.length === 0) return undefined;
-    return this.log[index - this.log[0].index]?.term;
+    const first = this.log[0];
+    if (index < snapshotIndex || first === undefined) return undefined;
+    return this.log[index - first.index]?.term;
   }
 
   readSnapshotSync(): Snapshot | null {
@@ -100,9 +101,10 @@ export class MemoryStorage implements Storage {
       this.log = [];
     }
     const entries = batch.entries ?? [];
-    if (entries.length > 0) {
-      const firstStored = this.log.length === 0 ? entries[0].index : this.log[0].index;
-      this.log.length = entries[0].index - firstStored;
+    const firstNew = entries[0];
+    if (firstNew !== undefined) {
+      const firstStored = this.log[0]?.index ?? firstNew.index;
+      this.log.length = firstNew.index - firstStored;
       for (const entry of entries) this.log.push(copyEntry(entry));
     }
     if (batch.hardState !== undefined) this.hardState = { ...batch.hardState };

@@ -163,8 +163,8 @@ export class RocksDbStorage implements Storage {
         last = batch.snapshot.meta.index;
       }
       const entries = batch.entries ?? [];
-      if (entries.length > 0) {
-        const end = entries[entries.length - 1].index;
+      const end = entries.at(-1)?.index;
+      if (end !== undefined) {
         // Indexes up to `end` are overwritten by the puts; only a longer old suffix needs deletes.
         deleteLog(ops, Math.max(end + 1, first), last);
         for (const entry of entries) {

@@ -54,15 +54,16 @@ function checkSnapshotShape(snapshot: Snapshot, currentSnapshotIndex: number): v
 }
 
 function checkEntries(entries: readonly Entry[], bounds: LogBounds): void {
-  const first = entries[0].index;
+  const head = entries[0];
+  if (head === undefined) return;
+  const first = head.index;
   // Below the snapshot would rewrite compacted history; past lastIndex + 1 would leave a hole.
   if (first <= bounds.snapshotIndex || first > bounds.lastIndex + 1) {
     throw new InvalidWriteError(
       `entries start at ${first}, outside ${bounds.snapshotIndex + 1}..${bounds.lastIndex + 1}`,
     );
   }
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i];
+  for (const [i, entry] of entries.entries()) {
     if (entry.index !== first + i) {
       throw new InvalidWriteError(
         `entries not contiguous: expected ${first + i}, got ${entry.index}`,
@@ -85,9 +86,10 @@ export function checkPersistBatch(batch: PersistBatch, bounds: LogBounds): LogBo
     checkSnapshotShape(batch.snapshot, bounds.snapshotIndex);
     after = { snapshotIndex: batch.snapshot.meta.index, lastIndex: batch.snapshot.meta.index };
   }
-  if (batch.entries !== undefined && batch.entries.length > 0) {
+  const lastEntry = batch.entries?.at(-1);
+  if (batch.entries !== undefined && lastEntry !== undefined) {
     checkEntries(batch.entries, after);
-    after = { ...after, lastIndex: batch.entries[batch.entries.length - 1].index };
+    after = { ...after, lastIndex: lastEntry.index };
   }
   if (batch.hardState !== undefined) checkHardState(batch.hardState);
   return after;

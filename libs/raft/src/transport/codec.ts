@@ -378,7 +378,7 @@ export class SnapshotAssembler {
 }
 
 function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0];
+  if (parts.length === 1 && parts[0]) return parts[0];
   const out = new Uint8Array(total);
   let at = 0;
   for (const p of parts) {

@@ -136,7 +136,7 @@ export class PeerLink {
     const call = this.call;
     if (call === null) return;
     while (this.head < this.queue.length && !this.blocked) {
-      const buf = this.queue[this.head];
+      const buf = this.queue[this.head]!; // head < length, checked above
       // Release the reference at once: a long backlog must not pin already-sent buffers.
       this.queue[this.head++] = EMPTY;
       this.queuedBytes -= buf.length;

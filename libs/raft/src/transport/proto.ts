@@ -53,6 +53,7 @@ export function loadRaftProto(): RaftProto {
   const service = definition[RAFT_SERVICE_NAME] as grpc.ServiceDefinition;
   const send = service['Send'];
   const install = service['InstallSnapshot'];
+  if (!send || !install) throw new Error(`${RAFT_SERVICE_NAME} lacks Send or InstallSnapshot`);
   loaded = {
     definition,
     service,
