@@ -304,6 +304,9 @@ export function simForwarder(host: SimHost, net: SimNetwork, self: string): Forw
       const timeoutMs =
         ctx.deadline === undefined ? 10_000 : Math.max(0, ctx.deadline - host.now());
       const by = { id: self, clientAddress: self };
+      // Like GrpcForwarder: a call its caller has already given up on is not sent.
+      if (ctx.signal?.aborted)
+        return Promise.reject(new DomainError(Code.UNAVAILABLE, 'forwarded call cancelled'));
       const p = c.unary<T>(address, method, req as object, timeoutMs, by, ctx.signal);
       return p.catch((e: RpcError) => {
         // Like GrpcForwarder: the leader's own codes pass through; a leader we cannot reach is

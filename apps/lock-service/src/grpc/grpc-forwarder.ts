@@ -41,23 +41,21 @@ export class GrpcForwarder implements ForwardPort {
     ctx: CallContext,
   ): Promise<T> {
     const client = this.client(address, service);
+    const send = (client as unknown as Partial<Record<string, UnaryFn>>)[method];
+    if (typeof send !== 'function') throw new Error(`${service} has no method ${method}`);
+    // An abort that came before the call would never reach the listener below.
+    if (ctx.signal?.aborted) throw new DomainError(Code.UNAVAILABLE, 'forwarded call cancelled');
     const md = new grpc.Metadata();
     md.set(FORWARDED_HEADER, `${this.self.id}=${this.self.clientAddress}`);
     const opts: grpc.CallOptions = {};
     if (ctx.deadline !== undefined)
       opts.deadline = Date.now() + Math.max(0, ctx.deadline - performance.now());
     return new Promise<T>((resolve, reject) => {
-      const call = (client as unknown as Record<string, UnaryFn>)[method].call(
-        client,
-        req,
-        md,
-        opts,
-        (err, res) => {
-          ctx.signal?.removeEventListener('abort', cancel);
-          if (!err) return resolve(res as T);
-          reject(toDomainError(err));
-        },
-      ) as unknown as grpc.ClientUnaryCall;
+      const call = send.call(client, req, md, opts, (err, res) => {
+        ctx.signal?.removeEventListener('abort', cancel);
+        if (!err) return resolve(res as T);
+        reject(toDomainError(err));
+      }) as unknown as grpc.ClientUnaryCall;
       const cancel = () => call.cancel();
       ctx.signal?.addEventListener('abort', cancel, { once: true });
     });
