@@ -139,8 +139,9 @@ export class KeepAliveManager {
 
   private onData(res: RenewResponse): void {
     const i = this.outstanding.findIndex((o) => o.leaseId === res.lease_id);
-    if (i < 0) return;
-    const [{ sentAt }] = this.outstanding.splice(i, 1);
+    const sentAt = this.outstanding[i]?.sentAt;
+    if (sentAt === undefined) return;
+    this.outstanding.splice(i, 1);
     this.failures = 0;
     const e = this.entries.get(res.lease_id);
     if (!e) return;

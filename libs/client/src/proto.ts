@@ -1,7 +1,6 @@
 // The public API as the SDK speaks it: code generated from proto/quorumlock/v1 into ./gen by
 // scripts/gen-proto.sh, with uint64 as bigint so that fencing tokens are exact whatever a
 // server sends. Nothing is loaded at run time; the SDK depends on no server code.
-import type * as grpc from '@grpc/grpc-js';
 import { ClusterServiceDefinition } from './gen/quorumlock/v1/cluster.js';
 import { ElectionServiceDefinition } from './gen/quorumlock/v1/election.js';
 import { LockServiceDefinition } from './gen/quorumlock/v1/lock.js';
@@ -10,6 +9,7 @@ import {
   type MethodsByName,
   type RequestOf,
   type ResponseOf,
+  type ServiceMethods,
 } from './service-definition.js';
 
 const SERVICES = {
@@ -28,7 +28,7 @@ export type Request<S extends ServiceName, M extends MethodName<S>> = Partial<
 export type Response<S extends ServiceName, M extends MethodName<S>> = ResponseOf<Services[S], M>;
 
 /** The method definitions of the three services, keyed by service then method name. */
-export type ApiDefinitions = Record<ServiceName, grpc.ServiceDefinition>;
+export type ApiDefinitions = { [S in ServiceName]: ServiceMethods<Services[S]> };
 
 export const API_DEFINITIONS: ApiDefinitions = {
   LockService: grpcServiceDefinition(SERVICES.LockService),

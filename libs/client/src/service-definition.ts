@@ -53,11 +53,18 @@ function serializer(codec: MessageCodec<unknown>): (value: unknown) => Buffer {
   };
 }
 
+/** A grpc-js service definition that knows its method names, so that a lookup needs no check. */
+export type ServiceMethods<S extends GenericService> = Record<
+  keyof MethodsByName<S> & string,
+  grpc.MethodDefinition<unknown, unknown>
+> &
+  grpc.ServiceDefinition;
+
 /**
  * The grpc-js definition of a service, keyed like @grpc/proto-loader's: by the proto's method
  * name, with the lower-camel-case one as originalName (grpc-js clients get both as methods).
  */
-export function grpcServiceDefinition(service: GenericService): grpc.ServiceDefinition {
+export function grpcServiceDefinition<S extends GenericService>(service: S): ServiceMethods<S> {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const [key, m] of Object.entries(service.methods)) {
     def[m.name] = {
@@ -71,5 +78,6 @@ export function grpcServiceDefinition(service: GenericService): grpc.ServiceDefi
       originalName: key,
     };
   }
-  return def;
+  // Every method of the service went in above, under its proto name.
+  return def as ServiceMethods<S>;
 }

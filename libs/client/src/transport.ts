@@ -133,7 +133,7 @@ export class Transport {
     if (this.leader && fresh(this.leader)) return this.leader;
     const n = this.endpoints.length;
     for (let i = 0; i < n; i++) {
-      const e = this.endpoints[(this.next + i) % n];
+      const e = this.endpoints[(this.next + i) % n]!; // the index is taken modulo the length
       if (fresh(e)) {
         this.next = (this.next + i + 1) % n;
         return e;

@@ -19,8 +19,9 @@ const required = (issue: { input: unknown }) =>
 /** host:port (IPv6 in brackets) split for listen(): brackets dropped, any port number. */
 export function splitHostPort(value: string): { host: string; port: number } | undefined {
   const match = ADDRESS.exec(value);
-  if (match === null) return undefined;
-  return { host: match[1].replace(/^\[(.*)\]$/, '$1'), port: Number(match[2]) };
+  const [, host, port] = match ?? [];
+  if (host === undefined || port === undefined) return undefined;
+  return { host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(port) };
 }
 
 /** Parses host:port; port 0 is refused because addresses are advertised to peers and clients. */

@@ -33,7 +33,7 @@ export const EXIT = {
 
 export const DEFAULT_ENDPOINTS = '127.0.0.1:7001,127.0.0.1:7002,127.0.0.1:7003';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** "15s", "500ms", "2m", "1h", "1m30s", "1.5s" or "0" as milliseconds. */
 export function parseDuration(value: string): number {
@@ -43,7 +43,8 @@ export function parseDuration(value: string): number {
   let total = 0;
   let end = 0;
   for (let m = re.exec(v); m; m = re.exec(v)) {
-    total += Number(m[1]) * UNITS[m[2]];
+    // Both groups are mandatory, and the second matches only the units above.
+    total += Number(m[1]) * UNITS[m[2] as keyof typeof UNITS];
     end = re.lastIndex;
   }
   if (v === '' || end !== v.length)

@@ -21,6 +21,7 @@ import {
   ttlOption,
   waitOption,
 } from './client-common.js';
+import { usageError } from './common.js';
 
 interface Flags extends ClientFlags {
   lock: string;
@@ -55,6 +56,9 @@ export function registerRun(program: Command): void {
     .action(
       action(async (client: QuorumLockClient, cmd: Command, argv: string[]) => {
         const f = cmd.opts() as Flags;
+        // Commander requires <command...>; this only tells the compiler so.
+        const [command, ...args] = argv;
+        if (command === undefined) usageError(cmd, 'error: missing command');
         const done = f.wait > 0 ? spinner(`waiting for lock ${f.lock}`) : () => undefined;
         const lock = await client
           .acquire(f.lock, { ttlMs: f.ttl, waitMs: f.wait, owner: f.owner })
@@ -74,7 +78,7 @@ export function registerRun(program: Command): void {
             `${toJson({ acquired: true, name: f.lock, leaseId: lock.leaseId, fencingToken: lock.fencingToken })}\n`,
           );
 
-        const child = spawn(argv[0], argv.slice(1), {
+        const child = spawn(command, args, {
           stdio: 'inherit',
           env: {
             ...process.env,
@@ -99,7 +103,7 @@ export function registerRun(program: Command): void {
 
         const code = await new Promise<number>((resolve) => {
           child.once('error', (e: NodeJS.ErrnoException) => {
-            err(`cannot run ${argv[0]}: ${e.message}`);
+            err(`cannot run ${command}: ${e.message}`);
             resolve(e.code === 'ENOENT' ? 127 : 126);
           });
           child.once('exit', (c, s) => resolve(exitCodeOf(c, s)));

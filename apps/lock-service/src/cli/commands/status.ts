@@ -42,9 +42,12 @@ async function collect(client: QuorumLockClient, timeoutMs: number) {
   let pending = [...new Set([...client.endpoints, ...addresses])];
   while (pending.length > 0) {
     const got = await Promise.all(
-      pending.map((a) => client.statusOf(a, { timeoutMs }).catch((e: Error) => e)),
+      pending.map(async (a) => {
+        const s = await client.statusOf(a, { timeoutMs }).catch((e: Error) => e);
+        answers.set(a, s);
+        return s;
+      }),
     );
-    pending.forEach((a, i) => answers.set(a, got[i]));
     pending = got
       .flatMap((s) => (s instanceof Error ? [] : s.members.map((m) => m.clientAddress)))
       .filter((a) => a !== '' && !answers.has(a));
@@ -135,11 +138,11 @@ function table(rows: StatusRow[]): string {
     cell(r.lag),
     r.healthy ? 'yes' : 'no',
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]?.length ?? 0)));
   return [head, ...body]
     .map((cols) =>
       cols
-        .map((c, i) => c.padEnd(widths[i]))
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
         .join('  ')
         .trimEnd(),
     )
