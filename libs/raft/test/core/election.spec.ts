@@ -112,7 +112,7 @@ describe('Raft core: leader election (paper 5.2)', () => {
         } else if (r < 0.35) {
           c.heal();
         } else if (r < 0.45) {
-          const id = c.ids[Math.floor(rnd() * c.ids.length)];
+          const id = c.pick(rnd());
           if (c.node(id).up) c.crash(id);
           else c.restart(id);
         }

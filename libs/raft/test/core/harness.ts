@@ -178,6 +178,19 @@ export class Cluster {
     return this.node(id).core;
   }
 
+  /** Every member but `but`, in order; clusters in these tests have at least three. */
+  others(but: NodeId): [NodeId, NodeId, ...NodeId[]] {
+    const [a, b, ...rest] = this.ids.filter((id) => id !== but);
+    if (a === undefined || b === undefined)
+      throw new Error(`fewer than two members besides ${but}`);
+    return [a, b, ...rest];
+  }
+
+  /** A member drawn with r in [0, 1). */
+  pick(r: number): NodeId {
+    return this.ids[Math.floor(r * this.ids.length)]!;
+  }
+
   upIds(): NodeId[] {
     return this.ids.filter((id) => this.node(id).up);
   }
@@ -249,17 +262,19 @@ export class Cluster {
 
   /** Ticks everybody until exactly one leader is known to every reachable up node. */
   elect(max = 500): NodeId {
+    let elected: NodeId | undefined;
     const ok = this.tickUntil(() => {
-      const ls = this.leaders();
-      if (ls.length !== 1) return false;
-      const term = this.core(ls[0]).term;
+      const [only, ...more] = this.leaders();
+      if (only === undefined || more.length > 0) return false;
+      const term = this.core(only).term;
+      elected = only;
       return this.upIds().every((id) => {
         const c = this.core(id);
-        return c.leader === ls[0] && c.term === term;
+        return c.leader === only && c.term === term;
       });
     }, max);
-    if (ok < 0) throw new Error('no stable leader elected');
-    return this.leaders()[0];
+    if (ok < 0 || elected === undefined) throw new Error('no stable leader elected');
+    return elected;
   }
 
   /**
@@ -372,8 +387,8 @@ export class Cluster {
       entries = [];
     }
     const fresh = batch.entries ?? [];
-    if (fresh.length > 0) {
-      const first = fresh[0].index;
+    const first = fresh[0]?.index;
+    if (first !== undefined) {
       const base = snapshot?.index ?? 0;
       if (first > base + entries.length + 1)
         this.safetyViolations.push(`${n.id}: gap persisting entry ${first}`);

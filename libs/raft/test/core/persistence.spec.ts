@@ -130,7 +130,7 @@ describe('Raft core: persistence order (persist before speaking)', () => {
           );
         } else if (r < 0.3) c.heal();
         else if (r < 0.38) {
-          const id = c.ids[Math.floor(rnd() * c.ids.length)];
+          const id = c.pick(rnd());
           if (c.node(id).up) c.crash(id);
           else c.restart(id);
         } else if (r < 0.45) {
@@ -138,7 +138,7 @@ describe('Raft core: persistence order (persist before speaking)', () => {
           if (l && c.core(l).log.applied > c.core(l).log.firstIndex()) c.compact(l);
         } else if (r < 0.5) {
           const l = c.leader();
-          const to = c.ids[Math.floor(rnd() * c.ids.length)];
+          const to = c.pick(rnd());
           try {
             if (l && to !== l) c.core(l).transferLeadership(to);
           } catch (e) {

@@ -83,7 +83,7 @@ describe('Raft core: CheckQuorum (thesis 6.2)', () => {
     const c = new Cluster(5, { seed: 44 });
     const leader = c.elect();
     const term = c.core(leader).term;
-    const [x, y] = c.ids.filter((id) => id !== leader);
+    const [x, y] = c.others(leader);
     c.isolate(x, y);
     c.tick(10 * baseConfig.electionTicksMax);
     expect(c.core(leader).role).toBe(Role.Leader);
@@ -94,7 +94,7 @@ describe('Raft core: CheckQuorum (thesis 6.2)', () => {
     const c = new Cluster(3, { seed: 45 });
     const leader = c.elect();
     const term = c.core(leader).term;
-    const [f, candidate] = c.ids.filter((id) => id !== leader);
+    const [f, candidate] = c.others(leader);
     c.tick(1);
     const before = c.delivered.length;
     c.core(f).step(voteRequest(c, candidate, f, term + 1));
@@ -113,7 +113,7 @@ describe('Raft core: CheckQuorum (thesis 6.2)', () => {
     const c = new Cluster(3, { seed: 45 });
     const leader = c.elect();
     const term = c.core(leader).term;
-    const [f, candidate] = c.ids.filter((id) => id !== leader);
+    const [f, candidate] = c.others(leader);
     c.tick(1);
     c.isolate(candidate); // only f hears the request; the reply is not delivered
     c.core(f).step(voteRequest(c, candidate, f, term + 1, { transfer: true }));
@@ -130,7 +130,7 @@ describe('Raft core: CheckQuorum (thesis 6.2)', () => {
     const c = new Cluster(3, { seed: 46 });
     const leader = c.elect();
     const term = c.core(leader).term;
-    const [f, candidate] = c.ids.filter((id) => id !== leader);
+    const [f, candidate] = c.others(leader);
     c.isolate(leader);
     // Let f's election clock pass the lease without hearing from the leader (f itself may not
     // time out yet: its randomized timeout is at least electionTicksMin).

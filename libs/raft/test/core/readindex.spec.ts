@@ -29,7 +29,7 @@ describe('Raft core: ReadIndex (thesis 6.4)', () => {
   it('confirms a read only after a quorum of heartbeat responses', () => {
     const c = new Cluster(5, { seed: 62 });
     const leader = c.elect();
-    const [f1, f2] = c.ids.filter((id) => id !== leader);
+    const [f1, f2] = c.others(leader);
     const answering = new Set<string>();
     c.dropIf = (m) => m.type === 'HeartbeatResponse' && !answering.has(m.from);
     const id = c.core(leader).readIndex();

@@ -22,6 +22,8 @@ const id = args.id!;
 const peers = Object.fromEntries(
   args.peers!.split(',').map((p) => p.split('=') as [string, string]),
 );
+const ownAddress = peers[id];
+if (ownAddress === undefined) throw new Error(`--peers names no address for ${id}`);
 
 class KvStateMachine implements StateMachine<number> {
   map = new Map<string, string>();
@@ -44,7 +46,7 @@ const sm = new KvStateMachine();
 const storage = await RocksDbStorage.open(args['data-dir']!, id);
 const transport = new GrpcTransport({
   id,
-  listenAddress: peers[id],
+  listenAddress: ownAddress,
   peers,
   readSnapshot: () => storage.readSnapshot(),
   logger: { warn: () => {} },

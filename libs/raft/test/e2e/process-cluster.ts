@@ -153,9 +153,8 @@ export class ProcessCluster {
   async leader(): Promise<string | undefined> {
     const up = [...this.running.keys()];
     const all = await Promise.all(up.map((id) => this.status(id)));
-    const leaders = all.filter((s) => s.role === 'leader');
-    if (leaders.length !== 1) return undefined;
-    const l = leaders[0];
+    const [l, ...more] = all.filter((s) => s.role === 'leader');
+    if (l === undefined || more.length > 0) return undefined;
     return all.every((s) => s.leader === l.id && s.term === l.term) ? l.id : undefined;
   }
 

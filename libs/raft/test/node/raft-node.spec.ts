@@ -14,14 +14,14 @@ import { LocalHub } from './local-transport.js';
 class Counter implements StateMachine<number> {
   total = 0;
   apply(e: Entry): number {
-    if (e.type === EntryType.Normal) this.total += e.data[0];
+    if (e.type === EntryType.Normal) this.total += e.data[0] ?? 0;
     return this.total;
   }
   snapshot(): Uint8Array {
     return Uint8Array.of(this.total);
   }
   restore(data: Uint8Array): void {
-    this.total = data[0];
+    this.total = data[0] ?? 0;
   }
 }
 

@@ -17,6 +17,13 @@ export function snapshot(index: number, term: number, size = 3): Snapshot {
   return { meta: { index, term }, data };
 }
 
+/** Flips bits of byte `at` in place, as a failing disk would. */
+export function flipBits(value: Buffer, at: number, mask: number): void {
+  const byte = value[at];
+  if (byte === undefined) throw new Error(`byte ${at} is past the ${value.length}-byte value`);
+  value[at] = byte ^ mask;
+}
+
 export const indexes = (entries: readonly Entry[]): number[] => entries.map((e) => e.index);
 
 type Done = (err?: Error | null) => void;

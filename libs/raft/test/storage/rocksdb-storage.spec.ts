@@ -13,7 +13,7 @@ import {
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { InvalidWriteError } from '../../src/storage/validation.js';
 import { EntryType } from '../../src/types.js';
-import { entry, indexes, promised, range, snapshot, withRawDb } from './helpers.js';
+import { entry, flipBits, indexes, promised, range, snapshot, withRawDb } from './helpers.js';
 
 describe('RocksDbStorage', () => {
   let dir: string;
@@ -164,7 +164,7 @@ describe('RocksDbStorage', () => {
       s.save({ entries: range(5, 7, 2) }),
       s.save({}),
     ];
-    (mutable[0].data as Uint8Array).fill(0);
+    (mutable[0]!.data as Uint8Array).fill(0);
     await Promise.all(writes);
     expect((await s.load()).entries).toEqual([entry(3, 1), entry(4, 1), ...range(5, 7, 2)]);
   });
@@ -194,7 +194,7 @@ describe('RocksDbStorage', () => {
     it('detects a checksum mismatch in a log entry', async () => {
       await withRawDb(dir, async (db) => {
         const value = await promised<Buffer>((cb) => db.get(logKey(3), cb));
-        value[value.length - 1] ^= 0x01;
+        flipBits(value, value.length - 1, 0x01);
         await promised((cb) => db.put(logKey(3), value, cb));
       });
       const error = await loadError();
@@ -260,7 +260,7 @@ describe('RocksDbStorage', () => {
     it('detects a corrupt hard state', async () => {
       await withRawDb(dir, async (db) => {
         const value = await promised<Buffer>((cb) => db.get(HARD_STATE_KEY, cb));
-        value[5] ^= 0x80;
+        flipBits(value, 5, 0x80);
         await promised((cb) => db.put(HARD_STATE_KEY, value, cb));
       });
       const error = await loadError();
@@ -274,7 +274,7 @@ describe('RocksDbStorage', () => {
       await closeStorage();
       await withRawDb(dir, async (db) => {
         const value = await promised<Buffer>((cb) => db.get(snapshotChunkKey(0), cb));
-        value[50] ^= 0xff;
+        flipBits(value, 50, 0xff);
         await promised((cb) => db.put(snapshotChunkKey(0), value, cb));
       });
       expect((await loadError()).message).toMatch(/snapshot chunk 0/);

@@ -12,8 +12,8 @@ import type { InstallSnapshot, Message } from '../../src/types.js';
 import { messageArb, normalize } from './fixtures.js';
 
 const proto = loadRaftProto();
-const sendMethod = proto.service['Send'];
-const chunkMethod = proto.service['InstallSnapshot'];
+const sendMethod = proto.service['Send']!;
+const chunkMethod = proto.service['InstallSnapshot']!;
 
 /** Through the real protobuf wire format, exactly as the transport does it. */
 function roundTrip(msg: Message, chunkBytes: number): Message {
@@ -82,7 +82,7 @@ describe('transport codec', () => {
       ...encodeSnapshotChunks(msg, { meta: { index: 9, term: 2 }, data: data.subarray(0, 0) }, 4),
     ];
     expect(empty).toHaveLength(1);
-    expect(empty[0].done).toBe(true);
+    expect(empty[0]!.done).toBe(true);
   });
 
   it('rejects gaps, reordering and chunks after the last', () => {

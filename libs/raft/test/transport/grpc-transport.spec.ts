@@ -57,7 +57,7 @@ describe('GrpcTransport', () => {
     for (const [sent, got] of [
       [toB, b.received],
       [toA, a.received],
-    ]) {
+    ] as const) {
       expect(got.filter((m) => !isSnap(m)).map(normalize)).toEqual(
         sent.filter((m) => !isSnap(m)).map(normalize),
       );
@@ -102,7 +102,7 @@ describe('GrpcTransport', () => {
     await waitFor(() => statuses.length > 0, 'snapshot status');
     expect(statuses).toEqual([['b', true]]);
     expect(b.received).toHaveLength(1);
-    const got = b.received[0];
+    const got = b.received[0]!;
     if (got.type !== 'InstallSnapshot' || got.data === undefined) throw new Error('no snapshot');
     expect(got).toMatchObject({ from: 'a', to: 'b', term: 5, snapshot: { index: 500, term: 4 } });
     expect(Buffer.compare(Buffer.from(got.data), data)).toBe(0);
@@ -195,7 +195,7 @@ describe('GrpcTransport', () => {
     await h.start(a.transport, 'a');
     await h.start(b.transport, 'b');
     // 'c' resolves to b's address, as after a misconfiguration or an address reuse.
-    h.peers['c'] = h.peers['b'];
+    h.peers['c'] = h.peers['b']!;
     a.transport.send(append('a', 'c', 1));
     a.transport.send(append('a', 'b', 2));
     await waitFor(() => b.received.length === 1, 'correctly addressed message');
@@ -214,7 +214,7 @@ describe('GrpcTransport', () => {
     };
     expect(RAFT_SERVICE_NAME).toBe('quorumlock.raft.v1.RaftTransport');
     const client = new pkg.quorumlock.raft.v1.RaftTransport(
-      h.peers['b'],
+      h.peers['b']!,
       grpc.credentials.createInsecure(),
     );
     const call = (method: string, req: object): Promise<grpc.ServiceError | null> =>
