@@ -83,7 +83,7 @@ describe('quorumlock client commands (3-node cluster)', () => {
     expect(got).toHaveLength(6);
     const tokens: bigint[] = [];
     for (let i = 0; i < got.length; i += 2) {
-      const [id, what, token] = got[i].split(' ');
+      const [id, what, token = ''] = got[i]!.split(' ');
       expect(what).toBe('start');
       expect(got[i + 1]).toBe(`${id} end ${token}`);
       tokens.push(BigInt(token));
@@ -228,7 +228,7 @@ describe('quorumlock client commands (3-node cluster)', () => {
     const table = await run(['status']);
     expect(table.code).toBe(0);
     const [head, ...rows] = table.stdout.trim().split('\n');
-    expect(head.split(/\s+/)).toEqual([
+    expect(head?.split(/\s+/)).toEqual([
       'ID',
       'ADDRESS',
       'ROLE',

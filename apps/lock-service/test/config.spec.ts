@@ -240,7 +240,7 @@ describe('loadServerConfig', () => {
   it.each(bad)('rejects %s, naming the flag and variable', (_what, override, names, why) => {
     const found = problems({ ...valid, ...override });
     expect(found).toHaveLength(1);
-    expect(found[0].startsWith(`invalid ${names}: `)).toBe(true);
+    expect(found[0]!.startsWith(`invalid ${names}: `)).toBe(true);
     expect(found[0]).toMatch(why);
   });
 

@@ -39,7 +39,7 @@ describe('unary methods', () => {
     const res = await clients.unary(clients[c.service], c.rpc, c.req, new grpc.Metadata(), 4_000);
     expect(res).toEqual(c.res);
     expect(server.fake.calls).toHaveLength(1);
-    const { method, req, ctx } = server.fake.calls[0];
+    const { method, req, ctx } = server.fake.call(0);
     expect(method).toBe(c.method);
     expect(req).toEqual(c.req);
     // The client's 4 s deadline, on the server's monotonic clock (allowing for transit).
@@ -61,7 +61,7 @@ describe('unary methods', () => {
     const md = new grpc.Metadata();
     md.set(FORWARDED_HEADER, '1');
     await clients.unary(clients.lock, 'Describe', { name: 'x' }, md);
-    expect(server.fake.calls[0].ctx.forwarded).toBe(true);
+    expect(server.fake.call(0).ctx.forwarded).toBe(true);
   });
 
   it.each([
@@ -109,7 +109,7 @@ describe('unary methods', () => {
     ) as grpc.ClientUnaryCall;
     await waitFor('the call to arrive', () => server.fake.calls.length === 1);
     call.cancel();
-    const { signal } = server.fake.calls[0].ctx;
+    const { signal } = server.fake.call(0).ctx;
     await waitFor('the abort', () => signal!.aborted);
   });
 
@@ -125,7 +125,7 @@ describe('unary methods', () => {
         err ? reject(err) : resolve(),
       ),
     );
-    expect(server.fake.calls[0].ctx.deadline).toBeUndefined();
+    expect(server.fake.call(0).ctx.deadline).toBeUndefined();
   });
 });
 
@@ -176,7 +176,7 @@ describe('server streams', () => {
     stream.on('error', () => undefined);
     await new Promise((resolve) => stream.once('data', resolve));
     stream.cancel();
-    await waitFor('the abort', () => server.fake.calls[0].ctx.signal!.aborted);
+    await waitFor('the abort', () => server.fake.call(0).ctx.signal!.aborted);
     await waitFor('the iterator to be returned', () => server.fake.streamReturned);
   });
 });

@@ -11,7 +11,7 @@ describe('createLogger', () => {
     logger.info('hidden');
     logger.warn({ peer: 'n2' }, 'peer lost');
     expect(lines).toHaveLength(1);
-    expect(JSON.parse(lines[0])).toMatchObject({ level: 40, msg: 'peer lost', peer: 'n2' });
+    expect(JSON.parse(lines[0]!)).toMatchObject({ level: 40, msg: 'peer lost', peer: 'n2' });
   });
 
   it('writes human lines in pretty format', () => {

@@ -171,6 +171,6 @@ describe('Telemetry log context', () => {
       }),
     );
     logger.child({ component: 'x' }).info({ term: 9 }, 'hello');
-    expect(JSON.parse(lines[0])).toMatchObject({ node: 'n1', term: 9, role: 'starting' });
+    expect(JSON.parse(lines[0] ?? 'null')).toMatchObject({ node: 'n1', term: 9, role: 'starting' });
   });
 });

@@ -1,5 +1,6 @@
 // The SDK's wire layer: grpc-js definitions made from the generated code, and the mapping of
 // the generated messages to the public types. In process, no server.
+import type { LeaderResponse } from '../src/gen/quorumlock/v1/election.js';
 import { LockEvent_Type } from '../src/gen/quorumlock/v1/lock.js';
 import { API_DEFINITIONS } from '../src/proto.js';
 import { toLeaderInfo, toLockEvent } from '../src/types.js';
@@ -57,7 +58,7 @@ describe('the SDK wire layer', () => {
     const reply = leader.responseDeserialize(
       Buffer.concat([varintField(1, 1n), varintField(4, max)]),
     );
-    expect(toLeaderInfo('e', reply)).toEqual({
+    expect(toLeaderInfo('e', reply as LeaderResponse)).toEqual({
       election: 'e',
       hasLeader: true,
       candidate: '',
