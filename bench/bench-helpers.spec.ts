@@ -24,7 +24,8 @@ function parseXml(xml: string): { name: string; attrs: Record<string, string> }[
   const body = xml.replace(/^<\?xml[^>]*\?>\s*/, '');
   const token = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"<]*")*)\s*(\/?)>|([^<]+)|(<)/g;
   for (let m = token.exec(body); m !== null; m = token.exec(body)) {
-    const [, closing, name, attrText, selfClosing, text, stray] = m;
+    // When the tag alternative matched, name and attrText did too (attrText possibly empty).
+    const [, closing, name = '', attrText = '', selfClosing, text, stray] = m;
     if (stray) throw new Error(`stray < at ${m.index}`);
     if (text !== undefined) {
       if (open.length === 0 && text.trim()) throw new Error('text outside the root element');
@@ -38,9 +39,9 @@ function parseXml(xml: string): { name: string; attrs: Record<string, string> }[
     }
     if (open.length === 0 && elements.length > 0) throw new Error('a second root element');
     const attrs: Record<string, string> = {};
-    for (const a of attrText.matchAll(/([\w:.-]+)="([^"]*)"/g)) {
-      if (a[1] in attrs) throw new Error(`attribute ${a[1]} twice`);
-      attrs[a[1]] = a[2];
+    for (const [, key = '', value = ''] of attrText.matchAll(/([\w:.-]+)="([^"]*)"/g)) {
+      if (key in attrs) throw new Error(`attribute ${key} twice`);
+      attrs[key] = value;
     }
     elements.push({ name, attrs });
     if (!selfClosing) open.push(name);
@@ -208,8 +209,8 @@ describe('svg chart', () => {
   it('is well-formed XML with one bar per system, workload and metric', () => {
     const svg = renderChart(rows, 'a "subtitle" & more');
     const elements = parseXml(svg);
-    expect(elements[0].name).toBe('svg');
-    expect(elements[0].attrs.xmlns).toBe('http://www.w3.org/2000/svg');
+    expect(elements[0]?.name).toBe('svg');
+    expect(elements[0]?.attrs.xmlns).toBe('http://www.w3.org/2000/svg');
     const bars = elements.filter((e) => e.attrs.class === 'bar');
     expect(bars).toHaveLength(6);
     const bar = (w: string, s: string, m: string) =>

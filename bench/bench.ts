@@ -235,7 +235,7 @@ async function renewalWorkload(): Promise<void> {
     await Promise.all(
       Array.from({ length: 64 }, async (_, k) => {
         for (let i = k; i < ids.length && performance.now() < deadline; i += 64)
-          await ignoreRejection(backend.revoke(ids[i]), 'a lease left over expires after its TTL');
+          await ignoreRejection(backend.revoke(ids[i]!), 'a lease left over expires after its TTL');
       }),
     );
     const secs = (performance.now() - t0) / 1000;

@@ -42,7 +42,7 @@ export const byFile = (f: Frame): string => {
   if (!f.url) return f.functionName;
   const s = shortUrl(f.url);
   const pkg = /^(@[^/]+\/[^/]+|[^/]+)\//.exec(s);
-  return f.url.includes('node_modules/') && pkg ? pkg[1] : s;
+  return (f.url.includes('node_modules/') && pkg?.[1]) || s;
 };
 
 const CATEGORIES: [string, RegExp][] = [
@@ -87,8 +87,8 @@ export function selfTime(
   };
   if (p.samples && p.timeDeltas && p.samples.length === p.timeDeltas.length) {
     // timeDeltas[i] is the time from sample i-1 to sample i: it belongs to sample i-1.
-    for (let i = 0; i < p.samples.length; i++) {
-      add(frameOf.get(p.samples[i]), p.timeDeltas[i + 1] ?? 0);
+    for (const [i, sample] of p.samples.entries()) {
+      add(frameOf.get(sample), p.timeDeltas[i + 1] ?? 0);
     }
   } else {
     const interval =

@@ -96,7 +96,7 @@ export async function leaseWorkload(x: LeaseContext): Promise<void> {
       const rssMiB = c.ids.map((id) => c.rssBytes(id) / 2 ** 20);
       const cpu0 = c.ids.map((id) => w.cpuSeconds(c.pid(id)));
       await w.sleep(2000);
-      const idleCpuPct = c.ids.map((id, i) => (100 * (w.cpuSeconds(c.pid(id)) - cpu0[i])) / 2);
+      const idleCpuPct = c.ids.map((id, i) => (100 * (w.cpuSeconds(c.pid(id)) - cpu0[i]!)) / 2);
       targets.push({ target, reached, seconds: made.seconds, rssMiB, idleCpuPct });
       say(
         `${fmtInt(target)} leases`.padEnd(31) +

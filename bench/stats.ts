@@ -13,7 +13,7 @@ export interface LatencySummary {
 export function percentile(sorted: ArrayLike<number>, p: number): number {
   if (sorted.length === 0) return NaN;
   const rank = Math.ceil((p / 100) * sorted.length);
-  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!; // in [0, length)
 }
 
 export function summarize(samples: ArrayLike<number>): LatencySummary {
@@ -23,7 +23,7 @@ export function summarize(samples: ArrayLike<number>): LatencySummary {
     p50: percentile(sorted, 50),
     p90: percentile(sorted, 90),
     p99: percentile(sorted, 99),
-    max: sorted.length ? sorted[sorted.length - 1] : NaN,
+    max: sorted.at(-1) ?? NaN,
   };
 }
 
@@ -74,5 +74,6 @@ export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
+  // s is not empty, so mid (and, for an even length, mid - 1) is in range.
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }

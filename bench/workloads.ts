@@ -176,11 +176,12 @@ export async function renewals(
     await new Promise<void>((finish) => {
       const send = () => {
         sent.push(now());
-        s.send(leaseIds[cursor++ % leaseIds.length]);
+        s.send(leaseIds[cursor++ % leaseIds.length]!); // modulo the length
       };
       s.onReply((ok) => {
         const at = now();
         const t0 = sent[head++];
+        if (t0 === undefined) throw new Error('a reply to a renewal that was never sent');
         if (t0 >= from && at <= end) {
           if (ok) {
             m.ops++;
@@ -347,7 +348,8 @@ export function cpuSeconds(pid: number | undefined): number {
   if (pid === undefined) return 0;
   try {
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    const rest = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const [, after = ''] = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ');
+    const rest = after.split(' ');
     return (Number(rest[11]) + Number(rest[12])) / 100;
   } catch {
     return 0;

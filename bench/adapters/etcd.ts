@@ -76,7 +76,7 @@ type Unary = (
 
 function v3call(c: grpc.Client, method: 'Lock' | 'Unlock', req: object, timeoutMs: number) {
   return new Promise<{ key: Buffer }>((ok, fail) =>
-    (c as unknown as Record<string, Unary>)[method].call(
+    (c as unknown as Record<typeof method, Unary>)[method].call(
       c,
       req,
       new grpc.Metadata(),
@@ -119,7 +119,7 @@ export class EtcdLockClient implements LockClient {
     const start = Math.floor(Math.random() * this.v3lock.length);
     let lastErr: unknown;
     for (let i = 0; i < this.v3lock.length; i++) {
-      const c = this.v3lock[(start + i) % this.v3lock.length];
+      const c = this.v3lock[(start + i) % this.v3lock.length]!; // modulo the length
       try {
         const { key } = await v3call(c, 'Lock', { name: Buffer.from(name), lease }, waitMs);
         const s = session;

@@ -50,7 +50,8 @@ export class QuorumLockNodeClient {
 
   call<T>(client: grpc.Client, method: string, req: object, timeoutMs = 5000): Promise<T> {
     return new Promise((resolve, reject) => {
-      const fn = (client as unknown as Record<string, Unary>)[method];
+      const fn = (client as unknown as Partial<Record<string, Unary>>)[method];
+      if (fn === undefined) throw new Error(`the client has no method ${method}`);
       fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) =>
         e ? reject(e) : resolve(r as T),
       );
