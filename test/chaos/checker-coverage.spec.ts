@@ -67,7 +67,7 @@ describe('chaos checker: recovery and the harness’s own failures', () => {
     );
     const r = check(h.h, DEFAULT_CHECK);
     expect(properties(h)).toEqual(['recovery']);
-    expect(r.violations[0].message).toMatch(/fault 2 \(bridge/);
+    expect(r.violations[0]?.message).toMatch(/fault 2 \(bridge/);
     expect(r.examined.faults).toBe(2);
   });
 

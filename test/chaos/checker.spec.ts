@@ -103,7 +103,7 @@ describe('chaos checker: a grant does not cut the previous holder’s window sho
     h.release('b', 600, 610);
     const r = run(h);
     expect(properties(r)).toEqual(['regrant-before-floor']);
-    expect(r.violations[0].message).toMatch(/b \(token 9, op 2\) was granted by 500\.0, while a/);
+    expect(r.violations[0]?.message).toMatch(/b \(token 9, op 2\) was granted by 500\.0, while a/);
   });
 
   test('a grant made after the window passes, whether the floor or a release ended it', () => {

@@ -9,13 +9,17 @@ import type { FaultStep } from './schedule.js';
 const RECOVERY_TIMEOUT_MS = 30_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
+/** The member a step's draw in [0, 1) names. */
+const member = (ids: readonly string[], pick: number): string =>
+  ids[Math.floor(pick * ids.length) % ids.length]!;
+
 /** A deterministic shuffle from the step's own draw. */
 function shuffled<T>(xs: readonly T[], pick: number): T[] {
   const r = seededRandom(Math.floor(pick * 2 ** 32));
   const out = [...xs];
   for (let i = out.length - 1; i > 0; i--) {
     const j = Math.floor(r() * (i + 1));
-    [out[i], out[j]] = [out[j], out[i]];
+    [out[i], out[j]] = [out[j]!, out[i]!]; // 0 <= j <= i < length
   }
   return out;
 }
@@ -41,7 +45,7 @@ export class Nemesis {
 
   private async leaderOr(pick: number): Promise<string> {
     const ids = this.cluster.ids;
-    return (await this.cluster.leader()) ?? ids[Math.floor(pick * ids.length)];
+    return (await this.cluster.leader()) ?? member(ids, pick);
   }
 
   private async apply(step: FaultStep): Promise<void> {
@@ -70,9 +74,7 @@ export class Nemesis {
       case 'kill-leader':
       case 'kill-node': {
         const t =
-          step.kind === 'kill-leader'
-            ? await this.leaderOr(step.pick)
-            : ids[Math.floor(step.pick * ids.length)];
+          step.kind === 'kill-leader' ? await this.leaderOr(step.pick) : member(ids, step.pick);
         begin([t], 'kill -9, restart with its data');
         await c.kill(t);
         await hold();
@@ -111,10 +113,7 @@ export class Nemesis {
         break;
       }
       case 'slow-node': {
-        const t =
-          step.pick < 0.5
-            ? await this.leaderOr(step.pick)
-            : ids[Math.floor(step.pick * 2 * ids.length) % ids.length];
+        const t = step.pick < 0.5 ? await this.leaderOr(step.pick) : member(ids, step.pick * 2);
         begin([t], `links +${step.delayMs} ms, stalls of 20-60 ms (slow disk)`);
         c.mesh.delay(t, step.delayMs);
         await this.stutter(t, step.durationMs);
@@ -154,7 +153,7 @@ export class Nemesis {
     if (step.kind === 'bridge') {
       // The leader is the bridge half the time, on one side otherwise.
       const order = step.pick < 0.5 ? [leader, ...rest] : [...rest, leader];
-      const [bridge, ...others] = order;
+      const [bridge = leader, ...others] = order;
       const half = Math.floor(others.length / 2);
       return [others.slice(0, half), others.slice(half), [bridge]];
     }

@@ -18,7 +18,7 @@ export function ephemeralRange(): [number, number] {
       .trim()
       .split(/\s+/)
       .map(Number);
-    if (lo > 0 && hi >= lo) return [lo, hi];
+    if (lo !== undefined && hi !== undefined && lo > 0 && hi >= lo) return [lo, hi];
   } catch {
     // Not Linux: macOS and the BSDs use 49152-65535, above this default's start too.
   }

@@ -33,12 +33,13 @@ class DelayedPipe {
   }
 
   private schedule(): void {
-    if (this.timer || this.queue.length === 0) return;
-    const wait = Math.max(0, this.queue[0].at - performance.now());
+    const first = this.queue[0];
+    if (this.timer || first === undefined) return;
+    const wait = Math.max(0, first.at - performance.now());
     this.timer = setTimeout(() => {
       this.timer = undefined;
       const now = performance.now();
-      while (this.queue.length > 0 && this.queue[0].at <= now) {
+      while ((this.queue[0]?.at ?? Infinity) <= now) {
         const { chunk } = this.queue.shift()!;
         if (!this.dest.destroyed) this.dest.write(chunk);
       }

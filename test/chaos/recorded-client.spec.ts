@@ -41,8 +41,8 @@ describe('recorded client: releases the SDK sends on its own', () => {
     expect(acquire).toMatchObject({ outcome: 'ok', granted: true, token: 7, lease: 'lease-1' });
     expect(sent).toHaveLength(1);
     expect(release.invoke).toBeGreaterThan(acquire.invoke);
-    expect(release.invoke).toBeGreaterThanOrEqual(sent[0].from);
-    expect(release.invoke).toBeLessThanOrEqual(sent[0].to);
+    expect(release.invoke).toBeGreaterThanOrEqual(sent[0]!.from);
+    expect(release.invoke).toBeLessThanOrEqual(sent[0]!.to);
     expect(release).toMatchObject({ lease: 'lease-1', outcome: 'unknown' });
   });
 

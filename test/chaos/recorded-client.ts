@@ -257,7 +257,7 @@ export class RawClient {
     for (let i = Math.floor(Math.random() * this.apis.length); ; i++) {
       const left = deadline - performance.now();
       if (left <= 0) return { ok: false, ...last };
-      const api = this.apis[i % this.apis.length];
+      const api = this.apis[i % this.apis.length]!; // modulo the length
       try {
         return { ok: true, value: await api.call<T>(api.lock, method, req, Math.min(left, 1500)) };
       } catch (e) {

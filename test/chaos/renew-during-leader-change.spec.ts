@@ -11,6 +11,12 @@ import { ChaosCluster } from './cluster.js';
 describe('renewals racing leader changes', () => {
   const cluster = new ChaosCluster(['n1', 'n2', 'n3']);
   const apis: ApiClient[] = [];
+  /** The client of node i of cluster.ids (apis follow that order), round robin. */
+  const apiOf = (i: number): ApiClient => {
+    const a = apis[i % apis.length];
+    if (a === undefined) throw new Error(`no client for node ${i}`);
+    return a;
+  };
   beforeAll(async () => {
     await cluster.start();
     for (const a of cluster.clientAddresses()) apis.push(new ApiClient(a));
@@ -21,15 +27,15 @@ describe('renewals racing leader changes', () => {
   });
 
   test('a live lease is never answered NOT_FOUND, whichever node was leading', async () => {
-    const grant = await apis[0].call<{ lease_id: string; fencing_token: number }>(
-      apis[0].lock,
+    const grant = await apiOf(0).call<{ lease_id: string; fencing_token: number }>(
+      apiOf(0).lock,
       'Acquire',
       { name: 'renew-race', owner: 'holder', ttl_ms: 60_000 },
     );
     let stop = false;
     const counts = { ok: 0, notFound: 0, other: 0 };
     const renewer = async (i: number) => {
-      const api = apis[i % apis.length];
+      const api = apiOf(i);
       while (!stop) {
         try {
           await api.call(api.lock, 'Renew', { lease_id: grant.lease_id }, 2000);
@@ -50,8 +56,8 @@ describe('renewals racing leader changes', () => {
         const from = await cluster.awaitLeader(10_000);
         expect(from).toBeDefined();
         const ids = cluster.ids;
-        const target = ids[(ids.indexOf(from!) + 1) % ids.length];
-        const api = apis[ids.indexOf(from!)];
+        const target = ids[(ids.indexOf(from!) + 1) % ids.length]!;
+        const api = apiOf(ids.indexOf(from!));
         // On a loaded machine a transfer can miss its election timeout (UNAVAILABLE): ask
         // again, a bounded number of times; it must succeed in the end.
         let answer: unknown;
@@ -76,7 +82,7 @@ describe('renewals racing leader changes', () => {
     }
     expect(counts.notFound).toBe(0);
     await cluster.awaitLeader(10_000);
-    const leader = apis[cluster.ids.indexOf((await cluster.leader())!)];
+    const leader = apiOf(cluster.ids.indexOf((await cluster.leader())!));
     const d = await leader.call(leader.lock, 'Describe', { name: 'renew-race' });
     expect(d).toMatchObject({ held: true, owner: 'holder', fencing_token: grant.fencing_token });
   }, 90_000);

@@ -58,7 +58,7 @@ async function main(): Promise<number> {
     const r = await runChaos({
       seed: segmentSeed(seed, i),
       durationMs: Math.min(segmentMs, durationMs - done),
-      nodes: sizes[i % sizes.length],
+      nodes: sizes[i % sizes.length]!, // modulo the length
       clients,
       outDir: values.out,
       log,

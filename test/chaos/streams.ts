@@ -114,10 +114,13 @@ export class StreamRecorders {
   private async rawObserve(election: string): Promise<void> {
     const key = electionKey(election);
     for (let i = 0; !this.stopped; i++) {
-      const api = this.apis[i % this.apis.length];
+      const api = this.apis[i % this.apis.length]!; // modulo the length
       const stream = `raw-observe-${this.n++}`;
       const call = (
-        api.election as unknown as Record<string, (r: object) => grpc.ClientReadableStream<unknown>>
+        api.election as unknown as Record<
+          'Observe',
+          (r: object) => grpc.ClientReadableStream<unknown>
+        >
       ).Observe.call(api.election, { election });
       this.calls.add(call);
       await new Promise<void>((done) => {

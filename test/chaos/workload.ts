@@ -25,7 +25,8 @@ export interface WorkloadOptions {
   seed: number;
 }
 
-const pick = <T>(r: Random, xs: readonly T[]): T => xs[randomInt(r, 0, xs.length)];
+/** One of xs, which must not be empty (randomInt draws from [0, length)). */
+const pick = <T>(r: Random, xs: readonly T[]): T => xs[randomInt(r, 0, xs.length)]!;
 
 export const describeError = (e: unknown): string =>
   e instanceof Error ? (e.stack ?? e.message) : String(e);

@@ -7,6 +7,7 @@ import {
   DEPLOY,
   hostOf,
   portOf,
+  present,
   readYaml,
   ROOT,
   unknownVariables,
@@ -24,7 +25,7 @@ function dockerfile(): Instruction[] {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'))
     .map((l) => {
-      const [op, ...rest] = l.split(/\s+/);
+      const [op = '', ...rest] = l.split(/\s+/);
       return { op: op.toUpperCase(), args: rest.join(' ') };
     });
 }
@@ -122,27 +123,27 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives Prometheus the scrape config and rules, and Grafana the dashboard', () => {
-    const prom = compose.services.prometheus;
+    const prom = present(compose.services.prometheus, 'prometheus service');
     const promConfig = mountOf(prom, '/etc/prometheus/prometheus.yml');
     expect(promConfig).toBe('./prometheus/prometheus.yml');
     expect(existsSync(resolve(DEPLOY, promConfig!))).toBe(true);
     const rules = readYaml<{ rule_files: string[] }>('prometheus/prometheus.yml').rule_files;
     for (const file of rules) expect(existsSync(resolve(DEPLOY, mountOf(prom, file)!))).toBe(true);
 
-    const grafana = compose.services.grafana;
+    const grafana = present(compose.services.grafana, 'grafana service');
     expect(existsSync(resolve(DEPLOY, mountOf(grafana, '/etc/grafana/provisioning')!))).toBe(true);
-    const provider = readYaml<{ providers: { options: { path: string } }[] }>(
+    const [provider] = readYaml<{ providers: { options: { path: string } }[] }>(
       'grafana/provisioning/dashboards/quorumlock.yml',
-    ).providers[0];
+    ).providers;
     const dashboard = (grafana.volumes ?? [])
       .map((v) => v.split(':'))
-      .find(([, target]) => posix.dirname(target) === provider.options.path);
+      .find(([, target = '']) => posix.dirname(target) === provider?.options.path);
     expect(dashboard?.[0]).toBe('./grafana/quorumlock-dashboard.json');
-    const source = readYaml<{ datasources: { url: string }[] }>(
+    const [source] = readYaml<{ datasources: { url: string }[] }>(
       'grafana/provisioning/datasources/prometheus.yml',
-    ).datasources[0];
-    const promPort = prom.ports![0].split(':').at(-1);
-    expect(source.url).toBe(`http://prometheus:${promPort}`);
+    ).datasources;
+    const promPort = prom.ports?.[0]?.split(':').at(-1);
+    expect(source?.url).toBe(`http://prometheus:${promPort}`);
   });
 });
 

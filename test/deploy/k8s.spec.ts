@@ -8,6 +8,7 @@ import {
   hostOf,
   type K8sObject,
   portOf,
+  present,
   readYaml,
   selects,
   unknownVariables,
@@ -60,7 +61,7 @@ const ofKind = (kind: string) => docs.filter((d) => d.kind === kind);
 const sts = ofKind('StatefulSet')[0] as K8sObject & { spec: StatefulSetSpec };
 const spec = sts.spec;
 const pod = spec.template;
-const container = pod.spec.containers[0];
+const container = present(pod.spec.containers[0], 'container in the StatefulSet');
 const services = ofKind('Service') as (K8sObject & { spec: ServiceSpec })[];
 const headless = services.find((s) => s.metadata.name === spec.serviceName)!;
 const ordinals = [...Array(spec.replicas).keys()];
@@ -75,7 +76,7 @@ function envOf(name: string): Record<string, string> {
     } else {
       env[v.name] = (v.value ?? '').replace(/\$\(([A-Z0-9_]+)\)/g, (_, ref: string) => {
         if (!(ref in env)) throw new Error(`${v.name} refers to $(${ref}) before it is defined`);
-        return env[ref];
+        return env[ref]!; // checked just above
       });
     }
   }
@@ -129,7 +130,7 @@ describe('deploy/k8s', () => {
   it('keeps the data dir on the pod’s own PersistentVolumeClaim', () => {
     const config = configFrom(envOf(`${sts.metadata.name}-0`));
     expect(spec.volumeClaimTemplates).toHaveLength(1);
-    const claim = spec.volumeClaimTemplates[0].metadata.name;
+    const claim = spec.volumeClaimTemplates[0]?.metadata.name;
     expect(container.volumeMounts).toContainEqual({ name: claim, mountPath: config.dataDir });
   });
 
@@ -162,8 +163,9 @@ describe('deploy/k8s', () => {
       spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } };
     })[];
     expect(pdbs).toHaveLength(1);
-    expect(pdbs[0].spec.maxUnavailable).toBe(1);
-    expect(selects(pdbs[0].spec.selector.matchLabels, pod.metadata.labels)).toBe(true);
+    const [pdb] = pdbs;
+    expect(pdb?.spec.maxUnavailable).toBe(1);
+    expect(selects(pdb!.spec.selector.matchLabels, pod.metadata.labels)).toBe(true);
   });
 
   it('scrapes /metrics through a ServiceMonitor on a Service port that reaches the metrics port', () => {

@@ -24,7 +24,8 @@ export function yamlDocuments(dir: string): { file: string; doc: K8sObject }[] {
     .sort()) {
     const docs = parseAllDocuments(readFileSync(resolve(DEPLOY, dir, file), 'utf8'));
     for (const d of docs) {
-      if (d.errors.length > 0) throw new Error(`${file}: ${d.errors[0].message}`);
+      const [error] = d.errors;
+      if (error) throw new Error(`${file}: ${error.message}`);
       const doc = d.toJS() as K8sObject | null;
       if (doc !== null) out.push({ file, doc });
     }
@@ -50,14 +51,20 @@ export function configFrom(env: Readonly<Record<string, string>>): ServerConfig 
   return loadServerConfig({}, env);
 }
 
-export function portOf(address: string): number {
-  const parsed = parseAddress(address);
+/** The value, or a failure naming what the deployment files lack. */
+export function present<T>(value: T | undefined, what: string): T {
+  if (value === undefined) throw new Error(`the deployment files have no ${what}`);
+  return value;
+}
+
+export function portOf(address: string | undefined): number {
+  const parsed = parseAddress(present(address, 'address'));
   if (typeof parsed === 'string') throw new Error(parsed);
   return parsed.port;
 }
 
-export function hostOf(address: string): string {
-  const parsed = parseAddress(address);
+export function hostOf(address: string | undefined): string {
+  const parsed = parseAddress(present(address, 'address'));
   if (typeof parsed === 'string') throw new Error(parsed);
   return parsed.host;
 }

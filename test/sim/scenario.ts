@@ -44,8 +44,8 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   };
   const down = new Set<NodeId>();
   const leaderOr = (p: number): NodeId => {
-    const leaders = sim.leaders();
-    return leaders.length > 0 && world.chance(p) ? leaders[0].id : world.pick(ids);
+    const [first] = sim.leaders();
+    return first !== undefined && world.chance(p) ? first.id : world.pick(ids);
   };
 
   let valueSeq = 0;

@@ -29,13 +29,11 @@ export class ApiClient {
     req: object,
     timeoutMs = 10_000,
   ): Promise<T> {
+    const fn = (client as unknown as Partial<Record<string, Unary>>)[method];
+    if (fn === undefined) throw new Error(`the client has no method ${method}`);
     return new Promise((resolve, reject) => {
-      (client as unknown as Record<string, Unary>)[method].call(
-        client,
-        req,
-        new grpc.Metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (e, r) => (e ? reject(e) : resolve(r as T)),
+      fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) =>
+        e ? reject(e) : resolve(r as T),
       );
     });
   }

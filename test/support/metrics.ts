@@ -22,19 +22,19 @@ export function parseExposition(text: string): Exposition {
   const types = new Map<string, string>();
   for (const line of text.split('\n')) {
     if (line.startsWith('# TYPE ')) {
-      const [, , name, type] = line.split(' ');
+      const [, , name = '', type = ''] = line.split(' ');
       types.set(name, type);
       names.add(name);
       if (type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) names.add(name + s);
       if (type === 'summary') for (const s of ['_sum', '_count']) names.add(name + s);
       continue;
     }
-    const m = SAMPLE.exec(line);
-    if (line.startsWith('#') || m === null) continue;
+    const [, name, labelText = '', value] = SAMPLE.exec(line) ?? [];
+    if (line.startsWith('#') || name === undefined) continue;
     const labels: Record<string, string> = {};
-    for (const [, k, v] of (m[2] ?? '').matchAll(LABEL)) labels[k] = v;
-    samples.push({ name: m[1], labels, value: Number(m[3]) });
-    names.add(m[1]);
+    for (const [, k = '', v = ''] of labelText.matchAll(LABEL)) labels[k] = v;
+    samples.push({ name, labels, value: Number(value) });
+    names.add(name);
   }
   return { samples, names, types };
 }

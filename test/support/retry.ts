@@ -17,7 +17,7 @@ export async function onAnyNode<T>(
   for (let attempt = 0; performance.now() < deadline; attempt++) {
     const up = cluster.ids.filter((id) => cluster.isUp(id));
     if (up.length === 0) throw new Error('no node is running');
-    const id = up[attempt % up.length];
+    const id = up[attempt % up.length]!; // modulo the (non-zero) length
     try {
       return await fn(cluster.api(id));
     } catch (e) {

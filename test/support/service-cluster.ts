@@ -117,8 +117,8 @@ export class ServiceCluster {
     const all = await Promise.all(up.map((id) => this.status(id)));
     const leader = all[0]?.leader_id;
     // A node killed a moment ago is still the leader its followers remember: not an answer.
-    if (!up.includes(leader)) return undefined;
-    if (!leader || !all.every((s) => s.leader_id === leader && s.leader_client_address !== ''))
+    if (!leader || !up.includes(leader)) return undefined;
+    if (!all.every((s) => s.leader_id === leader && s.leader_client_address !== ''))
       return undefined;
     return leader;
   }

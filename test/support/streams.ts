@@ -119,7 +119,8 @@ export class StreamReader<T> {
 }
 
 function serverStream<T>(client: grpc.Client, method: string, req: object): StreamReader<T> {
-  const fn = (client as unknown as Record<string, (r: object) => AnyStream>)[method];
+  const fn = (client as unknown as Partial<Record<string, (r: object) => AnyStream>>)[method];
+  if (fn === undefined) throw new Error(`the client has no method ${method}`);
   return new StreamReader<T>(fn.call(client, req));
 }
 
@@ -138,7 +139,7 @@ export class KeepAlive extends StreamReader<RenewResponse> {
   constructor(api: ApiClient) {
     super(
       (
-        api.lock as unknown as Record<string, () => grpc.ClientDuplexStream<unknown, unknown>>
+        api.lock as unknown as Record<'KeepAlive', () => grpc.ClientDuplexStream<unknown, unknown>>
       ).KeepAlive.call(api.lock),
     );
   }
@@ -190,7 +191,7 @@ export class HealthClient {
     return new Promise((resolve, reject) => {
       (
         this.client as unknown as Record<
-          string,
+          'Check',
           (
             r: object,
             o: grpc.CallOptions,

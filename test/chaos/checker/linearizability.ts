@@ -118,6 +118,8 @@ export function checkKeyLinearizable(kh: KeyHistory, budget: number): LinOutcome
   if (r.kind !== 'violation') return outcome;
   // Units that started after the stuck op returned cannot be needed to show the failure.
   const stuck = ops[r.stuck];
+  if (stuck === undefined)
+    throw new Error(`the search got stuck at op ${r.stuck} of ${ops.length}`);
   const before = us.filter((u) => Math.min(...u.map((o) => o.call)) <= stuck.ret);
   const fails = (sub: readonly Unit[], exact = false) =>
     checkLinearizable(sub.flat(), INIT, stateKey, { budget: Math.min(budget, 2_000_000), exact })

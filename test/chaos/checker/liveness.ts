@@ -59,7 +59,7 @@ export function checkDeadLeases(
     v.add(
       'dead-lease-expiry',
       kh.key,
-      `lease of ${g.owner} (token ${g.token}), last confirmed at ${lastAck.toFixed(1)}, still held at ${late.invoke.toFixed(1)}: beyond TTL ${g.ttl} + election timeout + checkpoint interval + ${DEAD_SLACK_MS} ms slack${faults.length ? ` (fault: ${faults[0].kind})` : ''}`,
+      `lease of ${g.owner} (token ${g.token}), last confirmed at ${lastAck.toFixed(1)}, still held at ${late.invoke.toFixed(1)}: beyond TTL ${g.ttl} + election timeout + checkpoint interval + ${DEAD_SLACK_MS} ms slack${faults[0] ? ` (fault: ${faults[0].kind})` : ''}`,
       [g.acquire.id, late.id],
     );
   }

@@ -113,9 +113,8 @@ export function checkTokens(kh: KeyHistory, v: Violations): void {
   let i = 0;
   let max: Grant | undefined;
   for (const g of byStart) {
-    while (i < byDone.length && byDone[i].by < g.acquire.invoke) {
-      if (!max || byDone[i].token! > max.token!) max = byDone[i];
-      i++;
+    for (let d = byDone[i]; d !== undefined && d.by < g.acquire.invoke; d = byDone[++i]) {
+      if (!max || d.token! > max.token!) max = d;
     }
     if (max && g.token! <= max.token!) {
       v.add(
@@ -199,7 +198,8 @@ function around(idx: { from: number; to: number; g: Grant }[], at: number, n = 3
   let hi = idx.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (idx[mid].from <= at) lo = mid + 1;
+    if (idx[mid]!.from <= at)
+      lo = mid + 1; // lo <= mid < hi <= length
     else hi = mid;
   }
   return idx.slice(Math.max(0, lo - n), lo);

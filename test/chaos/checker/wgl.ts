@@ -31,6 +31,13 @@ export interface LinOptions {
 
 const NIL = -1;
 
+/** a[i] for an index the search keeps in range; a broken invariant fails loudly. */
+function at<T>(a: ArrayLike<T>, i: number): T {
+  const v = a[i];
+  if (v === undefined) throw new Error(`wgl invariant: index ${i} outside 0..${a.length - 1}`);
+  return v;
+}
+
 export function checkLinearizable<S>(
   ops: readonly LinOp<S>[],
   init: S,
@@ -39,7 +46,10 @@ export function checkLinearizable<S>(
 ): LinResult {
   const n = ops.length;
   // Entries 0..n-1 are calls, n..2n-1 returns; sorted by time, calls first on ties (permissive).
-  const time = (e: number) => (e < n ? ops[e].call : Math.max(ops[e - n].ret, ops[e - n].call));
+  const time = (e: number) => {
+    const op = at(ops, e < n ? e : e - n);
+    return e < n ? op.call : Math.max(op.ret, op.call);
+  };
   const order = Array.from({ length: 2 * n }, (_, i) => i).sort(
     (a, b) => time(a) - time(b) || (a < n ? 0 : 1) - (b < n ? 0 : 1) || a - b,
   );
@@ -53,12 +63,14 @@ export function checkLinearizable<S>(
     last = e;
   }
   const unlink = (e: number) => {
-    next[prev[e]] = next[e];
-    if (next[e] !== NIL) prev[next[e]] = prev[e];
+    const [p, x] = [at(prev, e), at(next, e)];
+    next[p] = x;
+    if (x !== NIL) prev[x] = p;
   };
   const relink = (e: number) => {
-    next[prev[e]] = e;
-    if (next[e] !== NIL) prev[next[e]] = e;
+    const [p, x] = [at(prev, e), at(next, e)];
+    next[p] = e;
+    if (x !== NIL) prev[x] = e;
   };
   const lift = (c: number) => {
     unlink(c);
@@ -79,14 +91,14 @@ export function checkLinearizable<S>(
   let h1 = 0;
   let h2 = 0;
   let steps = 0;
-  let e = next[head];
-  while (next[head] !== NIL) {
+  let e = at(next, head);
+  while (at(next, head) !== NIL) {
     if (++steps > o.budget) return { kind: 'gave-up', steps };
     if (e < n) {
-      const s = ops[e].step(state);
+      const s = at(ops, e).step(state);
       if (s !== null) {
-        const n1 = (h1 ^ z1[e]) >>> 0;
-        const n2 = (h2 ^ z2[e]) >>> 0;
+        const n1 = (h1 ^ at(z1, e)) >>> 0;
+        const n2 = (h2 ^ at(z2, e)) >>> 0;
         bits[e] = 1;
         const key = o.exact
           ? `${stateKey(s)}|${Buffer.from(bits).toString('base64')}`
@@ -98,19 +110,19 @@ export function checkLinearizable<S>(
           h1 = n1;
           h2 = n2;
           lift(e);
-          e = next[head];
+          e = at(next, head);
           continue;
         }
         bits[e] = 0;
       }
-      e = next[e];
+      e = at(next, e);
     } else {
       const top = stack.pop();
       if (!top) return { kind: 'violation', steps, stuck: e - n };
       ({ state, h1, h2 } = top);
       bits[top.c] = 0;
       unlift(top.c);
-      e = next[top.c];
+      e = at(next, top.c);
     }
   }
   return { kind: 'ok', steps };

@@ -33,7 +33,7 @@ describe('SimDisk and SimStorage', () => {
   test('writes complete in issue order, and report to the checker hook as they land', async () => {
     const { w, disk, storage } = setup();
     const landed: number[] = [];
-    disk.onDurable = (d) => d.kind === 'save' && landed.push(d.batch.entries![0].index);
+    disk.onDurable = (d) => d.kind === 'save' && landed.push(d.batch.entries![0]!.index);
     disk.policy = { ...disk.policy, minDelayMs: 1, maxDelayMs: 50 };
     for (let i = 1; i <= 20; i++) void storage.save({ entries: [ent(i)] });
     await w.run(1000);

@@ -138,7 +138,7 @@ export class SimDisk {
     if (this.inFlight.length === 0) return;
     let completed = 0;
     while (completed < this.inFlight.length && this.world.chance(this.policy.crashCompletes)) {
-      this.land(this.inFlight[completed]);
+      this.land(this.inFlight[completed]!); // completed < length, checked above
       completed++;
     }
     this.stats.completedInCrash += completed;

@@ -87,7 +87,7 @@ export class SimWorld {
 
   pick<T>(xs: readonly T[]): T {
     if (xs.length === 0) throw new Error('pick from an empty list');
-    return xs[floor(this.rand() * xs.length)];
+    return xs[floor(this.rand() * xs.length)]!; // in [0, length), and xs is not empty
   }
 
   /** A deterministic shuffle (Fisher-Yates) of a copy of xs. */
@@ -95,7 +95,7 @@ export class SimWorld {
     const a = [...xs];
     for (let i = a.length - 1; i > 0; i--) {
       const j = floor(this.rand() * (i + 1));
-      [a[i], a[j]] = [a[j], a[i]];
+      [a[i], a[j]] = [a[j]!, a[i]!]; // 0 <= j <= i < length
     }
     return a;
   }
