@@ -142,22 +142,23 @@ describe('cluster API, health and forwarding (3-node cluster)', () => {
     });
 
     test('both followers answer, each through its own forwarding', async () => {
-      const followers = c.ids.filter((id) => id !== leaderId).map((id) => methods(c.api(id)));
+      const [f1, f2] = c.ids.filter((id) => id !== leaderId).map((id) => methods(c.api(id)));
+      if (!f1 || !f2) throw new Error('a 3-node cluster has two followers');
       const name = fresh('fwd-both');
-      const g = await followers[0].acquire({ name, owner: 'o' });
-      expect(await followers[1].acquire({ name, owner: 'p' })).toMatchObject({
+      const g = await f1.acquire({ name, owner: 'o' });
+      expect(await f2.acquire({ name, owner: 'p' })).toMatchObject({
         acquired: false,
         holder: 'o',
       });
-      expect(await followers[1].release(g.lease_id)).toEqual({ released: true });
-      expect(await followers[0].describe(name)).toMatchObject({ held: false });
+      expect(await f2.release(g.lease_id)).toEqual({ released: true });
+      expect(await f1.describe(name)).toMatchObject({ held: false });
     });
 
     test('reads via a follower are linearizable: they see every write acknowledged before them', async () => {
       const nodes = c.ids.map((id) => methods(c.api(id)));
       for (let i = 0; i < 30; i++) {
-        const writer = nodes[i % 3];
-        const reader = nodes[(i + 1) % 3];
+        const writer = nodes[i % nodes.length]!; // modulo the length
+        const reader = nodes[(i + 1) % nodes.length]!;
         const name = fresh('lin');
         const g = await writer.acquire({ name, owner: `o${i}` });
         expect(await reader.describe(name)).toMatchObject({

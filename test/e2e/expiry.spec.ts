@@ -98,7 +98,7 @@ describe('lease expiry and renewal (3-node cluster)', () => {
     let i = 0;
     while (performance.now() < until) {
       await sleep(ttl / 3); // the client's renewal period: time passing is the subject here
-      expect(await [F, L][i++ % 2].renew(g.lease_id)).toEqual({
+      expect(await [F, L][i++ % 2]!.renew(g.lease_id)).toEqual({
         lease_id: g.lease_id,
         ttl_ms: ttl,
       });

@@ -21,7 +21,8 @@ describe('kill -9 of the leader while clients hold and wait', () => {
 
   test('live leases survive, and waiters resume with their request_id and get exactly one grant', async () => {
     const leader = await cluster.leader();
-    const followers = cluster.ids.filter((id) => id !== leader);
+    const [follower] = cluster.ids.filter((id) => id !== leader);
+    if (follower === undefined) throw new Error('a 3-node cluster has followers');
     // Three holders, each renewing through the followers every 500 ms.
     const holders = await Promise.all(
       [0, 1, 2].map((i) =>
@@ -52,8 +53,8 @@ describe('kill -9 of the leader while clients hold and wait', () => {
       request_id: 'fo-waiter-1',
     };
     const firstAttempt = cluster
-      .api(followers[0])
-      .call<AcquireResponse>(cluster.api(followers[0]).lock, 'Acquire', waitReq, 40_000)
+      .api(follower)
+      .call<AcquireResponse>(cluster.api(follower).lock, 'Acquire', waitReq, 40_000)
       .catch((e: Error) => e);
     await waitFor('the waiter to be queued', async () => {
       const d = await onAnyNode(cluster, (api) =>
@@ -92,11 +93,11 @@ describe('kill -9 of the leader while clients hold and wait', () => {
     }
     // Holder 0 lets go: the waiter gets the lock, once, with a larger token.
     await onAnyNode(cluster, (api) =>
-      api.call(api.lock, 'Release', { lease_id: holders[0].lease_id, name: 'fo/0' }),
+      api.call(api.lock, 'Release', { lease_id: holders[0]!.lease_id, name: 'fo/0' }),
     );
     const granted = await retry;
     expect(granted.acquired).toBe(true);
-    expect(granted.fencing_token).toBeGreaterThan(holders[0].fencing_token);
+    expect(granted.fencing_token).toBeGreaterThan(holders[0]!.fencing_token);
     const again = await onAnyNode(cluster, (api) =>
       api.call<AcquireResponse>(api.lock, 'Acquire', waitReq),
     );

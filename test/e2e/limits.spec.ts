@@ -141,10 +141,10 @@ describe('limits (3-node cluster with small limits)', () => {
       );
     await expectAllUp(c);
     await F.release(first.lease_id);
-    const g1 = await waiting[0].promise;
+    const g1 = await waiting[0]!.promise;
     expect(g1.elected).toBe(true);
     await F.release(g1.lease_id);
-    const g2 = await waiting[1].promise;
+    const g2 = await waiting[1]!.promise;
     expect(g2.elected).toBe(true);
     await F.release(g2.lease_id);
   });
@@ -168,19 +168,21 @@ describe('limits (3-node cluster with small limits)', () => {
     await expectAllUp(c);
 
     // An existing lease can still take more locks, be renewed and campaign.
+    const [lease] = made;
+    if (lease === undefined) throw new Error('no lease was made');
     const more = await F.acquire({
       name: fresh('lease-more'),
       owner: 'o',
-      lease_id: made[0].lease_id,
+      lease_id: lease.lease_id,
     });
-    expect(more).toMatchObject({ acquired: true, lease_id: made[0].lease_id });
-    expect(await F.renew(made[0].lease_id)).toMatchObject({ lease_id: made[0].lease_id });
+    expect(more).toMatchObject({ acquired: true, lease_id: lease.lease_id });
+    expect(await F.renew(lease.lease_id)).toMatchObject({ lease_id: lease.lease_id });
     expect(
-      await F.campaign({ election: fresh('lease-e'), candidate: 'c', lease_id: made[0].lease_id }),
+      await F.campaign({ election: fresh('lease-e'), candidate: 'c', lease_id: lease.lease_id }),
     ).toMatchObject({ elected: true });
 
     // Releasing a lease makes room for a new one.
-    await F.release(made[0].lease_id);
+    await F.release(lease.lease_id);
     const fresh1 = await F.acquire({ name: fresh('lease'), owner: 'o' });
     expect(fresh1.acquired).toBe(true);
     for (const g of [...made.slice(1), fresh1]) await F.release(g.lease_id);
@@ -248,6 +250,7 @@ describe('limits (3-node cluster with small limits)', () => {
 
     test('closing a stream frees its slot', async () => {
       const [first] = await fill();
+      if (first === undefined) throw new Error('no stream was opened');
       const refused = openWatch(F.api, 'p');
       open.push(refused);
       expect(grpc.status[(await refused.end()).code]).toBe('RESOURCE_EXHAUSTED');

@@ -171,7 +171,7 @@ describe('locks and leases (3-node cluster)', () => {
       tokens.push(again.fencing_token);
       await F.release(w.lease_id);
 
-      for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1]);
+      for (const [i, t] of tokens.entries()) if (i > 0) expect(t).toBeGreaterThan(tokens[i - 1]!);
     });
   });
 
@@ -236,14 +236,14 @@ describe('locks and leases (3-node cluster)', () => {
       const waiters = [];
       for (let i = 0; i < 3; i++) {
         // Through different nodes; each queues only after the previous one did.
-        const via = [F, L][i % 2];
+        const via = [F, L][i % 2]!;
         waiters.push(track(via.acquire({ name, owner: `w${i}`, wait_ms: 30_000 }, 40_000)));
         await waitFor(`w${i} to queue`, async () => (await F.describe(name)).waiters === i + 1);
       }
       let prev = h;
       for (let i = 0; i < 3; i++) {
         await F.release(prev.lease_id, name);
-        const g = await waiters[i].promise;
+        const g = await waiters[i]!.promise;
         expect(g).toMatchObject({ acquired: true, holder: `w${i}` });
         expect(g.fencing_token).toBeGreaterThan(prev.fencing_token);
         // Linearizable: the release is applied, and it woke exactly one waiter.
@@ -462,7 +462,7 @@ describe('locks and leases (3-node cluster)', () => {
         await syncWatch(wf, F.api, prefix);
         const grants = await Promise.all(
           [0, 1, 2, 3, 4].map((i) =>
-            [L, F][i % 2].acquire({ name: `${prefix}${i % 2}`, owner: `o${i}` }),
+            [L, F][i % 2]!.acquire({ name: `${prefix}${i % 2}`, owner: `o${i}` }),
           ),
         );
         for (const g of grants) if (g.acquired) await F.release(g.lease_id);

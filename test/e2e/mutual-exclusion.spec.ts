@@ -17,8 +17,9 @@ function checkHistory(grants: Grant[]): void {
   for (const g of grants) byLock.set(g.lock, [...(byLock.get(g.lock) ?? []), g]);
   for (const [lock, gs] of byLock) {
     gs.sort((a, b) => a.from - b.from);
-    for (let i = 1; i < gs.length; i++) {
-      const [prev, cur] = [gs[i - 1], gs[i]];
+    for (const [i, cur] of gs.entries()) {
+      const prev = gs[i - 1];
+      if (prev === undefined) continue;
       if (cur.token <= prev.token)
         throw new Error(`${lock}: token ${cur.token} after ${prev.token}`);
       if (cur.from < prev.to) {
@@ -40,9 +41,9 @@ describe('mutual exclusion under concurrency', () => {
     const grants: Grant[] = [];
     const rounds = 8;
     const client = async (c: number) => {
-      const api = cluster.api(cluster.ids[c % cluster.ids.length]);
+      const api = cluster.api(cluster.ids[c % cluster.ids.length]!); // modulo the length
       for (let r = 0; r < rounds; r++) {
-        const lock = locks[(c + r) % locks.length];
+        const lock = locks[(c + r) % locks.length]!;
         const res = await api.call<{ acquired: boolean; lease_id: string; fencing_token: number }>(
           api.lock,
           'Acquire',
@@ -80,7 +81,7 @@ describe('mutual exclusion under concurrency', () => {
         ttl_ms: 60_000,
       }),
     );
-    const api = cluster.api(cluster.ids[0]);
+    const api = cluster.api(cluster.ids[0]!);
     const waiting = api.call<{ acquired: boolean; lease_id: string; fencing_token: number }>(
       api.lock,
       'Acquire',

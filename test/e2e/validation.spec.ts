@@ -173,7 +173,7 @@ describe('input validation (3-node cluster)', () => {
         ['LockService', 'Acquire'],
         ['ElectionService', 'Campaign'],
         ['ClusterService', 'TransferLeadership'],
-      ]) {
+      ] as const) {
         // grpc-js cannot decode it: INTERNAL, before any handler runs.
         await expectCode(rawUnary(address, service, method, garbage), grpc.status.INTERNAL);
       }
