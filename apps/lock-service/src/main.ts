@@ -1,6 +1,7 @@
 // Starts the server: the Nest application (gRPC API and HTTP probes) around one LockNode, pino
 // logging, and a graceful shutdown on SIGTERM/SIGINT.
 import 'reflect-metadata';
+import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ServerInterceptor } from '@grpc/grpc-js';
 import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
@@ -28,6 +29,9 @@ const LEVEL_NAMES: Record<number, string> = {
   60: 'FATAL',
 };
 
+/** A value from a parsed log line, as it reads in text. */
+const text = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+
 const show = (v: unknown) =>
   typeof v === 'string' && /^[^\s"=]+$/.test(v) ? v : JSON.stringify(v);
 
@@ -52,13 +56,13 @@ export function formatPrettyLine(line: string): string {
   const { role, term } = fields;
   if (node !== undefined && typeof role === 'string' && typeof term === 'number') {
     // The Raft context every server line carries reads best next to the node.
-    parts.push(`[${String(node)} ${role} t${term}]`);
+    parts.push(`[${text(node)} ${role} t${term}]`);
     delete fields['role'];
     delete fields['term'];
   } else if (node !== undefined) {
-    parts.push(`[${String(node)}]`);
+    parts.push(`[${text(node)}]`);
   }
-  if (msg !== undefined) parts.push(String(msg));
+  if (msg !== undefined) parts.push(text(msg));
   const error = err as { message?: unknown; stack?: unknown } | string | undefined;
   let stack = '';
   if (typeof error === 'object' && error !== null) {
@@ -198,7 +202,7 @@ export async function startApplication(
     return {
       app,
       grpcPort: grpcServer.port,
-      httpPort: (app.getHttpServer().address() as AddressInfo).port,
+      httpPort: ((app.getHttpServer() as HttpServer).address() as AddressInfo).port,
       drain() {
         serving.drain();
         health.refresh();
@@ -260,7 +264,7 @@ export async function serve(
   );
 
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
-  let settle!: { resolve(): void; reject(err: unknown): void };
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
   const closed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   // A failed shutdown reaches whoever awaits `closed`; when nobody does, it is no crash.
   void ignoreRejection(closed, 'shutdown failures are reported to those awaiting closed', logger);
@@ -309,7 +313,11 @@ export async function serve(
   // so a supervisor restarts the node, which then reloads (and checks) what is really on disk.
   lockNode.node.onFatal(() => {
     if (options.handleSignals ?? true) {
-      close().finally(() => process.exit(70));
+      const exit = () => process.exit(70);
+      void close().then(exit, (err: unknown) => {
+        logger.error({ err }, 'shutting down after the fatal error failed');
+        exit();
+      });
     }
   });
 

@@ -79,5 +79,5 @@ export function grpcServiceDefinition<S extends GenericService>(service: S): Ser
     };
   }
   // Every method of the service went in above, under its proto name.
-  return def as ServiceMethods<S>;
+  return def;
 }

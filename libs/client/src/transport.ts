@@ -77,11 +77,13 @@ function credentials(tls: TransportOptions['tls']): grpc.ChannelCredentials {
 
 export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
   new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
     const onAbort = () => {
       clearTimeout(timer);
+      // The caller's own abort reason, whatever it is, as fetch() rejects with it.
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
       reject(signal!.reason);
     };
+    if (signal?.aborted) return onAbort();
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
@@ -233,7 +235,8 @@ export class Transport {
     const maxAttempts = Math.max(1, retry.maxAttempts ?? 8);
     const initial = retry.initialBackoffMs ?? 50;
     const maxBackoff = retry.maxBackoffMs ?? 1000;
-    const abortedReason = () => (o.signal?.aborted ? o.signal.reason : this.closing.signal.reason);
+    const abortedReason = (): unknown =>
+      o.signal?.aborted ? o.signal.reason : this.closing.signal.reason;
     let last: string | undefined;
     for (let attempt = 1; ; attempt++) {
       if (o.signal?.aborted || this.closing.signal.aborted) throw abortedReason();

@@ -14,6 +14,7 @@ import { RaftCore } from './raft.js';
 import { PendingRequests, type ProposalResult } from './pending.js';
 import { handleReady, type ReadyHandler, type SoftState } from './ready.js';
 import type { PersistBatch, Storage } from './storage.js';
+import { asError } from '../../common/src/errors.js';
 import {
   type Entry,
   type HardState,
@@ -161,7 +162,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         this.counters.proposals.failed++;
         this.fatal(asError(e));
       }
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
   }
 
@@ -186,7 +187,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     } catch (e) {
       if (!(e instanceof NotLeaderError || e instanceof ProposalDroppedError))
         this.fatal(asError(e));
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
   }
 
@@ -199,7 +200,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     try {
       this.core.transferLeadership(target);
     } catch (e) {
-      return Promise.reject(e);
+      return Promise.reject(asError(e));
     }
     this.schedule();
     return new Promise((resolve, reject) => {
@@ -446,5 +447,3 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.emit('fatal', e);
   }
 }
-
-const asError = (e: unknown): Error => (e instanceof Error ? e : new Error(String(e)));

@@ -746,7 +746,7 @@ export class RaftCore {
   }
 
   private send(m: Outgoing): void {
-    this.msgs.push({ ...m, from: this.id } as Message);
+    this.msgs.push({ ...m, from: this.id });
   }
 }
 

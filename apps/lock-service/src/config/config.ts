@@ -181,7 +181,7 @@ const option = (
   key: ConfigKey,
   value: string,
   description: string,
-  dflt?: unknown,
+  dflt?: string | number,
 ): ConfigOption => {
   const kebab = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
   return {

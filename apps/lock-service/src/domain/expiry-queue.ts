@@ -69,8 +69,8 @@ export class ExpiryQueue {
   private swap(a: number, b: number): void {
     const h = this.heap;
     [h[a], h[b]] = [h[b]!, h[a]!];
-    this.pos.set(h[a]!.id, a);
-    this.pos.set(h[b]!.id, b);
+    this.pos.set(h[a].id, a);
+    this.pos.set(h[b].id, b);
   }
 
   private up(i: number): void {

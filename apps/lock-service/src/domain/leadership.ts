@@ -106,7 +106,7 @@ export class Leadership {
   propose(c: UnstampedCommand): Promise<ApplyResult> {
     const t = this.clock.now();
     if (t > this.lastStamp) this.lastStamp = t;
-    return this.proposeStamped({ ...c, t } as Command);
+    return this.proposeStamped({ ...c, t });
   }
 
   /** What the lease has left on the lease clock now (0 if it is gone). */
@@ -255,8 +255,8 @@ export class Leadership {
         // already have granted, cancelled or dropped the wait: then its event has passed.
         if (!this.sm.waitingOn(waitId)) return this.settled(waitId, f.owner);
         const until = Math.min(this.runtime.now() + f.waitMs, ctx.deadline ?? Infinity);
-        const cancel = () =>
-          this.propose({ op: 'cancel_wait', kind, name: f.name, request_id: waitId }).then(
+        const cancel = (): void =>
+          void this.propose({ op: 'cancel_wait', kind, name: f.name, request_id: waitId }).then(
             () => this.waits.settleFromState(waitId, () => this.settled(waitId, f.owner)),
             (e: Error) => this.waits.fail(waitId, e),
           );

@@ -28,7 +28,7 @@ export function monotonicDeadline(deadline: Deadline): number | undefined {
  * cancellation and an expired deadline, but also whenever a call's HTTP/2 stream closes, even
  * after a normal status, and that must not abort anything.
  */
-function openContext(call: GrpcCall): { ctx: CallContext; release(): void } {
+function openContext(call: GrpcCall): { ctx: CallContext; release: () => void } {
   const controller = new AbortController();
   function release() {
     call.off('cancelled', onCancel);

@@ -39,7 +39,7 @@ export class GrpcHealth implements OnModuleDestroy {
             check(call, callback);
           },
         };
-        server.addService(definition as Parameters<Server['addService']>[0], checked);
+        server.addService(definition, checked);
       },
     });
     this.timer ??= setInterval(() => this.refresh(), POLL_MS).unref();

@@ -224,7 +224,7 @@ function registerTransitions<R>(register: Registry, raft: RaftNode<R>, logger: L
   let elections = 0;
   let preVotes = 0;
   let leaderChanges = 0;
-  let lastRole = '';
+  let lastRole: Role | undefined;
   let lastRoleTerm = -1;
   let leader = '';
   let leaderTerm = -1;

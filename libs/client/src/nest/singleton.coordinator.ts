@@ -154,7 +154,7 @@ export class SingletonCoordinator
         if (resigned) this.logger.log(`resigned ${l.election}`);
       }),
     );
-    await Promise.all([...this.elections.values()].map((s) => s.loop));
+    await Promise.all([...this.elections.values()].flatMap((s) => s.loop ?? []));
   }
 
   /** Releases whatever else the application still holds through the client, and closes it. */

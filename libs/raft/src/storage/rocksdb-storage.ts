@@ -31,6 +31,7 @@ import {
 } from './entry-codec.js';
 import { checkLocalSnapshot, checkPersistBatch, type LogBounds } from './validation.js';
 import { ignoreRejection } from '../../../common/src/ignore.js';
+import { asError } from '../../../common/src/errors.js';
 
 // The rocksdb package ships no type declarations; this is the subset of its
 // (abstract-leveldown 7) API used here.
@@ -231,7 +232,7 @@ export class RocksDbStorage implements Storage {
     try {
       ops = plan();
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(asError(err));
     }
     // An empty batch still waits its turn: promises resolve in call order.
     return this.enqueue(() => (ops.length === 0 ? Promise.resolve() : this.write(ops, sync)));
@@ -256,11 +257,11 @@ export class RocksDbStorage implements Storage {
   }
 
   /** RocksDB reports its own checksum failures as "Corruption: ..." errors. */
-  private translate(err: unknown): unknown {
+  private translate(err: unknown): Error {
     if (err instanceof Error && err.message.startsWith('Corruption')) {
       return new StorageCorruptionError(this.ctx.nodeId, this.location, null, err.message);
     }
-    return err;
+    return asError(err);
   }
 
   private async write(ops: BatchOp[], sync: boolean): Promise<void> {
@@ -312,7 +313,7 @@ function scan(
     const it = db.iterator({ ...range, highWaterMark: SCAN_HIGH_WATER_MARK });
     const finish = (error?: unknown): void =>
       it.end((endError) => {
-        if (error !== undefined) fail(error);
+        if (error !== undefined) fail(asError(error));
         else if (endError) fail(endError);
         else done();
       });

@@ -5,7 +5,6 @@ import {
   EntryType,
   type AppendEntries,
   type AppendEntriesResponse,
-  type Entry,
   type Heartbeat,
   type HeartbeatResponse,
   type InstallSnapshot,
@@ -145,7 +144,9 @@ export function encodeMessage(msg: StreamMessage): RaftMessagePb {
     case 'TimeoutNow':
       return { timeout_now: encodeTimeoutNow(msg) };
     default:
-      throw new CodecError(`cannot encode message type ${(msg as { type: unknown }).type}`);
+      throw new CodecError(
+        `cannot encode message type ${JSON.stringify((msg as { type: unknown }).type)}`,
+      );
   }
 }
 
@@ -248,10 +249,12 @@ export function decodeMessage(pb: RaftMessagePb): StreamMessage {
   }
 }
 
+const ENTRY_TYPES: ReadonlySet<number> = new Set([EntryType.Normal, EntryType.Noop]);
+
 export function decodeAppendEntries(m: AppendEntriesPb): AppendEntries {
   // Decoded entries already have Entry's shape; only the enum needs checking.
   for (const e of m.entries) {
-    if (e.type !== EntryType.Normal && e.type !== EntryType.Noop) {
+    if (!ENTRY_TYPES.has(e.type)) {
       throw new CodecError(`unknown entry type ${e.type} at index ${e.index}`);
     }
   }
@@ -262,7 +265,7 @@ export function decodeAppendEntries(m: AppendEntriesPb): AppendEntries {
     term: m.term,
     prevLogIndex: m.prev_log_index,
     prevLogTerm: m.prev_log_term,
-    entries: m.entries as readonly Entry[],
+    entries: m.entries,
     leaderCommit: m.leader_commit,
   };
 }

@@ -38,7 +38,7 @@ export function registerAcquire(program: Command): void {
     .action(
       action(
         async (client: QuorumLockClient, cmd: Command, name: string) => {
-          const f = cmd.opts() as Flags;
+          const f = cmd.opts<Flags>();
           const stop = f.wait > 0 ? spinner(`waiting for lock ${name}`) : () => undefined;
           // Not auto-renewed and not released on exit: the lease outlives this process by design.
           const lock = await client

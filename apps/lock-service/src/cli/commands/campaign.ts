@@ -34,7 +34,7 @@ export function registerCampaign(program: Command): void {
     .option('--candidate <name>', 'candidate name (default host:pid)')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, election: string, value: string) => {
-        const f = cmd.opts() as Flags;
+        const f = cmd.opts<Flags>();
         const sig = untilSignal();
         const stop = new AbortController();
         void sig.promise.then(() => stop.abort());

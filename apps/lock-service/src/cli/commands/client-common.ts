@@ -142,7 +142,7 @@ export function report(cmd: Command, e: unknown, json: boolean | undefined): num
 }
 
 function endpointsHint(cmd: Command): string {
-  return `endpoints ${(cmd.opts() as Partial<ClientFlags>).endpoints ?? DEFAULT_ENDPOINTS}`;
+  return `endpoints ${cmd.opts<Partial<ClientFlags>>().endpoints ?? DEFAULT_ENDPOINTS}`;
 }
 
 /**
@@ -156,10 +156,10 @@ export function action<A extends unknown[]>(
 ) {
   return async (...raw: unknown[]): Promise<void> => {
     const cmd = raw[raw.length - 1] as Command;
-    const flags = cmd.opts() as ClientFlags;
+    const flags = cmd.opts<ClientFlags>();
     const client = makeClient(cmd, flags);
     let code: number = EXIT.OTHER;
-    let usage: unknown;
+    let usage: CommanderError | undefined;
     try {
       code = await body(client, cmd, ...(raw.slice(0, -2) as A));
     } catch (e) {
@@ -167,6 +167,7 @@ export function action<A extends unknown[]>(
         if (e instanceof CommanderError) throw e;
         code = report(cmd, e, flags.json);
       } catch (u) {
+        if (!(u instanceof CommanderError)) throw u;
         usage = u; // a usage error: commander prints it with the usage, after the client closes
       }
     }

@@ -16,7 +16,7 @@ export function registerDescribe(program: Command): void {
     .argument('<name>', 'lock name')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, name: string) => {
-        const f = cmd.opts() as ClientFlags;
+        const f = cmd.opts<ClientFlags>();
         const d = await client.describe(name, { timeoutMs: f.timeout });
         if (f.json) out(toJson(d));
         else if (d.held)

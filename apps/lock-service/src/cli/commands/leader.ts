@@ -14,7 +14,7 @@ export function registerLeader(program: Command): void {
     .argument('<election>', 'election name')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, election: string) => {
-        const f = cmd.opts() as ClientFlags;
+        const f = cmd.opts<ClientFlags>();
         const l = await client.leader(election, { timeoutMs: f.timeout });
         out(f.json ? toJson(l) : describeLeader(l));
         return l.hasLeader ? EXIT.OK : EXIT.NOT_HELD;

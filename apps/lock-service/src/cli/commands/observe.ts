@@ -17,7 +17,7 @@ export function registerObserve(program: Command): void {
     .argument('<election>', 'election name')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, election: string) => {
-        const f = cmd.opts() as ClientFlags;
+        const f = cmd.opts<ClientFlags>();
         const stop = new AbortController();
         const sig = untilSignal();
         void sig.promise.then(() => stop.abort());

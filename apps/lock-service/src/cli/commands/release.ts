@@ -21,7 +21,7 @@ export function registerRelease(program: Command): void {
     .argument('[name]', 'lock name')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, lease: string, name?: string) => {
-        const f = cmd.opts() as ClientFlags;
+        const f = cmd.opts<ClientFlags>();
         const released = await client.release(lease, name ?? '', { timeoutMs: f.timeout });
         if (f.json) out(toJson({ released, leaseId: lease, name: name ?? null }));
         else if (released) out(name ? `released ${name}` : `released lease ${lease}`);

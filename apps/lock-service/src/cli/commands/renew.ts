@@ -16,7 +16,7 @@ export function registerRenew(program: Command): void {
     .argument('<lease>', 'lease id, as printed by acquire')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, lease: string) => {
-        const f = cmd.opts() as ClientFlags;
+        const f = cmd.opts<ClientFlags>();
         const r = await client.renew(lease, { timeoutMs: f.timeout });
         if (f.json) out(toJson({ renewed: true, leaseId: r.leaseId, ttlMs: r.ttlMs }));
         else out(`renewed lease=${r.leaseId} ttl=${formatDuration(r.ttlMs)}`);

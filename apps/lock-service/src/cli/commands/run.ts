@@ -55,7 +55,7 @@ export function registerRun(program: Command): void {
     .argument('<command...>', 'the command and its arguments (after --)')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, argv: string[]) => {
-        const f = cmd.opts() as Flags;
+        const f = cmd.opts<Flags>();
         // Commander requires <command...>; this only tells the compiler so.
         const [command, ...args] = argv;
         if (command === undefined) usageError(cmd, 'error: missing command');

@@ -156,7 +156,7 @@ export function registerStatus(program: Command): void {
     'query Status on every node and print id, address, role, term, commit, applied, lag, healthy',
   ).action(
     action(async (client: QuorumLockClient, cmd: Command) => {
-      const f = cmd.opts() as ClientFlags;
+      const f = cmd.opts<ClientFlags>();
       const { answers, members } = await collect(client, Math.min(f.timeout, NODE_TIMEOUT_MS));
       const rows = statusRows(answers, members);
       if (f.json) out(toJson(rows));

@@ -8,7 +8,7 @@ export function registerTransferLeadership(program: Command): void {
     .argument('<id>', 'node id, as shown by status')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, id: string) => {
-        const f = cmd.opts() as ClientFlags;
+        const f = cmd.opts<ClientFlags>();
         const r = await client.transferLeadership(id, { timeoutMs: f.timeout });
         out(f.json ? toJson(r) : `leader is now ${r.leaderId}`);
         return EXIT.OK;

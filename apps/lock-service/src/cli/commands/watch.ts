@@ -17,7 +17,7 @@ export function registerWatch(program: Command): void {
     .argument('[prefix]', 'name prefix (default: every lock)', '')
     .action(
       action(async (client: QuorumLockClient, cmd: Command, prefix: string) => {
-        const f = cmd.opts() as ClientFlags;
+        const f = cmd.opts<ClientFlags>();
         const stop = new AbortController();
         const sig = untilSignal();
         void sig.promise.then(() => stop.abort());
