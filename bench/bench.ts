@@ -19,6 +19,7 @@ import { startSelfProfile } from './self-profile.js';
 import { summarizeProfiles, writeResults } from './write-results.js';
 import * as w from './workloads.js';
 import { ignoreRejection } from '../libs/common/src/ignore.js';
+import { asError } from '../libs/common/src/errors.js';
 
 const HELP = `npm run bench [-- options]
   --seconds N          measured seconds per run (default 5)
@@ -293,7 +294,8 @@ try {
 } catch (e) {
   failed = true;
   progress.stop();
-  console.error(`\nbenchmark failed: ${(e as Error).stack ?? e}`);
+  const err = asError(e);
+  console.error(`\nbenchmark failed: ${err.stack ?? err.message}`);
   for (const id of ['n1', 'n2', 'n3', 'e1', 'e2', 'e3'])
     console.error(
       `--- last lines of ${id} ---\n${tail(join(dir, id.startsWith('n') ? 'quorumlock' : 'etcd', `${id}.log`), 8)}`,

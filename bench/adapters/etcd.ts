@@ -312,7 +312,7 @@ export class EtcdCluster implements BenchCluster {
 
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     await Promise.all(
-      [...this.members.values()].map((m) => m.proc && this.procs.stop(m.proc, signal)),
+      [...this.members.values()].flatMap((m) => (m.proc ? [this.procs.stop(m.proc, signal)] : [])),
     );
   }
 }

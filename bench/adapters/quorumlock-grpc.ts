@@ -97,11 +97,11 @@ export class QuorumLockLeases implements LeaseBackend {
     await this.node.call(this.node.lock, 'Release', { lease_id: leaseId, name: '' }, 10_000);
   }
 
-  async openRenewStream(): Promise<RenewStream> {
+  openRenewStream(): Promise<RenewStream> {
     const call = (
       this.node.lock as unknown as { KeepAlive(): grpc.ClientDuplexStream<object, unknown> }
     ).KeepAlive();
-    return duplexRenewStream(call, (id): RenewRequest => ({ lease_id: id }));
+    return Promise.resolve(duplexRenewStream(call, (id): RenewRequest => ({ lease_id: id })));
   }
 
   close(): void {

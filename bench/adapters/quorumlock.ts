@@ -186,7 +186,7 @@ export class QuorumLockCluster implements BenchCluster {
       m.probe = undefined;
     }
     await Promise.all(
-      [...this.members.values()].map((m) => m.proc && this.procs.stop(m.proc, signal)),
+      [...this.members.values()].flatMap((m) => (m.proc ? [this.procs.stop(m.proc, signal)] : [])),
     );
   }
 }

@@ -163,8 +163,8 @@ export class ChaosCluster {
       for (const line of b.toString().split('\n')) if (line) n.log.push(line);
       if (n.log.length > LOG_LINES) n.log.splice(0, n.log.length - LOG_LINES);
     };
-    proc.stdout!.on('data', keep);
-    proc.stderr!.on('data', keep);
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
     proc.once('exit', (code, signal) => {
       running.delete(proc);
       if (!n.expectingExit) n.unexpectedExits.push(`${id} exited (code ${code}, ${signal})`);

@@ -93,7 +93,7 @@ export class Nemesis {
       case 'isolate-leader':
       case 'bridge': {
         const [a, b, bridge] = await this.groups(step);
-        const detail = bridge.length ? `${a}|${bridge}|${b}` : `${a}|${b}`;
+        const detail = [a, ...(bridge.length ? [bridge] : []), b].map((g) => g.join()).join('|');
         begin([...a, ...bridge, ...b], `${detail} (${step.linkMode})`);
         c.mesh.cut(a, b, step.linkMode);
         c.mesh.cut(b, a, step.linkMode);

@@ -35,7 +35,8 @@ describe('client pause: a stopped lock holder writes late and is refused', () =>
   test('every pause is conclusive: the late write comes and the store refuses it', async () => {
     for (let i = 0; i < 3; i++) {
       const p = await paused.scenario(3000);
-      expect(p).toMatchObject({ paused: expect.any(Number), lateWrite: { accepted: false } });
+      expect(typeof p?.paused).toBe('number');
+      expect(p?.lateWrite).toMatchObject({ accepted: false });
       expect(p!.validForMs).toBeGreaterThan(0);
       expect(p!.probeToken).toBeGreaterThan(p!.token!);
     }

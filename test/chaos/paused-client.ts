@@ -9,6 +9,9 @@ import type { FromChild, ToChild } from './client-proc.js';
 import type { ClientPause, FencedStore, Recorder } from './history.js';
 import { type RecordedClient, lockKey } from './recorded-client.js';
 
+/** The child reports a plain number (-1 for a failure that is not a gRPC status). */
+const ABORTED: number = status.ABORTED;
+
 const CLIENT_PROC = resolve(process.cwd(), 'dist/test/chaos/client-proc.js');
 const NAME = 'PC';
 const TTL_MS = 1000;
@@ -110,7 +113,7 @@ export class PausedClient {
     const m = await this.request(ask, 12_000);
     const answered = this.rec.now();
     if (m?.type !== 'granted') {
-      const definite = m?.type === 'refused' && m.code === status.ABORTED;
+      const definite = m?.type === 'refused' && m.code === ABORTED;
       this.rec.end(op, definite ? 'ok' : 'unknown', { granted: definite ? false : undefined });
       return record;
     }

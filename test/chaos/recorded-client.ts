@@ -251,9 +251,9 @@ export class RawClient {
     method: string,
     req: object,
     totalMs: number,
-  ): Promise<{ ok: true; value: T } | { ok: false; code: number; error: string }> {
+  ): Promise<{ ok: true; value: T } | { ok: false; code: status; error: string }> {
     const deadline = performance.now() + totalMs;
-    let last = { code: status.DEADLINE_EXCEEDED as number, error: 'no attempt' };
+    let last = { code: status.DEADLINE_EXCEEDED, error: 'no attempt' };
     for (let i = Math.floor(Math.random() * this.apis.length); ; i++) {
       const left = deadline - performance.now();
       if (left <= 0) return { ok: false, ...last };
@@ -261,7 +261,7 @@ export class RawClient {
       try {
         return { ok: true, value: await api.call<T>(api.lock, method, req, Math.min(left, 1500)) };
       } catch (e) {
-        const code = (e as { code?: number }).code ?? status.UNKNOWN;
+        const code = (e as { code?: status }).code ?? status.UNKNOWN;
         last = { code, error: message(e) };
         if (code !== status.UNAVAILABLE && code !== status.DEADLINE_EXCEEDED)
           return { ok: false, ...last };

@@ -144,10 +144,8 @@ describe('deploy/k8s', () => {
 
   it('stops gracefully, requests resources and runs as the image’s non-root user', () => {
     expect(container.lifecycle?.preStop?.exec?.command.length).toBeGreaterThan(0);
-    expect(container.resources?.requests).toMatchObject({
-      cpu: expect.any(String),
-      memory: expect.any(String),
-    });
+    expect(typeof container.resources?.requests?.cpu).toBe('string');
+    expect(typeof container.resources?.requests?.memory).toBe('string');
     expect(pod.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001 });
   });
 

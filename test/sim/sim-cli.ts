@@ -38,7 +38,7 @@ const totals = emptyStats();
 let worstRecovery = 0;
 for (let seed = first; seed < first + count; seed++) {
   try {
-    const res = await runSeed({ seed, nodes: nodes as 3 | 5 | undefined, trace });
+    const res = await runSeed({ seed, nodes, trace });
     addStats(totals, res.stats);
     worstRecovery = Math.max(worstRecovery, res.recoveredAfterMs);
     if (values.seed !== undefined) {

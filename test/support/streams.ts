@@ -180,10 +180,7 @@ export class HealthClient {
 
   constructor(address: string) {
     // grpc-health-check's definition is proto-loader's type; grpc-js's is structurally the same.
-    const Health = grpc.makeGenericClientConstructor(
-      healthService as unknown as grpc.ServiceDefinition,
-      'Health',
-    );
+    const Health = grpc.makeGenericClientConstructor(healthService, 'Health');
     this.client = new Health(address, grpc.credentials.createInsecure());
   }
 

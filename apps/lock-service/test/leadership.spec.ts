@@ -75,8 +75,14 @@ describe('Leadership: the leader’s duties', () => {
     await h.leadership.renew(holder.lease_id);
     await h.advance(1_000);
     expect(h.ops('renew').length).toBeGreaterThan(1);
-    h.leadership.propose({ op: 'release', kind: 'lock', lease_id: holder.lease_id, name: 'a' });
+    const released = h.leadership.propose({
+      op: 'release',
+      kind: 'lock',
+      lease_id: holder.lease_id,
+      name: 'a',
+    });
     await settle();
+    await expect(released).resolves.toBeDefined();
     expect(waiting.outcome).toMatchObject({ granted: true, ttl_ms: 1_000, holder: 'w' });
   });
 

@@ -5,7 +5,7 @@ import { EventBus } from '../src/domain/event-bus.js';
 import { EntryType } from '../../../libs/raft/src/index.js';
 import { parseExposition, valueOf } from '../../../test/support/metrics.js';
 import type { CallContext } from '../src/domain/api.js';
-import { type Command, encodeCommand, type UnstampedCommand } from '../src/domain/commands.js';
+import { encodeCommand, type UnstampedCommand } from '../src/domain/commands.js';
 import { Code, DomainError, leaseNotFound } from '../src/domain/errors.js';
 import { LockStateMachine } from '../src/domain/state-machine.js';
 import { createLogger } from '../src/main.js';
@@ -118,7 +118,7 @@ describe('lock state metrics', () => {
     let index = 0;
     let t = 1;
     const apply = (c: UnstampedCommand, type = EntryType.Normal) =>
-      sm.apply({ index: ++index, term: 1, type, data: encodeCommand({ ...c, t } as Command) });
+      sm.apply({ index: ++index, term: 1, type, data: encodeCommand({ ...c, t }) });
     sm.apply({ index: ++index, term: 1, type: EntryType.Noop, data: new Uint8Array() });
     const acquire = (name: string, owner: string, wait: boolean) =>
       apply({

@@ -1,5 +1,5 @@
 import { type Entry, EntryType } from '../../../libs/raft/src/index.js';
-import type { AcquireCmd, ApplyResult, Command, UnstampedCommand } from '../src/domain/commands.js';
+import type { AcquireCmd, ApplyResult, UnstampedCommand } from '../src/domain/commands.js';
 import { encodeCommand } from '../src/domain/commands.js';
 import type { SmEvent } from '../src/domain/events.js';
 import {
@@ -29,7 +29,7 @@ class Log {
       index: ++this.index,
       term,
       type: EntryType.Normal,
-      data: encodeCommand({ ...c, t: this.t } as Command),
+      data: encodeCommand({ ...c, t: this.t }),
     };
     return this.sm.apply(e);
   }

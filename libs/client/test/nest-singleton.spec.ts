@@ -82,8 +82,8 @@ describe('@Singleton sample: three instances, one at a time', () => {
     });
     logs.set(id, '');
     const keep = (b: Buffer) => logs.set(id, (logs.get(id)! + b.toString()).slice(-20_000));
-    proc.stdout!.on('data', keep);
-    proc.stderr!.on('data', keep);
+    proc.stdout.on('data', keep);
+    proc.stderr.on('data', keep);
     workers.set(id, proc);
   }
 

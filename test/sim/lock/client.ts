@@ -26,6 +26,17 @@ export interface RpcError {
   readonly message: string;
 }
 
+/** What a failed call rejects with: an Error, carrying the status code. */
+export class RpcFailure extends Error implements RpcError {
+  constructor(
+    readonly code: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RpcFailure';
+  }
+}
+
 /** How a client process reaches the nodes (over the simulated network). */
 export interface Rpc {
   unary<T>(
@@ -189,7 +200,7 @@ export class SimClient {
           Math.min(left, waitMs + ATTEMPT_TIMEOUT_MS),
         );
       } catch (e) {
-        const err = e as RpcError;
+        const err = e as RpcFailure;
         if (!isRetryable(err) || this.stopped) throw err;
         this.preferred++;
         failures++;

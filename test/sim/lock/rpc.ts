@@ -5,7 +5,7 @@ import type { CallContext, LockApi } from '../../../apps/lock-service/src/domain
 import { Code, DomainError, unavailable } from '../../../apps/lock-service/src/domain/errors.js';
 import type { ForwardPort, ServiceName } from '../../../apps/lock-service/src/domain/router.js';
 import type { SimHost, SimNetwork } from '../world/index.js';
-import { type Rpc, type RpcError, Status } from './client.js';
+import { type Rpc, type RpcError, RpcFailure, Status } from './client.js';
 
 const API_PORT = 'api';
 const REPLY_PORT = 'reply';
@@ -91,7 +91,7 @@ export function serveApi(host: SimHost, net: SimNetwork, api: LockApi): void {
     if (m.kind === 'stream') {
       let seq = 0;
       const send = (r: { kind: 'data'; value: unknown } | { kind: 'end'; code: number }) =>
-        reply({ ...r, id: m.id, seq: seq++ } as Reply);
+        reply({ ...r, id: m.id, seq: seq++ });
       void pumpStream(api, method, m, ctx, controller.signal, send).finally(done);
       return;
     }
@@ -189,7 +189,7 @@ class Caller {
           id,
           from: this.host.id,
         });
-        finish(() => reject({ code: Status.CANCELLED, message: 'call cancelled' }));
+        finish(() => reject(new RpcFailure(Status.CANCELLED, 'call cancelled')));
       };
       const finish = (f: () => void) => {
         if (!this.pending.has(id)) return;
@@ -205,11 +205,11 @@ class Caller {
           id,
           from: this.host.id,
         });
-        finish(() => reject({ code: Status.DEADLINE_EXCEEDED, message: 'deadline exceeded' }));
+        finish(() => reject(new RpcFailure(Status.DEADLINE_EXCEEDED, 'deadline exceeded')));
       });
       this.pending.set(id, (r) => {
         if (r.kind === 'ok') finish(() => resolve(r.value as T));
-        else if (r.kind === 'error') finish(() => reject({ code: r.code, message: r.message }));
+        else if (r.kind === 'error') finish(() => reject(new RpcFailure(r.code, r.message)));
       });
       const call: Call = {
         kind: 'call',
@@ -224,7 +224,7 @@ class Caller {
       // Connection refused (the node is down): the caller learns at once, a little later.
       if (verdict === 'down')
         this.host.after(1, () =>
-          finish(() => reject({ code: Status.UNAVAILABLE, message: `${node} is down` })),
+          finish(() => reject(new RpcFailure(Status.UNAVAILABLE, `${node} is down`))),
         );
     });
   }
@@ -315,7 +315,7 @@ export function simForwarder(host: SimHost, net: SimNetwork, self: string): Forw
           throw new DomainError(Code.DEADLINE_EXCEEDED, e.message);
         if (e.code === Status.UNAVAILABLE || e.code === Status.CANCELLED)
           throw unavailable(`leader unreachable: ${e.message}`);
-        throw new DomainError(e.code as Code, e.message);
+        throw new DomainError(e.code, e.message);
       });
     },
     close: () => undefined,

@@ -25,7 +25,7 @@ async function setup(
   const net = new SimNetwork(w, { minDelayMs: 1, maxDelayMs: 2 });
   const make = (id: string) => {
     const host = w.spawn(id);
-    const t = new SimTransport(host, net, { readSnapshot: async () => stored });
+    const t = new SimTransport(host, net, { readSnapshot: () => Promise.resolve(stored) });
     const got: Message[] = [];
     const unreachable: string[] = [];
     const status: [string, boolean][] = [];

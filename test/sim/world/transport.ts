@@ -87,10 +87,12 @@ export class SimTransport implements Transport {
     this.snapshotTimeoutMs = opts.snapshotTimeoutMs ?? 1000;
   }
 
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`transport ${this.host.name} cannot start`);
+  start(): Promise<void> {
+    if (this.state !== 'new')
+      return Promise.reject(new Error(`transport ${this.host.name} cannot start`));
     this.closePort = this.net.listen<Wire>(this.host, this.port, (w) => this.receive(w));
     this.state = 'started';
+    return Promise.resolve();
   }
 
   onMessage(handler: (msg: Message) => void): void {
@@ -122,11 +124,13 @@ export class SimTransport implements Transport {
     if (verdict === 'down' || verdict === 'blocked') this.reportUnreachable(msg.to);
   }
 
-  async stop(): Promise<void> {
-    if (this.state === 'stopped') return;
-    this.state = 'stopped';
-    this.closePort?.();
-    this.snapshots.clear();
+  stop(): Promise<void> {
+    if (this.state !== 'stopped') {
+      this.state = 'stopped';
+      this.closePort?.();
+      this.snapshots.clear();
+    }
+    return Promise.resolve();
   }
 
   private receive(w: Wire): void {

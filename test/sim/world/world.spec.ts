@@ -22,7 +22,7 @@ describe('SimWorld', () => {
     w.schedule(1, () => {
       void (async () => {
         // A deep chain, as an async driver loop makes: it must finish within its own event.
-        for (let i = 0; i < 200; i++) await null;
+        for (let i = 0; i < 200; i++) await Promise.resolve();
         await Promise.all([1, 2].map(async () => await Promise.resolve()));
         log.push('chain done');
       })();

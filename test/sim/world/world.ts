@@ -2,6 +2,7 @@
 // through, so that a seed replays exactly. Generic: it knows hosts, not Raft.
 import { MinHeap, type Random, seededRandom } from '../../../libs/raft/src/index.js';
 import { SimHost, type HostId } from './host.js';
+import { asError } from '../../../libs/common/src/errors.js';
 
 interface WorldEvent {
   at: number;
@@ -30,7 +31,7 @@ export class SimFailure extends Error {
 // about 300 ns, more than a whole event of the world's own work.
 const Prom = Promise;
 const resolved = Prom.resolve();
-const nextTick = process.nextTick;
+const nextTick = process.nextTick.bind(process);
 const { floor, max } = Math;
 
 /** A real event-loop turn now and then, so that the host process (jest's timeouts) stays live. */
@@ -137,7 +138,7 @@ export class SimWorld {
       };
       const reject = (e: unknown) => {
         this.running = false;
-        outerReject(e);
+        outerReject(asError(e));
       };
       let ranOne = false;
       const next = () => void resolved.then(step);

@@ -53,13 +53,14 @@ function flush(core: RaftCore): { messages: Message[]; readies: Ready[] } {
     const rd = core.ready();
     readies.push(rd);
     // Nothing to keep: a disk that completes every write at once.
-    handleReady(core, rd, core.hardState(), {
+    const pending = handleReady(core, rd, core.hardState(), {
       send: (m) => messages.push(m),
       persist: () => {},
       restore: () => {},
       apply: () => {},
       reads: () => {},
     });
+    if (pending) throw new Error('a write completed at once leaves nothing pending');
   }
   return { messages, readies };
 }

@@ -343,7 +343,7 @@ export class Cluster {
     const rd = n.core.ready();
     n.readies.push(rd);
     const out: Message[] = [];
-    handleReady(n.core, rd, n.persisted.hardState, {
+    const pending = handleReady(n.core, rd, n.persisted.hardState, {
       send: (m) => {
         // Checked against what is durable when it leaves: before or after this Ready's write.
         this.checkPersistOrder(n, m);
@@ -371,6 +371,7 @@ export class Cluster {
         n.readStates.push(...confirmed);
       },
     });
+    if (pending) throw new Error('the harness disk completes writes at once');
     this.sent.push(...out);
     return out;
   }
@@ -408,7 +409,7 @@ export class Cluster {
       );
     if (next.vote === '') return;
     let votes = this.votesByTerm.get(id);
-    if (!votes) this.votesByTerm.set(id, (votes = new Map()));
+    if (!votes) this.votesByTerm.set(id, (votes = new Map<number, string>()));
     const earlier = votes.get(next.term);
     if (earlier !== undefined && earlier !== next.vote)
       this.safetyViolations.push(

@@ -65,7 +65,13 @@ function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
-    req.on('end', () => resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : {}));
+    req.on('end', () =>
+      resolve(
+        chunks.length
+          ? (JSON.parse(Buffer.concat(chunks).toString()) as Record<string, unknown>)
+          : {},
+      ),
+    );
     req.on('error', reject);
   });
 }

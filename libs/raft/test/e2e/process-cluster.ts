@@ -6,6 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { asError } from '../../../common/src/errors.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {
@@ -42,7 +43,7 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(
-    `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`,
+    `timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(asError(lastErr))}` : ''}`,
     { cause: lastErr },
   );
 }
@@ -103,7 +104,7 @@ export class ProcessCluster {
         stdio: ['ignore', 'pipe', 'inherit'],
       },
     );
-    const lines = createInterface({ input: proc.stdout! });
+    const lines = createInterface({ input: proc.stdout });
     const controlPort = await new Promise<number>((ok, fail) => {
       const timer = setTimeout(() => fail(new Error(`${id} did not start within 15 s`)), 15_000);
       proc.once('exit', (code) => fail(new Error(`${id} exited with ${code} before it was ready`)));

@@ -59,7 +59,7 @@ function recorder(write: () => void | Promise<void> = () => {}, stopped = () => 
     stopped,
     restore: (s) => calls.push(`restore ${s.meta.index}`),
     apply: (e) => calls.push(`apply ${e.index}`),
-    reads: (d, c) => calls.push(`reads dropped=${d} confirmed=${c.map((r) => r.id)}`),
+    reads: (d, c) => calls.push(`reads dropped=${d.join()} confirmed=${c.map((r) => r.id).join()}`),
   };
   const core = { advance: () => calls.push('advance') };
   return { calls, h, core };
@@ -107,8 +107,9 @@ describe('handleReady', () => {
   test('a driver stopped during the write abandons the rest of the Ready', async () => {
     let stopped = false;
     const { calls, h, core } = recorder(
-      async () => {
+      () => {
         stopped = true;
+        return Promise.resolve();
       },
       () => stopped,
     );
@@ -118,14 +119,16 @@ describe('handleReady', () => {
 
   test('writes only what must be durable, syncing only a new term, vote, entry or snapshot', () => {
     const none = recorder();
-    handleReady(none.core, ready({ committedEntries: [ent(1)] }), { term: 2, vote: 'a' }, none.h);
+    expect(
+      handleReady(none.core, ready({ committedEntries: [ent(1)] }), { term: 2, vote: 'a' }, none.h),
+    ).toBeUndefined();
     expect(none.calls).toEqual(['apply 1', 'advance']);
     const commitOnly = recorder();
     const rd = ready({ hardState: { term: 2, vote: 'a', commit: 3 } });
-    handleReady(commitOnly.core, rd, { term: 2, vote: 'a' }, commitOnly.h);
+    expect(handleReady(commitOnly.core, rd, { term: 2, vote: 'a' }, commitOnly.h)).toBeUndefined();
     expect(commitOnly.calls[0]).toBe('persist sync=false entries=0');
     const vote = recorder();
-    handleReady(vote.core, rd, { term: 2, vote: '' }, vote.h);
+    expect(handleReady(vote.core, rd, { term: 2, vote: '' }, vote.h)).toBeUndefined();
     expect(vote.calls[0]).toBe('persist sync=true entries=0');
   });
 });

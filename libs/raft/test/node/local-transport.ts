@@ -9,8 +9,9 @@ export class LocalHub {
   transport(id: NodeId): Transport {
     return {
       start: async () => {},
-      stop: async () => {
+      stop: () => {
         this.handlers.delete(id);
+        return Promise.resolve();
       },
       send: (m) => {
         if (this.blocked.has(`${m.from}>${m.to}`)) return;

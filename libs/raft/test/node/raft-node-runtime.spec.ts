@@ -123,7 +123,7 @@ describe('RaftNode on an injected runtime', () => {
     };
     const done = node.propose(Uint8Array.of(1));
     await rt.settle();
-    await expect(done).resolves.toMatchObject({ result: expect.any(Number) });
+    expect(typeof (await done).result).toBe('number');
     // The manual clock did not move while the proposal committed: latencies are exactly zero.
     expect(commits).toEqual([0]);
     expect(writes).toEqual([0]);

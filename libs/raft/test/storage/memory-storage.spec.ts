@@ -89,9 +89,9 @@ describe('MemoryStorage', () => {
     const storage = new MemoryStorage();
     const written = entry(1, 1, 'abc');
     storage.applyDurably({ entries: [written] });
-    (written.data as Uint8Array)[0] = 0;
+    written.data[0] = 0;
     const loaded = storage.loadSync();
-    (loaded.entries[0]!.data as Uint8Array)[1] = 0;
+    loaded.entries[0]!.data[1] = 0;
     loaded.entries.push(entry(2, 1));
     expect(storage.loadSync().entries).toEqual([entry(1, 1, 'abc')]);
   });
@@ -109,7 +109,7 @@ describe('MemoryStorage', () => {
       const storage = new MemoryStorage();
       const entries = range(1, 1, 1);
       const complete = storage.beginSave({ entries });
-      (entries[0]!.data as Uint8Array)[0] = 0;
+      entries[0]!.data[0] = 0;
       expect(complete()).toBe(true);
       expect(storage.loadSync().entries).toEqual([entry(1, 1)]);
     });

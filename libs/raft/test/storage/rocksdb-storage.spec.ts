@@ -164,7 +164,7 @@ describe('RocksDbStorage', () => {
       s.save({ entries: range(5, 7, 2) }),
       s.save({}),
     ];
-    (mutable[0]!.data as Uint8Array).fill(0);
+    mutable[0]!.data.fill(0);
     await Promise.all(writes);
     expect((await s.load()).entries).toEqual([entry(3, 1), entry(4, 1), ...range(5, 7, 2)]);
   });

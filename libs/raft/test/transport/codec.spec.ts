@@ -21,12 +21,12 @@ function roundTrip(msg: Message, chunkBytes: number): Message {
     const assembler = new SnapshotAssembler();
     const snapshot = { meta: msg.snapshot, data: msg.data ?? new Uint8Array(0) };
     for (const chunk of encodeSnapshotChunks(msg, snapshot, chunkBytes)) {
-      const wire = chunkMethod.requestDeserialize(proto.serializeChunk(chunk));
+      const wire: unknown = chunkMethod.requestDeserialize(proto.serializeChunk(chunk));
       assembler.push(wire as InstallSnapshotChunkPb);
     }
     return assembler.message();
   }
-  const wire = sendMethod.requestDeserialize(proto.serializeMessage(encodeMessage(msg)));
+  const wire: unknown = sendMethod.requestDeserialize(proto.serializeMessage(encodeMessage(msg)));
   return decodeMessage(wire as RaftMessagePb);
 }
 

@@ -140,7 +140,7 @@ export function harness(): Harness {
         id: nodeId,
         listenAddress: '127.0.0.1:0',
         peers,
-        readSnapshot: async (): Promise<Snapshot | null> => null,
+        readSnapshot: (): Promise<Snapshot | null> => Promise.resolve(null),
         logger: { warn: (obj, msg) => warnings.push({ obj, msg }) },
         ...extra,
       });

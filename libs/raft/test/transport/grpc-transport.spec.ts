@@ -39,8 +39,8 @@ describe('GrpcTransport', () => {
 
   it('exchanges every message type in both directions', async () => {
     const snapshot: Snapshot = { meta: { index: 100, term: 6 }, data: randomBytes(5000) };
-    const a = h.create('a', { readSnapshot: async () => snapshot });
-    const b = h.create('b', { readSnapshot: async () => snapshot });
+    const a = h.create('a', { readSnapshot: () => Promise.resolve(snapshot) });
+    const b = h.create('b', { readSnapshot: () => Promise.resolve(snapshot) });
     await h.start(a.transport, 'a');
     await h.start(b.transport, 'b');
     const toB = everyMessageType('a', 'b');
@@ -82,7 +82,7 @@ describe('GrpcTransport', () => {
   it('streams a multi-chunk snapshot and reports success', async () => {
     const data = randomBytes(3.5 * MiB);
     const a = h.create('a', {
-      readSnapshot: async () => ({ meta: { index: 500, term: 4 }, data }),
+      readSnapshot: () => Promise.resolve({ meta: { index: 500, term: 4 }, data }),
     });
     const b = h.create('b');
     const statuses: [string, boolean][] = [];
@@ -281,7 +281,7 @@ describe('GrpcTransport', () => {
       id: 'x',
       listenAddress: '127.0.0.1:0',
       peers: {},
-      readSnapshot: async () => null,
+      readSnapshot: () => Promise.resolve(null),
     });
     await unstarted.stop();
   });
