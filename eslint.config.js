@@ -1,16 +1,63 @@
 import tseslint from 'typescript-eslint';
 
+/**
+ * Forbids relative imports that pass through a directory of one of these names. Each layer
+ * below names directories that exist only outside it, so a match is always a layer crossed.
+ */
+const noImportsFrom = (dirs, why) => ({
+  'no-restricted-imports': [
+    'error',
+    {
+      patterns: [
+        { regex: `^\\.{1,2}/(.*/)?(${dirs.join('|')})/`, message: `${why} (ARCHITECTURE.md)` },
+      ],
+    },
+  ],
+});
+
 export default tseslint.config(
   {
     ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'data/**', '**/out/**', '**/src/gen/**'],
   },
-  ...tseslint.configs.recommended,
+  ...tseslint.configs.recommendedTypeChecked,
   {
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': [
         'error',
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
     },
+  },
+  // Plain JavaScript (this file, jest.config.js) is in no TypeScript project.
+  {
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+  // The layers of ARCHITECTURE.md.
+  {
+    files: ['libs/common/**'],
+    rules: noImportsFrom(
+      ['apps', 'raft', 'client'],
+      'libs/common is imported by all, imports none',
+    ),
+  },
+  {
+    files: ['libs/raft/**'],
+    rules: noImportsFrom(['apps', 'client'], 'the Raft engine knows nothing of its users'),
+  },
+  {
+    files: ['libs/client/**'],
+    rules: noImportsFrom(['apps'], 'the SDK imports nothing from the server'),
+  },
+  {
+    files: ['libs/client/src/**'],
+    rules: noImportsFrom(['apps', 'raft'], 'the SDK imports nothing from the server'),
+  },
+  {
+    files: ['apps/lock-service/src/domain/**'],
+    rules: noImportsFrom(['grpc', 'http'], 'the domain knows no transport'),
   },
 );
