@@ -1,7 +1,7 @@
 import { type RaftNodeStatus, TransferNotPossibleError } from '../../../../libs/raft/src/index.js';
 import type * as api from './api.js';
 import { Code, DomainError, invalidArgument, unavailable } from './errors.js';
-import type { Leadership, MutexRequest } from './leadership.js';
+import type { LeaderDuties, MutexRequest } from './leader-duties.js';
 import type { LeaderRouter } from './router.js';
 import type { LockStateView } from './state-view.js';
 import { type StreamHub, toLeaderResponse } from './stream-hub.js';
@@ -41,7 +41,7 @@ export class LockApiService implements api.LockApi {
     private readonly opts: ApiOptions,
     private readonly raft: ApiRaft,
     private readonly state: LockStateView,
-    private readonly duties: Leadership,
+    private readonly duties: LeaderDuties,
     private readonly router: LeaderRouter,
     private readonly hub: StreamHub,
     readonly isServing: () => boolean,

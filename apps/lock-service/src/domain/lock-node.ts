@@ -11,7 +11,7 @@ import { LockApiService } from './api-service.js';
 import { type ApplyResult, type Command, encodeCommand } from './commands.js';
 import { DomainError, unavailable } from './errors.js';
 import { EventBus } from './event-bus.js';
-import { Leadership } from './leadership.js';
+import { LeaderDuties } from './leader-duties.js';
 import type { LockNodeOptions } from './options.js';
 import { ANNOUNCE_CHECK_MS, type ForwardPort, LeaderRouter } from './router.js';
 import { type IdSource, randomIds, type Runtime, systemRuntime, type Timer } from './runtime.js';
@@ -42,7 +42,7 @@ export class LockNode {
   readonly bus = new EventBus();
   private readonly sm = new LockStateMachine(this.bus.emit);
   readonly api: LockApiService;
-  readonly duties: Leadership;
+  readonly duties: LeaderDuties;
   private readonly router: LeaderRouter;
   private readonly hub: StreamHub;
   private readonly runtime: Runtime;
@@ -64,7 +64,7 @@ export class LockNode {
       leaderId: () => this.raft?.leaderId() ?? '',
       applied: () => this.raft?.applied ?? 0,
     };
-    this.duties = new Leadership(
+    this.duties = new LeaderDuties(
       this.sm,
       role,
       opts,

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import type { MutexRequest } from '../src/domain/leadership.js';
+import type { MutexRequest } from '../src/domain/leader-duties.js';
 import { Code, DomainError } from '../src/domain/errors.js';
 import type { WaitOutcome } from '../src/domain/waits.js';
 import { LeaderHarness, settle } from './fixtures/leader-harness.js';
@@ -35,7 +35,7 @@ afterEach(() => {
   for (const h of made.splice(0)) h.stepDown();
 });
 
-describe('Leadership: the leader’s duties', () => {
+describe('LeaderDuties: what only the leader does', () => {
   test('a waiter on its caller’s lease does not keep that lease alive: it expires, the call gets NOT_FOUND, its locks are freed', async () => {
     const h = harness();
     h.lead();

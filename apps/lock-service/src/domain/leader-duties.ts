@@ -19,7 +19,7 @@ export interface RaftRole {
   term(): number;
 }
 
-export interface LeadershipOptions {
+export interface LeaderDutiesOptions {
   readonly id: string;
   readonly clientAddress: string;
   readonly checkpointIntervalMs: number;
@@ -43,7 +43,7 @@ export interface MutexRequest {
  * calls, and turn requests into commands. It starts once the leader's own no-op is applied (so
  * it knows every lease) and stops the moment the node stops leading.
  */
-export class Leadership {
+export class LeaderDuties {
   readonly clock: LeaseClock;
   private readonly waits: Waits;
   private term = 0;
@@ -58,7 +58,7 @@ export class Leadership {
   constructor(
     private readonly sm: LockStateView,
     private readonly raft: RaftRole,
-    private readonly opts: LeadershipOptions,
+    private readonly opts: LeaderDutiesOptions,
     private readonly proposeStamped: (c: Command) => Promise<ApplyResult>,
     private readonly runtime: Runtime,
     private readonly ids: IdSource,
