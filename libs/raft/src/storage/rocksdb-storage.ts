@@ -14,7 +14,7 @@ import {
   LOG_RANGE,
   SNAPSHOT_CHUNK_RANGE,
   SNAPSHOT_META_KEY,
-  SnapshotAssembler,
+  StoredSnapshotAssembler,
   decodeEntry,
   decodeHardState,
   decodeLogKey,
@@ -28,7 +28,7 @@ import {
   snapshotChunkKey,
   type CorruptionContext,
   type StoredSnapshotMeta,
-} from './entry-codec.js';
+} from './rocksdb-format.js';
 import { checkLocalSnapshot, checkPersistBatch, type LogBounds } from './validation.js';
 import { ignoreRejection } from '../../../common/src/ignore.js';
 import { asError } from '../../../common/src/errors.js';
@@ -298,7 +298,7 @@ export class RocksDbStorage implements Storage {
   }
 
   private async readChunks(stored: StoredSnapshotMeta): Promise<Snapshot> {
-    const assembler = new SnapshotAssembler(this.ctx, stored);
+    const assembler = new StoredSnapshotAssembler(this.ctx, stored);
     await this.scan(SNAPSHOT_CHUNK_RANGE, (key, value) => assembler.add(key, value));
     return { meta: stored.meta, data: assembler.finish() };
   }

@@ -333,7 +333,7 @@ export function* encodeSnapshotChunks(
 }
 
 /** Reassembles chunks received on one InstallSnapshot stream, rejecting gaps and reordering. */
-export class SnapshotAssembler {
+export class InstallSnapshotAssembler {
   private header: InstallSnapshotChunkPb | null = null;
   private readonly parts: Uint8Array[] = [];
   private received = 0;

@@ -11,7 +11,7 @@ import {
   decodeTimeoutNow,
   encodeMessage,
   encodeSnapshotChunks,
-  SnapshotAssembler,
+  InstallSnapshotAssembler,
   type InstallSnapshotChunkPb,
   type RaftMessagePb,
 } from './codec.js';
@@ -357,7 +357,7 @@ export class GrpcTransport implements Transport {
     call: grpc.ServerReadableStream<InstallSnapshotChunkPb, object>,
     callback: grpc.sendUnaryData<object>,
   ): void => {
-    const assembler = new SnapshotAssembler();
+    const assembler = new InstallSnapshotAssembler();
     let failed = false;
     const fail = (details: string): void => {
       if (failed) return;

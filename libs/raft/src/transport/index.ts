@@ -8,7 +8,7 @@ export {
   decodeMessage,
   encodeMessage,
   encodeSnapshotChunks,
-  SnapshotAssembler,
+  InstallSnapshotAssembler,
   type InstallSnapshotChunkPb,
   type RaftMessagePb,
   type StreamMessage,

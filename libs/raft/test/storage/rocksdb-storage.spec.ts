@@ -9,7 +9,7 @@ import {
   SNAPSHOT_META_KEY,
   logKey,
   snapshotChunkKey,
-} from '../../src/storage/entry-codec.js';
+} from '../../src/storage/rocksdb-format.js';
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { InvalidWriteError } from '../../src/storage/validation.js';
 import { EntryType } from '../../src/types.js';

@@ -4,7 +4,7 @@ import {
   encodeMessage,
   encodeSnapshotChunks,
   loadRaftProto,
-  SnapshotAssembler,
+  InstallSnapshotAssembler,
   type InstallSnapshotChunkPb,
   type RaftMessagePb,
 } from '../../src/transport/index.js';
@@ -18,7 +18,7 @@ const chunkMethod = proto.service['InstallSnapshot']!;
 /** Through the real protobuf wire format, exactly as the transport does it. */
 function roundTrip(msg: Message, chunkBytes: number): Message {
   if (msg.type === 'InstallSnapshot') {
-    const assembler = new SnapshotAssembler();
+    const assembler = new InstallSnapshotAssembler();
     const snapshot = { meta: msg.snapshot, data: msg.data ?? new Uint8Array(0) };
     for (const chunk of encodeSnapshotChunks(msg, snapshot, chunkBytes)) {
       const wire: unknown = chunkMethod.requestDeserialize(proto.serializeChunk(chunk));
@@ -95,18 +95,18 @@ describe('transport codec', () => {
       data: new Uint8Array(4),
       done: false,
     };
-    const gap = new SnapshotAssembler();
+    const gap = new InstallSnapshotAssembler();
     gap.push(first);
     expect(() => gap.push({ ...first, offset: 5 })).toThrow(/offset 5, expected 4/);
 
-    const noHeader = new SnapshotAssembler();
+    const noHeader = new InstallSnapshotAssembler();
     expect(() => noHeader.push({ ...first, meta: null })).toThrow(/no meta/);
 
-    const late = new SnapshotAssembler();
+    const late = new InstallSnapshotAssembler();
     late.push({ ...first, done: true });
     expect(() => late.push({ ...first, offset: 4 })).toThrow(/after the final/);
 
-    const unfinished = new SnapshotAssembler();
+    const unfinished = new InstallSnapshotAssembler();
     unfinished.push(first);
     expect(() => unfinished.message()).toThrow(/incomplete/);
   });

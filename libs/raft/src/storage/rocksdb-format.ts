@@ -192,7 +192,7 @@ export function encodeSnapshotChunk(key: Buffer, data: Uint8Array, chunk: number
  * Reassembles snapshot data from chunks fed in key order, checking each chunk and, at the
  * end, that they add up to exactly what the meta record promised.
  */
-export class SnapshotAssembler {
+export class StoredSnapshotAssembler {
   private readonly data: Uint8Array;
   private received = 0;
   private offset = 0;
