@@ -14,7 +14,7 @@ import { KeepAliveManager, safetyMarginMs } from './keepalive.js';
 import { subscribe } from './streams.js';
 import type { AcquireResponse } from './gen/quorumlock/v1/lock.js';
 import type { MethodName, Request, Response, ServiceName } from './proto.js';
-import { type CallOptions, Transport, type UnaryOptions } from './transport.js';
+import { type CallOptions, ClusterConnection, type UnaryOptions } from './connection.js';
 import {
   type LeaderInfo,
   type LeaseOptions,
@@ -68,7 +68,7 @@ interface GrantFields {
 type GrantReply = Pick<AcquireResponse, 'lease_id' | 'fencing_token' | 'ttl_ms'>;
 
 export class QuorumLockClient {
-  private readonly transport: Transport;
+  private readonly connection: ClusterConnection;
   private readonly keepAlive: KeepAliveManager;
   private readonly handles = new Set<LeaseHandle>();
   private readonly owner: string;
@@ -78,8 +78,8 @@ export class QuorumLockClient {
   private readonly ops: HandleOps;
 
   constructor(options: QuorumLockClientOptions) {
-    this.transport = new Transport(options);
-    this.keepAlive = new KeepAliveManager(this.transport);
+    this.connection = new ClusterConnection(options);
+    this.keepAlive = new KeepAliveManager(this.connection);
     this.owner = options.owner ?? `${hostname()}:${process.pid}`;
     this.callTimeoutMs = options.callTimeoutMs ?? 10_000;
     this.attemptTimeoutMs = options.attemptTimeoutMs ?? 3_000;
@@ -96,7 +96,7 @@ export class QuorumLockClient {
   }
 
   get endpoints(): string[] {
-    return this.transport.addresses;
+    return this.connection.addresses;
   }
 
   private call<S extends ServiceName, M extends MethodName<S>>(
@@ -105,7 +105,7 @@ export class QuorumLockClient {
     req: Request<S, M>,
     o: CallOptions = {},
   ): Promise<Response<S, M>> {
-    return this.transport.unary(service, method, req, {
+    return this.connection.unary(service, method, req, {
       deadline: performance.now() + (o.timeoutMs ?? this.callTimeoutMs),
       attemptTimeoutMs: this.attemptTimeoutMs,
       signal: o.signal,
@@ -156,7 +156,7 @@ export class QuorumLockClient {
   private async lock(name: string, o: AcquireOptions, waitMs: number): Promise<Lock | string> {
     const owner = o.owner ?? this.owner;
     const outcome = await this.grant(o, waitMs, (fields, u) =>
-      this.transport.unary('LockService', 'Acquire', () => ({ name, owner, ...fields() }), u),
+      this.connection.unary('LockService', 'Acquire', () => ({ name, owner, ...fields() }), u),
     );
     if (!outcome.res.acquired) return outcome.res.holder;
     const lock = new Lock(await this.confirm(name, owner, outcome), this.ops);
@@ -269,7 +269,7 @@ export class QuorumLockClient {
 
   /** Lock events for names starting with prefix, from now on. */
   watch(prefix: string, o: WatchOptions = {}): AsyncIterable<LockEvent> {
-    return subscribe(this.transport, {
+    return subscribe(this.connection, {
       service: 'LockService',
       method: 'Watch',
       request: { prefix },
@@ -290,7 +290,7 @@ export class QuorumLockClient {
   async campaign(election: string, value: string, o: CampaignOptions = {}): Promise<Leadership> {
     const candidate = o.candidate ?? this.owner;
     const outcome = await this.grant(o, o.waitMs ?? DEFAULT_WAIT_MS, (fields, u) =>
-      this.transport.unary(
+      this.connection.unary(
         'ElectionService',
         'Campaign',
         () => ({ election, candidate, value, ...fields() }),
@@ -319,7 +319,7 @@ export class QuorumLockClient {
    */
   async *observe(election: string, o: StreamOptions = {}): AsyncGenerator<LeaderInfo> {
     let last: string | undefined;
-    for await (const info of subscribe(this.transport, {
+    for await (const info of subscribe(this.connection, {
       service: 'ElectionService',
       method: 'Observe',
       request: { election },
@@ -353,7 +353,7 @@ export class QuorumLockClient {
   /** Status of one particular node, without retries (it need not be in `endpoints`). */
   async statusOf(address: string, o: CallOptions = {}): Promise<NodeStatus> {
     const deadline = performance.now() + (o.timeoutMs ?? this.attemptTimeoutMs);
-    const w = await this.transport.callAt(
+    const w = await this.connection.callAt(
       address,
       'ClusterService',
       'Status',
@@ -379,6 +379,6 @@ export class QuorumLockClient {
   async close(o: { release?: boolean } = {}): Promise<void> {
     await Promise.all([...this.handles].map((h) => h.relinquish(o.release ?? true)));
     this.keepAlive.stopAll();
-    this.transport.close();
+    this.connection.close();
   }
 }

@@ -21,7 +21,7 @@ export {
 } from './errors.js';
 export { type Grant, Leadership, LeaseHandle, Lock, type RenewedEvent } from './handles.js';
 export { safetyMarginMs } from './keepalive.js';
-export type { CallOptions, RetryOptions, TlsOptions } from './transport.js';
+export type { CallOptions, RetryOptions, TlsOptions } from './connection.js';
 export type {
   ClusterMembers,
   LeaderInfo,

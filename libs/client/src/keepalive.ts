@@ -3,7 +3,7 @@
 import { type ClientDuplexStream, status } from '@grpc/grpc-js';
 import { isServiceError } from './errors.js';
 import type { RenewRequest, RenewResponse } from './gen/quorumlock/v1/lock.js';
-import type { Transport } from './transport.js';
+import type { ClusterConnection } from './connection.js';
 
 /** A lease the manager keeps alive. The manager owns its timers from add() until it stops. */
 export interface KeptLease {
@@ -54,7 +54,7 @@ export class KeepAliveManager {
   private readonly deferred = new Set<string>();
   private failures = 0;
 
-  constructor(private readonly transport: Transport) {}
+  constructor(private readonly connection: ClusterConnection) {}
 
   /** Keeps `lease` alive from now on; the returned function stops (no lost event). */
   add(lease: KeptLease, lastSend: number): () => void {
@@ -129,7 +129,7 @@ export class KeepAliveManager {
 
   private openStream(): NonNullable<KeepAliveManager['stream']> {
     if (this.stream) return this.stream;
-    const s = this.transport.duplex('LockService', 'KeepAlive');
+    const s = this.connection.duplex('LockService', 'KeepAlive');
     this.stream = s;
     s.call.on('data', (res: RenewResponse) => this.onData(res));
     s.call.on('error', (err: Error) => this.onStreamEnd(s.call, err));
@@ -159,7 +159,7 @@ export class KeepAliveManager {
     this.stream = undefined;
     const pending = this.outstanding;
     this.outstanding = [];
-    if (this.transport.closedSignal.aborted) return;
+    if (this.connection.closedSignal.aborted) return;
     if (err && isServiceError(err) && PER_LEASE.has(err.code) && pending.length > 0) {
       // Renewals are answered in order, so the failed one is the oldest unanswered.
       const head = pending.shift()!;
@@ -167,7 +167,7 @@ export class KeepAliveManager {
       this.resend(pending);
       return;
     }
-    this.transport.markFailed(address);
+    this.connection.markFailed(address);
     this.failures++;
     const ceiling = Math.min(1000, 50 * 2 ** Math.min(this.failures, 5));
     clearTimeout(this.reopenTimer);
@@ -197,7 +197,7 @@ export class KeepAliveManager {
     this.stream = undefined;
     this.outstanding = [];
     if (s) {
-      this.transport.markFailed(s.address);
+      this.connection.markFailed(s.address);
       s.call.cancel();
     }
     return dropped;

@@ -2,7 +2,7 @@
 import { type ClientReadableStream, status } from '@grpc/grpc-js';
 import { fromGrpcError, isServiceError, UnavailableError } from './errors.js';
 import type { MethodName, Request, Response, ServiceName } from './proto.js';
-import { sleep, type Transport } from './transport.js';
+import { sleep, type ClusterConnection } from './connection.js';
 
 export interface SubscribeOptions<S extends ServiceName, M extends MethodName<S>, T> {
   readonly service: S;
@@ -33,14 +33,14 @@ async function* messages<W>(call: ClientReadableStream<W>, signal: AbortSignal):
  * to maxFailures times in a row (any message resets the count). Ends quietly on abort.
  */
 export async function* subscribe<S extends ServiceName, M extends MethodName<S>, T>(
-  transport: Transport,
+  connection: ClusterConnection,
   o: SubscribeOptions<S, M, T>,
 ): AsyncGenerator<T> {
-  const signal = AbortSignal.any([transport.closedSignal, ...(o.signal ? [o.signal] : [])]);
+  const signal = AbortSignal.any([connection.closedSignal, ...(o.signal ? [o.signal] : [])]);
   let avoid: string | undefined;
   let failures = 0;
   while (!signal.aborted) {
-    const { call, address } = transport.serverStream(o.service, o.method, o.request, avoid);
+    const { call, address } = connection.serverStream(o.service, o.method, o.request, avoid);
     let err: unknown;
     try {
       for await (const m of messages(call, signal)) {
@@ -67,7 +67,7 @@ export async function* subscribe<S extends ServiceName, M extends MethodName<S>,
       { cause: err },
     );
     if (!compacted) {
-      transport.markFailed(address);
+      connection.markFailed(address);
       avoid = address;
     }
     if (++failures > o.maxFailures || !o.resubscribe(broken)) throw broken;

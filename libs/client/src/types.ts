@@ -4,7 +4,7 @@ import type * as grpc from '@grpc/grpc-js';
 import type { MembersResponse, Member, StatusResponse } from './gen/quorumlock/v1/cluster.js';
 import type { LeaderResponse } from './gen/quorumlock/v1/election.js';
 import { type LockEvent as WireLockEvent, LockEvent_Type } from './gen/quorumlock/v1/lock.js';
-import type { RetryOptions, TlsOptions } from './transport.js';
+import type { RetryOptions, TlsOptions } from './connection.js';
 
 export interface QuorumLockClientOptions {
   /** host:port of every node (any subset works: followers forward to the leader). */

@@ -12,7 +12,7 @@ import { DiscoveryService, MetadataScanner } from '@nestjs/core';
 import { QuorumLockClient } from '../client.js';
 import { NotElectedError } from '../errors.js';
 import type { Leadership } from '../handles.js';
-import { sleep } from '../transport.js';
+import { sleep } from '../connection.js';
 import {
   type LeadershipSource,
   registerSingletonInstance,

@@ -1,4 +1,5 @@
-// Channels to every endpoint, leader tracking, and unary calls with bounded, jittered retries.
+// The connection to a cluster: channels to every endpoint, leader tracking, and unary calls
+// with bounded, jittered retries.
 import * as grpc from '@grpc/grpc-js';
 import { setMaxListeners } from 'node:events';
 import { DeadlineExceededError, fromGrpcError, isServiceError, QuorumLockError } from './errors.js';
@@ -27,7 +28,7 @@ export interface RetryOptions {
   readonly maxBackoffMs?: number;
 }
 
-export interface TransportOptions {
+export interface ConnectionOptions {
   readonly endpoints: readonly string[];
   /** true: TLS with the system roots; an object: TLS with these PEMs; credentials: used as is. */
   readonly tls?: boolean | TlsOptions | grpc.ChannelCredentials;
@@ -67,7 +68,7 @@ const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   'grpc.max_reconnect_backoff_ms': 2000,
 };
 
-function credentials(tls: TransportOptions['tls']): grpc.ChannelCredentials {
+function credentials(tls: ConnectionOptions['tls']): grpc.ChannelCredentials {
   if (!tls) return grpc.credentials.createInsecure();
   if (tls instanceof grpc.ChannelCredentials) return tls;
   if (tls === true) return grpc.credentials.createSsl();
@@ -93,7 +94,7 @@ export const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
 
 const wallDeadline = (monotonic: number) => new Date(Date.now() + (monotonic - performance.now()));
 
-export class Transport {
+export class ClusterConnection {
   private readonly endpoints: Endpoint[];
   /** Clients for addresses outside the endpoint list (Status of every member, for the CLI). */
   private readonly extra = new Map<string, grpc.Client>();
@@ -104,7 +105,7 @@ export class Transport {
   private refreshing = false;
   private lastRefresh = -Infinity;
 
-  constructor(private readonly opts: TransportOptions) {
+  constructor(private readonly opts: ConnectionOptions) {
     // Every call in flight listens on this signal; many concurrent calls are normal, not a leak.
     setMaxListeners(0, this.closing.signal);
     const addresses = [...new Set(opts.endpoints.map((e) => e.trim()).filter((e) => e !== ''))];
@@ -118,7 +119,7 @@ export class Transport {
     }));
   }
 
-  /** Aborted by close(): every call and stream of this transport listens to it. */
+  /** Aborted by close(): every call and stream of this connection listens to it. */
   get closedSignal(): AbortSignal {
     return this.closing.signal;
   }
