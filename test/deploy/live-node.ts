@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadServerConfig } from '../../apps/lock-service/src/config/config.js';
-import { createLogger, serve } from '../../apps/lock-service/src/main.js';
+import { createLogger, serve } from '../../apps/lock-service/src/server.js';
 import { freePort, waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import { type Exposition, scrape } from '../support/metrics.js';
 

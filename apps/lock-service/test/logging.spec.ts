@@ -1,5 +1,5 @@
 // pino set-up: JSON by default, and the dependency-free one-line "pretty" format.
-import { createLogger, formatPrettyLine } from '../src/main.js';
+import { createLogger, formatPrettyLine } from '../src/server.js';
 
 describe('createLogger', () => {
   it('writes one JSON object per line at the configured level', () => {

@@ -8,7 +8,7 @@ import type { CallContext } from '../src/domain/api.js';
 import { encodeCommand, type UnstampedCommand } from '../src/domain/commands.js';
 import { Code, DomainError, leaseNotFound } from '../src/domain/errors.js';
 import { LockStateMachine } from '../src/domain/state-machine.js';
-import { createLogger } from '../src/main.js';
+import { createLogger } from '../src/server.js';
 import { LockCallMetrics, registerLockStateMetrics } from '../src/metrics/lock-metrics.js';
 import { Telemetry } from '../src/metrics/telemetry.js';
 import { FakeLockApi } from './fixtures/fake-api.js';

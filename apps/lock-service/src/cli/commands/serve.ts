@@ -7,7 +7,7 @@ import {
   loadServerConfig,
   type ServerConfig,
 } from '../../config/config.js';
-import { createLogger, serve } from '../../main.js';
+import { createLogger, serve } from '../../server.js';
 import { usageError } from './common.js';
 
 export function registerServe(program: Command): void {
