@@ -122,8 +122,9 @@ export function runQuiet(cmd: string, args: string[]): string | undefined {
 }
 
 /**
- * Debian's etcd-server is the etcd under test; installed on first use, as the issue asks, and
- * said so, since apt-get changes the machine. Returns the version line ("3.4.23").
+ * Debian's etcd-server is the etcd under test; installed on first use, so that a fresh machine
+ * can run the benchmark, and said so, since apt-get changes the machine. Returns the version
+ * line ("3.4.23").
  */
 export function ensureEtcd(say: (line: string) => void): string {
   let out = runQuiet('etcd', ['--version']);

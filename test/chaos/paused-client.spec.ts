@@ -1,7 +1,7 @@
 // The client-pause fault end to end (the built code: npm run build first). The paused client
 // must decide on its late write before it tells the harness of its grant: the harness stops it
-// the moment it hears, and a client that looked at its lease after waking saw it expired and
-// wrote nothing (3 of 4 pauses in a row were inconclusive that way).
+// the moment it hears, and a client that looked at its lease after waking would see it expired
+// and write nothing, which leaves the pause inconclusive.
 import { QuorumLockClient } from '../../libs/client/src/index.js';
 import { check, DEFAULT_CHECK } from './checker/index.js';
 import { ChaosCluster } from './cluster.js';

@@ -1,6 +1,6 @@
 // The recorded client dates the releases the SDK sends on its own at their send. A release dated
-// at the acquire's start (as it once was) made a late grant look released from the moment it was
-// asked for, which excused any early expiry or re-grant of its lock.
+// at the acquire's start would make a late grant look released from the moment it was asked
+// for, which would excuse any early expiry or re-grant of its lock.
 import { status } from '@grpc/grpc-js';
 import { LockLostError, type QuorumLockClient } from '../../libs/client/src/index.js';
 import { Recorder } from './history.js';

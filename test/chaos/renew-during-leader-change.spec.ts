@@ -1,8 +1,8 @@
-// Regression test for the first bug the chaos suite found (seed 20261127, 3 nodes): a Renew whose
-// read barrier completed just as its leader stepped down was answered NOT_FOUND ("lease expired
-// or released: its locks are lost") for a live lease, because stepping down clears the leader's
-// lease clock. Renewals hammer one long lease while leadership moves around; not one may be told
-// the lease is gone, and the lease must still hold its lock with its token afterwards.
+// A Renew whose read barrier completes just as its leader steps down must not be answered
+// NOT_FOUND ("lease expired or released: its locks are lost") for a live lease, though stepping
+// down clears the leader's lease clock (chaos seed 20261127 on 3 nodes reaches that moment).
+// Renewals hammer one long lease while leadership moves around; not one may be told the lease
+// is gone, and the lease must still hold its lock with its token afterwards.
 import { status } from '@grpc/grpc-js';
 import { ApiClient } from '../support/grpc-clients.js';
 import { waitFor } from '../support/streams.js';

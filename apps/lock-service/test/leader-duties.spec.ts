@@ -148,7 +148,8 @@ describe('the lease clock across leader changes', () => {
    * The leader changes every 1.2 s with 300 ms without a leader; the new leader is one of the
    * followers, which applied the log on heartbeats. An abandoned 3 s lease must expire no
    * earlier than 3 s after its last renewal and no later than 3 s + the time without a leader +
-   * 1 s; restarting the TTL at every change kept such a lease for as long as the churn went on.
+   * 1 s; restarting the TTL at every change would keep such a lease for as long as the churn
+   * goes on.
    */
   test('an abandoned lease expires within TTL + time without a leader + 1 s, however often the leader changes', async () => {
     const h = harness({ nodes: 3 });
