@@ -4,6 +4,7 @@ import { encodeCommand } from '../src/domain/commands.js';
 import type { SmEvent } from '../src/domain/events.js';
 import {
   DEDUP_WINDOW_MS,
+  keysCount,
   LockStateMachine,
   MAX_EXPIRIES_PER_ENTRY,
 } from '../src/domain/state-machine.js';
@@ -103,7 +104,7 @@ describe('LockStateMachine', () => {
     const g = granted(log.acquire('l1'));
     granted(log.acquire('l2', { lease_id: g.lease_id }));
     log.acquire('l2', { owner: 'w', wait: true, request_id: 'w1' });
-    expect(log.sm.leases.get(g.lease_id)!.holds.size).toBe(2);
+    expect(keysCount(log.sm.leases.get(g.lease_id)!.holds)).toBe(2);
     expect(log.apply({ op: 'release', kind: 'lock', lease_id: g.lease_id, name: '' })).toEqual({
       status: 'ok',
       released: true,
@@ -420,7 +421,7 @@ describe('LockStateMachine', () => {
     copy.restore(log.sm.snapshot(), { index: log.index, term: 1 });
     expect(copy.snapshot()).toEqual(log.sm.snapshot());
     expect(copy.recorded('r1')).toEqual(g);
-    expect(copy.waitingOn('r2')).toBe('l:a');
+    expect(copy.waitingOn('r2')).toBe('a');
     // Both continue identically.
     const next = new Log(copy);
     next.index = log.index;
