@@ -48,6 +48,8 @@ class Log {
       new_lease_id: o.new_lease_id ?? `lease${this.index + 1}`,
       max_leases: o.max_leases ?? 100_000,
       max_waiters: o.max_waiters ?? 100,
+      ...(o.max_per_lease !== undefined ? { max_per_lease: o.max_per_lease } : {}),
+      ...(o.max_elections !== undefined ? { max_elections: o.max_elections } : {}),
       ...(o.kind ? { kind: o.kind } : {}),
     });
   }
@@ -236,6 +238,25 @@ describe('LockStateMachine', () => {
     });
     expect(log.sm.mutex('lock', 'a')!.queue).toHaveLength(0);
     expect(log.sm.leases.has(q.lease_id)).toBe(false);
+  });
+
+  test('a lease holds or waits for at most its limit of locks, and elections are bounded in number; refusals change nothing', () => {
+    const log = new Log();
+    const g = granted(log.acquire('a', { max_per_lease: 2 }));
+    granted(log.acquire('b', { lease_id: g.lease_id, max_per_lease: 2 }));
+    expect(log.acquire('c', { lease_id: g.lease_id, max_per_lease: 2 })).toEqual({
+      status: 'exhausted',
+      what: `too many locks on lease ${g.lease_id}`,
+    });
+    granted(log.acquire('e1', { kind: 'election', max_elections: 1 }));
+    expect(log.acquire('e2', { kind: 'election', max_elections: 1 })).toMatchObject({
+      status: 'exhausted',
+      what: 'too many elections',
+    });
+    // The same election again is no new election: it queues or answers as usual.
+    expect(log.acquire('e1', { kind: 'election', max_elections: 1 }).status).toBe('held');
+    expect(log.sm.mutex('lock', 'c')).toBeUndefined();
+    expect(log.sm.mutex('election', 'e2')).toBeUndefined();
   });
 
   test('limits on leases and waiters are enforced deterministically', () => {

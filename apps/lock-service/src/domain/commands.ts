@@ -27,6 +27,10 @@ export interface AcquireCmd extends Stamped {
   readonly new_lease_id: string;
   readonly max_leases: number;
   readonly max_waiters: number;
+  /** Locks and elections one lease may hold or wait for (absent in entries of older versions). */
+  readonly max_per_lease?: number;
+  /** Elections alive at once (absent in entries of older versions). */
+  readonly max_elections?: number;
 }
 
 export interface CancelWaitCmd extends Stamped {

@@ -224,6 +224,8 @@ export class Leadership {
       new_lease_id: newLeaseId,
       max_leases: this.opts.limits.maxLeases,
       max_waiters: this.opts.limits.maxWaitersPerLock,
+      max_per_lease: this.opts.limits.maxLocksPerLease,
+      max_elections: this.opts.limits.maxElections,
     });
     switch (r.status) {
       case 'granted':

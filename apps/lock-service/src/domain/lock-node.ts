@@ -72,7 +72,7 @@ export class LockNode {
       this.runtime,
       ports.ids ?? randomIds,
     );
-    this.hub = new StreamHub(opts.limits.maxStreams);
+    this.hub = new StreamHub(opts.limits.maxStreams, opts.limits.maxStreamBufferBytes);
     this.router = new LeaderRouter(
       role,
       () => this.duties.active,

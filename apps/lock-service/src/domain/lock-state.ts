@@ -34,6 +34,8 @@ export class LockState {
   clock = 0;
   /** Retry records recorded so far: each new one's seq. */
   retrySeq = 0;
+  /** Elections among the mutexes (the rest are locks). */
+  elections = 0;
 
   /** The snapshot in progress (0: none) and the records it must still write. */
   private epoch = 0;
@@ -70,12 +72,16 @@ export class LockState {
 
   setMutex(key: string, next: Mutex): void {
     next.snap = this.epoch;
-    this.retire(this.mutexes.get(key), this.kept.mutexes);
+    const prev = this.mutexes.get(key);
+    this.retire(prev, this.kept.mutexes);
+    if (!prev && next.kind === 'election') this.elections++;
     this.mutexes.set(key, next);
   }
 
   deleteMutex(key: string): void {
-    this.retire(this.mutexes.get(key), this.kept.mutexes);
+    const prev = this.mutexes.get(key);
+    this.retire(prev, this.kept.mutexes);
+    if (prev?.kind === 'election') this.elections--;
     this.mutexes.delete(key);
   }
 
@@ -160,5 +166,6 @@ export class LockState {
     this.expiries.clear();
     this.clock = 0;
     this.retrySeq = 0;
+    this.elections = 0;
   }
 }

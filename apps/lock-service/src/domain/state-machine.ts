@@ -275,6 +275,10 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     if (m?.holder && !c.wait) return { status: 'held', holder: m.holder.owner };
     if (m?.holder && m.queue.length >= c.max_waiters)
       return { status: 'exhausted', what: `too many waiters on ${c.name}` };
+    if (lease && keysCount(lease.holds) + keysCount(lease.waits) >= (c.max_per_lease ?? Infinity))
+      return { status: 'exhausted', what: `too many locks on lease ${lease.id}` };
+    if (!m && c.kind === 'election' && this.s.elections >= (c.max_elections ?? Infinity))
+      return { status: 'exhausted', what: 'too many elections' };
     if (!lease) {
       if (this.s.leases.size >= c.max_leases)
         return { status: 'exhausted', what: 'too many leases' };
