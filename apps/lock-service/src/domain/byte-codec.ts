@@ -126,3 +126,45 @@ export class ChunkReader {
     return s;
   }
 }
+
+/** Reads values from one buffer: the fast path for a log entry (a command), no chunk seams. */
+export class BytesReader {
+  private at = 0;
+  private readonly b: Buffer;
+
+  constructor(bytes: Uint8Array) {
+    this.b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  u8(): number {
+    if (this.at >= this.b.length) throw new Error('truncated');
+    return this.b[this.at++]!;
+  }
+
+  varint(): number {
+    let v = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const b = this.u8();
+      v += (b & 0x7f) * scale;
+      if (b < 0x80) return v;
+      scale *= 0x80;
+    }
+    throw new Error('varint too long');
+  }
+
+  f64(): number {
+    const v = this.b.readDoubleLE(this.at);
+    this.at += 8;
+    return v;
+  }
+
+  str(): string {
+    const n = this.varint();
+    const end = this.at + n;
+    if (end > this.b.length) throw new Error('truncated');
+    const s = this.b.toString('utf8', this.at, end);
+    this.at = end;
+    return s;
+  }
+}

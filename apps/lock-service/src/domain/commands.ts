@@ -79,15 +79,7 @@ export interface MemberCmd extends Stamped {
 export type Command =
   AcquireCmd | CancelWaitCmd | RenewCmd | ReleaseCmd | TickCmd | ProclaimCmd | MemberCmd;
 
-export function encodeCommand(c: Command): Uint8Array {
-  return Buffer.from(JSON.stringify(c));
-}
-
-export function decodeCommand(data: Uint8Array): Command {
-  return JSON.parse(
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString(),
-  ) as Command;
-}
+export { decodeCommand, encodeCommand } from './command-codec.js';
 
 /** What applying a command returns to the node that proposed it. */
 export type ApplyResult =
