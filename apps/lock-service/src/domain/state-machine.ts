@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import {
   type Entry,
   EntryType,
@@ -60,7 +60,7 @@ export function wholeMs(span: number): number {
  * guessing a random 128-bit number.
  */
 export function requestKey(requestId: string): string {
-  return createHash('sha256').update(requestId).digest().toString('latin1', 0, 16);
+  return hash('sha256', requestId, 'binary').slice(0, 16);
 }
 
 /**
