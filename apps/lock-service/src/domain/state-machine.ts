@@ -1,6 +1,8 @@
 import {
+  chunksOf,
   type Entry,
   EntryType,
+  readAll,
   type SnapshotMeta,
   type StateMachine,
 } from '../../../../libs/raft/src/index.js';
@@ -446,7 +448,17 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
 
   // ---- snapshots -----------------------------------------------------------------------------
 
-  snapshot(): Uint8Array {
+  // Stopgap on the streamed port: the whole state as one JSON document made at once (so a
+  // point-in-time copy), handed out in chunks; restore reads it whole.
+  snapshot(): Iterable<Uint8Array> {
+    return chunksOf(this.snapshotJson());
+  }
+
+  async restore(chunks: AsyncIterable<Uint8Array>, meta: SnapshotMeta): Promise<void> {
+    this.restoreJson(await readAll(chunks), meta);
+  }
+
+  private snapshotJson(): Uint8Array {
     return Buffer.from(
       JSON.stringify({
         version: SNAPSHOT_VERSION,
@@ -463,7 +475,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     );
   }
 
-  restore(data: Uint8Array, _meta: SnapshotMeta): void {
+  private restoreJson(data: Uint8Array, _meta: SnapshotMeta): void {
     const s = JSON.parse(Buffer.from(data).toString()) as {
       version?: number;
       leases: (Omit<Lease, 'holds' | 'waits' | 'expires_at'> & {

@@ -2,7 +2,15 @@
 // delivery; responses come back later as messages on the receiver's own outbound stream.
 import * as grpc from '@grpc/grpc-js';
 import type { Transport } from '../ports.js';
-import type { InstallSnapshot, Message, NodeId, Snapshot } from '../types.js';
+import { ChunkQueue } from '../snapshot-stream.js';
+import type {
+  InstallSnapshot,
+  Message,
+  NodeId,
+  Snapshot,
+  SnapshotData,
+  SnapshotMeta,
+} from '../types.js';
 import {
   decodeAppendEntries,
   decodeHeartbeat,
@@ -11,7 +19,7 @@ import {
   decodeTimeoutNow,
   encodeMessage,
   encodeSnapshotChunks,
-  SnapshotAssembler,
+  SnapshotChunkSequence,
   type InstallSnapshotChunkPb,
   type RaftMessagePb,
 } from './codec.js';
@@ -41,11 +49,24 @@ export interface GrpcTransportOptions {
   readonly snapshotChunkBytes?: number;
   /** Cap of the delay between attempts to re-open a failed stream. Default 1000 ms. */
   readonly maxReconnectBackoffMs?: number;
+  /** The stored snapshot, streamed to a follower that needs it. */
   readonly readSnapshot: () => Promise<Snapshot | null>;
+  /**
+   * Where a snapshot arriving from the leader goes as its chunks arrive (its node's
+   * Storage.receiveSnapshot); the InstallSnapshot stepped into the core carries what it returns.
+   */
+  readonly receiveSnapshot: (
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+  ) => Promise<SnapshotData>;
   readonly logger?: TransportLogger;
 }
 
 const MiB = 1024 * 1024;
+/** Snapshot bytes received and not yet written before the stream is paused. */
+const RECEIVE_HIGH_WATER_BYTES = MiB;
+/** Inbound snapshot transfers at once (one per sender; a new one replaces the sender's old). */
+const MAX_INBOUND_SNAPSHOTS = 8;
 /** Room for the chunk header (ids, term, meta, offset) next to the data in one gRPC message. */
 const CHUNK_HEADER_ALLOWANCE = 1024;
 const ACK = {};
@@ -70,6 +91,10 @@ export class GrpcTransport implements Transport {
   /** Peer -> in-flight snapshot call (null while the snapshot is still being read). */
   private readonly snapshots = new Map<NodeId, grpc.ClientWritableStream<Buffer> | null>();
   private readonly unreachablePending = new Set<NodeId>();
+  /** Sender -> the chunks of its snapshot transfer being received. */
+  private readonly inbound = new Map<NodeId, ChunkQueue>();
+  /** Snapshots received, and the most bytes one held waiting to be written (memory it cost). */
+  readonly receivedSnapshots = { count: 0, maxWaitingBytes: 0 };
   private messageHandler: (msg: Message) => void = () => {};
   private unreachableHandler: (peer: NodeId) => void = () => {};
   private snapshotStatusHandler: (peer: NodeId, ok: boolean) => void = () => {};
@@ -175,6 +200,8 @@ export class GrpcTransport implements Transport {
     this.state = 'stopped';
     for (const link of this.links.values()) link.close();
     for (const call of this.snapshots.values()) call?.cancel();
+    for (const queue of this.inbound.values()) queue.fail(new Error('transport stopped'));
+    this.inbound.clear();
     for (const client of this.clients.values()) client.close();
     this.links.clear();
     this.clients.clear();
@@ -285,14 +312,20 @@ export class GrpcTransport implements Transport {
         this.maxMessageBytes - CHUNK_HEADER_ALLOWANCE - msg.from.length * 4 - msg.to.length * 4,
       ),
     );
-    for (const chunk of encodeSnapshotChunks(msg, snapshot, chunkBytes)) {
-      if (ended) break;
-      const buf = this.proto.serializeChunk(chunk);
-      // One chunk at a time: gRPC's object-mode buffer would otherwise hold 16 MiB per transfer.
-      await Promise.race([
-        new Promise<void>((resolve) => call.write(buf, () => resolve())),
-        finished,
-      ]);
+    try {
+      // One chunk read, then written, at a time: memory holds about one chunk per transfer.
+      for await (const chunk of encodeSnapshotChunks(msg, snapshot, chunkBytes)) {
+        if (ended) break;
+        const buf = this.proto.serializeChunk(chunk);
+        await Promise.race([
+          new Promise<void>((resolve) => call.write(buf, () => resolve())),
+          finished,
+        ]);
+      }
+    } catch (err) {
+      // The stored snapshot could not be read (replaced meanwhile, or corrupt).
+      call.cancel();
+      throw err;
     }
     if (!ended) call.end();
     const err = await finished;
@@ -353,45 +386,105 @@ export class GrpcTransport implements Transport {
     call.on('error', () => {});
   };
 
+  /**
+   * Receives a snapshot as it streams in: each chunk goes to receiveSnapshot (the storage's
+   * staging area) as it arrives, and the stream is paused while the storage is behind, so that
+   * memory holds about one chunk whatever the snapshot's size. Once the storage has it all, the
+   * InstallSnapshot is stepped into the core with the staged data, and the call acknowledged.
+   */
   private readonly handleInstallSnapshot = (
     call: grpc.ServerReadableStream<InstallSnapshotChunkPb, object>,
     callback: grpc.sendUnaryData<object>,
   ): void => {
-    const assembler = new SnapshotAssembler();
-    let failed = false;
-    const fail = (details: string): void => {
-      if (failed) return;
-      failed = true;
+    const sequence = new SnapshotChunkSequence();
+    let queue: ChunkQueue | null = null;
+    let settled = false;
+    const fail = (details: string, code = grpc.status.INVALID_ARGUMENT): void => {
+      queue?.fail(new Error(details));
+      if (settled) return;
+      settled = true;
       this.log.warn({ self: this.id, details }, 'rejecting snapshot transfer');
-      callback({ code: grpc.status.INVALID_ARGUMENT, details });
+      callback({ code, details });
     };
     call.on('data', (chunk: InstallSnapshotChunkPb) => {
-      if (failed) return;
+      if (settled) return;
+      let data: Uint8Array;
       try {
-        assembler.push(chunk);
+        data = sequence.push(chunk);
       } catch (err) {
         fail((err as Error).message);
         return;
       }
-      // Checked on the first chunk so a misrouted snapshot is not buffered in full.
-      if (assembler.to !== this.id) fail(`snapshot addressed to ${assembler.to}, not ${this.id}`);
+      if (queue === null) {
+        // Checked on the first chunk so a misrouted snapshot is not received at all.
+        if (sequence.to !== this.id) {
+          fail(`snapshot addressed to ${sequence.to}, not ${this.id}`);
+          return;
+        }
+        queue = this.receive(
+          sequence,
+          call,
+          (details, code) => fail(details, code),
+          () => {
+            if (settled) return;
+            settled = true;
+            callback(null, ACK);
+          },
+        );
+        if (queue === null) return;
+      }
+      if (!queue.push(data)) call.pause();
+      if (sequence.done) queue.end();
     });
     call.on('end', () => {
-      if (failed) return;
-      let msg: InstallSnapshot;
-      try {
-        msg = assembler.message();
-      } catch (err) {
-        fail((err as Error).message);
-        return;
-      }
-      this.deliver(msg);
-      callback(null, ACK);
+      if (!sequence.done) fail('snapshot stream ended before its final chunk');
     });
-    call.on('error', () => {
-      failed = true;
+    call.on('error', (err: Error) => {
+      queue?.fail(err);
+      settled = true;
     });
   };
+
+  /** Starts staging one inbound transfer; null (after failing it) if too many are under way. */
+  private receive(
+    sequence: SnapshotChunkSequence,
+    call: grpc.ServerReadableStream<InstallSnapshotChunkPb, object>,
+    fail: (details: string, code: grpc.status) => void,
+    acknowledge: () => void,
+  ): ChunkQueue | null {
+    const from = sequence.from ?? '';
+    // The sender runs one transfer to us at a time: an older one of its own is dead.
+    this.inbound.get(from)?.fail(new Error(`replaced by a newer snapshot transfer from ${from}`));
+    this.inbound.delete(from);
+    if (this.inbound.size >= MAX_INBOUND_SNAPSHOTS) {
+      fail('too many snapshot transfers under way', grpc.status.RESOURCE_EXHAUSTED);
+      return null;
+    }
+    const queue = new ChunkQueue(RECEIVE_HIGH_WATER_BYTES);
+    queue.onDrain = () => call.resume();
+    this.inbound.set(from, queue);
+    const done = (): void => {
+      if (this.inbound.get(from) === queue) this.inbound.delete(from);
+      this.receivedSnapshots.maxWaitingBytes = Math.max(
+        this.receivedSnapshots.maxWaitingBytes,
+        queue.maxWaitingBytes,
+      );
+    };
+    this.opts.receiveSnapshot(sequence.meta!, queue).then(
+      (data) => {
+        done();
+        if (this.state === 'stopped') return;
+        this.receivedSnapshots.count++;
+        this.deliver(sequence.message(data));
+        acknowledge();
+      },
+      (err: Error) => {
+        done();
+        fail(`snapshot not received: ${err.message}`, grpc.status.UNAVAILABLE);
+      },
+    );
+    return queue;
+  }
 
   private unary<T>(decode: (pb: T) => Message): grpc.handleUnaryCall<T, object> {
     return (call, callback) => {
