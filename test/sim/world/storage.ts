@@ -211,10 +211,10 @@ export class SimStorage implements Storage {
     const id = mem.openStaging();
     const staged = await this.stage(id, chunks, false);
     const commit = mem.beginCommitSnapshot(id, meta, compactUpTo, staged);
-    if (commit === null) return false;
     const bytes = staged.reduce((n, c) => n + c.length, 0);
-    await this.disk.write(this.host, { kind: 'snapshot', meta, compactUpTo, bytes }, commit, true);
-    return true;
+    const write: DurableWrite = { kind: 'snapshot', meta, compactUpTo, bytes };
+    await this.disk.write(this.host, write, commit.complete, true);
+    return commit.stored();
   }
 
   async receiveSnapshot(

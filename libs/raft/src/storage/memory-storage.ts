@@ -60,8 +60,6 @@ export class MemoryStorage implements Storage {
   /** Received snapshots, all chunks written, until installed or discarded. */
   private readonly received = new Map<SnapshotData, StoredSnapshot>();
   private nextSnapshotId = 1;
-  /** The snapshot index once every write begun so far has landed. */
-  private issuedSnapshotIndex = 0;
   private nextSequence = 0;
   private nextToComplete = 0;
   private epoch = 0;
@@ -117,6 +115,7 @@ export class MemoryStorage implements Storage {
 
   /** Applies a batch to the durable state at once, as a write that has just completed. */
   applyDurably(batch: PersistBatch): void {
+    checkPersistBatch(batch, this.bounds());
     this.land(this.plan(batch));
   }
 
@@ -137,9 +136,7 @@ export class MemoryStorage implements Storage {
     const id = this.openStaging();
     const copies = [...chunks].filter((c) => c.length > 0).map((c) => c.slice());
     this.staging.get(id)!.push(...copies);
-    const stored: StoredSnapshot = { id, meta: { ...meta }, chunks: copies };
-    this.planSnapshot(stored);
-    this.storeLocal(stored, compactUpTo);
+    this.storeLocal({ id, meta: { ...meta }, chunks: copies }, compactUpTo);
     return true;
   }
 
@@ -183,34 +180,33 @@ export class MemoryStorage implements Storage {
   /** Starts a write; it becomes durable only when the returned function is called. */
   beginSave(batch: PersistBatch): CompleteWrite {
     const planned = this.plan(batch);
-    if (planned.snapshot !== undefined) this.planSnapshot(planned.snapshot);
     return this.begin(() => this.land(planned));
   }
 
   /**
-   * Starts the write that makes staged chunks the stored snapshot and compacts the log; null,
-   * with the chunks dropped, if a newer snapshot will be stored by then (a received one).
+   * Starts the write that makes staged chunks the stored snapshot and compacts the log. When it
+   * lands after a newer snapshot (a received one) it stores nothing and drops the chunks;
+   * `stored` then says false.
    */
   beginCommitSnapshot(
     id: number,
     meta: SnapshotMeta,
     compactUpTo: number,
     chunks: readonly Uint8Array[],
-  ): CompleteWrite | null {
-    if (meta.index < this.issuedSnapshotIndex) {
-      this.dropStaging(id);
-      return null;
-    }
-    const stored: StoredSnapshot = { id, meta: { ...meta }, chunks };
-    this.planSnapshot(stored);
-    return this.begin(() => this.storeLocal(stored, compactUpTo));
+  ): { complete: CompleteWrite; stored: () => boolean } {
+    let stored = false;
+    const complete = this.begin(() => {
+      if (meta.index < this.snapshotIndex()) return this.dropStaging(id);
+      this.storeLocal({ id, meta: { ...meta }, chunks }, compactUpTo);
+      stored = true;
+    });
+    return { complete, stored: () => stored };
   }
 
   /** A crash: every begun but not completed write is lost. */
   discardPendingWrites(): void {
     this.epoch++;
     this.nextToComplete = this.nextSequence;
-    this.issuedSnapshotIndex = this.snapshotIndex();
   }
 
   /**
@@ -237,7 +233,10 @@ export class MemoryStorage implements Storage {
     };
   }
 
-  /** Validates what can be at issue, copies the batch and resolves its snapshot's chunks. */
+  /**
+   * Copies the batch and resolves its snapshot's data to the chunks received for it, claiming
+   * them: no other batch can install them, nor garbage collection delete them.
+   */
   private plan(batch: PersistBatch): PlannedBatch {
     let snapshot: StoredSnapshot | undefined;
     if (batch.snapshot !== undefined) {
@@ -249,6 +248,7 @@ export class MemoryStorage implements Storage {
       if (snapshot.meta.index !== index || snapshot.meta.term !== term) {
         throw new InvalidWriteError(`snapshot ${index}/${term} carries data received for another`);
       }
+      this.received.delete(batch.snapshot.data);
     }
     return {
       hardState: batch.hardState === undefined ? undefined : { ...batch.hardState },
@@ -257,28 +257,24 @@ export class MemoryStorage implements Storage {
     };
   }
 
-  /** Bookkeeping at issue of a write storing `stored`: older received snapshots are garbage. */
-  private planSnapshot(stored: StoredSnapshot): void {
-    this.issuedSnapshotIndex = Math.max(this.issuedSnapshotIndex, stored.meta.index);
-    for (const [data, r] of this.received) {
-      if (r.id === stored.id) {
-        this.received.delete(data);
-      } else if (r.meta.index <= stored.meta.index) {
-        // Never installable now: the core only takes a snapshot past its commit index.
-        this.received.delete(data);
-        this.staging.delete(r.id);
-      }
-    }
-  }
-
   private storeLocal(stored: StoredSnapshot, compactUpTo: number): void {
-    checkLocalSnapshot(stored.meta, compactUpTo, this.bounds());
+    try {
+      checkLocalSnapshot(stored.meta, compactUpTo, this.bounds());
+    } catch (err) {
+      this.dropStaging(stored.id);
+      throw err;
+    }
     this.install(stored);
     this.log = this.log.filter((e) => e.index > compactUpTo);
   }
 
   private land(batch: PlannedBatch): void {
-    checkPersistBatch(batch, this.bounds());
+    try {
+      checkPersistBatch(batch, this.bounds());
+    } catch (err) {
+      if (batch.snapshot !== undefined) this.dropStaging(batch.snapshot.id);
+      throw err;
+    }
     if (batch.snapshot !== undefined) {
       this.install(batch.snapshot);
       this.log = [];
@@ -300,6 +296,13 @@ export class MemoryStorage implements Storage {
     }
     this.staging.delete(stored.id);
     this.current = { id: stored.id, meta: stored.meta, chunks: landed };
+    // Received snapshots no newer can never be installed: the core only takes one past its
+    // commit index, which is at least this one's.
+    for (const [data, r] of this.received) {
+      if (r.meta.index > stored.meta.index) continue;
+      this.received.delete(data);
+      this.staging.delete(r.id);
+    }
   }
 
   private begin(apply: () => void): CompleteWrite {
@@ -348,12 +351,12 @@ export class MemoryStorage implements Storage {
     compactUpTo: number,
   ): Promise<boolean> {
     checkSnapshotMeta(meta);
+    if (meta.index < this.snapshotIndex()) return false;
     const id = this.openStaging();
     const staged = await stageChunks(this, id, chunks, (c) => this.settle(c));
     const commit = this.beginCommitSnapshot(id, meta, compactUpTo, staged);
-    if (commit === null) return false;
-    await this.settle(commit);
-    return true;
+    await this.settle(commit.complete);
+    return commit.stored();
   }
 
   async receiveSnapshot(

@@ -2,7 +2,6 @@
 // delivery; responses come back later as messages on the receiver's own outbound stream.
 import * as grpc from '@grpc/grpc-js';
 import type { Transport } from '../ports.js';
-import { ChunkQueue } from '../snapshot-stream.js';
 import type {
   InstallSnapshot,
   Message,
@@ -19,11 +18,11 @@ import {
   decodeTimeoutNow,
   encodeMessage,
   encodeSnapshotChunks,
-  SnapshotChunkSequence,
   type InstallSnapshotChunkPb,
   type RaftMessagePb,
 } from './codec.js';
 import { PeerLink } from './peer-link.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
 import { loadRaftProto } from './proto.js';
 
 export interface TransportLogger {
@@ -63,10 +62,6 @@ export interface GrpcTransportOptions {
 }
 
 const MiB = 1024 * 1024;
-/** Snapshot bytes received and not yet written before the stream is paused. */
-const RECEIVE_HIGH_WATER_BYTES = MiB;
-/** Inbound snapshot transfers at once (one per sender; a new one replaces the sender's old). */
-const MAX_INBOUND_SNAPSHOTS = 8;
 /** Room for the chunk header (ids, term, meta, offset) next to the data in one gRPC message. */
 const CHUNK_HEADER_ALLOWANCE = 1024;
 const ACK = {};
@@ -91,10 +86,7 @@ export class GrpcTransport implements Transport {
   /** Peer -> in-flight snapshot call (null while the snapshot is still being read). */
   private readonly snapshots = new Map<NodeId, grpc.ClientWritableStream<Buffer> | null>();
   private readonly unreachablePending = new Set<NodeId>();
-  /** Sender -> the chunks of its snapshot transfer being received. */
-  private readonly inbound = new Map<NodeId, ChunkQueue>();
-  /** Snapshots received, and the most bytes one held waiting to be written (memory it cost). */
-  readonly receivedSnapshots = { count: 0, maxWaitingBytes: 0 };
+  private readonly receiver: SnapshotReceiver;
   private messageHandler: (msg: Message) => void = () => {};
   private unreachableHandler: (peer: NodeId) => void = () => {};
   private snapshotStatusHandler: (peer: NodeId, ok: boolean) => void = () => {};
@@ -121,6 +113,18 @@ export class GrpcTransport implements Transport {
       'grpc.use_local_subchannel_pool': 1,
     };
     this.server = new grpc.Server(limits);
+    this.receiver = new SnapshotReceiver({
+      id: this.id,
+      receiveSnapshot: opts.receiveSnapshot,
+      deliver: (msg) => this.deliver(msg),
+      stopped: () => this.state === 'stopped',
+      warn: (obj, msg) => this.log.warn(obj, msg),
+    });
+  }
+
+  /** Figures of the snapshots received (see SnapshotReceiver.stats). */
+  get receivedSnapshots(): Readonly<SnapshotReceiver['stats']> {
+    return this.receiver.stats;
   }
 
   /** The bound port; meaningful after start(). */
@@ -200,8 +204,7 @@ export class GrpcTransport implements Transport {
     this.state = 'stopped';
     for (const link of this.links.values()) link.close();
     for (const call of this.snapshots.values()) call?.cancel();
-    for (const queue of this.inbound.values()) queue.fail(new Error('transport stopped'));
-    this.inbound.clear();
+    this.receiver.stop();
     for (const client of this.clients.values()) client.close();
     this.links.clear();
     this.clients.clear();
@@ -386,105 +389,17 @@ export class GrpcTransport implements Transport {
     call.on('error', () => {});
   };
 
-  /**
-   * Receives a snapshot as it streams in: each chunk goes to receiveSnapshot (the storage's
-   * staging area) as it arrives, and the stream is paused while the storage is behind, so that
-   * memory holds about one chunk whatever the snapshot's size. Once the storage has it all, the
-   * InstallSnapshot is stepped into the core with the staged data, and the call acknowledged.
-   */
   private readonly handleInstallSnapshot = (
     call: grpc.ServerReadableStream<InstallSnapshotChunkPb, object>,
     callback: grpc.sendUnaryData<object>,
   ): void => {
-    const sequence = new SnapshotChunkSequence();
-    let queue: ChunkQueue | null = null;
-    let settled = false;
-    const fail = (details: string, code = grpc.status.INVALID_ARGUMENT): void => {
-      queue?.fail(new Error(details));
-      if (settled) return;
-      settled = true;
-      this.log.warn({ self: this.id, details }, 'rejecting snapshot transfer');
-      callback({ code, details });
-    };
-    call.on('data', (chunk: InstallSnapshotChunkPb) => {
-      if (settled) return;
-      let data: Uint8Array;
-      try {
-        data = sequence.push(chunk);
-      } catch (err) {
-        fail((err as Error).message);
-        return;
-      }
-      if (queue === null) {
-        // Checked on the first chunk so a misrouted snapshot is not received at all.
-        if (sequence.to !== this.id) {
-          fail(`snapshot addressed to ${sequence.to}, not ${this.id}`);
-          return;
-        }
-        queue = this.receive(
-          sequence,
-          call,
-          (details, code) => fail(details, code),
-          () => {
-            if (settled) return;
-            settled = true;
-            callback(null, ACK);
-          },
-        );
-        if (queue === null) return;
-      }
-      if (!queue.push(data)) call.pause();
-      if (sequence.done) queue.end();
-    });
-    call.on('end', () => {
-      if (!sequence.done) fail('snapshot stream ended before its final chunk');
-    });
-    call.on('error', (err: Error) => {
-      queue?.fail(err);
-      settled = true;
-    });
+    // grpc-js reads ahead into the stream's buffer up to its high-water mark (16 messages by
+    // default) even while the stream is paused: one message is enough.
+    const state = (call as unknown as { _readableState?: { highWaterMark: number } })
+      ._readableState;
+    if (state !== undefined) state.highWaterMark = 1;
+    this.receiver.receive(call, (err) => (err === null ? callback(null, ACK) : callback(err)));
   };
-
-  /** Starts staging one inbound transfer; null (after failing it) if too many are under way. */
-  private receive(
-    sequence: SnapshotChunkSequence,
-    call: grpc.ServerReadableStream<InstallSnapshotChunkPb, object>,
-    fail: (details: string, code: grpc.status) => void,
-    acknowledge: () => void,
-  ): ChunkQueue | null {
-    const from = sequence.from ?? '';
-    // The sender runs one transfer to us at a time: an older one of its own is dead.
-    this.inbound.get(from)?.fail(new Error(`replaced by a newer snapshot transfer from ${from}`));
-    this.inbound.delete(from);
-    if (this.inbound.size >= MAX_INBOUND_SNAPSHOTS) {
-      fail('too many snapshot transfers under way', grpc.status.RESOURCE_EXHAUSTED);
-      return null;
-    }
-    const queue = new ChunkQueue(RECEIVE_HIGH_WATER_BYTES);
-    queue.onDrain = () => call.resume();
-    this.inbound.set(from, queue);
-    const done = (): void => {
-      if (this.inbound.get(from) === queue) this.inbound.delete(from);
-      this.receivedSnapshots.maxWaitingBytes = Math.max(
-        this.receivedSnapshots.maxWaitingBytes,
-        queue.maxWaitingBytes,
-      );
-    };
-    this.opts.receiveSnapshot(sequence.meta!, queue).then(
-      (data) => {
-        done();
-        if (this.state === 'stopped') return;
-        this.receivedSnapshots.count++;
-        this.deliver(sequence.message(data));
-        acknowledge();
-      },
-      (err: Error) => {
-        done();
-        fail(`snapshot not received: ${err.message}`, grpc.status.UNAVAILABLE);
-      },
-    );
-    return queue;
-  }
 
   private unary<T>(decode: (pb: T) => Message): grpc.handleUnaryCall<T, object> {
     return (call, callback) => {
