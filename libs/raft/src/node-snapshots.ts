@@ -44,20 +44,24 @@ export class NodeSnapshots {
   take(meta: SnapshotMeta, compactUpTo: number): Promise<SnapshotTaken> {
     if (this.task !== null) return Promise.reject(new Error('a snapshot is already being taken'));
     const started = this.rt.now();
-    const view = this.sm.snapshot()[Symbol.iterator]();
+    let view: Iterator<Uint8Array>;
+    let first: IteratorResult<Uint8Array>;
+    try {
+      view = this.sm.snapshot()[Symbol.iterator]();
+      // The first chunk at once, in the caller's turn: a generator whose body captures the state
+      // before its first yield is a point-in-time view too.
+      first = view.next();
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     const counted = { bytes: 0 };
     const task: Task = { abandoned: false, done: Promise.resolve() };
-    const saved = this.storage
-      .saveSnapshot(
-        meta,
-        this.pull(view, () => task.abandoned, counted),
-        compactUpTo,
-      )
-      .finally(() => {
-        // Releases the view whether or not the storage read it to the end (or at all).
-        view.return?.();
-        if (this.task === task) this.task = null;
-      });
+    const chunks = this.pull(view, first, () => task.abandoned, counted);
+    const saved = this.storage.saveSnapshot(meta, chunks, compactUpTo).finally(() => {
+      // Releases the view whether or not the storage read it to the end (or at all).
+      view.return?.();
+      if (this.task === task) this.task = null;
+    });
     task.done = saved.catch(() => undefined);
     this.task = task;
     return saved.then((stored) => {
@@ -84,19 +88,18 @@ export class NodeSnapshots {
     return { seconds: (this.rt.now() - started) / 1000 };
   }
 
-  /** The view's chunks, each pulled after a turn of the event loop, until abandoned. */
+  /** The view's chunks, each after the first pulled after a turn of the event loop. */
   private async *pull(
     view: Iterator<Uint8Array>,
+    first: IteratorResult<Uint8Array>,
     abandoned: () => boolean,
     counted: { bytes: number },
   ): AsyncGenerator<Uint8Array> {
-    for (;;) {
-      await this.turn();
-      if (abandoned()) throw new SnapshotAbandoned('snapshot abandoned');
-      const next = view.next();
-      if (next.done) return;
+    for (let next = first; !next.done; next = view.next()) {
       counted.bytes += next.value.length;
       yield next.value;
+      await this.turn();
+      if (abandoned()) throw new SnapshotAbandoned('snapshot abandoned');
     }
   }
 
