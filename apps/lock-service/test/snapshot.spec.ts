@@ -87,7 +87,7 @@ describe('lock state snapshots', () => {
           for (const s of before) apply(s.cmd, s.advance);
           const expected = dump(sm);
           // Chunks are pulled one at a time, an entry applying between two pulls.
-          const it = sm.snapshotChunks(chunkBytes)[Symbol.iterator]();
+          const it = sm.snapshot(chunkBytes)[Symbol.iterator]();
           const chunks: Uint8Array[] = [];
           let i = 0;
           for (let next = it.next(); !next.done; next = it.next()) {
@@ -95,7 +95,7 @@ describe('lock state snapshots', () => {
             if (i < during.length) apply(during[i]!.cmd, during[i++]!.advance);
           }
           const copy = new LockStateMachine();
-          await copy.restoreChunks(chunks);
+          await copy.restore(chunks);
           expect(dump(copy)).toEqual(expected);
         },
       ),
@@ -125,11 +125,11 @@ describe('lock state snapshots', () => {
         },
         0.01,
       );
-    const chunks = [...sm.snapshotChunks()];
+    const chunks = [...sm.snapshot()];
     expect(chunks.length).toBeGreaterThan(1);
     for (const c of chunks) expect(c.byteLength).toBeLessThanOrEqual(256 * 1024);
     const copy = new LockStateMachine();
-    await copy.restoreChunks(chunks);
+    await copy.restore(chunks);
     expect(dump(copy)).toEqual(dump(sm));
     expect(copy.recorded(`req-${n - 1}`)).toEqual(sm.recorded(`req-${n - 1}`));
   });
@@ -156,7 +156,7 @@ describe('lock state snapshots', () => {
       clock: 8_500,
     };
     const sm = new LockStateMachine();
-    await sm.restoreChunks([Buffer.from(JSON.stringify(v2))]);
+    await sm.restore([Buffer.from(JSON.stringify(v2))]);
     expect(sm.live('l1')).toMatchObject({ expires_at: 9_000, holds: 'a' });
     expect(sm.mutex('lock', 'a')!.holder).toEqual({
       lease_id: 'l1',
@@ -201,14 +201,14 @@ describe('a state at the limits', () => {
     let bytes = 0;
     let largest = 0;
     async function* stream() {
-      for (const chunk of sm.snapshotChunks()) {
+      for (const chunk of sm.snapshot()) {
         bytes += chunk.byteLength;
         largest = Math.max(largest, chunk.byteLength);
         yield chunk;
       }
     }
     const copy = new LockStateMachine();
-    await copy.restoreChunks(stream());
+    await copy.restore(stream());
     expect(bytes).toBeGreaterThan(2 ** 29); // more than the longest string
     expect(largest).toBeLessThanOrEqual(256 * 1024);
     expect(copy.leaseCount).toBe(n);

@@ -60,6 +60,14 @@ const granted = (r: ApplyResult) => {
   return r;
 };
 
+/** A snapshot's chunks, as the Raft driver streams them to restore(). */
+async function* stream(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+}
+
+/** A snapshot's bytes, whole, for comparing two. */
+const bytes = (sm: LockStateMachine): Buffer => Buffer.concat([...sm.snapshot()]);
+
 describe('LockStateMachine', () => {
   test('a free lock is granted with the entry index as fencing token; a held one is refused with its holder', () => {
     const log = new Log();
@@ -359,7 +367,7 @@ describe('LockStateMachine', () => {
     expect(log.acquire('a', { request_id: 'r1' })).toEqual({ status: 'lease_not_found' });
   });
 
-  test('a mass expiry is spread over entries in the same order on every replica, restored or not', () => {
+  test('a mass expiry is spread over entries in the same order on every replica, restored or not', async () => {
     const log = new Log();
     const n = MAX_EXPIRIES_PER_ENTRY * 2 + 500;
     for (let i = 0; i < n; i++) granted(log.acquire(`k${i}`, { new_lease_id: `l${i % 7}-${i}` }));
@@ -368,7 +376,7 @@ describe('LockStateMachine', () => {
     const renewed = [...log.sm.leases.keys()].filter((_, i) => i % 3 === 0);
     log.apply({ op: 'renew', lease_ids: renewed });
     const copy = new LockStateMachine();
-    copy.restore(log.sm.snapshot(), { index: log.index, term: 1 });
+    await copy.restore(stream(log.sm.snapshot()), { index: log.index, term: 1 });
     const other = new Log(copy);
     other.index = log.index;
     other.t = log.t;
@@ -378,12 +386,12 @@ describe('LockStateMachine', () => {
     }
     const due = n - renewed.length;
     expect(log.sm.leases.size).toBe(n - MAX_EXPIRIES_PER_ENTRY);
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    expect(bytes(copy)).toEqual(bytes(log.sm));
     for (const l of [log, other]) l.apply({ op: 'tick' });
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    expect(bytes(copy)).toEqual(bytes(log.sm));
     for (const l of [log, other]) l.apply({ op: 'tick' });
     expect(log.sm.leases.size).toBe(n - due);
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    expect(bytes(copy)).toEqual(bytes(log.sm));
   });
 
   test('a lease past its expiry is never granted, even before a capped expiry got to it', () => {
@@ -402,7 +410,7 @@ describe('LockStateMachine', () => {
     );
   });
 
-  test('a snapshot of format 1 (remaining TTLs, no expiries) restores every lease with a full TTL', () => {
+  test('a snapshot of format 1 (remaining TTLs, no expiries) restores every lease with a full TTL', async () => {
     const v1 = {
       leases: [{ id: 'l1', ttl_ms: 5000, seq: 2, checkpoint_ms: 100, holds: ['l:a'], waits: [] }],
       mutexes: [
@@ -419,7 +427,7 @@ describe('LockStateMachine', () => {
       clock: 42_000,
     };
     const sm = new LockStateMachine();
-    sm.restore(Buffer.from(JSON.stringify(v1)), { index: 9, term: 3 });
+    await sm.restore(stream([Buffer.from(JSON.stringify(v1))]), { index: 9, term: 3 });
     expect(sm.leases.get('l1')!.expires_at).toBe(47_000);
     expect(sm.nextExpiry()).toBe(47_000);
     expect(sm.mutex('lock', 'a')!.holder!.token).toBe(7);
@@ -432,15 +440,15 @@ describe('LockStateMachine', () => {
     ).toEqual({ status: 'ignored' });
   });
 
-  test('snapshot and restore round-trip the whole state, including queues and the retry table', () => {
+  test('snapshot and restore round-trip the whole state, including queues and the retry table', async () => {
     const log = new Log();
     const g = granted(log.acquire('a', { owner: 'alice', request_id: 'r1' }));
     log.acquire('a', { owner: 'bob', wait: true, request_id: 'r2' });
     granted(log.acquire('e', { kind: 'election', owner: 'c', value: 'v' }));
     log.apply({ op: 'member', id: 'n1', client_address: '127.0.0.1:1' });
     const copy = new LockStateMachine();
-    copy.restore(log.sm.snapshot(), { index: log.index, term: 1 });
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    await copy.restore(stream(log.sm.snapshot()), { index: log.index, term: 1 });
+    expect(bytes(copy)).toEqual(bytes(log.sm));
     expect(copy.recorded('r1')).toEqual(g);
     expect(copy.waitingOn('r2')).toBe('a');
     // Both continue identically.
@@ -448,6 +456,6 @@ describe('LockStateMachine', () => {
     next.index = log.index;
     log.apply({ op: 'release', kind: 'lock', lease_id: g.lease_id, name: '' });
     next.apply({ op: 'release', kind: 'lock', lease_id: g.lease_id, name: '' });
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    expect(bytes(copy)).toEqual(bytes(log.sm));
   });
 });

@@ -36,7 +36,6 @@ import {
   lease as newLease,
   readSnapshot,
   type Restored,
-  SnapshotParser,
   writeSnapshot,
 } from './snapshot-format.js';
 import type { LockStateView } from './state-view.js';
@@ -507,23 +506,19 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
 
   // ---- snapshots -----------------------------------------------------------------------------
 
-  /** The state as of the last applied entry, in chunks; entries may apply while it is read. */
-  snapshotChunks(chunkBytes?: number): Iterable<Uint8Array> {
+  /**
+   * The state as of the last applied entry, in chunks made as they are pulled: a copy-on-write
+   * view, so entries may apply while it is read without changing what it yields.
+   */
+  snapshot(chunkBytes?: number): Iterable<Uint8Array> {
     return writeSnapshot(this.s, chunkBytes);
   }
 
-  snapshot(): Uint8Array {
-    return Buffer.concat([...this.snapshotChunks()]);
-  }
-
-  async restoreChunks(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): Promise<void> {
+  async restore(
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    _meta?: SnapshotMeta,
+  ): Promise<void> {
     this.install(await readSnapshot(chunks));
-  }
-
-  restore(data: Uint8Array, _meta: SnapshotMeta): void {
-    const p = new SnapshotParser();
-    p.push(data);
-    this.install(p.finish());
   }
 
   private install(r: Restored): void {
