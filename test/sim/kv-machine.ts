@@ -7,6 +7,7 @@ import {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
+const ENTRIES_PER_CHUNK = 16;
 
 /**
  * The replicated state machine of the Raft simulation: log index -> the client value written
@@ -26,16 +27,44 @@ export class KvMachine implements StateMachine<number> {
     return e.index;
   }
 
-  snapshot(): Uint8Array {
-    return encoder.encode(JSON.stringify([this.appliedIndex, [...this.values]]));
+  /**
+   * A point-in-time copy of the entries, serialised lazily: the applied index, then one JSON
+   * line per entry, ENTRIES_PER_CHUNK lines to a chunk, so that snapshots span many chunks and
+   * the driver interleaves them with its other work.
+   */
+  *snapshot(): Generator<Uint8Array> {
+    const applied = this.appliedIndex;
+    const entries = [...this.values];
+    yield encoder.encode(`${applied}\n`);
+    for (let at = 0; at < entries.length; at += ENTRIES_PER_CHUNK) {
+      const lines = entries.slice(at, at + ENTRIES_PER_CHUNK).map((e) => JSON.stringify(e));
+      yield encoder.encode(lines.join('\n') + '\n');
+    }
   }
 
-  restore(data: Uint8Array, meta: SnapshotMeta): void {
-    const [applied, values] = JSON.parse(decoder.decode(data)) as [number, [number, string][]];
+  /** Reads the lines as they stream in (a chunk may end mid-line, even mid-character). */
+  async restore(chunks: AsyncIterable<Uint8Array>, meta: SnapshotMeta): Promise<void> {
+    const decoder = new TextDecoder();
+    const values = new Map<number, string>();
+    let applied: number | undefined;
+    let rest = '';
+    const line = (l: string) => {
+      if (applied === undefined) applied = Number(l);
+      else {
+        const [index, value] = JSON.parse(l) as [number, string];
+        values.set(index, value);
+      }
+    };
+    for await (const chunk of chunks) {
+      const lines = (rest + decoder.decode(chunk, { stream: true })).split('\n');
+      rest = lines.pop()!;
+      for (const l of lines) line(l);
+    }
+    if (rest + decoder.decode() !== '') throw new Error('snapshot ends mid-line');
     if (applied !== meta.index)
       throw new Error(`snapshot data is at ${applied}, its metadata says ${meta.index}`);
     this.appliedIndex = applied;
-    this.values = new Map(values);
+    this.values = values;
   }
 }
 

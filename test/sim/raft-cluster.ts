@@ -111,6 +111,7 @@ export class SimRaftCluster {
     const storage = node.disk.storage(host);
     const transport = new SimTransport(host, this.net, {
       readSnapshot: () => storage.readSnapshot(),
+      receiveSnapshot: (meta, chunks) => storage.receiveSnapshot(meta, chunks),
     });
     node.transport = transport;
     const durable = {

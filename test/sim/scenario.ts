@@ -95,8 +95,14 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
           const hs = w.kind === 'save' ? w.batch.hardState : undefined;
           return hs !== undefined && (hs.term !== d.term || hs.vote !== d.vote);
         });
+      } else if (how < 0.93) {
+        // Its chunks or the write that stores them: the previous snapshot must survive.
+        trigger(
+          'a snapshot save',
+          (w) => w.kind === 'snapshot' || (w.kind === 'snapshotChunk' && !w.received),
+        );
       } else {
-        trigger('a snapshot save', (w) => w.kind === 'snapshot');
+        trigger('a snapshot receive', (w) => w.kind === 'snapshotChunk' && w.received);
       }
     } else if (x < 0.3) {
       // Symmetric partition into two random groups.

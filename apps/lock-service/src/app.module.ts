@@ -87,6 +87,7 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
           listenAddress: config.peerAddress,
           peers: config.peers,
           readSnapshot: () => storage.readSnapshot(),
+          receiveSnapshot: (meta, chunks) => storage.receiveSnapshot(meta, chunks),
           logger: { warn: (o, m) => logger.warn(o, m) },
         }),
       inject: [SERVER_CONFIG, RAFT_STORAGE, LOGGER],

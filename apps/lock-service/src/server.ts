@@ -304,6 +304,7 @@ export async function serve(
       await started.close();
       logger.info('stopped');
     } finally {
+      telemetry.close();
       for (const s of signals) process.off(s, onSignal);
     }
   }

@@ -2,6 +2,7 @@
 // over a state machine fed by hand, and the Raft context of log lines.
 import { Registry } from 'prom-client';
 import { EventBus } from '../src/domain/event-bus.js';
+import { EventLoopLag } from '../src/metrics/event-loop.js';
 import { EntryType } from '../../../libs/raft/src/index.js';
 import { parseExposition, valueOf } from '../../../test/support/metrics.js';
 import type { CallContext } from '../src/domain/api.js';
@@ -165,12 +166,39 @@ describe('lock state metrics', () => {
 describe('Telemetry log context', () => {
   it('marks lines logged before the node started', () => {
     const lines: string[] = [];
-    const logger = new Telemetry().withRaftContext(
+    const telemetry = new Telemetry();
+    telemetry.close();
+    const logger = telemetry.withRaftContext(
       createLogger({ logFormat: 'json', logLevel: 'info' }, { write: (l) => lines.push(l) }).child({
         node: 'n1',
       }),
     );
     logger.child({ component: 'x' }).info({ term: 9 }, 'hello');
     expect(JSON.parse(lines[0] ?? 'null')).toMatchObject({ node: 'n1', term: 9, role: 'starting' });
+  });
+});
+
+describe('event-loop lag', () => {
+  it('records a stall of the event loop in its histogram and as the maximum since the last scrape', async () => {
+    const register = new Registry();
+    const lag = new EventLoopLag(register);
+    lag.start();
+    try {
+      await new Promise((r) => setTimeout(r, 50));
+      const stallUntil = performance.now() + 120;
+      while (performance.now() < stallUntil); // the event loop is blocked: what lag measures
+      await new Promise((r) => setTimeout(r, 50));
+      let e = parseExposition(await register.metrics());
+      expect(valueOf(e, 'quorumlock_event_loop_lag_max_seconds')).toBeGreaterThanOrEqual(0.09);
+      expect(valueOf(e, 'quorumlock_event_loop_lag_seconds_count')).toBeGreaterThan(0);
+      expect(valueOf(e, 'quorumlock_event_loop_lag_seconds_bucket', { le: '0.05' })).toBeLessThan(
+        valueOf(e, 'quorumlock_event_loop_lag_seconds_count'),
+      );
+      // The maximum is per scrape: the next scrape does not report the stall again.
+      e = parseExposition(await register.metrics());
+      expect(valueOf(e, 'quorumlock_event_loop_lag_max_seconds')).toBeLessThan(0.09);
+    } finally {
+      lag.stop();
+    }
   });
 });

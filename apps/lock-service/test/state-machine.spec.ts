@@ -4,6 +4,7 @@ import { encodeCommand } from '../src/domain/commands.js';
 import type { SmEvent } from '../src/domain/events.js';
 import {
   DEDUP_WINDOW_MS,
+  keysCount,
   LockStateMachine,
   MAX_EXPIRIES_PER_ENTRY,
 } from '../src/domain/state-machine.js';
@@ -47,6 +48,8 @@ class Log {
       new_lease_id: o.new_lease_id ?? `lease${this.index + 1}`,
       max_leases: o.max_leases ?? 100_000,
       max_waiters: o.max_waiters ?? 100,
+      ...(o.max_per_lease !== undefined ? { max_per_lease: o.max_per_lease } : {}),
+      ...(o.max_elections !== undefined ? { max_elections: o.max_elections } : {}),
       ...(o.kind ? { kind: o.kind } : {}),
     });
   }
@@ -56,6 +59,14 @@ const granted = (r: ApplyResult) => {
   if (r.status !== 'granted') throw new Error(`expected a grant, got ${JSON.stringify(r)}`);
   return r;
 };
+
+/** A snapshot's chunks, as the Raft driver streams them to restore(). */
+async function* stream(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  yield* chunks;
+}
+
+/** A snapshot's bytes, whole, for comparing two. */
+const bytes = (sm: LockStateMachine): Buffer => Buffer.concat([...sm.snapshot()]);
 
 describe('LockStateMachine', () => {
   test('a free lock is granted with the entry index as fencing token; a held one is refused with its holder', () => {
@@ -103,7 +114,7 @@ describe('LockStateMachine', () => {
     const g = granted(log.acquire('l1'));
     granted(log.acquire('l2', { lease_id: g.lease_id }));
     log.acquire('l2', { owner: 'w', wait: true, request_id: 'w1' });
-    expect(log.sm.leases.get(g.lease_id)!.holds.size).toBe(2);
+    expect(keysCount(log.sm.leases.get(g.lease_id)!.holds)).toBe(2);
     expect(log.apply({ op: 'release', kind: 'lock', lease_id: g.lease_id, name: '' })).toEqual({
       status: 'ok',
       released: true,
@@ -237,6 +248,25 @@ describe('LockStateMachine', () => {
     expect(log.sm.leases.has(q.lease_id)).toBe(false);
   });
 
+  test('a lease holds or waits for at most its limit of locks, and elections are bounded in number; refusals change nothing', () => {
+    const log = new Log();
+    const g = granted(log.acquire('a', { max_per_lease: 2 }));
+    granted(log.acquire('b', { lease_id: g.lease_id, max_per_lease: 2 }));
+    expect(log.acquire('c', { lease_id: g.lease_id, max_per_lease: 2 })).toEqual({
+      status: 'exhausted',
+      what: `too many locks on lease ${g.lease_id}`,
+    });
+    granted(log.acquire('e1', { kind: 'election', max_elections: 1 }));
+    expect(log.acquire('e2', { kind: 'election', max_elections: 1 })).toMatchObject({
+      status: 'exhausted',
+      what: 'too many elections',
+    });
+    // The same election again is no new election: it queues or answers as usual.
+    expect(log.acquire('e1', { kind: 'election', max_elections: 1 }).status).toBe('held');
+    expect(log.sm.mutex('lock', 'c')).toBeUndefined();
+    expect(log.sm.mutex('election', 'e2')).toBeUndefined();
+  });
+
   test('limits on leases and waiters are enforced deterministically', () => {
     const log = new Log();
     granted(log.acquire('a', { max_leases: 1 }));
@@ -337,7 +367,7 @@ describe('LockStateMachine', () => {
     expect(log.acquire('a', { request_id: 'r1' })).toEqual({ status: 'lease_not_found' });
   });
 
-  test('a mass expiry is spread over entries in the same order on every replica, restored or not', () => {
+  test('a mass expiry is spread over entries in the same order on every replica, restored or not', async () => {
     const log = new Log();
     const n = MAX_EXPIRIES_PER_ENTRY * 2 + 500;
     for (let i = 0; i < n; i++) granted(log.acquire(`k${i}`, { new_lease_id: `l${i % 7}-${i}` }));
@@ -346,7 +376,7 @@ describe('LockStateMachine', () => {
     const renewed = [...log.sm.leases.keys()].filter((_, i) => i % 3 === 0);
     log.apply({ op: 'renew', lease_ids: renewed });
     const copy = new LockStateMachine();
-    copy.restore(log.sm.snapshot(), { index: log.index, term: 1 });
+    await copy.restore(stream(log.sm.snapshot()), { index: log.index, term: 1 });
     const other = new Log(copy);
     other.index = log.index;
     other.t = log.t;
@@ -356,12 +386,12 @@ describe('LockStateMachine', () => {
     }
     const due = n - renewed.length;
     expect(log.sm.leases.size).toBe(n - MAX_EXPIRIES_PER_ENTRY);
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    expect(bytes(copy)).toEqual(bytes(log.sm));
     for (const l of [log, other]) l.apply({ op: 'tick' });
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    expect(bytes(copy)).toEqual(bytes(log.sm));
     for (const l of [log, other]) l.apply({ op: 'tick' });
     expect(log.sm.leases.size).toBe(n - due);
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    expect(bytes(copy)).toEqual(bytes(log.sm));
   });
 
   test('a lease past its expiry is never granted, even before a capped expiry got to it', () => {
@@ -380,7 +410,7 @@ describe('LockStateMachine', () => {
     );
   });
 
-  test('a snapshot of format 1 (remaining TTLs, no expiries) restores every lease with a full TTL', () => {
+  test('a snapshot of format 1 (remaining TTLs, no expiries) restores every lease with a full TTL', async () => {
     const v1 = {
       leases: [{ id: 'l1', ttl_ms: 5000, seq: 2, checkpoint_ms: 100, holds: ['l:a'], waits: [] }],
       mutexes: [
@@ -397,7 +427,7 @@ describe('LockStateMachine', () => {
       clock: 42_000,
     };
     const sm = new LockStateMachine();
-    sm.restore(Buffer.from(JSON.stringify(v1)), { index: 9, term: 3 });
+    await sm.restore(stream([Buffer.from(JSON.stringify(v1))]), { index: 9, term: 3 });
     expect(sm.leases.get('l1')!.expires_at).toBe(47_000);
     expect(sm.nextExpiry()).toBe(47_000);
     expect(sm.mutex('lock', 'a')!.holder!.token).toBe(7);
@@ -410,22 +440,22 @@ describe('LockStateMachine', () => {
     ).toEqual({ status: 'ignored' });
   });
 
-  test('snapshot and restore round-trip the whole state, including queues and the retry table', () => {
+  test('snapshot and restore round-trip the whole state, including queues and the retry table', async () => {
     const log = new Log();
     const g = granted(log.acquire('a', { owner: 'alice', request_id: 'r1' }));
     log.acquire('a', { owner: 'bob', wait: true, request_id: 'r2' });
     granted(log.acquire('e', { kind: 'election', owner: 'c', value: 'v' }));
     log.apply({ op: 'member', id: 'n1', client_address: '127.0.0.1:1' });
     const copy = new LockStateMachine();
-    copy.restore(log.sm.snapshot(), { index: log.index, term: 1 });
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    await copy.restore(stream(log.sm.snapshot()), { index: log.index, term: 1 });
+    expect(bytes(copy)).toEqual(bytes(log.sm));
     expect(copy.recorded('r1')).toEqual(g);
-    expect(copy.waitingOn('r2')).toBe('l:a');
+    expect(copy.waitingOn('r2')).toBe('a');
     // Both continue identically.
     const next = new Log(copy);
     next.index = log.index;
     log.apply({ op: 'release', kind: 'lock', lease_id: g.lease_id, name: '' });
     next.apply({ op: 'release', kind: 'lock', lease_id: g.lease_id, name: '' });
-    expect(copy.snapshot()).toEqual(log.sm.snapshot());
+    expect(bytes(copy)).toEqual(bytes(log.sm));
   });
 });

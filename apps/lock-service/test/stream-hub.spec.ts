@@ -116,4 +116,21 @@ describe('StreamHub', () => {
     release();
     expect(hub.open).toBe(0);
   });
+
+  test('a consumer that falls behind is cut off once the node’s stream buffers are full, and only that one', async () => {
+    const hub = new StreamHub(10, 10_000);
+    const slow = hub.watch('');
+    const fast = reader(hub.watch(''));
+    const slowIt = slow[Symbol.asyncIterator]();
+    for (let i = 0; i < 200; i++) {
+      hub.onEvent(lock(`a/${i}`, i));
+      await tick(); // the fast consumer keeps up; the slow one reads nothing
+    }
+    expect(hub.bufferedBytes).toBeLessThanOrEqual(10_000);
+    await expect(slowIt.next()).rejects.toMatchObject({ code: Code.RESOURCE_EXHAUSTED });
+    expect(fast.error).toBeUndefined();
+    expect(fast.items).toHaveLength(200);
+    expect(hub.open).toBe(1);
+    expect(hub.bufferedBytes).toBe(0);
+  });
 });

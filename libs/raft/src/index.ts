@@ -8,6 +8,14 @@ export { RaftLog } from './log.js';
 export { Progress, ProgressState } from './progress.js';
 export { RaftCore, type CoreStatus } from './raft.js';
 export * from './ports.js';
+export {
+  ChunkQueue,
+  chunksOf,
+  readAll,
+  rechunk,
+  SNAPSHOT_CHUNK_BYTES,
+  snapshotDataOf,
+} from './snapshot-stream.js';
 export { RaftNode } from './node.js';
 export type { RaftNodeOptions, RaftNodeStatus, RaftLogger } from './node-options.js';
 export type { ProposalResult } from './pending.js';

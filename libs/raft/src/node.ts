@@ -13,14 +13,17 @@ import { seededRandom } from './prng.js';
 import { RaftCore } from './raft.js';
 import { PendingRequests, type ProposalResult } from './pending.js';
 import { handleReady, type ReadyHandler, type SoftState } from './ready.js';
+import { NodeSnapshots, SnapshotAbandoned, type SnapshotTaken } from './node-snapshots.js';
 import type { PersistBatch, Storage } from './storage.js';
 import { asError } from '../../common/src/errors.js';
 import {
   type Entry,
   type HardState,
+  type Message,
   type NodeId,
   Role,
   type Snapshot,
+  type SnapshotData,
   type SnapshotMeta,
 } from './types.js';
 
@@ -55,6 +58,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private lastSnapshotIndex = 0;
   private persistedHard: HardState;
   private readonly pending: PendingRequests<R>;
+  private readonly snapshots: NodeSnapshots;
   private readonly snapshotEntries: number;
   private readonly snapshotRetain: number;
   readonly electionTimeoutMaxMs: number;
@@ -84,6 +88,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     super();
     this.rt = opts.runtime ?? systemRuntime;
     this.pending = new PendingRequests<R>(() => this.rt.now());
+    this.snapshots = new NodeSnapshots(this.rt, opts.storage, opts.stateMachine);
     this.persistedHard = restored.hardState;
     const tickMs = opts.tickMs ?? 10;
     const ticks = (ms: number) => Math.max(1, Math.round(ms / tickMs));
@@ -114,16 +119,16 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       },
     );
     this.counters.logBytes = entriesBytes(restored.entries);
-    if (restored.snapshot) {
-      opts.stateMachine.restore(restored.snapshot.data, restored.snapshot.meta);
-      this.appliedIndex = this.lastSnapshotIndex = restored.snapshot.meta.index;
-    }
   }
 
   /** Loads storage, restores the state machine, starts the transport and the clock. */
   static async start<R>(opts: RaftNodeOptions<R>): Promise<RaftNode<R>> {
     const restored = await opts.storage.load();
     const node = new RaftNode<R>(opts, restored);
+    if (restored.snapshot) {
+      await node.snapshots.restore(restored.snapshot, () => false);
+      node.appliedIndex = node.lastSnapshotIndex = restored.snapshot.meta.index;
+    }
     opts.transport.onMessage((m) => node.onMessage(m));
     opts.transport.onUnreachable((p) => node.guarded(() => node.core.reportUnreachable(p)));
     opts.transport.onSnapshotStatus((p, ok) => {
@@ -254,6 +259,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.ticker?.cancel();
     await this.opts.transport.stop();
     await this.loopDone;
+    await this.snapshots.abandon();
     this.failPending(new NotLeaderError('', 'node is stopping'));
     await this.opts.storage.close();
   }
@@ -274,11 +280,26 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.schedule();
   }
 
-  private onMessage(m: Parameters<RaftCore['step']>[0]): void {
-    if (!this.running) return;
+  private onMessage(m: Message): void {
+    const received = m.type === 'InstallSnapshot' ? m.data : undefined;
+    if (!this.running) {
+      if (received) this.discard(received);
+      return;
+    }
     if (m.type === 'AppendEntries') this.counters.appendEntriesReceived++;
+    const before = this.core.pendingSnapshotData;
     this.guarded(() => this.core.step(m));
+    if (received) {
+      // Staged data the core did not take, or replaced before a Ready carried it, is garbage.
+      const now = this.core.pendingSnapshotData;
+      if (received !== now) this.discard(received);
+      if (before !== undefined && before !== now) this.discard(before);
+    }
     this.schedule();
+  }
+
+  private discard(data: SnapshotData): void {
+    this.opts.storage.discardSnapshot(data).catch(() => undefined);
   }
 
   /**
@@ -305,7 +326,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       this.loopDone = this.readyLoop().then(
         () => this.loopEnded(),
         (e: Error) => {
-          this.fatal(e);
+          // A restore cut short because the node stops is no failure.
+          if (!(e instanceof SnapshotAbandoned)) this.fatal(e);
           this.loopEnded();
         },
       );
@@ -322,12 +344,14 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private async readyLoop(): Promise<void> {
     while (this.running && this.core.hasReady()) {
       const rd = this.core.ready();
+      // The leader's snapshot replaces the state: one being taken locally is older, drop it.
+      if (rd.snapshot) void this.snapshots.abandon();
       const written = handleReady(this.core, rd, this.persistedHard, this.readyHandler);
       if (written) await written;
       if (!this.running) return;
       this.pending.serveReads(this.appliedIndex);
       if (rd.committedEntries.length > 0) this.emit('applied', this.appliedIndex);
-      if (this.snapshotIsDue()) await this.takeSnapshot();
+      if (!this.snapshots.busy && this.snapshotIsDue()) this.takeSnapshot();
     }
   }
 
@@ -365,17 +389,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.counters.logBytes += entriesBytes(entries);
   }
 
-  private restoreSnapshot(snapshot: Snapshot): void {
-    const started = this.rt.now();
-    this.opts.stateMachine.restore(snapshot.data, snapshot.meta);
+  private async restoreSnapshot(snapshot: Snapshot): Promise<void> {
+    const { seconds } = await this.snapshots.restore(snapshot, () => !this.running);
     this.appliedIndex = this.lastSnapshotIndex = snapshot.meta.index;
     this.counters.snapshotsInstalled++;
-    this.emit(
-      'snapshotInstalled',
-      snapshot.meta,
-      snapshot.data.byteLength,
-      (this.rt.now() - started) / 1000,
-    );
+    this.emit('snapshotInstalled', snapshot.meta, snapshot.data.bytes, seconds);
     this.log.info(
       { index: snapshot.meta.index, term: snapshot.meta.term },
       'installed snapshot from leader',
@@ -403,7 +421,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     }
   }
 
-  /** Checked after every Ready: cheap, so that taking a snapshot is the only asynchronous part. */
+  /** Checked after every Ready, while no snapshot is being taken. */
   private snapshotIsDue(): boolean {
     const applied = this.appliedIndex;
     const since = applied - this.lastSnapshotIndex;
@@ -411,21 +429,33 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return this.opts.snapshotDue ? this.opts.snapshotDue(since) : since >= this.snapshotEntries;
   }
 
-  private async takeSnapshot(): Promise<void> {
+  /**
+   * Starts a snapshot of the state as of now in the background: the Ready loop goes on
+   * (persisting, sending heartbeats, applying) while the state machine's point-in-time view is
+   * serialised and saved; the log is compacted once it is stored.
+   */
+  private takeSnapshot(): void {
     const applied = this.appliedIndex;
-    const started = this.rt.now();
     const meta = this.core.snapshotMetaAt(applied);
-    const data = this.opts.stateMachine.snapshot();
     const upTo = Math.max(0, applied - this.snapshotRetain);
-    await this.opts.storage.saveSnapshot({ meta, data }, upTo);
+    this.snapshots.take(meta, upTo).then(
+      (taken) => this.snapshotTaken(meta, upTo, taken),
+      (e: Error) => {
+        if (!(e instanceof SnapshotAbandoned) && this.running) this.fatal(e);
+      },
+    );
+  }
+
+  private snapshotTaken(meta: SnapshotMeta, upTo: number, taken: SnapshotTaken): void {
+    if (!taken.stored || !this.running) return;
     const before = this.logSize().entries;
-    this.core.compacted(meta, upTo);
+    this.guarded(() => this.core.compacted(meta, upTo));
     // Entries are not sized one by one: assume the compacted ones were of average size.
     if (before > 0) this.counters.logBytes *= this.logSize().entries / before;
-    this.lastSnapshotIndex = applied;
+    this.lastSnapshotIndex = Math.max(this.lastSnapshotIndex, meta.index);
     this.counters.snapshotsTaken++;
-    this.emit('snapshot', meta, data.byteLength, (this.rt.now() - started) / 1000);
-    this.log.info({ index: meta.index, bytes: data.byteLength }, 'took snapshot and compacted log');
+    this.emit('snapshot', meta, taken.bytes, taken.seconds);
+    this.log.info({ index: meta.index, bytes: taken.bytes }, 'took snapshot and compacted log');
   }
 
   private failPending(err: Error): void {
@@ -443,6 +473,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     this.log.error({ err: e.message, stack: e.stack }, 'raft node failed; stopping');
     this.running = false;
     this.ticker?.cancel();
+    void this.snapshots.abandon();
     this.failPending(e);
     this.emit('fatal', e);
   }

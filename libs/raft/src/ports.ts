@@ -3,14 +3,34 @@ import type { Entry, Message, NodeId, Snapshot, SnapshotMeta } from './types.js'
 /**
  * The application's replicated state machine. apply() is called once per committed entry, in
  * log order, on every node; it must be deterministic and must not throw for any command.
+ *
+ * Snapshots are streams, so that a large state is never one buffer nor one long synchronous
+ * stretch: the driver pulls one chunk, then lets the event loop run, then pulls the next.
  */
 export interface StateMachine<R = unknown> {
   /** Applies a committed entry (Noop entries too: they mark a new leader's term). */
   apply(entry: Entry): R;
-  /** Serialises the state as of the last applied entry. */
-  snapshot(): Uint8Array;
-  /** Replaces the whole state with a snapshot's. */
-  restore(data: Uint8Array, meta: SnapshotMeta): void;
+  /**
+   * A point-in-time view of the state as of the last applied entry, serialised lazily, chunk by
+   * chunk, as the driver iterates it. The driver keeps calling apply() while it iterates (across
+   * many turns of the event loop), so the view must not see those changes: the state machine
+   * captures the state when snapshot() is called (copy-on-write, an immutable structure, or a
+   * copy) and the iterator serialises that capture. The driver takes the first chunk in the same
+   * turn as the call, so a generator method that captures before its first yield works too.
+   * Each chunk should take little time to make (a millisecond or so) and be modest in size (up
+   * to about 1 MiB); how the state is cut into chunks is the state machine's choice, and the
+   * bytes are its own versioned format. The driver may stop iterating early (it calls return()):
+   * the view should then be released.
+   */
+  snapshot(): Iterable<Uint8Array>;
+  /**
+   * Replaces the whole state with a snapshot's, read from `chunks` (the bytes snapshot()
+   * produced, possibly cut differently). The driver yields to the event loop between chunks and
+   * calls nothing else on the state machine until the promise settles, but the application may
+   * still read the state meanwhile: build the new state aside and switch to it at the end. Each
+   * chunk should be processed quickly. A rejection (corrupt or unreadable data) stops the node.
+   */
+  restore(chunks: AsyncIterable<Uint8Array>, meta: SnapshotMeta): Promise<void>;
 }
 
 /** How a RaftNode reaches its peers; GrpcTransport implements it. */

@@ -19,6 +19,7 @@ import {
   type RequestVote,
   Role,
   type Snapshot,
+  type SnapshotData,
   type SnapshotMeta,
 } from './types.js';
 
@@ -191,6 +192,11 @@ export class RaftCore {
     // sends the snapshot again.
     if (!ok) pr.pendingSnapshot = 0;
     pr.becomeProbe();
+  }
+
+  /** The data of the snapshot from the leader that the next Ready carries, if any. */
+  get pendingSnapshotData(): SnapshotData | undefined {
+    return this.pendingSnapshot?.data;
   }
 
   /** Index and term of the applied entry at index, for the application's snapshot metadata. */

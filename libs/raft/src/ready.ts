@@ -75,8 +75,11 @@ export interface ReadyHandler {
   persist(batch: PersistBatch): void | Promise<void>;
   /** Asked once the write completed: true abandons the rest of the Ready (the driver stopped). */
   stopped?(): boolean;
-  /** Replaces the state machine with a snapshot received from the leader. */
-  restore(snapshot: Snapshot): void;
+  /**
+   * Replaces the state machine with a snapshot received from the leader (already persisted). A
+   * driver that restores asynchronously returns a promise; the committed entries wait for it.
+   */
+  restore(snapshot: Snapshot): void | Promise<void>;
   /** Applies one committed entry (in log order). */
   apply(entry: Entry): void;
   /** ReadIndex requests the core gave up on, then those confirmed (serve at `index`). */
@@ -90,9 +93,10 @@ export interface ReadySource {
 
 /**
  * Carries out rd: softState; the messages that may precede the write (sendsBeforePersist);
- * the write, waited for; the other messages; the snapshot and the committed entries; the reads;
- * then core.advance(rd). `persisted` is the last durable term and vote, which decide whether
- * the write must be synced. Returns a promise only if persist did.
+ * the write, waited for; the other messages; the snapshot, waited for, and the committed
+ * entries; the reads; then core.advance(rd). `persisted` is the last durable term and vote,
+ * which decide whether the write must be synced. Returns a promise only if persist or restore
+ * did.
  */
 export function handleReady(
   core: ReadySource,
@@ -112,13 +116,19 @@ export function handleReady(
         })
       : undefined;
   if (written) return written.then(() => finishReady(core, rd, h));
-  finishReady(core, rd, h);
+  return finishReady(core, rd, h);
 }
 
-function finishReady(core: ReadySource, rd: Ready, h: ReadyHandler): void {
+function finishReady(core: ReadySource, rd: Ready, h: ReadyHandler): void | Promise<void> {
   if (h.stopped?.()) return;
   for (const m of rd.messages) if (!sendsBeforePersist(m)) h.send(m);
-  if (rd.snapshot) h.restore(rd.snapshot);
+  const restored = rd.snapshot ? h.restore(rd.snapshot) : undefined;
+  if (restored) return restored.then(() => applyCommitted(core, rd, h));
+  applyCommitted(core, rd, h);
+}
+
+function applyCommitted(core: ReadySource, rd: Ready, h: ReadyHandler): void {
+  if (h.stopped?.()) return;
   for (const e of rd.committedEntries) h.apply(e);
   if (rd.droppedReads.length > 0 || rd.readStates.length > 0)
     h.reads(rd.droppedReads, rd.readStates);

@@ -32,9 +32,25 @@ export interface SnapshotMeta {
   readonly term: number;
 }
 
+/**
+ * The bytes of a stored or received snapshot: a handle read as a stream of chunks, never one
+ * buffer, so that a snapshot of any size costs a few chunks of memory to send, receive or restore.
+ */
+export interface SnapshotData {
+  /** Total length in bytes. */
+  readonly bytes: number;
+  /**
+   * The bytes in order, in chunks of modest size (about 1 MiB at most). Each call reads from the
+   * start. A read that has started sees the data to its end even if a newer snapshot replaces
+   * this one meanwhile; one that starts after that fails. Data that does not match what was
+   * written fails the read with StorageCorruptionError, at the latest at its end.
+   */
+  chunks(): AsyncIterable<Uint8Array>;
+}
+
 export interface Snapshot {
   readonly meta: SnapshotMeta;
-  readonly data: Uint8Array;
+  readonly data: SnapshotData;
 }
 
 export enum Role {
@@ -103,10 +119,11 @@ export interface InstallSnapshot extends Envelope {
   readonly type: 'InstallSnapshot';
   readonly snapshot: SnapshotMeta;
   /**
-   * Absent when the core emits the message (the driver streams the stored snapshot in chunks);
-   * present when the receiving driver steps the reassembled snapshot into its core.
+   * Absent when the core emits the message (the transport streams the stored snapshot); present
+   * when the receiving transport steps it into the core: the data it staged in its node's
+   * storage (Storage.receiveSnapshot) as the chunks arrived.
    */
-  readonly data?: Uint8Array;
+  readonly data?: SnapshotData;
 }
 
 export interface InstallSnapshotResponse extends Envelope {

@@ -66,7 +66,9 @@ export function checkHistory(h: LockHistory, o: CheckOptions): CheckReport {
 
 /** No two leases' holders believe they hold one lock (or lead one election) at once. */
 function checkExclusion(beliefs: Belief[], add: (p: string, d: string) => void): number {
-  const by = groupBy(beliefs, (b) => `${b.mutex}:${b.name}`);
+  // A belief that ended before it began (answered after its validity) claimed nothing.
+  const held = beliefs.filter((b) => b.to > b.from);
+  const by = groupBy(held, (b) => `${b.mutex}:${b.name}`);
   let n = 0;
   for (const [key, bs] of by) {
     bs.sort((a, b) => a.from - b.from);

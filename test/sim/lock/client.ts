@@ -336,6 +336,8 @@ export class SimClient {
       const other = o.alsoWaitFor;
       void this.touching(lease, () => this.acquireOn(lease, other, ttl)).then((g) => {
         if (!g || lost || ended || this.stopped) return;
+        // The SDK counts the grant from its request's send: it may be over already.
+        if (runtime.now() >= Math.min(g.sentAt + g.ttl, validUntil) - margin) return;
         believe(
           {
             client: this.env.id,

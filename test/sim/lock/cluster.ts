@@ -100,7 +100,10 @@ export class SimLockCluster {
     s.node = undefined;
     s.starts++;
     const storage = s.disk.storage(host);
-    const raw = new SimTransport(host, this.net, { readSnapshot: () => storage.readSnapshot() });
+    const raw = new SimTransport(host, this.net, {
+      readSnapshot: () => storage.readSnapshot(),
+      receiveSnapshot: (meta, chunks) => storage.receiveSnapshot(meta, chunks),
+    });
     const durable = {
       hardState: () => s.disk.mem.hardStateSync(),
       lastIndex: () => s.disk.mem.lastIndex(),

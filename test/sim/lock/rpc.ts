@@ -16,19 +16,22 @@ type Call = {
   kind: 'call' | 'stream';
   id: number;
   from: string;
+  /** The caller's process: a reply to a process that died never reaches its successor. */
+  inc: number;
   method: string;
   req: object;
   /** Relative, like gRPC's grpc-timeout header. */
   timeoutMs: number;
   forwardedBy?: { id: string; clientAddress: string };
 };
-type Cancel = { kind: 'cancel'; id: number; from: string };
-type Reply =
+type Cancel = { kind: 'cancel'; id: number; from: string; inc: number };
+type Reply = (
   | { kind: 'ok'; id: number; value: unknown }
   | { kind: 'error'; id: number; code: number; message: string }
   /** Stream messages carry their position: the network may lose, copy and reorder them. */
   | { kind: 'data'; id: number; seq: number; value: unknown }
-  | { kind: 'end'; id: number; seq: number; code: number };
+  | { kind: 'end'; id: number; seq: number; code: number }
+) & { inc?: number };
 
 /** How long a stream waits for a message that went missing before it counts as broken. */
 const STREAM_GAP_MS = 200;
@@ -59,19 +62,28 @@ export function serveApi(host: SimHost, net: SimNetwork, api: LockApi): void {
   const live = new Map<string, AbortController>();
   /** Calls already taken: a copy the network made is not a second call (HTTP/2 has none). */
   const seen = new Set<string>();
-  const key = (from: string, id: number) => `${from}/${id}`;
+  const key = (from: string, inc: number, id: number) => `${from}#${inc}/${id}`;
   net.listen<Call | Cancel>(host, API_PORT, (m) => {
     if (m.kind === 'cancel') {
-      live.get(key(m.from, m.id))?.abort(new Error('call cancelled'));
+      live.get(key(m.from, m.inc, m.id))?.abort(new Error('call cancelled'));
       return;
     }
-    const k = key(m.from, m.id);
+    const k = key(m.from, m.inc, m.id);
     if (seen.has(k)) return;
     seen.add(k);
     if (seen.size > 100_000) seen.delete(seen.values().next().value!);
     const controller = new AbortController();
     live.set(k, controller);
-    const reply = (r: Reply) => net.post(host, m.from, REPLY_PORT, r);
+    const reply = (r: Reply) => {
+      host.world.trace(
+        () => `${host.name} reply ${m.from}/${m.id} ${m.method} ${JSON.stringify(r)}`,
+      );
+      net.post(host, m.from, REPLY_PORT, { ...r, inc: m.inc });
+    };
+    host.world.trace(
+      () =>
+        `${host.name} call ${m.from}/${m.id} ${m.method}${m.forwardedBy ? ' (forwarded)' : ''} ${JSON.stringify(m.req)}`,
+    );
     const watchdog = keepalive(host, net, m.from, controller);
     const done = () => {
       live.delete(k);
@@ -169,7 +181,9 @@ class Caller {
     readonly host: SimHost,
     readonly net: SimNetwork,
   ) {
-    net.listen<Reply>(host, REPLY_PORT, (r) => this.pending.get(r.id)?.(r));
+    net.listen<Reply>(host, REPLY_PORT, (r) => {
+      if (r.inc === host.incarnation) this.pending.get(r.id)?.(r);
+    });
   }
 
   /** A unary call; rejects with an RpcError. */
@@ -188,6 +202,7 @@ class Caller {
           kind: 'cancel',
           id,
           from: this.host.id,
+          inc: this.host.incarnation,
         });
         finish(() => reject(new RpcFailure(Status.CANCELLED, 'call cancelled')));
       };
@@ -204,6 +219,7 @@ class Caller {
           kind: 'cancel',
           id,
           from: this.host.id,
+          inc: this.host.incarnation,
         });
         finish(() => reject(new RpcFailure(Status.DEADLINE_EXCEEDED, 'deadline exceeded')));
       });
@@ -215,6 +231,7 @@ class Caller {
         kind: 'call',
         id,
         from: this.host.id,
+        inc: this.host.incarnation,
         method,
         req,
         timeoutMs,
@@ -260,7 +277,12 @@ class Caller {
       gapTimer = early.size > 0 ? this.host.after(STREAM_GAP_MS, () => broken()) : undefined;
     };
     const broken = () => {
-      this.net.post<Cancel>(this.host, node, API_PORT, { kind: 'cancel', id, from: this.host.id });
+      this.net.post<Cancel>(this.host, node, API_PORT, {
+        kind: 'cancel',
+        id,
+        from: this.host.id,
+        inc: this.host.incarnation,
+      });
       end(Status.UNAVAILABLE);
     };
     this.pending.set(id, take);
@@ -268,6 +290,7 @@ class Caller {
       kind: 'stream',
       id,
       from: this.host.id,
+      inc: this.host.incarnation,
       method,
       req,
       timeoutMs: 3_600_000,
@@ -275,7 +298,12 @@ class Caller {
     if (verdict === 'down') this.host.after(1, () => end(Status.UNAVAILABLE));
     return () => {
       if (over) return;
-      this.net.post<Cancel>(this.host, node, API_PORT, { kind: 'cancel', id, from: this.host.id });
+      this.net.post<Cancel>(this.host, node, API_PORT, {
+        kind: 'cancel',
+        id,
+        from: this.host.id,
+        inc: this.host.incarnation,
+      });
       end(Status.CANCELLED);
     };
   }

@@ -174,12 +174,13 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
       down.add(victim);
       restartLater(victim, world.between(50, 1_500));
     } else if (x < 0.22 && !down.has(victim) && majorityUp) {
-      // During its next write, or its next snapshot save: a torn write either way.
+      // During its next write, or in the middle of its next snapshot save (a chunk, or the write
+      // that stores them): a torn write either way.
       const snapshot = world.chance(0.4);
       note(`crash ${victim} during its next ${snapshot ? 'snapshot save' : 'write'}`);
       const s = cluster.nodes.get(victim)!;
       s.disk.crashDuringNextWrite = {
-        ...(snapshot ? { match: (w) => w.kind === 'snapshot' } : {}),
+        ...(snapshot ? { match: (w) => w.kind === 'snapshot' || w.kind === 'snapshotChunk' } : {}),
         crash: () => {
           cluster.crash(victim);
           down.add(victim);

@@ -1,4 +1,4 @@
-import { type Entry, EntryType } from '../../../libs/raft/src/index.js';
+import { type Entry, EntryType, readAll, snapshotDataOf } from '../../../libs/raft/src/index.js';
 import { SimDisk, SimWorld } from './index.js';
 
 const ent = (index: number, term = 1): Entry => ({
@@ -131,17 +131,74 @@ describe('SimDisk and SimStorage', () => {
     expect(disk.mem.lastIndex()).toBe(1);
   });
 
-  test('snapshots: saved durably after the delay, read back from the durable state', async () => {
-    const { w, storage } = setup();
+  test('snapshots: chunks staged, then stored durably by a synced write; read back in chunks', async () => {
+    const { w, disk, storage } = setup();
+    const kinds: string[] = [];
+    disk.onDurable = (d) => kinds.push(d.kind);
     void storage.save({ entries: [ent(1), ent(2), ent(3)] });
     await w.run(20);
-    void storage.saveSnapshot({ meta: { index: 2, term: 1 }, data: Uint8Array.of(9) }, 1);
+    let stored: boolean | undefined;
+    void storage
+      .saveSnapshot({ index: 2, term: 1 }, snapshotDataOf(Uint8Array.of(9, 8, 7), 2).chunks(), 1)
+      .then((s) => (stored = s));
     const before = storage.readSnapshot();
-    await w.run(29);
+    await w.run(25);
     expect(await before).toBeNull();
-    await w.run(30);
+    expect(stored).toBeUndefined();
+    await w.run(40);
+    expect(stored).toBe(true);
+    expect(kinds).toEqual(['save', 'snapshotChunk', 'snapshotChunk', 'snapshot']);
     const after = storage.readSnapshot();
-    await w.run(31);
-    expect(await after).toEqual({ meta: { index: 2, term: 1 }, data: Uint8Array.of(9) });
+    await w.run(41);
+    const snap = (await after)!;
+    expect(snap.meta).toEqual({ index: 2, term: 1 });
+    expect(await readAll(snap.data.chunks())).toEqual(Uint8Array.of(9, 8, 7));
+  });
+
+  test('a crash in the middle of a snapshot save keeps the previous snapshot', async () => {
+    const { w, disk, storage, host } = setup();
+    void storage.save({ entries: [ent(1), ent(2), ent(3)] });
+    await w.run(20);
+    void storage.saveSnapshot({ index: 1, term: 1 }, snapshotDataOf(Uint8Array.of(1)).chunks(), 0);
+    await w.run(40);
+    expect(disk.mem.snapshotIndex()).toBe(1);
+    disk.crashDuringNextWrite = {
+      match: (d) => d.kind === 'snapshotChunk',
+      crash: () => host.crash(),
+    };
+    void storage.saveSnapshot(
+      { index: 3, term: 1 },
+      snapshotDataOf(new Uint8Array(9), 3).chunks(),
+      3,
+    );
+    await w.run(100);
+    expect(host.crashed).toBe(true);
+    expect(disk.mem.snapshotIndex()).toBe(1);
+    // The next process finds the previous snapshot whole, and no staged garbage.
+    const next = disk.storage(w.spawn('n1'));
+    const state = next.load();
+    await w.run(101);
+    const loaded = await state;
+    expect(await readAll(loaded.snapshot!.data.chunks())).toEqual(Uint8Array.of(1));
+    expect(disk.mem.stagedSnapshots).toBe(0);
+    expect(loaded.entries.map((e) => e.index)).toEqual([2, 3]);
+  });
+
+  test('a received snapshot is staged chunk by chunk and installed by a save', async () => {
+    const { w, disk, storage } = setup();
+    const meta = { index: 5, term: 2 };
+    const received = storage.receiveSnapshot(
+      meta,
+      snapshotDataOf(Uint8Array.of(4, 5, 6), 1).chunks(),
+    );
+    await w.run(5);
+    const data = await received;
+    expect(disk.mem.stagedSnapshots).toBe(1);
+    expect(disk.mem.snapshotIndex()).toBe(0);
+    void storage.save({ snapshot: { meta, data }, hardState: { term: 2, vote: '', commit: 5 } });
+    await w.run(30);
+    expect(disk.mem.snapshotIndex()).toBe(5);
+    expect(disk.mem.stagedSnapshots).toBe(0);
+    expect(await readAll(data.chunks())).toEqual(Uint8Array.of(4, 5, 6));
   });
 });

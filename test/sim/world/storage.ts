@@ -6,11 +6,14 @@ import {
   type PersistBatch,
   type PersistentState,
   type Snapshot,
+  type SnapshotData,
+  type SnapshotMeta,
   type Storage,
 } from '../../../libs/raft/src/index.js';
-import type { CompleteWrite } from '../../../libs/raft/src/storage/memory-storage.js';
+import { type CompleteWrite, stageChunks } from '../../../libs/raft/src/storage/memory-storage.js';
 import type { SimHost } from './host.js';
 import type { SimWorld } from './world.js';
+import { asError } from '../../../libs/common/src/errors.js';
 
 // Bound once: global lookups are slow in Jest's vm context (see world.ts).
 const { max } = Math;
@@ -37,10 +40,15 @@ export const fastDisk: DiskPolicy = {
 };
 export const slowDisk: DiskPolicy = { ...fastDisk, minDelayMs: 20, maxDelayMs: 100 };
 
-/** A write as it reached the durable state, for checkers reading the disk. */
+/**
+ * A write as it reached the durable state, for checkers reading the disk: a Ready's batch, one
+ * chunk of a snapshot being saved or received (invisible until stored), or the write that makes
+ * a local snapshot the stored one.
+ */
 export type DurableWrite =
   | { kind: 'save'; batch: PersistBatch }
-  | { kind: 'snapshot'; snapshot: Snapshot; compactUpTo: number };
+  | { kind: 'snapshotChunk'; id: number; bytes: number; received: boolean }
+  | { kind: 'snapshot'; meta: SnapshotMeta; compactUpTo: number; bytes: number };
 
 export interface CrashTrigger {
   /** Which write to crash during, given the durable hard state before it; any if absent. */
@@ -176,17 +184,52 @@ export class SimStorage implements Storage {
   ) {}
 
   load(): Promise<PersistentState> {
-    return new Prom((resolve) => this.host.soon(() => resolve(this.disk.mem.loadSync())));
+    return new Prom((resolve) =>
+      this.host.soon(() => {
+        // What a previous process staged and never stored is garbage (RocksDbStorage.open).
+        this.disk.mem.collectGarbage();
+        resolve(this.disk.mem.loadSync());
+      }),
+    );
   }
 
   save(batch: PersistBatch): Promise<void> {
-    const complete = this.disk.mem.beginSave(batch);
+    let complete: CompleteWrite;
+    try {
+      complete = this.disk.mem.beginSave(batch);
+    } catch (e) {
+      return Prom.reject(asError(e));
+    }
     return this.disk.write(this.host, { kind: 'save', batch }, complete, batch.sync ?? true);
   }
 
-  saveSnapshot(snapshot: Snapshot, compactUpTo: number): Promise<void> {
-    const complete = this.disk.mem.beginSaveSnapshot(snapshot, compactUpTo);
-    return this.disk.write(this.host, { kind: 'snapshot', snapshot, compactUpTo }, complete, true);
+  async saveSnapshot(
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+    compactUpTo: number,
+  ): Promise<boolean> {
+    const mem = this.disk.mem;
+    const id = mem.openStaging();
+    const staged = await this.stage(id, chunks, false);
+    const commit = mem.beginCommitSnapshot(id, meta, compactUpTo, staged);
+    const bytes = staged.reduce((n, c) => n + c.length, 0);
+    const write: DurableWrite = { kind: 'snapshot', meta, compactUpTo, bytes };
+    await this.disk.write(this.host, write, commit.complete, true);
+    return commit.stored();
+  }
+
+  async receiveSnapshot(
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+  ): Promise<SnapshotData> {
+    const mem = this.disk.mem;
+    const id = mem.openStaging();
+    const staged = await this.stage(id, chunks, true);
+    return mem.registerReceived(id, meta, staged);
+  }
+
+  async discardSnapshot(data: SnapshotData): Promise<void> {
+    this.disk.mem.discardSnapshotSync(data);
   }
 
   readSnapshot(): Promise<Snapshot | null> {
@@ -194,4 +237,15 @@ export class SimStorage implements Storage {
   }
 
   async close(): Promise<void> {}
+
+  /** Each chunk is an unsynced write: durable with the next synced one, lost in a crash before. */
+  private stage(
+    id: number,
+    chunks: AsyncIterable<Uint8Array>,
+    received: boolean,
+  ): Promise<Uint8Array[]> {
+    return stageChunks(this.disk.mem, id, chunks, (complete, bytes) =>
+      this.disk.write(this.host, { kind: 'snapshotChunk', id, bytes, received }, complete, false),
+    );
+  }
 }

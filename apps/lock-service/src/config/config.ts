@@ -111,7 +111,10 @@ export const serverConfigSchema = z
     snapshotEntries: positiveInt(10_000),
     maxLeases: positiveInt(defaultLimits.maxLeases),
     maxWaitersPerLock: positiveInt(defaultLimits.maxWaitersPerLock),
+    maxLocksPerLease: positiveInt(defaultLimits.maxLocksPerLease),
+    maxElections: positiveInt(defaultLimits.maxElections),
     maxStreams: positiveInt(defaultLimits.maxStreams),
+    maxStreamBufferBytes: positiveInt(defaultLimits.maxStreamBufferBytes),
     logFormat: z
       .enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })
       .default('json'),
@@ -241,10 +244,23 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     defaultLimits.maxWaitersPerLock,
   ),
   option(
+    'maxLocksPerLease',
+    'n',
+    'locks and elections one lease may hold or wait for',
+    defaultLimits.maxLocksPerLease,
+  ),
+  option('maxElections', 'n', 'elections alive at once', defaultLimits.maxElections),
+  option(
     'maxStreams',
     'n',
     'open Watch/Observe/KeepAlive streams on this node',
     defaultLimits.maxStreams,
+  ),
+  option(
+    'maxStreamBufferBytes',
+    'n',
+    'bytes all Watch/Observe streams of this node may hold for slow consumers',
+    defaultLimits.maxStreamBufferBytes,
   ),
   option('logFormat', LOG_FORMATS.join('|'), 'log output', 'json'),
   option('logLevel', LOG_LEVELS.join('|'), 'minimum log level', 'info'),
@@ -315,7 +331,10 @@ export function toLockNodeOptions(config: ServerConfig, logger: Logger): LockNod
     limits: {
       maxLeases: config.maxLeases,
       maxWaitersPerLock: config.maxWaitersPerLock,
+      maxLocksPerLease: config.maxLocksPerLease,
+      maxElections: config.maxElections,
       maxStreams: config.maxStreams,
+      maxStreamBufferBytes: config.maxStreamBufferBytes,
     },
     logger,
   };

@@ -27,6 +27,10 @@ export interface AcquireCmd extends Stamped {
   readonly new_lease_id: string;
   readonly max_leases: number;
   readonly max_waiters: number;
+  /** Locks and elections one lease may hold or wait for (absent in entries of older versions). */
+  readonly max_per_lease?: number;
+  /** Elections alive at once (absent in entries of older versions). */
+  readonly max_elections?: number;
 }
 
 export interface CancelWaitCmd extends Stamped {
@@ -75,15 +79,7 @@ export interface MemberCmd extends Stamped {
 export type Command =
   AcquireCmd | CancelWaitCmd | RenewCmd | ReleaseCmd | TickCmd | ProclaimCmd | MemberCmd;
 
-export function encodeCommand(c: Command): Uint8Array {
-  return Buffer.from(JSON.stringify(c));
-}
-
-export function decodeCommand(data: Uint8Array): Command {
-  return JSON.parse(
-    Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString(),
-  ) as Command;
-}
+export { decodeCommand, encodeCommand } from './command-codec.js';
 
 /** What applying a command returns to the node that proposed it. */
 export type ApplyResult =

@@ -1,15 +1,17 @@
+import type { Lease } from './model.js';
+
 /**
- * Leases by expiry time: one entry per live lease, updated in place when it is renewed and
- * removed when it goes, so that its size is the number of leases whatever clients do.
+ * Leases by expiry: a binary heap of the current lease records, each knowing its position
+ * (`hi`), so that a renewal moves its lease in place and a release removes it: one entry per
+ * live lease, whatever clients do.
  *
  * Ordered by (expiry, id), a total order: every replica pops the same leases in the same
- * order, whatever order it built its queue in (a replica restored from a snapshot builds it in
+ * order, whatever order it built its heap in (a replica restored from a snapshot builds it in
  * another order than one that applied the log), which keeps a bounded batch of expiries
  * deterministic.
  */
 export class ExpiryQueue {
-  private readonly heap: { at: number; id: string }[] = [];
-  private readonly pos = new Map<string, number>();
+  private readonly heap: Lease[] = [];
 
   get size(): number {
     return this.heap.length;
@@ -17,60 +19,62 @@ export class ExpiryQueue {
 
   /** The earliest expiry, or undefined when there are no leases. */
   peek(): number | undefined {
-    return this.heap[0]?.at;
+    return this.heap[0]?.expires_at;
   }
 
-  /** Adds the lease, or moves it to its new expiry. */
-  set(id: string, at: number): void {
-    const i = this.pos.get(id);
-    if (i === undefined) {
-      this.heap.push({ id, at });
-      this.pos.set(id, this.heap.length - 1);
-      this.up(this.heap.length - 1);
-      return;
-    }
-    const old = this.heap[i]!.at;
-    this.heap[i]!.at = at;
-    if (at < old) this.up(i);
+  add(l: Lease): void {
+    l.hi = this.heap.length;
+    this.heap.push(l);
+    this.up(l.hi);
+  }
+
+  /** The lease's record was replaced by next (same id): next takes its place, then moves. */
+  replace(prev: Lease, next: Lease): void {
+    const i = prev.hi;
+    if (this.heap[i] !== prev) throw new Error(`expiry queue: lease ${prev.id} is not queued`);
+    next.hi = i;
+    this.heap[i] = next;
+    if (next.expires_at < prev.expires_at) this.up(i);
     else this.down(i);
   }
 
-  delete(id: string): void {
-    const i = this.pos.get(id);
-    if (i === undefined) return;
+  delete(l: Lease): void {
+    const i = l.hi;
+    if (this.heap[i] !== l) return;
     const last = this.heap.pop()!;
-    this.pos.delete(id);
+    l.hi = -1;
     if (i === this.heap.length) return;
     this.heap[i] = last;
-    this.pos.set(last.id, i);
+    last.hi = i;
     this.up(i);
-    this.down(i);
+    this.down(last.hi);
   }
 
-  /** Removes and returns the lease expiring first if it expires at or before `clock`. */
-  popDue(clock: number): string | undefined {
+  /** The lease expiring first, if it expires at or before `clock`; it stays queued. */
+  due(clock: number): Lease | undefined {
     const top = this.heap[0];
-    if (!top || top.at > clock) return undefined;
-    this.delete(top.id);
-    return top.id;
+    return top && top.expires_at <= clock ? top : undefined;
   }
 
   clear(): void {
+    for (const l of this.heap) l.hi = -1;
     this.heap.length = 0;
-    this.pos.clear();
   }
 
   private before(a: number, b: number): boolean {
     const x = this.heap[a]!;
     const y = this.heap[b]!;
-    return x.at < y.at || (x.at === y.at && x.id < y.id);
+    return x.expires_at < y.expires_at || (x.expires_at === y.expires_at && x.id < y.id);
   }
 
   private swap(a: number, b: number): void {
     const h = this.heap;
-    [h[a], h[b]] = [h[b]!, h[a]!];
-    this.pos.set(h[a].id, a);
-    this.pos.set(h[b].id, b);
+    const x = h[a]!;
+    const y = h[b]!;
+    h[a] = y;
+    h[b] = x;
+    y.hi = a;
+    x.hi = b;
   }
 
   private up(i: number): void {

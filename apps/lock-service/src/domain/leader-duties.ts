@@ -6,7 +6,7 @@ import type { EventBus } from './event-bus.js';
 import type { SmEvent } from './events.js';
 import { LeaseClock } from './lease-clock.js';
 import type { Limits } from './options.js';
-import { mutexKey } from './model.js';
+import { requestScope } from './model.js';
 import type { IdSource, Runtime } from './runtime.js';
 import { wholeMs } from './state-machine.js';
 import type { LockStateView } from './state-view.js';
@@ -207,7 +207,7 @@ export class LeaderDuties {
     // the NUL separator keeps scoped ids distinct. A wait must be resumable after a leader
     // change, so it always has a request id.
     const requestId = f.requestId
-      ? `${mutexKey(kind, f.name)}\u0000${f.requestId}`
+      ? `${requestScope(kind, f.name)}\u0000${f.requestId}`
       : f.waitMs > 0
         ? `srv-${this.ids.next()}`
         : '';
@@ -224,6 +224,8 @@ export class LeaderDuties {
       new_lease_id: newLeaseId,
       max_leases: this.opts.limits.maxLeases,
       max_waiters: this.opts.limits.maxWaitersPerLock,
+      max_per_lease: this.opts.limits.maxLocksPerLease,
+      max_elections: this.opts.limits.maxElections,
     });
     switch (r.status) {
       case 'granted':

@@ -72,7 +72,7 @@ export class LockNode {
       this.runtime,
       ports.ids ?? randomIds,
     );
-    this.hub = new StreamHub(opts.limits.maxStreams);
+    this.hub = new StreamHub(opts.limits.maxStreams, opts.limits.maxStreamBufferBytes);
     this.router = new LeaderRouter(
       role,
       () => this.duties.active,
@@ -119,7 +119,7 @@ export class LockNode {
       // A snapshot serialises the whole state: space them out as the state grows, so that
       // their cost per entry stays flat (and one never stalls the leader for long).
       snapshotDue: (since) =>
-        since >= Math.max(opts.snapshotEntries, 2 * (node.sm.leaseCount + node.sm.mutexes.size)),
+        since >= Math.max(opts.snapshotEntries, 2 * (node.sm.leaseCount + node.sm.mutexCount)),
       // Entries kept behind a snapshot for slightly lagging followers: never more than a snapshot
       // interval, so that a small --snapshot-entries also means small logs.
       snapshotRetainEntries: Math.min(1_000, opts.snapshotEntries),

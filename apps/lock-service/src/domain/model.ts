@@ -1,24 +1,38 @@
 import type { MutexKind } from './commands.js';
 
-export interface Lease {
+// The replicated state's records. Records are never changed in place (except the bookkeeping
+// fields marked so, which no snapshot reads): a change replaces the record in its map, so that
+// a snapshot in progress still sees every record as it was when the snapshot began. Sized for a
+// million leases: no per-record Set, a lease with one lock refers to it by one string.
+
+/** A record's snapshot bookkeeping (state.ts): mutable, never serialised. */
+export interface Snapshotted {
+  /** Epoch of the snapshot that already wrote this record, or that began after it was made. */
+  snap: number;
+}
+
+/** Mutex keys as a lease refers to them: none, one (the common case), or several. */
+export type Keys = string | readonly string[] | null;
+
+export interface Lease extends Snapshotted {
   readonly id: string;
   readonly ttl_ms: number;
-  /** Bumped by every renewal. */
-  seq: number;
   /**
    * Lease-clock time (ms) at which the lease expires: the stamp of the entry that created or
    * last renewed it, plus its TTL. The first entry stamped at or after it expires the lease.
    */
-  expires_at: number;
-  /** Mutex keys held and waited for. */
-  holds: Set<string>;
-  waits: Set<string>;
+  readonly expires_at: number;
+  /** Keys of the mutexes it holds and waits for (see stateKey). */
+  readonly holds: Keys;
+  readonly waits: Keys;
   /**
    * The waiting request that created the lease. The leader keeps such a lease alive while that
    * call waits (its caller cannot know the id yet, so cannot renew it); any other lease is its
-   * owner's to renew. A timed-out wait drops it.
+   * owner's to renew. A timed-out wait drops it. '' for any other lease.
    */
-  created_for?: string;
+  readonly created_for: string;
+  /** Position in the expiry queue (mutable bookkeeping). */
+  hi: number;
 }
 
 export interface Waiter {
@@ -31,19 +45,57 @@ export interface Waiter {
 export interface Holder {
   readonly lease_id: string;
   readonly owner: string;
-  value: string;
+  readonly value: string;
   readonly token: number;
-  readonly request_id: string;
 }
 
 /** A lock or an election: one holder, then waiters in FIFO order. */
-export interface Mutex {
+export interface Mutex extends Snapshotted {
   readonly kind: MutexKind;
   readonly name: string;
-  holder: Holder | null;
-  queue: Waiter[];
+  readonly holder: Holder | null;
+  readonly queue: readonly Waiter[];
 }
 
-export function mutexKey(kind: MutexKind, name: string): string {
+export const NO_WAITERS: readonly Waiter[] = Object.freeze([]);
+
+/**
+ * A mutex's key in the state: a lock's name itself (no new string per lock), an election's
+ * name after a control character, which names never contain.
+ */
+export function stateKey(kind: MutexKind, name: string): string {
+  return kind === 'lock' ? name : `\u0001${name}`;
+}
+
+/**
+ * The scope of a client's request id: the lock or election it names. The retry table is shared
+ * by every lock and election, and the same id sent for another one is another request.
+ */
+export function requestScope(kind: MutexKind, name: string): string {
   return (kind === 'lock' ? 'l:' : 'e:') + name;
+}
+
+export function keysOf(k: Keys): readonly string[] {
+  return k === null ? [] : typeof k === 'string' ? [k] : k;
+}
+
+export function keysHas(k: Keys, key: string): boolean {
+  return k === key || (Array.isArray(k) && k.includes(key));
+}
+
+export function keysAdd(k: Keys, key: string): Keys {
+  if (k === null) return key;
+  if (keysHas(k, key)) return k;
+  return typeof k === 'string' ? [k, key] : [...k, key];
+}
+
+export function keysDelete(k: Keys, key: string): Keys {
+  if (k === key) return null;
+  if (typeof k === 'string' || k === null) return k;
+  const rest = k.filter((x) => x !== key);
+  return rest.length === 0 ? null : rest.length === 1 ? rest[0]! : rest;
+}
+
+export function keysCount(k: Keys): number {
+  return k === null ? 0 : typeof k === 'string' ? 1 : k.length;
 }

@@ -5,8 +5,14 @@ export interface Limits {
   readonly maxLeases: number;
   /** Waiters queued on one lock or election. */
   readonly maxWaitersPerLock: number;
+  /** Locks and elections one lease may hold or wait for. */
+  readonly maxLocksPerLease: number;
+  /** Elections alive at once. */
+  readonly maxElections: number;
   /** Open Watch/Observe/KeepAlive streams on this node. */
   readonly maxStreams: number;
+  /** Bytes all Watch/Observe streams of this node may hold for slow consumers. */
+  readonly maxStreamBufferBytes: number;
 }
 
 export interface LockNodeOptions {
@@ -31,5 +37,8 @@ export interface LockNodeOptions {
 export const defaultLimits: Limits = {
   maxLeases: 1_000_000,
   maxWaitersPerLock: 10_000,
+  maxLocksPerLease: 64,
+  maxElections: 100_000,
   maxStreams: 10_000,
+  maxStreamBufferBytes: 64 * 1024 * 1024,
 };

@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import {
   type Entry,
   EntryType,
@@ -16,10 +17,27 @@ import {
   type ReleaseCmd,
   type RenewCmd,
 } from './commands.js';
-import { ExpiryQueue } from './expiry-queue.js';
-import { type Lease, type Mutex, mutexKey, type Waiter } from './model.js';
 import { type SmEvent } from './events.js';
-import { RetryTable } from './retry-table.js';
+import { LockState } from './lock-state.js';
+import {
+  keysAdd,
+  keysCount,
+  keysDelete,
+  keysHas,
+  keysOf,
+  type Lease,
+  type Mutex,
+  NO_WAITERS,
+  stateKey,
+  type Waiter,
+} from './model.js';
+import { DEDUP_WINDOW_MS, MAX_DEDUP } from './retry-table.js';
+import {
+  lease as newLease,
+  readSnapshot,
+  type Restored,
+  writeSnapshot,
+} from './snapshot-format.js';
 import type { LockStateView } from './state-view.js';
 
 export { DEDUP_WINDOW_MS } from './retry-table.js';
@@ -35,25 +53,23 @@ export function wholeMs(span: number): number {
   return Math.max(0, Math.floor(span + 1e-6));
 }
 
-/** Snapshot format; version 1 (no `version` field) carried remaining TTLs instead of expiries. */
-const SNAPSHOT_VERSION = 2;
+/**
+ * The retry table's key of a request id: 128 bits of its SHA-256, a 16-character string
+ * instead of a client's id of up to 64 bytes behind its scope. Collisions are as likely as
+ * guessing a random 128-bit number.
+ */
+export function requestKey(requestId: string): string {
+  return hash('sha256', requestId, 'binary').slice(0, 16);
+}
 
 /**
  * The replicated lock state: leases, locks and elections (both "mutexes" with a FIFO queue),
  * and the retry table. Deterministic: time enters only through the lease-clock stamps of
- * commands, and a lease expires when the first entry stamped at or after its expiry applies.
+ * commands, and a lease expires when the first entry stamped at or past its expiry applies.
  * The fencing token of a grant is the index of the entry whose application granted it.
  */
 export class LockStateMachine implements StateMachine<ApplyResult>, LockStateView {
-  leases = new Map<string, Lease>();
-  mutexes = new Map<string, Mutex>();
-  members = new Map<string, string>();
-  /** The lease clock: the latest stamp applied (ms). */
-  clock = 0;
-  private retries = new RetryTable();
-  /** request_id -> key of the mutex it waits on. */
-  private waiting = new Map<string, string>();
-  private expiries = new ExpiryQueue();
+  private readonly s = new LockState();
 
   /** emit: where applied changes go, in order (the node's event bus). */
   constructor(private readonly emit: (e: SmEvent) => void = () => undefined) {}
@@ -69,9 +85,10 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     } catch {
       return { status: 'ignored' }; // never produced by our leaders; never fatal either
     }
-    if (typeof c.t === 'number' && c.t > this.clock) this.clock = c.t;
-    this.emit({ type: 'stamp', clock: this.clock, term: entry.term, index: entry.index });
-    this.retries.purge(this.clock);
+    const s = this.s;
+    if (typeof c.t === 'number' && c.t > s.clock) s.clock = c.t;
+    this.emit({ type: 'stamp', clock: s.clock, term: entry.term, index: entry.index });
+    this.purgeRetries();
     this.expireDue(entry.index);
     switch (c.op) {
       case 'acquire':
@@ -85,7 +102,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       case 'proclaim':
         return this.proclaim(c);
       case 'member':
-        this.members.set(c.id, c.client_address);
+        s.members.set(c.id, c.client_address);
         this.emit({ type: 'member', id: c.id, client_address: c.client_address });
         return { status: 'ok' };
       case 'tick':
@@ -97,33 +114,45 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
 
   // ---- queries (local state; callers make them linearizable with a read barrier) ---------------
 
-  mutex(kind: MutexKind, name: string): Mutex | undefined {
-    return this.mutexes.get(mutexKey(kind, name));
+  get clock(): number {
+    return this.s.clock;
   }
 
-  allMutexes(): Iterable<Mutex> {
-    return this.mutexes.values();
+  get leases(): ReadonlyMap<string, Lease> {
+    return this.s.leases;
   }
 
   get leaseCount(): number {
-    return this.leases.size;
+    return this.s.leases.size;
+  }
+
+  get mutexCount(): number {
+    return this.s.mutexes.size;
+  }
+
+  mutex(kind: MutexKind, name: string): Mutex | undefined {
+    return this.s.mutexes.get(stateKey(kind, name));
+  }
+
+  allMutexes(): Iterable<Mutex> {
+    return this.s.mutexes.values();
   }
 
   memberAddress(id: string): string | undefined {
-    return this.members.get(id);
+    return this.s.members.get(id);
   }
 
   waitingOn(requestId: string): string | undefined {
-    return this.waiting.get(requestId);
+    return this.s.waiting.get(requestKey(requestId));
   }
 
   recorded(requestId: string): ApplyResult | undefined {
-    return this.retries.get(requestId);
+    return this.s.retries.get(requestKey(requestId))?.r;
   }
 
   /** The earliest lease expiry on the lease clock, or undefined without leases. */
   nextExpiry(): number | undefined {
-    return this.expiries.peek();
+    return this.s.expiries.peek();
   }
 
   /**
@@ -132,18 +161,45 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
    * same: it is never granted, renewed or used.
    */
   live(leaseId: string): Lease | undefined {
-    const l = this.leases.get(leaseId);
-    return l && l.expires_at > this.clock ? l : undefined;
+    const l = this.s.leases.get(leaseId);
+    return l && l.expires_at > this.s.clock ? l : undefined;
   }
 
-  // ---- lease clock ---------------------------------------------------------------------------
+  // ---- records --------------------------------------------------------------------------------
+
+  private putLease(l: Lease, patch: Partial<Pick<Lease, 'expires_at' | 'holds' | 'waits'>>): Lease {
+    const next: Lease = { ...l, ...patch };
+    this.s.setLease(next);
+    return next;
+  }
+
+  private putMutex(m: Mutex, patch: Partial<Pick<Mutex, 'holder' | 'queue'>>): Mutex {
+    const next: Mutex = { ...m, ...patch };
+    this.s.setMutex(stateKey(m.kind, m.name), next);
+    return next;
+  }
+
+  private record(requestId: string, r: ApplyResult): void {
+    this.s.setRetry({ key: requestKey(requestId), t: this.s.clock, seq: 0, r, snap: 0 });
+    if (this.s.retries.size > MAX_DEDUP) this.s.deleteRetry(this.s.retries.keys().next().value!);
+  }
+
+  /** Forgets retry records older than the window at the lease clock. */
+  private purgeRetries(): void {
+    const oldest = this.s.clock - DEDUP_WINDOW_MS;
+    for (const [key, d] of this.s.retries) {
+      if (d.t >= oldest) return;
+      this.s.deleteRetry(key);
+    }
+  }
+
+  // ---- the lease clock --------------------------------------------------------------------------
 
   private expireDue(index: number): void {
     for (let n = 0; n < MAX_EXPIRIES_PER_ENTRY; n++) {
-      const id = this.expiries.popDue(this.clock);
-      if (id === undefined) return;
-      const lease = this.leases.get(id);
-      if (lease) this.dropLease(lease, index, true);
+      const lease = this.s.expiries.due(this.s.clock);
+      if (lease === undefined) return;
+      this.dropLease(lease, index, true);
     }
   }
 
@@ -158,33 +214,32 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   }
 
   /** A full TTL from this entry's stamp, which the leader took after the request arrived. */
-  private extend(lease: Lease): void {
-    lease.seq++;
-    lease.expires_at = this.clock + lease.ttl_ms;
-    this.expiries.set(lease.id, lease.expires_at);
-    this.emit({ type: 'lease', lease_id: lease.id, expires_at: lease.expires_at });
+  private extend(lease: Lease): Lease {
+    const next = this.putLease(lease, { expires_at: this.s.clock + lease.ttl_ms });
+    this.emit({ type: 'lease', lease_id: next.id, expires_at: next.expires_at });
+    return next;
   }
 
   /** Whole ms the lease has left at the current stamp (stamps are fractional ms). */
   private remaining(lease: Lease): number {
-    return wholeMs(lease.expires_at - this.clock);
+    return wholeMs(lease.expires_at - this.s.clock);
   }
 
-  // ---- commands ------------------------------------------------------------------------------
+  // ---- acquire --------------------------------------------------------------------------------
 
   private acquire(c: AcquireCmd, index: number): ApplyResult {
     if (c.request_id) {
-      const seen = this.retries.get(c.request_id);
+      const seen = this.recorded(c.request_id);
       if (seen) return this.replay(c, seen);
-      const key = this.waiting.get(c.request_id);
+      const key = this.waitingOn(c.request_id);
       if (key) {
-        const w = this.mutexes.get(key)?.queue.find((x) => x.request_id === c.request_id);
+        const w = this.s.mutexes.get(key)?.queue.find((x) => x.request_id === c.request_id);
         const lease = w && this.live(w.lease_id);
         if (lease) return { status: 'queued', lease_id: lease.id, ttl_ms: lease.ttl_ms };
       }
     }
     const r = this.acquireOnce(c, index);
-    if (c.request_id && r.status !== 'queued') this.retries.record(c.request_id, r, this.clock);
+    if (c.request_id && r.status !== 'queued') this.record(c.request_id, r);
     return r;
   }
 
@@ -207,8 +262,8 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   private acquireOnce(c: AcquireCmd, index: number): ApplyResult {
     let lease = c.lease_id ? this.live(c.lease_id) : undefined;
     if (c.lease_id && !lease) return { status: 'lease_not_found' };
-    const key = mutexKey(c.kind, c.name);
-    const m = this.mutexes.get(key);
+    const key = stateKey(c.kind, c.name);
+    const m = this.s.mutexes.get(key);
     if (lease && m?.holder?.lease_id === lease.id) {
       this.extend(lease); // its caller is alive: this call is a renewal, as a granting one is
       return { status: 'granted', lease_id: lease.id, token: m.holder.token, ttl_ms: lease.ttl_ms };
@@ -219,50 +274,46 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     if (m?.holder && !c.wait) return { status: 'held', holder: m.holder.owner };
     if (m?.holder && m.queue.length >= c.max_waiters)
       return { status: 'exhausted', what: `too many waiters on ${c.name}` };
+    if (lease && keysCount(lease.holds) + keysCount(lease.waits) >= (c.max_per_lease ?? Infinity))
+      return { status: 'exhausted', what: `too many locks on lease ${lease.id}` };
+    if (!m && c.kind === 'election' && this.s.elections >= (c.max_elections ?? Infinity))
+      return { status: 'exhausted', what: 'too many elections' };
     if (!lease) {
-      if (this.leases.size >= c.max_leases) return { status: 'exhausted', what: 'too many leases' };
-      lease = {
-        id: c.new_lease_id,
-        ttl_ms: c.ttl_ms,
-        seq: 0,
-        expires_at: this.clock + c.ttl_ms,
-        holds: new Set(),
-        waits: new Set(),
-        created_for: c.wait && c.request_id ? c.request_id : undefined,
-      };
-      this.leases.set(lease.id, lease);
-      this.expiries.set(lease.id, lease.expires_at);
+      if (this.s.leases.size >= c.max_leases)
+        return { status: 'exhausted', what: 'too many leases' };
+      // Leaders draw 64 random bits per id: a collision is all but impossible, and must not
+      // replace a live lease if it happens.
+      if (this.s.leases.has(c.new_lease_id))
+        return { status: 'exhausted', what: 'lease id in use' };
+      const createdFor = c.wait && c.request_id ? c.request_id : '';
+      lease = newLease(c.new_lease_id, c.ttl_ms, this.s.clock + c.ttl_ms, createdFor);
+      this.s.setLease(lease);
       this.emit({ type: 'lease', lease_id: lease.id, expires_at: lease.expires_at });
     }
-    const mutex = m ?? { kind: c.kind, name: c.name, holder: null, queue: [] };
-    if (!m) this.mutexes.set(key, mutex);
     const waiter: Waiter = {
       lease_id: lease.id,
       owner: c.owner,
       value: c.value,
       request_id: c.request_id,
     };
-    if (mutex.holder) {
-      mutex.queue.push(waiter);
-      lease.waits.add(key);
-      if (c.request_id) this.waiting.set(c.request_id, key);
+    if (m?.holder) {
+      this.putMutex(m, { queue: [...m.queue, waiter] });
+      this.putLease(lease, { waits: keysAdd(lease.waits, key) });
+      if (c.request_id) this.s.waiting.set(requestKey(c.request_id), key);
       return { status: 'queued', lease_id: lease.id, ttl_ms: lease.ttl_ms };
     }
     // Granted to a live call: a lease it brought is renewed by it (a new one starts now).
-    if (c.lease_id) this.extend(lease);
+    if (c.lease_id) lease = this.extend(lease);
+    const mutex = m ?? { kind: c.kind, name: c.name, holder: null, queue: NO_WAITERS, snap: 0 };
     this.grant(mutex, waiter, lease, index);
     return { status: 'granted', lease_id: lease.id, token: index, ttl_ms: lease.ttl_ms };
   }
 
+  /** Makes w the holder of m (whose queue the caller already updated). */
   private grant(m: Mutex, w: Waiter, lease: Lease, index: number): void {
-    m.holder = {
-      lease_id: lease.id,
-      owner: w.owner,
-      value: w.value,
-      token: index,
-      request_id: w.request_id,
-    };
-    lease.holds.add(mutexKey(m.kind, m.name));
+    const holder = { lease_id: lease.id, owner: w.owner, value: w.value, token: index };
+    this.putMutex(m, { holder });
+    this.putLease(lease, { holds: keysAdd(lease.holds, stateKey(m.kind, m.name)) });
     if (m.kind === 'lock') {
       this.emit({
         type: 'lock',
@@ -281,12 +332,15 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     }
   }
 
+  // ---- the end of a hold ------------------------------------------------------------------------
+
   /** The holder of m is gone: hand m to the next waiter whose lease is live, in FIFO order. */
   private vacate(m: Mutex, index: number, event: LockEventType): void {
     const prev = m.holder!;
-    m.holder = null;
-    const key = mutexKey(m.kind, m.name);
-    this.leases.get(prev.lease_id)?.holds.delete(key);
+    const key = stateKey(m.kind, m.name);
+    const held = this.s.leases.get(prev.lease_id);
+    if (held) this.putLease(held, { holds: keysDelete(held.holds, key) });
+    m = this.putMutex(m, { holder: null });
     if (m.kind === 'lock')
       this.emit({
         type: 'lock',
@@ -297,24 +351,29 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
         lease_id: prev.lease_id,
       });
     for (let next = m.queue[0]; next; next = m.queue[0]) {
-      const lease = this.live(next.lease_id);
+      let lease = this.live(next.lease_id);
       if (!lease) {
         // Past its expiry but not yet dropped (a mass expiry spread over entries): never granted.
         this.loseWaiter(m, next.lease_id);
+        m = this.s.mutexes.get(key)!;
         continue;
       }
-      m.queue.shift();
-      lease.waits.delete(key);
+      m = this.putMutex(m, { queue: m.queue.length === 1 ? NO_WAITERS : m.queue.slice(1) });
+      lease = this.putLease(lease, { waits: keysDelete(lease.waits, key) });
       // The lease made for this very wait was kept alive by the leader for the call; the grant
       // renews it, so that the caller counts a full TTL from a moment after it asked. A lease
       // the caller brought is its own to renew: the answer says what it has left.
-      if (lease.created_for === next.request_id) this.extend(lease);
+      if (lease.created_for === next.request_id) lease = this.extend(lease);
       this.grant(m, next, lease, index);
       const ttl = this.remaining(lease);
       if (next.request_id) {
-        this.waiting.delete(next.request_id);
-        const r: ApplyResult = { status: 'granted', lease_id: lease.id, token: index, ttl_ms: ttl };
-        this.retries.record(next.request_id, r, this.clock);
+        this.s.waiting.delete(requestKey(next.request_id));
+        this.record(next.request_id, {
+          status: 'granted',
+          lease_id: lease.id,
+          token: index,
+          ttl_ms: ttl,
+        });
       }
       this.emit({
         type: 'waiter_done',
@@ -327,15 +386,20 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       return;
     }
     if (m.kind === 'election') this.emit({ type: 'election', name: m.name, leader: null });
-    this.mutexes.delete(key);
+    this.s.deleteMutex(key);
   }
 
+  /** Takes lease's waiter out of m's queue; the waiter, if it was there. */
   private removeWaiter(m: Mutex, leaseId: string): Waiter | undefined {
     const i = m.queue.findIndex((w) => w.lease_id === leaseId);
     if (i < 0) return undefined;
-    const [w] = m.queue.splice(i, 1);
-    this.leases.get(leaseId)?.waits.delete(mutexKey(m.kind, m.name));
-    if (w!.request_id) this.waiting.delete(w!.request_id);
+    const w = m.queue[i]!;
+    const key = stateKey(m.kind, m.name);
+    const queue = m.queue.filter((_, j) => j !== i);
+    this.putMutex(m, { queue: queue.length === 0 ? NO_WAITERS : queue });
+    const lease = this.s.leases.get(leaseId);
+    if (lease) this.putLease(lease, { waits: keysDelete(lease.waits, key) });
+    if (w.request_id) this.s.waiting.delete(requestKey(w.request_id));
     return w;
   }
 
@@ -343,7 +407,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   private loseWaiter(m: Mutex, leaseId: string): void {
     const w = this.removeWaiter(m, leaseId);
     if (!w?.request_id) return;
-    this.retries.record(w.request_id, { status: 'lease_not_found' }, this.clock);
+    this.record(w.request_id, { status: 'lease_not_found' });
     this.emit({
       type: 'waiter_done',
       request_id: w.request_id,
@@ -354,23 +418,16 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   }
 
   private cancelWait(c: CancelWaitCmd): ApplyResult {
-    const key = mutexKey(c.kind, c.name);
-    const m = this.mutexes.get(key);
+    const m = this.mutex(c.kind, c.name);
     const w = m?.queue.find((x) => x.request_id === c.request_id);
-    if (!m || !w) return this.retries.get(c.request_id) ?? { status: 'ignored' };
+    if (!m || !w) return this.recorded(c.request_id) ?? { status: 'ignored' };
     this.removeWaiter(m, w.lease_id);
     const r: ApplyResult = { status: 'held', holder: m.holder?.owner ?? '' };
-    this.retries.record(c.request_id, r, this.clock);
-    const lease = this.leases.get(w.lease_id);
+    this.record(c.request_id, r);
+    const lease = this.s.leases.get(w.lease_id);
     // A lease made just for this wait and holding nothing else would only linger until expiry.
-    if (
-      lease &&
-      lease.holds.size === 0 &&
-      lease.waits.size === 0 &&
-      lease.created_for === c.request_id
-    ) {
+    if (lease && lease.holds === null && lease.waits === null && lease.created_for === c.request_id)
       this.dropLease(lease, 0, false);
-    }
     this.emit({
       type: 'waiter_done',
       request_id: c.request_id,
@@ -382,13 +439,13 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   }
 
   private release(c: ReleaseCmd, index: number): ApplyResult {
-    const lease = this.leases.get(c.lease_id);
+    const lease = this.s.leases.get(c.lease_id);
     if (!lease) return { status: 'ok', released: false };
     if (c.name === '') {
       this.dropLease(lease, index, false);
       return { status: 'ok', released: true };
     }
-    const m = this.mutexes.get(mutexKey(c.kind, c.name));
+    const m = this.mutex(c.kind, c.name);
     if (m?.holder?.lease_id === lease.id) {
       this.vacate(m, index, LockEventType.RELEASED);
       return { status: 'ok', released: true };
@@ -399,7 +456,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       // now as not elected, as a cancelled wait is, and answer a retry of it the same way.
       if (w.request_id) {
         const r: ApplyResult = { status: 'held', holder: m!.holder?.owner ?? '' };
-        this.retries.record(w.request_id, r, this.clock);
+        this.record(w.request_id, r);
         this.emit({
           type: 'waiter_done',
           request_id: w.request_id,
@@ -414,31 +471,34 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   }
 
   private dropLease(lease: Lease, index: number, expired: boolean): void {
-    const holds = [...lease.holds];
-    this.expiries.delete(lease.id);
-    for (const key of [...lease.waits]) this.loseWaiter(this.mutexes.get(key)!, lease.id);
+    // In key order, not the order they were taken: a replica restored from a snapshot knows
+    // the set, not its history, and every replica must apply alike.
+    const holds = [...keysOf(lease.holds)].sort();
+    for (const key of [...keysOf(lease.waits)].sort())
+      this.loseWaiter(this.s.mutexes.get(key)!, lease.id);
     for (const key of holds)
       this.vacate(
-        this.mutexes.get(key)!,
+        this.s.mutexes.get(key)!,
         index,
         expired ? LockEventType.EXPIRED : LockEventType.RELEASED,
       );
-    this.leases.delete(lease.id);
+    this.s.deleteLease(this.s.leases.get(lease.id) ?? lease);
     this.emit({ type: 'lease_gone', lease_id: lease.id, expired, holds });
   }
 
   private proclaim(c: ProclaimCmd): ApplyResult {
-    const m = this.mutexes.get(mutexKey('election', c.name));
+    const m = this.mutex('election', c.name);
     if (!m?.holder || m.holder.lease_id !== c.lease_id) return { status: 'not_holder' };
-    m.holder.value = c.value;
+    const holder = { ...m.holder, value: c.value };
+    this.putMutex(m, { holder });
     this.emit({
       type: 'election',
       name: c.name,
       leader: {
-        candidate: m.holder.owner,
+        candidate: holder.owner,
         value: c.value,
-        token: m.holder.token,
-        lease_id: m.holder.lease_id,
+        token: holder.token,
+        lease_id: holder.lease_id,
       },
     });
     return { status: 'ok' };
@@ -446,59 +506,55 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
 
   // ---- snapshots -----------------------------------------------------------------------------
 
-  snapshot(): Uint8Array {
-    return Buffer.from(
-      JSON.stringify({
-        version: SNAPSHOT_VERSION,
-        leases: [...this.leases.values()].map((l) => ({
-          ...l,
-          holds: [...l.holds],
-          waits: [...l.waits],
-        })),
-        mutexes: [...this.mutexes.values()],
-        dedup: this.retries.entries(),
-        members: [...this.members],
-        clock: this.clock,
-      }),
-    );
+  /**
+   * The state as of the last applied entry, in chunks made as they are pulled: a copy-on-write
+   * view, so entries may apply while it is read without changing what it yields.
+   */
+  snapshot(chunkBytes?: number): Iterable<Uint8Array> {
+    return writeSnapshot(this.s, chunkBytes);
   }
 
-  restore(data: Uint8Array, _meta: SnapshotMeta): void {
-    const s = JSON.parse(Buffer.from(data).toString()) as {
-      version?: number;
-      leases: (Omit<Lease, 'holds' | 'waits' | 'expires_at'> & {
-        holds: string[];
-        waits: string[];
-        expires_at?: number;
-      })[];
-      mutexes: Mutex[];
-      dedup: ReturnType<RetryTable['entries']>;
-      members: [string, string][];
-      clock: number;
-    };
-    this.clock = s.clock;
-    this.expiries.clear();
-    this.leases = new Map();
-    for (const l of s.leases) {
-      // Version 1 knew no expiry: a full TTL from the snapshot's clock is never early.
-      const lease: Lease = {
-        id: l.id,
-        ttl_ms: l.ttl_ms,
-        seq: l.seq,
-        expires_at: l.expires_at ?? s.clock + l.ttl_ms,
-        holds: new Set(l.holds),
-        waits: new Set(l.waits),
-        created_for: l.created_for,
-      };
-      this.leases.set(lease.id, lease);
-      this.expiries.set(lease.id, lease.expires_at);
+  async restore(
+    chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    _meta?: SnapshotMeta,
+  ): Promise<void> {
+    this.install(await readSnapshot(chunks));
+  }
+
+  private install(r: Restored): void {
+    const s = this.s;
+    s.clear();
+    s.clock = r.clock;
+    for (const [id, address] of r.members) s.members.set(id, address);
+    // A record twice means a broken snapshot (or writer): refuse it rather than guess.
+    const twice = (what: string, id: string) => new Error(`snapshot: ${what} ${id} twice`);
+    for (const l of r.leases) {
+      if (s.leases.has(l.id)) throw twice('lease', l.id);
+      s.setLease(l);
     }
-    this.mutexes = new Map(s.mutexes.map((m) => [mutexKey(m.kind, m.name), m]));
-    this.retries = RetryTable.from(s.dedup);
-    this.waiting = new Map();
-    for (const [key, m] of this.mutexes)
-      for (const w of m.queue) if (w.request_id) this.waiting.set(w.request_id, key);
-    this.members = new Map(s.members);
+    for (const m of r.mutexes) {
+      const key = stateKey(m.kind, m.name);
+      if (s.mutexes.has(key)) throw twice(m.kind, m.name);
+      s.setMutex(key, m);
+      const h = m.holder && s.leases.get(m.holder.lease_id);
+      if (h) s.setLease({ ...h, holds: keysAdd(h.holds, key) });
+      for (const w of m.queue) {
+        const l = s.leases.get(w.lease_id);
+        if (l) s.setLease({ ...l, waits: keysAdd(l.waits, key) });
+        if (w.request_id) s.waiting.set(requestKey(w.request_id), key);
+      }
+    }
+    s.retrySeq = r.retrySeq;
+    // In the order they were recorded (the snapshot's may differ): their age order decides
+    // which go first, alike on every replica.
+    for (const rec of r.retries.sort((a, b) => a.seq - b.seq)) {
+      // Version 1-2 snapshots kept request ids, not their hashes.
+      const key = rec.key.startsWith('\u0000raw:') ? requestKey(rec.key.slice(5)) : rec.key;
+      if (s.retries.has(key)) throw twice('retry record', JSON.stringify(key));
+      s.setRetry({ ...rec, key });
+    }
     this.emit({ type: 'restored' });
   }
 }
+
+export { keysCount, keysHas };

@@ -1,5 +1,5 @@
 import type * as api from './api.js';
-import { AsyncQueue } from './async-queue.js';
+import { AsyncQueue, StreamBudget } from './async-queue.js';
 import { compacted, exhausted } from './errors.js';
 import type { SmEvent } from './events.js';
 
@@ -7,6 +7,14 @@ import type { SmEvent } from './events.js';
 const STREAM_BUFFER = 10_000;
 
 type Leader = { candidate: string; value: string; token: number } | null;
+
+/** A buffered message's bytes, near enough: its strings plus a fixed overhead. */
+function sizeOf(m: unknown): number {
+  let n = 64;
+  for (const v of Object.values(m as Record<string, unknown>))
+    if (typeof v === 'string') n += 2 * v.length;
+  return n;
+}
 
 const toLeaderResponse = (h: Leader): api.LeaderResponse =>
   h
@@ -20,8 +28,19 @@ const toLeaderResponse = (h: Leader): api.LeaderResponse =>
 export class StreamHub {
   /** Open streams and the handler that feeds each; KeepAlive slots have no handler. */
   private readonly streams = new Map<{ fail(e: Error): void }, ((e: SmEvent) => void) | null>();
+  private readonly budget: StreamBudget;
 
-  constructor(private readonly maxStreams: number) {}
+  constructor(
+    private readonly maxStreams: number,
+    maxBufferBytes = 64 * 1024 * 1024,
+  ) {
+    this.budget = new StreamBudget(maxBufferBytes);
+  }
+
+  /** Bytes buffered for consumers that have not read them yet, on every stream. */
+  get bufferedBytes(): number {
+    return this.budget.used;
+  }
 
   get open(): number {
     return this.streams.size;
@@ -83,7 +102,12 @@ export class StreamHub {
 
   private open_<T>(feed: (e: SmEvent, q: AsyncQueue<T>) => void): AsyncQueue<T> {
     this.checkRoom();
-    const q: AsyncQueue<T> = new AsyncQueue<T>(STREAM_BUFFER, () => this.streams.delete(q));
+    const q: AsyncQueue<T> = new AsyncQueue<T>(
+      STREAM_BUFFER,
+      () => this.streams.delete(q),
+      this.budget,
+      sizeOf,
+    );
     this.streams.set(q, (e) => feed(e, q));
     return q;
   }

@@ -11,6 +11,7 @@ import type { LockApi } from '../domain/api.js';
 import type { ApplyResult } from '../domain/commands.js';
 import type { LockNode } from '../domain/lock-node.js';
 import type { MetricsRegistry } from '../http/metrics.js';
+import { EventLoopLag } from './event-loop.js';
 import { GrpcServerMetrics } from './grpc-metrics.js';
 import { LockCallMetrics, registerLockStateMetrics } from './lock-metrics.js';
 import { PREFIX } from './prom.js';
@@ -25,6 +26,7 @@ export class Telemetry implements MetricsRegistry {
   private readonly grpc: GrpcServerMetrics;
   private readonly calls: LockCallMetrics;
   private raft: RaftNode<ApplyResult> | undefined;
+  private readonly lag: EventLoopLag;
 
   constructor() {
     // Includes event-loop lag (quorumlock_nodejs_eventloop_lag_seconds and its percentiles).
@@ -37,6 +39,13 @@ export class Telemetry implements MetricsRegistry {
     }).set({ version: packageVersion(), node_version: process.version }, 1);
     this.grpc = new GrpcServerMetrics(this.registry);
     this.calls = new LockCallMetrics(this.registry);
+    this.lag = new EventLoopLag(this.registry);
+    this.lag.start();
+  }
+
+  /** Stops what samples the process (the event-loop lag timer). */
+  close(): void {
+    this.lag.stop();
   }
 
   get contentType(): string {

@@ -3,30 +3,38 @@
 // index (or chunk number) it was written under, so a value found under the wrong key fails
 // its check just like a flipped bit does. The index itself is therefore not repeated in it.
 import { crc32c } from '@node-rs/crc32';
+import { SNAPSHOT_CHUNK_BYTES } from '../snapshot-stream.js';
 import { StorageCorruptionError } from '../storage.js';
 import { EntryType, type Entry, type HardState, type SnapshotMeta } from '../types.js';
 
-// Single-byte prefixes order the keyspace: hard state, snapshot meta, snapshot chunks, then
-// the log, whose big-endian index keys make iteration order equal index order.
+// Single-byte prefixes order the keyspace: hard state, snapshot meta, the log (whose big-endian
+// index keys make iteration order equal index order), then snapshot chunks by snapshot id and
+// chunk number. 0x03 held the chunks of the one snapshot of format 1.
 export const HARD_STATE_KEY = Buffer.from([0x01]);
 export const SNAPSHOT_META_KEY = Buffer.from([0x02]);
-export const SNAPSHOT_CHUNK_PREFIX = 0x03;
+const LEGACY_SNAPSHOT_CHUNK_PREFIX = 0x03;
 export const LOG_PREFIX = 0x04;
-export const SNAPSHOT_CHUNK_RANGE = {
-  gte: Buffer.from([SNAPSHOT_CHUNK_PREFIX]),
-  lt: Buffer.from([SNAPSHOT_CHUNK_PREFIX + 1]),
-};
-export const LOG_RANGE = { gte: Buffer.from([LOG_PREFIX]), lt: Buffer.from([LOG_PREFIX + 1]) };
+export const SNAPSHOT_CHUNK_PREFIX = 0x05;
+const prefixRange = (prefix: number) => ({
+  gte: Buffer.from([prefix]),
+  lt: Buffer.from([prefix + 1]),
+});
+export const LEGACY_SNAPSHOT_CHUNK_RANGE = prefixRange(LEGACY_SNAPSHOT_CHUNK_PREFIX);
+export const SNAPSHOT_CHUNK_RANGE = prefixRange(SNAPSHOT_CHUNK_PREFIX);
+export const LOG_RANGE = prefixRange(LOG_PREFIX);
 
 /** Snapshots are split so no single RocksDB value (and WAL record) gets huge. */
-export const SNAPSHOT_CHUNK_SIZE = 1 << 20;
+export const SNAPSHOT_CHUNK_SIZE = SNAPSHOT_CHUNK_BYTES;
 
 const LOG_KEY_LENGTH = 9;
-const CHUNK_KEY_LENGTH = 5;
+const CHUNK_KEY_LENGTH = 1 + 8 + 4;
+const LEGACY_CHUNK_KEY_LENGTH = 1 + 4;
 const CRC_LENGTH = 4;
 const ENTRY_HEADER_LENGTH = CRC_LENGTH + 8 + 1;
 const HARD_STATE_HEADER_LENGTH = CRC_LENGTH + 8 + 8;
-const SNAPSHOT_META_LENGTH = CRC_LENGTH + 8 + 8 + 8 + 4 + 4;
+const SNAPSHOT_META_FORMAT = 2;
+const SNAPSHOT_META_LENGTH = CRC_LENGTH + 1 + 8 + 8 + 8 + 8 + 4 + 4;
+const LEGACY_SNAPSHOT_META_LENGTH = CRC_LENGTH + 8 + 8 + 8 + 4 + 4;
 const TWO_POW_32 = 0x1_0000_0000;
 // Largest high word of a uint64 that still fits a safe JS integer (2^53 - 1).
 const MAX_SAFE_HIGH_WORD = 0x1f_ffff;
@@ -129,9 +137,14 @@ export function decodeHardState(ctx: CorruptionContext, value: Buffer): HardStat
   return { term, commit, vote: value.toString('utf8', HARD_STATE_HEADER_LENGTH) };
 }
 
-/** What the meta record says about the chunks that must follow it. */
+/**
+ * The stored snapshot's meta record: which chunks hold its data and what they must add up to.
+ * Chunks of snapshot `id` live under [0x05][id][chunk number]; id 0 names the layout before
+ * snapshots were streamed (one snapshot, under [0x03][chunk number]), still read.
+ */
 export interface StoredSnapshotMeta {
   readonly meta: SnapshotMeta;
+  readonly id: number;
   readonly dataLength: number;
   readonly chunkCount: number;
   /** CRC-32C of the whole data: ties the chunks to this meta record. */
@@ -142,71 +155,107 @@ export function snapshotChunkCount(dataLength: number): number {
   return Math.ceil(dataLength / SNAPSHOT_CHUNK_SIZE);
 }
 
-/** Value layout: [crc32c][index][term][data length: uint64 BE][chunks: uint32][data crc32c]. */
-export function encodeSnapshotMeta(meta: SnapshotMeta, data: Uint8Array): Buffer {
+/**
+ * Value layout: [crc32c][format: 2][index][term][id][data length: uint64 BE][chunks: uint32]
+ * [data crc32c]. Format 1 had no format byte and no id (its chunks are those of id 0).
+ */
+export function encodeSnapshotMeta(stored: StoredSnapshotMeta): Buffer {
   const value = Buffer.allocUnsafe(SNAPSHOT_META_LENGTH);
-  writeUint64(value, meta.index, CRC_LENGTH);
-  writeUint64(value, meta.term, CRC_LENGTH + 8);
-  writeUint64(value, data.length, CRC_LENGTH + 16);
-  value.writeUInt32BE(snapshotChunkCount(data.length), CRC_LENGTH + 24);
-  value.writeUInt32BE(crc32c(data), CRC_LENGTH + 28);
+  let at = CRC_LENGTH;
+  value[at++] = SNAPSHOT_META_FORMAT;
+  for (const n of [stored.meta.index, stored.meta.term, stored.id, stored.dataLength]) {
+    writeUint64(value, n, at);
+    at += 8;
+  }
+  value.writeUInt32BE(stored.chunkCount, at);
+  value.writeUInt32BE(stored.dataCrc, at + 4);
   return sealed(SNAPSHOT_META_KEY, value);
 }
 
 export function decodeSnapshotMeta(ctx: CorruptionContext, value: Buffer): StoredSnapshotMeta {
-  if (value.length !== SNAPSHOT_META_LENGTH || !intact(SNAPSHOT_META_KEY, value)) {
+  const legacy = value.length === LEGACY_SNAPSHOT_META_LENGTH;
+  const expected = legacy ? LEGACY_SNAPSHOT_META_LENGTH : SNAPSHOT_META_LENGTH;
+  if (value.length !== expected || !intact(SNAPSHOT_META_KEY, value)) {
     corruption(ctx, null, 'snapshot metadata checksum mismatch');
   }
-  const index = readUint64(value, CRC_LENGTH);
-  const term = readUint64(value, CRC_LENGTH + 8);
-  const dataLength = readUint64(value, CRC_LENGTH + 16);
-  const chunkCount = value.readUInt32BE(CRC_LENGTH + 24);
-  if (index < 0 || term < 0 || dataLength < 0 || chunkCount !== snapshotChunkCount(dataLength)) {
+  if (!legacy && value[CRC_LENGTH] !== SNAPSHOT_META_FORMAT) {
+    corruption(ctx, null, `unknown snapshot metadata format ${value[CRC_LENGTH]}`);
+  }
+  let at = legacy ? CRC_LENGTH : CRC_LENGTH + 1;
+  const next = (): number => {
+    at += 8;
+    return readUint64(value, at - 8);
+  };
+  const index = next();
+  const term = next();
+  const id = legacy ? 0 : next();
+  const dataLength = next();
+  const chunkCount = value.readUInt32BE(at);
+  if (
+    index < 0 ||
+    term < 0 ||
+    id < 0 ||
+    dataLength < 0 ||
+    chunkCount !== snapshotChunkCount(dataLength)
+  ) {
     corruption(ctx, null, 'snapshot metadata out of range');
   }
-  return {
-    meta: { index, term },
-    dataLength,
-    chunkCount,
-    dataCrc: value.readUInt32BE(CRC_LENGTH + 28),
-  };
+  return { meta: { index, term }, id, dataLength, chunkCount, dataCrc: value.readUInt32BE(at + 4) };
 }
 
-export function snapshotChunkKey(chunk: number): Buffer {
+/** Key of chunk `chunk` of snapshot `id` (id 0: the layout of format 1). */
+export function snapshotChunkKey(id: number, chunk: number): Buffer {
+  if (id === 0) {
+    const key = Buffer.allocUnsafe(LEGACY_CHUNK_KEY_LENGTH);
+    key[0] = LEGACY_SNAPSHOT_CHUNK_PREFIX;
+    key.writeUInt32BE(chunk, 1);
+    return key;
+  }
   const key = Buffer.allocUnsafe(CHUNK_KEY_LENGTH);
   key[0] = SNAPSHOT_CHUNK_PREFIX;
-  key.writeUInt32BE(chunk, 1);
+  writeUint64(key, id, 1);
+  key.writeUInt32BE(chunk, 9);
   return key;
 }
 
-/** Value layout: [crc32c][bytes of chunk `chunk`]. */
-export function encodeSnapshotChunk(key: Buffer, data: Uint8Array, chunk: number): Buffer {
-  const start = chunk * SNAPSHOT_CHUNK_SIZE;
-  const end = Math.min(start + SNAPSHOT_CHUNK_SIZE, data.length);
-  const value = Buffer.allocUnsafe(CRC_LENGTH + end - start);
-  value.set(data.subarray(start, end), CRC_LENGTH);
+/** The keys of snapshot id's chunks. */
+export function snapshotChunkRange(id: number): { gte: Buffer; lt: Buffer } {
+  if (id === 0) return LEGACY_SNAPSHOT_CHUNK_RANGE;
+  return { gte: snapshotChunkKey(id, 0), lt: snapshotChunkKey(id + 1, 0) };
+}
+
+/** The snapshot id of a key in SNAPSHOT_CHUNK_RANGE. */
+export function decodeSnapshotChunkId(ctx: CorruptionContext, key: Buffer): number {
+  const id =
+    key.length === CHUNK_KEY_LENGTH && key[0] === SNAPSHOT_CHUNK_PREFIX ? readUint64(key, 1) : 0;
+  if (id < 1) corruption(ctx, null, `malformed snapshot chunk key 0x${key.toString('hex')}`);
+  return id;
+}
+
+/** Value layout: [crc32c][the chunk's bytes]. */
+export function encodeSnapshotChunk(key: Buffer, data: Uint8Array): Buffer {
+  const value = Buffer.allocUnsafe(CRC_LENGTH + data.length);
+  value.set(data, CRC_LENGTH);
   return sealed(key, value);
 }
 
 /**
- * Reassembles snapshot data from chunks fed in key order, checking each chunk and, at the
- * end, that they add up to exactly what the meta record promised.
+ * Checks the chunks of one snapshot as they are read in key order (each chunk, and at the end
+ * that they add up to exactly what the meta record promised) and hands out their bytes.
  */
-export class StoredSnapshotAssembler {
-  private readonly data: Uint8Array;
+export class SnapshotChunkReader {
   private received = 0;
   private offset = 0;
+  private crc = 0;
 
   constructor(
     private readonly ctx: CorruptionContext,
     private readonly stored: StoredSnapshotMeta,
-  ) {
-    this.data = new Uint8Array(stored.dataLength);
-  }
+  ) {}
 
-  add(key: Buffer, value: Buffer): void {
-    const expected = snapshotChunkKey(this.received);
-    if (!key.equals(expected)) {
+  /** The bytes of the next chunk, a view of `value`. */
+  next(key: Buffer, value: Buffer): Uint8Array {
+    if (!key.equals(snapshotChunkKey(this.stored.id, this.received))) {
       corruption(this.ctx, null, `unexpected snapshot chunk key 0x${key.toString('hex')}`);
     }
     if (!intact(key, value)) {
@@ -217,19 +266,20 @@ export class StoredSnapshotAssembler {
     if (this.received >= this.stored.chunkCount || length !== expectedLength) {
       corruption(this.ctx, null, `snapshot chunk ${this.received} does not match its metadata`);
     }
-    this.data.set(value.subarray(CRC_LENGTH), this.offset);
+    const data = value.subarray(CRC_LENGTH);
+    this.crc = crc32c(data, this.crc);
     this.offset += length;
     this.received++;
+    return data;
   }
 
-  finish(): Uint8Array {
-    if (this.received !== this.stored.chunkCount || crc32c(this.data) !== this.stored.dataCrc) {
+  finish(): void {
+    if (this.received !== this.stored.chunkCount || this.crc !== this.stored.dataCrc) {
       corruption(
         this.ctx,
         null,
         `snapshot at index ${this.stored.meta.index} is incomplete or does not match its checksum`,
       );
     }
-    return this.data;
   }
 }

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
+import { crc32c } from '@node-rs/crc32';
+import { rechunk } from '../snapshot-stream.js';
 import {
   checkCommitStored,
   StorageCorruptionError,
@@ -8,65 +9,62 @@ import {
   type PersistentState,
   type Storage,
 } from '../storage.js';
-import type { Entry, HardState, Snapshot } from '../types.js';
+import type { Entry, HardState, Snapshot, SnapshotData, SnapshotMeta } from '../types.js';
 import {
   HARD_STATE_KEY,
+  LEGACY_SNAPSHOT_CHUNK_RANGE,
   LOG_RANGE,
   SNAPSHOT_CHUNK_RANGE,
+  SNAPSHOT_CHUNK_SIZE,
   SNAPSHOT_META_KEY,
-  StoredSnapshotAssembler,
+  SnapshotChunkReader,
   decodeEntry,
   decodeHardState,
   decodeLogKey,
+  decodeSnapshotChunkId,
   decodeSnapshotMeta,
   encodeEntry,
   encodeHardState,
   encodeSnapshotChunk,
   encodeSnapshotMeta,
   logKey,
-  snapshotChunkCount,
   snapshotChunkKey,
+  snapshotChunkRange,
   type CorruptionContext,
   type StoredSnapshotMeta,
 } from './rocksdb-format.js';
-import { checkLocalSnapshot, checkPersistBatch, type LogBounds } from './validation.js';
-import { ignoreRejection } from '../../../common/src/ignore.js';
+import {
+  call,
+  EntryCursor,
+  rocksdb,
+  SCAN_HIGH_WATER_MARK,
+  scan,
+  type BatchOp,
+  type RocksDb,
+} from './rocksdb-binding.js';
+import {
+  checkLocalSnapshot,
+  checkPersistBatch,
+  checkSnapshotMeta,
+  InvalidWriteError,
+  type LogBounds,
+} from './validation.js';
 import { asError } from '../../../common/src/errors.js';
 
-// The rocksdb package ships no type declarations; this is the subset of its
-// (abstract-leveldown 7) API used here.
-type Callback<T = void> = (err: Error | null | undefined, result: T) => void;
-interface BatchOp {
-  readonly type: 'put' | 'del';
-  readonly key: Buffer;
-  readonly value?: Buffer;
-}
-interface RocksIterator {
-  next(cb: (err: Error | null | undefined, key?: Buffer, value?: Buffer) => void): void;
-  end(cb: (err?: Error | null) => void): void;
-}
-interface RocksDb {
-  open(options: { createIfMissing: boolean; errorIfExists: boolean }, cb: Callback): void;
-  close(cb: Callback): void;
-  batch(ops: BatchOp[], options: { sync: boolean }, cb: Callback): void;
-  getMany(keys: Buffer[], options: { asBuffer: true }, cb: Callback<(Buffer | undefined)[]>): void;
-  iterator(options: Record<string, unknown>): RocksIterator;
-}
-const rocksdb = createRequire(import.meta.url)('rocksdb') as (location: string) => RocksDb;
-
-function call<T = void>(run: (cb: Callback<T>) => void): Promise<T> {
-  return new Promise((done, fail) => run((err, result) => (err ? fail(err) : done(result))));
-}
-
 const EMPTY_HARD_STATE: HardState = { term: 0, vote: '', commit: 0 };
-// Large reads per native call: load scans the whole log.
-const SCAN_HIGH_WATER_MARK = 1 << 20;
 
 /**
  * Raft storage on RocksDB. Each write is one atomic, fsynced WriteBatch. Writes and reads are
  * run one at a time in call order: the binding runs batches on the libuv thread pool, where two
  * in flight at once could land in either order. The log bounds are kept in memory so that a
  * write never has to read first.
+ *
+ * Snapshots are written chunk by chunk under a fresh id (unsynced writes, queued between the
+ * others), and become the stored snapshot with one synced batch that rewrites the meta record
+ * to name the new id, compacts the log and deletes the previous snapshot's chunks. The WAL
+ * replays a prefix of the writes after a crash, so that batch is never durable without the
+ * chunks before it; and without it, the previous snapshot is untouched. Chunks of any id but
+ * the stored one's are garbage at start-up (a save or a receive cut short) and deleted then.
  *
  * Invariant kept by every write and checked at start-up: the stored log keys are exactly
  * firstIndex..lastIndex; when the log is empty, firstIndex = snapshotIndex + 1 and
@@ -77,6 +75,10 @@ export class RocksDbStorage implements Storage {
   private tail: Promise<unknown> = Promise.resolve();
   private failure: Error | null = null;
   private closing: Promise<void> | null = null;
+  /** Received snapshots, all chunks written, until installed or discarded. */
+  private readonly received = new Map<SnapshotData, StoredSnapshotMeta>();
+  /** Snapshot reads in progress, ended at close. */
+  private readonly cursors = new Set<EntryCursor>();
 
   private constructor(
     private readonly db: RocksDb,
@@ -84,8 +86,9 @@ export class RocksDbStorage implements Storage {
     nodeId: string,
     private firstIndex: number,
     private lastIndex: number,
-    private snapshotIndex: number,
-    private snapshotChunks: number,
+    /** The stored snapshot once the writes issued so far are done. */
+    private current: StoredSnapshotMeta | null,
+    private nextSnapshotId: number,
   ) {
     this.ctx = { nodeId, location };
   }
@@ -101,6 +104,7 @@ export class RocksDbStorage implements Storage {
         db.getMany([SNAPSHOT_META_KEY], { asBuffer: true }, cb),
       );
       const stored = metaValue === undefined ? null : decodeSnapshotMeta(ctx, metaValue);
+      const maxId = await collectSnapshotGarbage(db, ctx, stored);
       const snapshotIndex = stored?.meta.index ?? 0;
       const first = await edgeLogIndex(db, ctx, false);
       const last = await edgeLogIndex(db, ctx, true);
@@ -112,8 +116,8 @@ export class RocksDbStorage implements Storage {
         nodeId,
         empty ? snapshotIndex + 1 : first,
         empty ? snapshotIndex : last,
-        snapshotIndex,
-        stored?.chunkCount ?? 0,
+        stored,
+        maxId + 1,
       );
     } catch (err) {
       await call((cb) => db.close(cb));
@@ -123,13 +127,10 @@ export class RocksDbStorage implements Storage {
 
   load(): Promise<PersistentState> {
     return this.enqueue(async () => {
-      const [hardValue, metaValue] = await this.getMany([HARD_STATE_KEY, SNAPSHOT_META_KEY]);
+      const [hardValue] = await this.getMany([HARD_STATE_KEY]);
       const hardState =
         hardValue === undefined ? EMPTY_HARD_STATE : decodeHardState(this.ctx, hardValue);
-      const snapshot =
-        metaValue === undefined
-          ? null
-          : await this.readChunks(decodeSnapshotMeta(this.ctx, metaValue));
+      const snapshot = this.current === null ? null : this.snapshotOf(this.current);
       const snapshotIndex = snapshot?.meta.index ?? 0;
       const entries: Entry[] = [];
       // Index 0 is never stored, so it stands for "nothing seen yet".
@@ -153,19 +154,20 @@ export class RocksDbStorage implements Storage {
 
   save(batch: PersistBatch): Promise<void> {
     return this.submit(batch.sync ?? true, () => {
-      const after = checkPersistBatch(batch, this.bounds());
+      checkPersistBatch(batch, this.bounds());
+      const installing = batch.snapshot && this.receivedFor(batch.snapshot);
       const ops: BatchOp[] = [];
       let first = this.firstIndex;
       let last = this.lastIndex;
-      if (batch.snapshot !== undefined) {
+      if (installing !== undefined) {
         deleteLog(ops, first, last);
-        this.snapshotChunks = putSnapshot(ops, batch.snapshot, this.snapshotChunks);
-        first = batch.snapshot.meta.index + 1;
-        last = batch.snapshot.meta.index;
+        this.putSnapshot(ops, installing);
+        first = installing.meta.index + 1;
+        last = installing.meta.index;
       }
       const entries = batch.entries ?? [];
-      const end = entries.at(-1)?.index;
-      if (end !== undefined) {
+      if (entries.length > 0) {
+        const end = entries[entries.length - 1]!.index;
         // Indexes up to `end` are overwritten by the puts; only a longer old suffix needs deletes.
         deleteLog(ops, Math.max(end + 1, first), last);
         for (const entry of entries) {
@@ -179,45 +181,201 @@ export class RocksDbStorage implements Storage {
       }
       this.firstIndex = first;
       this.lastIndex = last;
-      this.snapshotIndex = after.snapshotIndex;
       return ops;
     });
   }
 
-  saveSnapshot(snapshot: Snapshot, compactUpTo: number): Promise<void> {
-    return this.submit(true, () => {
-      checkLocalSnapshot(snapshot, compactUpTo, this.bounds());
-      const ops: BatchOp[] = [];
-      const index = snapshot.meta.index;
-      this.snapshotChunks = putSnapshot(ops, snapshot, this.snapshotChunks);
-      deleteLog(ops, this.firstIndex, Math.min(compactUpTo, this.lastIndex));
-      if (compactUpTo >= this.lastIndex) {
-        this.firstIndex = index + 1;
-        this.lastIndex = index;
-      } else {
-        this.firstIndex = Math.max(this.firstIndex, compactUpTo + 1);
-      }
-      this.snapshotIndex = index;
-      return ops;
-    });
+  async saveSnapshot(
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+    compactUpTo: number,
+  ): Promise<boolean> {
+    const refusal = this.refusal();
+    if (refusal !== null) throw refusal;
+    checkSnapshotMeta(meta);
+    if (meta.index < this.snapshotIndex) return false;
+    checkLocalSnapshot(meta, compactUpTo, this.bounds());
+    const staged = await this.stage(meta, chunks);
+    let stored = false;
+    let planned = false;
+    try {
+      await this.submit(true, () => {
+        const ops: BatchOp[] = [];
+        if (meta.index < this.snapshotIndex) {
+          // A snapshot received from the leader was stored meanwhile: this one is older.
+          deleteChunks(ops, staged);
+        } else {
+          checkLocalSnapshot(meta, compactUpTo, this.bounds());
+          this.putSnapshot(ops, staged);
+          deleteLog(ops, this.firstIndex, Math.min(compactUpTo, this.lastIndex));
+          if (compactUpTo >= this.lastIndex) {
+            this.firstIndex = meta.index + 1;
+            this.lastIndex = meta.index;
+          } else {
+            this.firstIndex = Math.max(this.firstIndex, compactUpTo + 1);
+          }
+          stored = true;
+        }
+        planned = true;
+        return ops;
+      });
+    } catch (err) {
+      // Unless a batch now owns them (it stores or deletes them), the chunks are garbage.
+      if (!planned) void this.dropStaged(staged);
+      throw err;
+    }
+    return stored;
+  }
+
+  async receiveSnapshot(
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+  ): Promise<SnapshotData> {
+    const refusal = this.refusal();
+    if (refusal !== null) throw refusal;
+    checkSnapshotMeta(meta);
+    const staged = await this.stage(meta, chunks);
+    const data = this.dataOf(staged);
+    this.received.set(data, staged);
+    return data;
+  }
+
+  discardSnapshot(data: SnapshotData): Promise<void> {
+    const r = this.received.get(data);
+    if (r === undefined) return Promise.resolve();
+    this.received.delete(data);
+    return this.dropStaged(r);
   }
 
   readSnapshot(): Promise<Snapshot | null> {
-    return this.enqueue(async () => {
-      const [metaValue] = await this.getMany([SNAPSHOT_META_KEY]);
-      return metaValue === undefined
-        ? null
-        : this.readChunks(decodeSnapshotMeta(this.ctx, metaValue));
-    });
+    return this.enqueue(async () => (this.current === null ? null : this.snapshotOf(this.current)));
   }
 
   close(): Promise<void> {
-    this.closing ??= this.tail.then(() => call((cb) => this.db.close(cb)));
+    this.closing ??= Promise.all([...this.cursors].map((c) => c.end()))
+      .then(() => this.tail)
+      .then(() => call((cb) => this.db.close(cb)));
     return this.closing;
+  }
+
+  private get snapshotIndex(): number {
+    return this.current?.meta.index ?? 0;
   }
 
   private bounds(): LogBounds {
     return { snapshotIndex: this.snapshotIndex, lastIndex: this.lastIndex };
+  }
+
+  private snapshotOf(stored: StoredSnapshotMeta): Snapshot {
+    return { meta: { ...stored.meta }, data: this.dataOf(stored) };
+  }
+
+  private dataOf(stored: StoredSnapshotMeta): SnapshotData {
+    return { bytes: stored.dataLength, chunks: () => this.readChunks(stored) };
+  }
+
+  private receivedFor(snapshot: Snapshot): StoredSnapshotMeta {
+    const staged = this.received.get(snapshot.data);
+    if (staged === undefined) {
+      throw new InvalidWriteError('snapshot data was not received by this storage');
+    }
+    const { index, term } = snapshot.meta;
+    if (staged.meta.index !== index || staged.meta.term !== term) {
+      throw new InvalidWriteError(`snapshot ${index}/${term} carries data received for another`);
+    }
+    return staged;
+  }
+
+  /**
+   * Adds the meta record naming `stored` and the deletes of the chunks it makes garbage: the
+   * previous snapshot's, and those of received snapshots no newer (the core only installs one
+   * past its commit index, which is at least this one's).
+   */
+  private putSnapshot(ops: BatchOp[], stored: StoredSnapshotMeta): void {
+    ops.push({ type: 'put', key: SNAPSHOT_META_KEY, value: encodeSnapshotMeta(stored) });
+    if (this.current !== null && this.current.id !== stored.id) deleteChunks(ops, this.current);
+    for (const [data, r] of this.received) {
+      if (r.id !== stored.id && r.meta.index > stored.meta.index) continue;
+      if (r.id !== stored.id) deleteChunks(ops, r);
+      this.received.delete(data);
+    }
+    this.current = stored;
+  }
+
+  /** Writes chunks under a new id, one unsynced write each, pulling the next once written. */
+  private async stage(
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+  ): Promise<StoredSnapshotMeta> {
+    const id = this.nextSnapshotId++;
+    let chunkCount = 0;
+    let dataLength = 0;
+    let dataCrc = 0;
+    try {
+      for await (const piece of rechunk(chunks, SNAPSHOT_CHUNK_SIZE)) {
+        const key = snapshotChunkKey(id, chunkCount);
+        const value = encodeSnapshotChunk(key, piece);
+        dataCrc = crc32c(piece, dataCrc);
+        dataLength += piece.length;
+        chunkCount++;
+        await this.enqueue(() => this.write([{ type: 'put', key, value }], false));
+      }
+    } catch (err) {
+      void this.dropStaged({ meta, id, dataLength, chunkCount, dataCrc });
+      throw err;
+    }
+    return { meta: { ...meta }, id, dataLength, chunkCount, dataCrc };
+  }
+
+  /** Deletes staged chunks; best effort: what remains is deleted at the next start-up. */
+  private dropStaged(stored: StoredSnapshotMeta): Promise<void> {
+    if (this.refusal() !== null) return Promise.resolve();
+    return this.submit(false, () => {
+      const ops: BatchOp[] = [];
+      deleteChunks(ops, stored);
+      return ops;
+    }).catch(() => undefined);
+  }
+
+  private isLive(id: number): boolean {
+    if (this.current?.id === id) return true;
+    for (const r of this.received.values()) if (r.id === id) return true;
+    return false;
+  }
+
+  /**
+   * Reads one snapshot's chunks, checking them. The iterator reads from the database as it was
+   * when the read started, so chunks deleted meanwhile (a newer snapshot stored) stay readable.
+   */
+  private async *readChunks(stored: StoredSnapshotMeta): AsyncGenerator<Uint8Array> {
+    const refusal = this.refusal();
+    if (refusal !== null) throw refusal;
+    if (!this.isLive(stored.id)) {
+      throw new Error(
+        `snapshot at index ${stored.meta.index} on node ${this.ctx.nodeId} is no longer stored`,
+      );
+    }
+    const range = snapshotChunkRange(stored.id);
+    const cursor = new EntryCursor(
+      this.db.iterator({ ...range, highWaterMark: SCAN_HIGH_WATER_MARK }),
+    );
+    this.cursors.add(cursor);
+    const reader = new SnapshotChunkReader(this.ctx, stored);
+    try {
+      for (;;) {
+        const entry = await cursor.next().catch((err: unknown) => {
+          throw this.closing !== null ? new Error('storage closed during a read') : err;
+        });
+        if (entry === null) break;
+        yield reader.next(entry[0], entry[1]);
+      }
+      reader.finish();
+    } catch (err) {
+      throw this.translate(err);
+    } finally {
+      this.cursors.delete(cursor);
+      await cursor.end();
+    }
   }
 
   /**
@@ -243,7 +401,7 @@ export class RocksDbStorage implements Storage {
     if (refusal !== null) return Promise.reject(refusal);
     const run = (): Promise<T> => (this.failure !== null ? Promise.reject(this.failure) : task());
     const result = this.tail.then(run, run);
-    this.tail = ignoreRejection(result, 'its caller has the failure; the queue only keeps order');
+    this.tail = result.catch(() => undefined);
     return result;
   }
 
@@ -257,11 +415,11 @@ export class RocksDbStorage implements Storage {
   }
 
   /** RocksDB reports its own checksum failures as "Corruption: ..." errors. */
-  private translate(err: unknown): Error {
+  private translate(err: unknown): unknown {
     if (err instanceof Error && err.message.startsWith('Corruption')) {
       return new StorageCorruptionError(this.ctx.nodeId, this.location, null, err.message);
     }
-    return asError(err);
+    return err;
   }
 
   private async write(ops: BatchOp[], sync: boolean): Promise<void> {
@@ -296,40 +454,42 @@ export class RocksDbStorage implements Storage {
       throw this.translate(err);
     }
   }
-
-  private async readChunks(stored: StoredSnapshotMeta): Promise<Snapshot> {
-    const assembler = new StoredSnapshotAssembler(this.ctx, stored);
-    await this.scan(SNAPSHOT_CHUNK_RANGE, (key, value) => assembler.add(key, value));
-    return { meta: stored.meta, data: assembler.finish() };
-  }
 }
 
-function scan(
+/**
+ * Deletes the chunks of every snapshot but the stored one (left by a save or a receive that a
+ * crash cut short), checks that the stored one has all its chunks, and returns the largest
+ * snapshot id in use, so that new ids never reuse an old one.
+ */
+async function collectSnapshotGarbage(
   db: RocksDb,
-  range: Record<string, unknown>,
-  visit: (key: Buffer, value: Buffer) => void,
-): Promise<void> {
-  return new Promise((done, fail) => {
-    const it = db.iterator({ ...range, highWaterMark: SCAN_HIGH_WATER_MARK });
-    const finish = (error?: unknown): void =>
-      it.end((endError) => {
-        if (error !== undefined) fail(asError(error));
-        else if (endError) fail(endError);
-        else done();
-      });
-    const step = (): void =>
-      it.next((err, key, value) => {
-        if (err) return finish(err);
-        if (key === undefined || value === undefined) return finish();
-        try {
-          visit(key, value);
-        } catch (visitError) {
-          return finish(visitError);
-        }
-        step();
-      });
-    step();
+  ctx: CorruptionContext,
+  stored: StoredSnapshotMeta | null,
+): Promise<number> {
+  const garbage: BatchOp[] = [];
+  let maxId = stored?.id ?? 0;
+  let storedChunks = 0;
+  const keysOnly = { values: false, keys: true };
+  await scan(db, { ...SNAPSHOT_CHUNK_RANGE, ...keysOnly }, (key) => {
+    const id = decodeSnapshotChunkId(ctx, key);
+    maxId = Math.max(maxId, id);
+    if (id === stored?.id) storedChunks++;
+    else garbage.push({ type: 'del', key });
   });
+  await scan(db, { ...LEGACY_SNAPSHOT_CHUNK_RANGE, ...keysOnly }, (key) => {
+    if (stored?.id === 0) storedChunks++;
+    else garbage.push({ type: 'del', key });
+  });
+  if (stored !== null && storedChunks !== stored.chunkCount) {
+    throw new StorageCorruptionError(
+      ctx.nodeId,
+      ctx.location,
+      null,
+      `snapshot at index ${stored.meta.index} has ${storedChunks} of its ${stored.chunkCount} chunks`,
+    );
+  }
+  if (garbage.length > 0) await call((cb) => db.batch(garbage, { sync: false }, cb));
+  return maxId;
 }
 
 /** The first (or, reversed, the last) stored log index, or 0 for an empty log. */
@@ -372,20 +532,8 @@ function deleteLog(ops: BatchOp[], from: number, to: number): void {
   for (let index = from; index <= to; index++) ops.push({ type: 'del', key: logKey(index) });
 }
 
-/** Adds the puts for `snapshot` and deletes of chunks the previous one had beyond them. */
-function putSnapshot(ops: BatchOp[], snapshot: Snapshot, previousChunks: number): number {
-  ops.push({
-    type: 'put',
-    key: SNAPSHOT_META_KEY,
-    value: encodeSnapshotMeta(snapshot.meta, snapshot.data),
-  });
-  const chunks = snapshotChunkCount(snapshot.data.length);
-  for (let chunk = 0; chunk < chunks; chunk++) {
-    const key = snapshotChunkKey(chunk);
-    ops.push({ type: 'put', key, value: encodeSnapshotChunk(key, snapshot.data, chunk) });
+function deleteChunks(ops: BatchOp[], stored: StoredSnapshotMeta): void {
+  for (let chunk = 0; chunk < stored.chunkCount; chunk++) {
+    ops.push({ type: 'del', key: snapshotChunkKey(stored.id, chunk) });
   }
-  for (let chunk = chunks; chunk < previousChunks; chunk++) {
-    ops.push({ type: 'del', key: snapshotChunkKey(chunk) });
-  }
-  return chunks;
 }

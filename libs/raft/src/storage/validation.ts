@@ -1,5 +1,5 @@
 import type { PersistBatch } from '../storage.js';
-import { EntryType, type Entry, type HardState, type Snapshot } from '../types.js';
+import { EntryType, type Entry, type HardState, type SnapshotMeta } from '../types.js';
 
 /**
  * What a write is checked against. Both storages keep the stored log contiguous and, when it is
@@ -39,16 +39,18 @@ function checkHardState(hardState: HardState): void {
   }
 }
 
-function checkSnapshotShape(snapshot: Snapshot, currentSnapshotIndex: number): void {
-  checkNumber('snapshot index', snapshot.meta.index);
-  checkNumber('snapshot term', snapshot.meta.term);
-  if (!(snapshot.data instanceof Uint8Array)) {
-    throw new InvalidWriteError('snapshot data must be a Uint8Array');
-  }
+/** Checks the numbers of a snapshot's metadata. */
+export function checkSnapshotMeta(meta: SnapshotMeta): void {
+  checkNumber('snapshot index', meta.index);
+  checkNumber('snapshot term', meta.term);
+}
+
+function checkSnapshotShape(meta: SnapshotMeta, currentSnapshotIndex: number): void {
+  checkSnapshotMeta(meta);
   // An older snapshot would orphan log entries that were compacted into the newer one.
-  if (snapshot.meta.index < currentSnapshotIndex) {
+  if (meta.index < currentSnapshotIndex) {
     throw new InvalidWriteError(
-      `snapshot at ${snapshot.meta.index} is older than the stored one at ${currentSnapshotIndex}`,
+      `snapshot at ${meta.index} is older than the stored one at ${currentSnapshotIndex}`,
     );
   }
 }
@@ -80,10 +82,13 @@ function checkEntries(entries: readonly Entry[], bounds: LogBounds): void {
 }
 
 /** Checks `batch` against the stored state and returns the bounds after it is applied. */
-export function checkPersistBatch(batch: PersistBatch, bounds: LogBounds): LogBounds {
+export function checkPersistBatch(
+  batch: Pick<PersistBatch, 'hardState' | 'entries'> & { snapshot?: { meta: SnapshotMeta } },
+  bounds: LogBounds,
+): LogBounds {
   let after = bounds;
   if (batch.snapshot !== undefined) {
-    checkSnapshotShape(batch.snapshot, bounds.snapshotIndex);
+    checkSnapshotShape(batch.snapshot.meta, bounds.snapshotIndex);
     after = { snapshotIndex: batch.snapshot.meta.index, lastIndex: batch.snapshot.meta.index };
   }
   const lastEntry = batch.entries?.at(-1);
@@ -96,22 +101,22 @@ export function checkPersistBatch(batch: PersistBatch, bounds: LogBounds): LogBo
 }
 
 export function checkLocalSnapshot(
-  snapshot: Snapshot,
+  meta: SnapshotMeta,
   compactUpTo: number,
   bounds: LogBounds,
 ): void {
-  checkSnapshotShape(snapshot, bounds.snapshotIndex);
+  checkSnapshotShape(meta, bounds.snapshotIndex);
   // A local snapshot covers applied entries, which are in the log; one past it would leave the
   // log unable to continue at snapshot.index + 1.
-  if (snapshot.meta.index > bounds.lastIndex) {
+  if (meta.index > bounds.lastIndex) {
     throw new InvalidWriteError(
-      `local snapshot at ${snapshot.meta.index} is beyond the last log index ${bounds.lastIndex}`,
+      `local snapshot at ${meta.index} is beyond the last log index ${bounds.lastIndex}`,
     );
   }
   checkNumber('compactUpTo', compactUpTo);
-  if (compactUpTo > snapshot.meta.index) {
+  if (compactUpTo > meta.index) {
     throw new InvalidWriteError(
-      `compactUpTo ${compactUpTo} is beyond the snapshot index ${snapshot.meta.index}`,
+      `compactUpTo ${compactUpTo} is beyond the snapshot index ${meta.index}`,
     );
   }
 }

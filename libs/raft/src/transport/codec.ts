@@ -13,8 +13,11 @@ import {
   type RequestVote,
   type RequestVoteResponse,
   type Snapshot,
+  type SnapshotData,
+  type SnapshotMeta,
   type TimeoutNow,
 } from '../types.js';
+import { rechunk } from '../snapshot-stream.js';
 
 /** Field names match Entry exactly, so entries cross the codec without being copied. */
 export interface EntryPb {
@@ -304,43 +307,56 @@ function present<T>(value: T | null | undefined): T {
 }
 
 /**
- * Splits a snapshot into chunks. The header (from/to/term) comes from the core's message, the
- * meta from the stored snapshot: the data must be described by the meta it was taken at, which
- * may be newer than the one the core saw when it decided to send.
+ * Cuts a snapshot into chunks as its data is read: at most `chunkSize` bytes each, never more
+ * than one held at once. The header (from/to/term) comes from the core's message, the meta from
+ * the stored snapshot: the data must be described by the meta it was taken at, which may be
+ * newer than the one the core saw when it decided to send. Fails if the data does not have the
+ * length it announced.
  */
-export function* encodeSnapshotChunks(
+export async function* encodeSnapshotChunks(
   header: { from: string; to: string; term: number },
   snapshot: Snapshot,
   chunkSize: number,
-): Generator<InstallSnapshotChunkPb> {
-  const { data } = snapshot;
+): AsyncGenerator<InstallSnapshotChunkPb> {
+  const total = snapshot.data.bytes;
   let offset = 0;
-  do {
-    const end = Math.min(offset + chunkSize, data.length);
+  const chunk = (data: Uint8Array): InstallSnapshotChunkPb => {
     const first = offset === 0;
-    yield {
+    return {
       from: first ? header.from : '',
       to: first ? header.to : '',
       term: first ? header.term : 0,
       meta: first ? { index: snapshot.meta.index, term: snapshot.meta.term } : null,
       offset,
-      // subarray shares memory: chunking a large snapshot copies nothing.
-      data: data.subarray(offset, end),
-      done: end === data.length,
+      data,
+      done: offset + data.length === total,
     };
-    offset = end;
-  } while (offset < data.length);
+  };
+  // An empty snapshot is one empty chunk: the header must travel.
+  if (total === 0) yield chunk(new Uint8Array(0));
+  for await (const piece of rechunk(snapshot.data.chunks(), chunkSize)) {
+    if (offset + piece.length > total) {
+      throw new CodecError(`snapshot data longer than the ${total} bytes it announced`);
+    }
+    yield chunk(piece);
+    offset += piece.length;
+  }
+  if (offset !== total) {
+    throw new CodecError(`snapshot data ended at ${offset} of the ${total} bytes it announced`);
+  }
 }
 
-/** Reassembles chunks received on one InstallSnapshot stream, rejecting gaps and reordering. */
-export class InstallSnapshotAssembler {
+/**
+ * Checks the chunks of one InstallSnapshot stream as they arrive (rejecting gaps, reordering
+ * and a missing header) and hands out their data, keeping none of it.
+ */
+export class SnapshotChunkSequence {
   private header: InstallSnapshotChunkPb | null = null;
-  private readonly parts: Uint8Array[] = [];
   private received = 0;
   private finished = false;
 
-  /** Returns true once the final chunk has been accepted. */
-  push(chunk: InstallSnapshotChunkPb): boolean {
+  /** Checks the next chunk and returns its data. */
+  push(chunk: InstallSnapshotChunkPb): Uint8Array {
     if (this.finished) throw new CodecError('chunk after the final chunk');
     if (chunk.offset !== this.received) {
       throw new CodecError(`chunk at offset ${chunk.offset}, expected ${this.received}`);
@@ -349,10 +365,9 @@ export class InstallSnapshotAssembler {
       if (chunk.meta === null) throw new CodecError('first snapshot chunk has no meta');
       this.header = chunk;
     }
-    if (chunk.data.length > 0) this.parts.push(chunk.data);
     this.received += chunk.data.length;
     this.finished = chunk.done;
-    return this.finished;
+    return chunk.data;
   }
 
   /** The header of the transfer, available after the first chunk. */
@@ -360,11 +375,26 @@ export class InstallSnapshotAssembler {
     return this.header?.to ?? null;
   }
 
+  get from(): string | null {
+    return this.header?.from ?? null;
+  }
+
+  get meta(): SnapshotMeta | null {
+    const m = this.header?.meta;
+    return m == null ? null : { index: m.index, term: m.term };
+  }
+
   get bytes(): number {
     return this.received;
   }
 
-  message(): InstallSnapshot {
+  /** The final chunk was accepted. */
+  get done(): boolean {
+    return this.finished;
+  }
+
+  /** The message the transfer carried, with the data the receiver staged from its chunks. */
+  message(data: SnapshotData): InstallSnapshot {
     const h = this.header;
     if (h === null || h.meta === null || !this.finished) {
       throw new CodecError('snapshot transfer incomplete');
@@ -375,18 +405,7 @@ export class InstallSnapshotAssembler {
       to: h.to,
       term: h.term,
       snapshot: { index: h.meta.index, term: h.meta.term },
-      data: concat(this.parts, this.received),
+      data,
     };
   }
-}
-
-function concat(parts: readonly Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1 && parts[0]) return parts[0];
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

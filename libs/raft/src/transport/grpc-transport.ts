@@ -2,7 +2,14 @@
 // delivery; responses come back later as messages on the receiver's own outbound stream.
 import * as grpc from '@grpc/grpc-js';
 import type { Transport } from '../ports.js';
-import type { InstallSnapshot, Message, NodeId, Snapshot } from '../types.js';
+import type {
+  InstallSnapshot,
+  Message,
+  NodeId,
+  Snapshot,
+  SnapshotData,
+  SnapshotMeta,
+} from '../types.js';
 import {
   decodeAppendEntries,
   decodeHeartbeat,
@@ -11,11 +18,11 @@ import {
   decodeTimeoutNow,
   encodeMessage,
   encodeSnapshotChunks,
-  InstallSnapshotAssembler,
   type InstallSnapshotChunkPb,
   type RaftMessagePb,
 } from './codec.js';
 import { PeerLink } from './peer-link.js';
+import { SnapshotReceiver } from './snapshot-receiver.js';
 import { loadRaftProto } from './proto.js';
 
 export interface TransportLogger {
@@ -41,7 +48,16 @@ export interface GrpcTransportOptions {
   readonly snapshotChunkBytes?: number;
   /** Cap of the delay between attempts to re-open a failed stream. Default 1000 ms. */
   readonly maxReconnectBackoffMs?: number;
+  /** The stored snapshot, streamed to a follower that needs it. */
   readonly readSnapshot: () => Promise<Snapshot | null>;
+  /**
+   * Where a snapshot arriving from the leader goes as its chunks arrive (its node's
+   * Storage.receiveSnapshot); the InstallSnapshot stepped into the core carries what it returns.
+   */
+  readonly receiveSnapshot: (
+    meta: SnapshotMeta,
+    chunks: AsyncIterable<Uint8Array>,
+  ) => Promise<SnapshotData>;
   readonly logger?: TransportLogger;
 }
 
@@ -70,6 +86,7 @@ export class GrpcTransport implements Transport {
   /** Peer -> in-flight snapshot call (null while the snapshot is still being read). */
   private readonly snapshots = new Map<NodeId, grpc.ClientWritableStream<Buffer> | null>();
   private readonly unreachablePending = new Set<NodeId>();
+  private readonly receiver: SnapshotReceiver;
   private messageHandler: (msg: Message) => void = () => {};
   private unreachableHandler: (peer: NodeId) => void = () => {};
   private snapshotStatusHandler: (peer: NodeId, ok: boolean) => void = () => {};
@@ -96,6 +113,18 @@ export class GrpcTransport implements Transport {
       'grpc.use_local_subchannel_pool': 1,
     };
     this.server = new grpc.Server(limits);
+    this.receiver = new SnapshotReceiver({
+      id: this.id,
+      receiveSnapshot: opts.receiveSnapshot,
+      deliver: (msg) => this.deliver(msg),
+      stopped: () => this.state === 'stopped',
+      warn: (obj, msg) => this.log.warn(obj, msg),
+    });
+  }
+
+  /** Figures of the snapshots received (see SnapshotReceiver.stats). */
+  get receivedSnapshots(): Readonly<SnapshotReceiver['stats']> {
+    return this.receiver.stats;
   }
 
   /** The bound port; meaningful after start(). */
@@ -175,6 +204,7 @@ export class GrpcTransport implements Transport {
     this.state = 'stopped';
     for (const link of this.links.values()) link.close();
     for (const call of this.snapshots.values()) call?.cancel();
+    this.receiver.stop();
     for (const client of this.clients.values()) client.close();
     this.links.clear();
     this.clients.clear();
@@ -285,14 +315,20 @@ export class GrpcTransport implements Transport {
         this.maxMessageBytes - CHUNK_HEADER_ALLOWANCE - msg.from.length * 4 - msg.to.length * 4,
       ),
     );
-    for (const chunk of encodeSnapshotChunks(msg, snapshot, chunkBytes)) {
-      if (ended) break;
-      const buf = this.proto.serializeChunk(chunk);
-      // One chunk at a time: gRPC's object-mode buffer would otherwise hold 16 MiB per transfer.
-      await Promise.race([
-        new Promise<void>((resolve) => call.write(buf, () => resolve())),
-        finished,
-      ]);
+    try {
+      // One chunk read, then written, at a time: memory holds about one chunk per transfer.
+      for await (const chunk of encodeSnapshotChunks(msg, snapshot, chunkBytes)) {
+        if (ended) break;
+        const buf = this.proto.serializeChunk(chunk);
+        await Promise.race([
+          new Promise<void>((resolve) => call.write(buf, () => resolve())),
+          finished,
+        ]);
+      }
+    } catch (err) {
+      // The stored snapshot could not be read (replaced meanwhile, or corrupt).
+      call.cancel();
+      throw err;
     }
     if (!ended) call.end();
     const err = await finished;
@@ -357,40 +393,12 @@ export class GrpcTransport implements Transport {
     call: grpc.ServerReadableStream<InstallSnapshotChunkPb, object>,
     callback: grpc.sendUnaryData<object>,
   ): void => {
-    const assembler = new InstallSnapshotAssembler();
-    let failed = false;
-    const fail = (details: string): void => {
-      if (failed) return;
-      failed = true;
-      this.log.warn({ self: this.id, details }, 'rejecting snapshot transfer');
-      callback({ code: grpc.status.INVALID_ARGUMENT, details });
-    };
-    call.on('data', (chunk: InstallSnapshotChunkPb) => {
-      if (failed) return;
-      try {
-        assembler.push(chunk);
-      } catch (err) {
-        fail((err as Error).message);
-        return;
-      }
-      // Checked on the first chunk so a misrouted snapshot is not buffered in full.
-      if (assembler.to !== this.id) fail(`snapshot addressed to ${assembler.to}, not ${this.id}`);
-    });
-    call.on('end', () => {
-      if (failed) return;
-      let msg: InstallSnapshot;
-      try {
-        msg = assembler.message();
-      } catch (err) {
-        fail((err as Error).message);
-        return;
-      }
-      this.deliver(msg);
-      callback(null, ACK);
-    });
-    call.on('error', () => {
-      failed = true;
-    });
+    // grpc-js reads ahead into the stream's buffer up to its high-water mark (16 messages by
+    // default) even while the stream is paused: one message is enough.
+    const state = (call as unknown as { _readableState?: { highWaterMark: number } })
+      ._readableState;
+    if (state !== undefined) state.highWaterMark = 1;
+    this.receiver.receive(call, (err) => (err === null ? callback(null, ACK) : callback(err)));
   };
 
   private unary<T>(decode: (pb: T) => Message): grpc.handleUnaryCall<T, object> {

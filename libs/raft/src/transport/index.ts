@@ -8,7 +8,7 @@ export {
   decodeMessage,
   encodeMessage,
   encodeSnapshotChunks,
-  InstallSnapshotAssembler,
+  SnapshotChunkSequence,
   type InstallSnapshotChunkPb,
   type RaftMessagePb,
   type StreamMessage,

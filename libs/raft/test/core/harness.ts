@@ -5,6 +5,7 @@ import type { CoreConfig } from '../../src/config.js';
 import { seededRandom } from '../../src/prng.js';
 import { RaftCore } from '../../src/raft.js';
 import { handleReady, type Ready, type ReadState } from '../../src/ready.js';
+import { snapshotDataOf } from '../../src/snapshot-stream.js';
 import type { PersistBatch } from '../../src/storage.js';
 import {
   type Entry,
@@ -13,6 +14,7 @@ import {
   type Message,
   type NodeId,
   Role,
+  type SnapshotData,
   type SnapshotMeta,
 } from '../../src/types.js';
 
@@ -58,7 +60,7 @@ export function makeConfig(
 export interface Persisted {
   hardState: HardState;
   snapshot: SnapshotMeta | null;
-  snapshotData: Uint8Array | null;
+  snapshotData: SnapshotData | null;
   /** Durable entries after the snapshot. */
   entries: Entry[];
 }
@@ -140,7 +142,7 @@ export class Cluster {
       const persisted: Persisted = {
         hardState: init.hardState ?? EMPTY_HARD,
         snapshot: init.snapshot ?? null,
-        snapshotData: init.snapshot ? enc(`snap@${init.snapshot.index}`) : null,
+        snapshotData: init.snapshot ? snapshotDataOf(enc(`snap@${init.snapshot.index}`)) : null,
         entries: [...(init.entries ?? [])],
       };
       const node: SimNode = {
@@ -315,7 +317,8 @@ export class Cluster {
     let msg = m;
     if (m.type === 'InstallSnapshot' && m.data === undefined) {
       // The driver streams the stored snapshot: fill in the sender's snapshot bytes.
-      const data = this.node(m.from).persisted.snapshotData ?? enc(`snap@${m.snapshot.index}`);
+      const data =
+        this.node(m.from).persisted.snapshotData ?? snapshotDataOf(enc(`snap@${m.snapshot.index}`));
       msg = { ...m, data };
     }
     this.delivered.push(msg);
@@ -486,7 +489,7 @@ export class Cluster {
     n.persisted = {
       ...n.persisted,
       snapshot: meta,
-      snapshotData: enc(`snap@${meta.index}`),
+      snapshotData: snapshotDataOf(enc(`snap@${meta.index}`)),
       entries: n.persisted.entries.filter((e) => e.index > meta.index),
     };
     return meta;

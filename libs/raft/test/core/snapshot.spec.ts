@@ -1,3 +1,4 @@
+import { readAll } from '../../src/snapshot-stream.js';
 import { type InstallSnapshot, Role } from '../../src/types.js';
 import { baseConfig, Cluster, dec } from './harness.js';
 
@@ -26,7 +27,7 @@ describe('Raft core: snapshots (paper 7)', () => {
     expect(log.committed).toBe(23);
   });
 
-  it('sends InstallSnapshot to a follower behind the compaction point, which restores it and catches up', () => {
+  it('sends InstallSnapshot to a follower behind the compaction point, which restores it and catches up', async () => {
     const { c, leader, behind, meta } = laggingFollowerBehindSnapshot(72);
     c.heal();
     const ticks = c.tickUntil(
@@ -43,7 +44,7 @@ describe('Raft core: snapshots (paper 7)', () => {
     expect(
       c.sent.filter((m) => m.type === 'InstallSnapshot').every((m) => !('data' in m && m.data)),
     ).toBe(true);
-    expect(dec(install!.data!)).toBe(`snap@${meta.index}`);
+    expect(dec(await readAll(install!.data!.chunks()))).toBe(`snap@${meta.index}`);
     // The follower's Ready carried the snapshot to restore.
     const restoring = c.node(behind).readies.filter((rd) => rd.snapshot !== undefined);
     expect(restoring.map((rd) => rd.snapshot!.meta)).toEqual([meta]);

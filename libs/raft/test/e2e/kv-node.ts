@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { NotLeaderError } from '../../src/errors.js';
 import { RaftNode } from '../../src/node.js';
 import type { StateMachine } from '../../src/ports.js';
+import { chunksOf, readAll } from '../../src/snapshot-stream.js';
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { GrpcTransport } from '../../src/transport/grpc-transport.js';
 import { type Entry, EntryType } from '../../src/types.js';
@@ -34,10 +35,11 @@ class KvStateMachine implements StateMachine<number> {
     }
     return e.index;
   }
-  snapshot(): Uint8Array {
-    return Buffer.from(JSON.stringify([...this.map]));
+  snapshot(): Iterable<Uint8Array> {
+    return chunksOf(Buffer.from(JSON.stringify([...this.map])));
   }
-  restore(data: Uint8Array): void {
+  async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    const data = await readAll(chunks);
     this.map = new Map(JSON.parse(Buffer.from(data).toString()) as [string, string][]);
   }
 }
@@ -49,6 +51,7 @@ const transport = new GrpcTransport({
   listenAddress: ownAddress,
   peers,
   readSnapshot: () => storage.readSnapshot(),
+  receiveSnapshot: (meta, chunks) => storage.receiveSnapshot(meta, chunks),
   logger: { warn: () => {} },
 });
 const node = await RaftNode.start<number>({

@@ -1,5 +1,6 @@
 // handleReady: the one encoding of the Ready contract, shared by RaftNode and the core harness.
 import { handleReady, type Ready, type ReadyHandler } from '../../src/ready.js';
+import { snapshotDataOf } from '../../src/snapshot-stream.js';
 import { type Entry, EntryType, type Message, Role } from '../../src/types.js';
 
 const ent = (index: number, term = 2): Entry => ({
@@ -47,7 +48,11 @@ function ready(over: Partial<Ready> = {}): Ready {
 }
 
 /** A handler that logs each call; persist returns what `write` says. */
-function recorder(write: () => void | Promise<void> = () => {}, stopped = () => false) {
+function recorder(
+  write: () => void | Promise<void> = () => {},
+  stopped = () => false,
+  restore: () => void | Promise<void> = () => {},
+) {
   const calls: string[] = [];
   const h: ReadyHandler = {
     softState: (s) => calls.push(`soft ${s.role}`),
@@ -57,7 +62,10 @@ function recorder(write: () => void | Promise<void> = () => {}, stopped = () => 
       return write();
     },
     stopped,
-    restore: (s) => calls.push(`restore ${s.meta.index}`),
+    restore: (s) => {
+      calls.push(`restore ${s.meta.index}`);
+      return restore();
+    },
     apply: (e) => calls.push(`apply ${e.index}`),
     reads: (d, c) => calls.push(`reads dropped=${d.join()} confirmed=${c.map((r) => r.id).join()}`),
   };
@@ -68,7 +76,7 @@ function recorder(write: () => void | Promise<void> = () => {}, stopped = () => 
 const full = ready({
   softState: { role: Role.Leader, leader: 'a', term: 2 },
   hardState: { term: 2, vote: 'a', commit: 1 },
-  snapshot: { meta: { index: 1, term: 1 }, data: Uint8Array.of(0) },
+  snapshot: { meta: { index: 1, term: 1 }, data: snapshotDataOf(Uint8Array.of(0)) },
   entries: [ent(2)],
   messages: [msg('AppendEntriesResponse'), msg('AppendEntries'), msg('RequestVoteResponse')],
   committedEntries: [ent(2)],
@@ -115,6 +123,37 @@ describe('handleReady', () => {
     );
     await handleReady(core, full, { term: 1, vote: '' }, h);
     expect(calls.at(-1)).toBe('persist sync=true entries=1');
+  });
+
+  test('with an asynchronous restore, the committed entries wait for it', async () => {
+    let restored: () => void = () => {};
+    let stopped = false;
+    const run = (stopDuringRestore: boolean) => {
+      const r = recorder(
+        () => {},
+        () => stopped,
+        () =>
+          new Promise<void>((resolve) => {
+            restored = () => {
+              stopped = stopDuringRestore;
+              resolve();
+            };
+          }),
+      );
+      return { ...r, done: handleReady(r.core, full, { term: 1, vote: '' }, r.h) };
+    };
+    const a = run(false);
+    await Promise.resolve();
+    expect(a.calls.at(-1)).toBe('restore 1');
+    restored();
+    await a.done;
+    expect(a.calls.slice(-3)).toEqual(['apply 2', 'reads dropped=6 confirmed=7', 'advance']);
+    // A driver stopped during the restore abandons the rest of the Ready.
+    const b = run(true);
+    await Promise.resolve();
+    restored();
+    await b.done;
+    expect(b.calls.at(-1)).toBe('restore 1');
   });
 
   test('writes only what must be durable, syncing only a new term, vote, entry or snapshot', () => {

@@ -11,10 +11,10 @@ class Sink implements StateMachine<number> {
   apply(e: Entry): number {
     return e.index;
   }
-  snapshot(): Uint8Array {
-    return new Uint8Array(10);
+  snapshot(): Iterable<Uint8Array> {
+    return [new Uint8Array(4), new Uint8Array(6)];
   }
-  restore(): void {}
+  async restore(): Promise<void> {}
 }
 
 const ids = ['a', 'b', 'c'];

@@ -72,8 +72,8 @@ const silentTransport = (): Transport => ({
 
 const nullMachine: StateMachine<number> = {
   apply: (e: Entry) => e.index,
-  snapshot: () => new Uint8Array(0),
-  restore: () => {},
+  snapshot: () => [],
+  restore: async () => {},
 };
 
 async function startSolo(rt: ManualRuntime, voters = ['a']): Promise<RaftNode<number>> {

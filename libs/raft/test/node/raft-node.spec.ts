@@ -5,6 +5,7 @@ import { LeadershipLostError, NotLeaderError, TransferNotPossibleError } from '.
 import { RaftNode } from '../../src/node.js';
 import type { StateMachine, Transport } from '../../src/ports.js';
 import { StorageCorruptionError, type Storage } from '../../src/storage.js';
+import { readAll } from '../../src/snapshot-stream.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { type Entry, EntryType, type Message } from '../../src/types.js';
@@ -17,11 +18,11 @@ class Counter implements StateMachine<number> {
     if (e.type === EntryType.Normal) this.total += e.data[0] ?? 0;
     return this.total;
   }
-  snapshot(): Uint8Array {
-    return Uint8Array.of(this.total);
+  snapshot(): Iterable<Uint8Array> {
+    return [Uint8Array.of(this.total)];
   }
-  restore(data: Uint8Array): void {
-    this.total = data[0] ?? 0;
+  async restore(chunks: AsyncIterable<Uint8Array>): Promise<void> {
+    this.total = (await readAll(chunks))[0]!;
   }
 }
 

@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
-import { EntryType, type Entry, type Snapshot } from '../../src/types.js';
+import { chunksOf, readAll } from '../../src/snapshot-stream.js';
+import type { PersistentState } from '../../src/storage.js';
+import { EntryType, type Entry, type Snapshot, type SnapshotMeta } from '../../src/types.js';
 
 export function entry(index: number, term: number, text = `e${index}t${term}`): Entry {
   return { index, term, type: EntryType.Normal, data: new TextEncoder().encode(text) };
@@ -11,10 +13,35 @@ export function range(from: number, to: number, term: number): Entry[] {
   return out;
 }
 
-export function snapshot(index: number, term: number, size = 3): Snapshot {
+/** A snapshot as plain bytes, for writing and for comparing with what was read back. */
+export interface SnapshotBytes {
+  readonly meta: SnapshotMeta;
+  readonly data: Uint8Array;
+}
+
+export function snapshot(index: number, term: number, size = 3): SnapshotBytes {
   const data = new Uint8Array(size);
   for (let i = 0; i < size; i++) data[i] = (index * 31 + i) & 0xff;
   return { meta: { index, term }, data };
+}
+
+/** The bytes as a stream of chunks of `size` bytes, as a state machine would hand them out. */
+export async function* streamOf(data: Uint8Array, size = 1000): AsyncGenerator<Uint8Array> {
+  yield* chunksOf(data, size);
+}
+
+/** A stored snapshot read back into bytes. */
+export async function bytesOf(s: Snapshot | null): Promise<SnapshotBytes | null> {
+  if (s === null) return null;
+  const data = await readAll(s.data.chunks());
+  expect(data.length).toBe(s.data.bytes);
+  // A Buffer and a Uint8Array with the same bytes are not equal to Jest.
+  return { meta: s.meta, data: new Uint8Array(data) };
+}
+
+/** A loaded state with its snapshot read into bytes, for comparing. */
+export async function materialize(state: PersistentState) {
+  return { ...state, snapshot: await bytesOf(state.snapshot) };
 }
 
 /** Flips bits of byte `at` in place, as a failing disk would. */

@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { entryAt, snapshotAt } from './fixtures/crash-workload.js';
+import { bytesOf } from './helpers.js';
 
 // Tests run TypeScript through Jest's transform, but the child is a plain `node` process: give
 // it a transpiled copy of the storage sources (and of libs/common, which they import), with a
@@ -43,6 +44,8 @@ class Writer {
   lastAcked = 0;
   acks = 0;
   lastSnapshot = 0;
+  /** A snapshot save was under way (started, not acknowledged). */
+  saving = false;
   firstAckAt = 0;
   stderr = '';
   /** Lines that break the protocol, checked by the test (throwing in a stream handler won't do). */
@@ -73,7 +76,10 @@ class Writer {
     } else if (word === 'acked' && index > this.lastAcked) {
       if (this.acks++ === 0) this.firstAckAt = performance.now();
       this.lastAcked = index;
+    } else if (word === 'saving') {
+      this.saving = true;
     } else if (word === 'snapshot') {
+      this.saving = false;
       this.lastSnapshot = index;
     } else {
       this.unexpected.push(line);
@@ -142,6 +148,7 @@ describe('RocksDbStorage under SIGKILL', () => {
   it('keeps every acknowledged write, and nothing torn, across repeated kills', async () => {
     const rates: number[] = [];
     let recovered = 0;
+    let killedMidSave = 0;
     for (let round = 0; round < 3; round++) {
       const w = (writer = new Writer(script, dir));
       await w.until(() => w.ready !== null, 'ready');
@@ -149,15 +156,17 @@ describe('RocksDbStorage under SIGKILL', () => {
       expect(w.ready).toBe(recovered);
       const target = 200 + 60 * round;
       await w.until(() => w.acks >= target, `${target} acks`);
+      // After the first round, aim at a snapshot save (two chunks of 1 MiB and the batch that
+      // stores them): the kill lands in it or just after.
+      if (round > 0) await w.until(() => w.saving, 'a snapshot save');
       const seconds = (performance.now() - w.firstAckAt) / 1000;
       await w.kill();
+      if (w.saving) killedMidSave++;
       rates.push(w.acks / seconds);
       expect(w.unexpected).toEqual([]);
 
       storage = await RocksDbStorage.open(dir, 'crash-node');
       const state = await storage.load();
-      await storage.close();
-      storage = null;
 
       const snapshotIndex = state.snapshot?.meta.index ?? 0;
       const last = state.entries.at(-1)?.index ?? snapshotIndex;
@@ -169,8 +178,16 @@ describe('RocksDbStorage under SIGKILL', () => {
         commit: last,
       });
       expect(snapshotIndex).toBeGreaterThanOrEqual(w.lastSnapshot);
-      if (state.snapshot !== null) expect(state.snapshot).toEqual(snapshotAt(snapshotIndex));
+      // Read to its end: every chunk there and matching the checksum of the whole.
+      const stored = await bytesOf(state.snapshot);
+      if (stored !== null) {
+        const expected = snapshotAt(snapshotIndex);
+        expect(stored.meta).toEqual(expected.meta);
+        expect(Buffer.from(stored.data).equals(expected.data)).toBe(true);
+      }
       expect(state.entries[0]?.index ?? snapshotIndex + 1).toBe(snapshotIndex + 1);
+      await storage.close();
+      storage = null;
       const wrong = state.entries.filter((e) => {
         const expected = entryAt(e.index);
         return e.term !== expected.term || !Buffer.from(e.data).equals(expected.data);
@@ -181,7 +198,8 @@ describe('RocksDbStorage under SIGKILL', () => {
     }
     console.log(
       `crash test: ${rates.map((r) => r.toFixed(0)).join(', ')} synced batches/s ` +
-        `(1-4 entries each) in 3 rounds, ${recovered} entries in the end`,
+        `(1-4 entries each) in 3 rounds, ${recovered} entries in the end; ` +
+        `${killedMidSave} kills during a snapshot save`,
     );
   }, 90_000);
 });

@@ -13,7 +13,43 @@ import {
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { InvalidWriteError } from '../../src/storage/validation.js';
 import { EntryType } from '../../src/types.js';
-import { entry, flipBits, indexes, promised, range, snapshot, withRawDb } from './helpers.js';
+import {
+  bytesOf,
+  entry,
+  indexes,
+  materialize,
+  promised,
+  flipBits,
+  range,
+  snapshot,
+  streamOf,
+  withRawDb,
+  type RawDb,
+  type SnapshotBytes,
+} from './helpers.js';
+
+/** Stores s as a snapshot the local state machine took. */
+const saveLocal = (s: RocksDbStorage, snap: SnapshotBytes, compactUpTo: number) =>
+  s.saveSnapshot(snap.meta, streamOf(snap.data), compactUpTo);
+
+/** Receives snap as from the leader, for a batch to install. */
+const received = async (s: RocksDbStorage, snap: SnapshotBytes) => ({
+  meta: snap.meta,
+  data: await s.receiveSnapshot(snap.meta, streamOf(snap.data)),
+});
+
+/** Every key under a range, in order. */
+async function keysIn(db: RawDb, range: object): Promise<Buffer[]> {
+  const it = db.iterator({ ...range, values: false });
+  const keys: Buffer[] = [];
+  for (;;) {
+    const key = await promised<Buffer | undefined>((cb) => it.next(cb));
+    if (key === undefined) break;
+    keys.push(key);
+  }
+  await promised((cb) => it.end(cb));
+  return keys;
+}
 
 describe('RocksDbStorage', () => {
   let dir: string;
@@ -66,16 +102,16 @@ describe('RocksDbStorage', () => {
     const entries = [...range(1, 3, 1), { ...entry(4, 2 ** 40), type: EntryType.Noop }];
     entries.push({ index: 5, term: 2 ** 40, type: EntryType.Normal, data: new Uint8Array() });
     await s.save({ entries, hardState: { term: 2 ** 40, vote: 'nöde-b', commit: 3 } });
-    await s.saveSnapshot(snapshot(2, 1), 1);
-    const before = await s.load();
+    expect(await saveLocal(s, snapshot(2, 1), 1)).toBe(true);
+    const before = await materialize(await s.load());
     expect(before).toEqual({
       hardState: { term: 2 ** 40, vote: 'nöde-b', commit: 3 },
       snapshot: snapshot(2, 1),
       entries: entries.slice(2),
     });
     s = await reopen();
-    expect(await s.load()).toEqual(before);
-    expect(await s.readSnapshot()).toEqual(snapshot(2, 1));
+    expect(await materialize(await s.load())).toEqual(before);
+    expect(await bytesOf(await s.readSnapshot())).toEqual(snapshot(2, 1));
   });
 
   it('overwrites a conflicting suffix with a shorter and with a longer one', async () => {
@@ -94,13 +130,13 @@ describe('RocksDbStorage', () => {
     let s = await open();
     await s.save({ entries: range(1, 10, 1) });
     await s.save({
-      snapshot: snapshot(20, 3),
+      snapshot: await received(s, snapshot(20, 3)),
       entries: range(21, 22, 3),
       hardState: { term: 3, vote: '', commit: 20 },
     });
     s = await reopen();
     const state = await s.load();
-    expect(state.snapshot).toEqual(snapshot(20, 3));
+    expect(await bytesOf(state.snapshot)).toEqual(snapshot(20, 3));
     expect(indexes(state.entries)).toEqual([21, 22]);
     expect(state.hardState.commit).toBe(20);
     await closeStorage();
@@ -112,13 +148,16 @@ describe('RocksDbStorage', () => {
   it('compacts the log when saving a local snapshot', async () => {
     let s = await open();
     await s.save({ entries: range(1, 10, 1) });
-    await s.saveSnapshot(snapshot(6, 1), 3);
+    await saveLocal(s, snapshot(6, 1), 3);
     s = await reopen();
     expect(indexes((await s.load()).entries)).toEqual([7, 8, 9, 10]);
     await s.save({ entries: range(11, 11, 1) });
-    await s.saveSnapshot(snapshot(11, 1), 11);
+    await saveLocal(s, snapshot(11, 1), 11);
     s = await reopen();
-    expect(await s.load()).toMatchObject({ snapshot: snapshot(11, 1), entries: [] });
+    expect(await materialize(await s.load())).toMatchObject({
+      snapshot: snapshot(11, 1),
+      entries: [],
+    });
     await s.save({ entries: range(12, 12, 2) });
     s = await reopen();
     expect(indexes((await s.load()).entries)).toEqual([12]);
@@ -131,27 +170,161 @@ describe('RocksDbStorage', () => {
   it('stores a large snapshot in chunks and drops stale chunks when replaced', async () => {
     let s = await open();
     const big = snapshot(5, 1, 2 * SNAPSHOT_CHUNK_SIZE + 17);
-    await s.save({ snapshot: big });
+    await s.save({ snapshot: await received(s, big) });
     s = await reopen();
-    // Jest's deep equality walks a typed array element by element: seconds for megabytes.
-    const read = await s.readSnapshot();
-    expect(read?.meta).toEqual(big.meta);
-    expect(Buffer.from(read?.data ?? []).equals(big.data)).toBe(true);
-    await s.save({ snapshot: snapshot(9, 2, 10) });
+    // Read in chunks of the storage's size, never as one buffer; compared at the end only
+    // because Jest's deep equality of megabytes is slow.
+    const sizes: number[] = [];
+    const read = (await s.readSnapshot())!;
+    expect(read.data.bytes).toBe(big.data.length);
+    for await (const chunk of read.data.chunks()) sizes.push(chunk.length);
+    expect(sizes).toEqual([SNAPSHOT_CHUNK_SIZE, SNAPSHOT_CHUNK_SIZE, 17]);
+    expect(Buffer.from((await bytesOf(read))!.data).equals(big.data)).toBe(true);
+    await s.save({ snapshot: await received(s, snapshot(9, 2, 10)) });
     s = await reopen();
-    expect(await s.readSnapshot()).toEqual(snapshot(9, 2, 10));
+    expect(await bytesOf(await s.readSnapshot())).toEqual(snapshot(9, 2, 10));
     await closeStorage();
-    await withRawDb(dir, async (db) => {
-      const it = db.iterator({ ...SNAPSHOT_CHUNK_RANGE, values: false });
-      const keys: Buffer[] = [];
-      for (;;) {
-        const key = await promised<Buffer | undefined>((cb) => it.next(cb));
-        if (key === undefined) break;
-        keys.push(key);
+    // Only the new snapshot's one chunk is left.
+    await withRawDb(dir, async (db) =>
+      expect(await keysIn(db, SNAPSHOT_CHUNK_RANGE)).toHaveLength(1),
+    );
+  });
+
+  it('keeps the previous snapshot whole when the process dies in the middle of a save', async () => {
+    let s = await open();
+    await s.save({ entries: range(1, 9, 1) });
+    const first = snapshot(3, 1, SNAPSHOT_CHUNK_SIZE + 5);
+    await saveLocal(s, first, 2);
+    // A state machine that hands out two chunks and then never another: the process "dies"
+    // (closes) with them written, the batch that would store them never issued.
+    let pulled = 0;
+    async function* stalls() {
+      for (const c of [new Uint8Array(SNAPSHOT_CHUNK_SIZE), new Uint8Array(SNAPSHOT_CHUNK_SIZE)]) {
+        pulled++;
+        yield c;
       }
-      await promised((cb) => it.end(cb));
-      expect(keys).toEqual([snapshotChunkKey(0)]);
+      await new Promise(() => undefined);
+    }
+    void s.saveSnapshot({ index: 8, term: 1 }, stalls(), 8);
+    await waitUntil(() => pulled === 2);
+    await closeStorage();
+    // Two chunks of the stored snapshot, two of the one being saved.
+    await withRawDb(dir, async (db) =>
+      expect(await keysIn(db, SNAPSHOT_CHUNK_RANGE)).toHaveLength(4),
+    );
+    s = await open();
+    const state = await s.load();
+    expect(Buffer.from((await bytesOf(state.snapshot))!.data).equals(first.data)).toBe(true);
+    expect(indexes(state.entries)).toEqual([4, 5, 6, 7, 8, 9]);
+    await closeStorage();
+    // The chunks of the save cut short were garbage, deleted at start-up.
+    await withRawDb(dir, async (db) =>
+      expect(await keysIn(db, SNAPSHOT_CHUNK_RANGE)).toHaveLength(2),
+    );
+  });
+
+  it('drops the chunks of a save whose source fails, and of received snapshots not installed', async () => {
+    let s = await open();
+    await s.save({ entries: range(1, 9, 1) });
+    async function* failing() {
+      yield new Uint8Array(SNAPSHOT_CHUNK_SIZE + 1);
+      throw new Error('state machine failed');
+    }
+    await expect(s.saveSnapshot({ index: 5, term: 1 }, failing(), 5)).rejects.toThrow(
+      'state machine failed',
+    );
+    const a = await s.receiveSnapshot({ index: 30, term: 2 }, streamOf(new Uint8Array(7)));
+    const b = await s.receiveSnapshot({ index: 40, term: 2 }, streamOf(new Uint8Array(7)));
+    const c = await s.receiveSnapshot({ index: 12, term: 2 }, streamOf(new Uint8Array(7)));
+    await s.discardSnapshot(a);
+    await expect(bytesOf({ meta: { index: 30, term: 2 }, data: a })).rejects.toThrow(
+      /no longer stored/,
+    );
+    // A local snapshot at 20: the one received at 12 can never be installed now, the one at 40 can.
+    await saveLocal(s, snapshot(20, 1), 0).catch(() => undefined);
+    await s.save({ entries: range(10, 20, 1) });
+    expect(await saveLocal(s, snapshot(20, 1), 15)).toBe(true);
+    await expect(bytesOf({ meta: { index: 12, term: 2 }, data: c })).rejects.toThrow(
+      /no longer stored/,
+    );
+    expect((await bytesOf({ meta: { index: 40, term: 2 }, data: b }))!.data).toEqual(
+      new Uint8Array(7),
+    );
+    s = await reopen();
+    await closeStorage();
+    // Only the stored snapshot's chunk is left: the received one at 40 was forgotten.
+    await withRawDb(dir, async (db) =>
+      expect(await keysIn(db, SNAPSHOT_CHUNK_RANGE)).toHaveLength(1),
+    );
+  });
+
+  it('stores nothing for a local snapshot that a received one overtook', async () => {
+    const s = await open();
+    await s.save({ entries: range(1, 9, 1) });
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    async function* slow() {
+      yield new Uint8Array(3);
+      await gate;
+      yield new Uint8Array(3);
+    }
+    const local = s.saveSnapshot({ index: 6, term: 1 }, slow(), 6);
+    await s.save({ snapshot: await received(s, snapshot(20, 2)) });
+    release();
+    expect(await local).toBe(false);
+    expect(await bytesOf(await s.readSnapshot())).toEqual(snapshot(20, 2));
+  });
+
+  it('lets a read that started finish after the snapshot was replaced; a later one fails', async () => {
+    const s = await open();
+    const old = snapshot(5, 1, 2 * SNAPSHOT_CHUNK_SIZE);
+    await s.save({ snapshot: await received(s, old) });
+    const reading = (await s.readSnapshot())!;
+    const it = reading.data.chunks()[Symbol.asyncIterator]();
+    const head = await it.next();
+    expect(head.value).toHaveLength(SNAPSHOT_CHUNK_SIZE);
+    await s.save({ snapshot: await received(s, snapshot(9, 2)) });
+    const tail = await it.next();
+    expect(
+      Buffer.from(tail.value as Uint8Array).equals(old.data.subarray(SNAPSHOT_CHUNK_SIZE)),
+    ).toBe(true);
+    expect((await it.next()).done).toBe(true);
+    await expect(bytesOf(reading)).rejects.toThrow(/no longer stored/);
+  });
+
+  it('reads a snapshot stored in the format before streaming, then replaces it', async () => {
+    let s = await open();
+    await s.save({ entries: range(1, 9, 1) });
+    await closeStorage();
+    // Format 1: [crc][index][term][length][chunks][data crc] and chunks under [0x03][chunk].
+    const data = snapshot(4, 1, 100).data;
+    const { crc32c } = await import('@node-rs/crc32');
+    const seal = (key: Buffer, value: Buffer) => {
+      value.writeUInt32BE(crc32c(value.subarray(4), crc32c(key)), 0);
+      return value;
+    };
+    const meta = Buffer.alloc(36);
+    meta.writeBigUInt64BE(4n, 4);
+    meta.writeBigUInt64BE(1n, 12);
+    meta.writeBigUInt64BE(100n, 20);
+    meta.writeUInt32BE(1, 28);
+    meta.writeUInt32BE(crc32c(data), 32);
+    const chunkKey = Buffer.from([0x03, 0, 0, 0, 0]);
+    await withRawDb(dir, async (db) => {
+      await promised((cb) => db.put(SNAPSHOT_META_KEY, seal(SNAPSHOT_META_KEY, meta), cb));
+      await promised((cb) =>
+        db.put(chunkKey, seal(chunkKey, Buffer.concat([Buffer.alloc(4), data])), cb),
+      );
     });
+    s = await open();
+    expect(await bytesOf(await s.readSnapshot())).toEqual(snapshot(4, 1, 100));
+    expect(await saveLocal(s, snapshot(7, 1), 7)).toBe(true);
+    await closeStorage();
+    await withRawDb(dir, async (db) =>
+      expect(await keysIn(db, { gte: Buffer.from([0x03]), lt: Buffer.from([0x04]) })).toEqual([]),
+    );
+    s = await open();
+    expect(await bytesOf(await s.readSnapshot())).toEqual(snapshot(7, 1));
   });
 
   it('applies writes issued without waiting in call order, as encoded at call time', async () => {
@@ -160,7 +333,7 @@ describe('RocksDbStorage', () => {
     const writes = [
       s.save({ entries: range(1, 6, 1) }),
       s.save({ entries: mutable, hardState: { term: 1, vote: '', commit: 1 } }),
-      s.saveSnapshot(snapshot(2, 1), 1),
+      saveLocal(s, snapshot(2, 1), 1),
       s.save({ entries: range(5, 7, 2) }),
       s.save({}),
     ];
@@ -173,7 +346,10 @@ describe('RocksDbStorage', () => {
     const s = await open();
     await s.save({ entries: range(1, 3, 1) });
     await expect(s.save({ entries: range(5, 5, 1) })).rejects.toThrow(InvalidWriteError);
-    await expect(s.saveSnapshot(snapshot(4, 1), 0)).rejects.toThrow(InvalidWriteError);
+    await expect(saveLocal(s, snapshot(4, 1), 0)).rejects.toThrow(InvalidWriteError);
+    await expect(
+      s.save({ snapshot: { meta: { index: 9, term: 1 }, data: streamData() } }),
+    ).rejects.toThrow(/not received by this storage/);
     await s.save({ entries: range(4, 4, 1) });
     expect(indexes((await s.load()).entries)).toEqual([1, 2, 3, 4]);
   });
@@ -249,7 +425,7 @@ describe('RocksDbStorage', () => {
     it('counts the snapshot as stored: a log compacted up to the commit index loads', async () => {
       const s = await open();
       await s.save({ hardState: { term: 1, vote: 'x', commit: 5 } });
-      await s.saveSnapshot(snapshot(5, 1), 5);
+      await saveLocal(s, snapshot(5, 1), 5);
       expect(await (await reopen()).load()).toMatchObject({
         hardState: { commit: 5 },
         snapshot: { meta: { index: 5 } },
@@ -268,23 +444,40 @@ describe('RocksDbStorage', () => {
       expect(error.message).toMatch(/hard state/);
     });
 
-    it('detects corrupt snapshot metadata and snapshot data', async () => {
+    it('detects corrupt snapshot metadata, a missing chunk, and corrupt snapshot data', async () => {
       let s = await open();
-      await s.saveSnapshot(snapshot(4, 1, 100), 2);
+      await saveLocal(s, snapshot(4, 1, 100), 2);
       await closeStorage();
+      // The first snapshot of a fresh database has id 1.
+      const key = snapshotChunkKey(1, 0);
       await withRawDb(dir, async (db) => {
-        const value = await promised<Buffer>((cb) => db.get(snapshotChunkKey(0), cb));
+        const value = await promised<Buffer>((cb) => db.get(key, cb));
         flipBits(value, 50, 0xff);
-        await promised((cb) => db.put(snapshotChunkKey(0), value, cb));
+        await promised((cb) => db.put(key, value, cb));
       });
-      expect((await loadError()).message).toMatch(/snapshot chunk 0/);
-      s = storage as unknown as RocksDbStorage;
-      await expect(s.readSnapshot()).rejects.toThrow(StorageCorruptionError);
+      // The data is checked as it is read (by the state machine restoring it).
+      s = await open();
+      const read = (await s.load()).snapshot!;
+      await expect(bytesOf(read)).rejects.toThrow(StorageCorruptionError);
+      await expect(bytesOf(read)).rejects.toThrow(/snapshot chunk 0 checksum/);
       await closeStorage();
+      await withRawDb(dir, (db) => promised((cb) => db.del(key, cb)));
+      await expect(open()).rejects.toThrow(/snapshot at index 4 has 0 of its 1 chunks/);
       await withRawDb(dir, (db) =>
-        promised((cb) => db.put(SNAPSHOT_META_KEY, Buffer.alloc(36), cb)),
+        promised((cb) => db.put(SNAPSHOT_META_KEY, Buffer.alloc(45), cb)),
       );
       await expect(open()).rejects.toThrow(/snapshot metadata/);
     });
   });
 });
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; !cond(); i++) {
+    if (i > 2000) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function streamData() {
+  return { bytes: 0, chunks: () => streamOf(new Uint8Array(0)) };
+}

@@ -4,37 +4,44 @@ import {
   encodeMessage,
   encodeSnapshotChunks,
   loadRaftProto,
-  InstallSnapshotAssembler,
+  SnapshotChunkSequence,
   type InstallSnapshotChunkPb,
   type RaftMessagePb,
 } from '../../src/transport/index.js';
-import type { InstallSnapshot, Message } from '../../src/types.js';
-import { messageArb, normalize } from './fixtures.js';
+import type { InstallSnapshot, Message, Snapshot } from '../../src/types.js';
+import { bytesData, messageArb, normalize } from './fixtures.js';
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
 
 const proto = loadRaftProto();
 const sendMethod = proto.service['Send']!;
 const chunkMethod = proto.service['InstallSnapshot']!;
 
 /** Through the real protobuf wire format, exactly as the transport does it. */
-function roundTrip(msg: Message, chunkBytes: number): Message {
+async function roundTrip(msg: Message, chunkBytes: number): Promise<Message> {
   if (msg.type === 'InstallSnapshot') {
-    const assembler = new InstallSnapshotAssembler();
-    const snapshot = { meta: msg.snapshot, data: msg.data ?? new Uint8Array(0) };
-    for (const chunk of encodeSnapshotChunks(msg, snapshot, chunkBytes)) {
+    const sequence = new SnapshotChunkSequence();
+    const snapshot = { meta: msg.snapshot, data: msg.data ?? bytesData(new Uint8Array(0)) };
+    const received: Uint8Array[] = [];
+    for await (const chunk of encodeSnapshotChunks(msg, snapshot, chunkBytes)) {
       const wire: unknown = chunkMethod.requestDeserialize(proto.serializeChunk(chunk));
-      assembler.push(wire as InstallSnapshotChunkPb);
+      received.push(sequence.push(wire as InstallSnapshotChunkPb));
     }
-    return assembler.message();
+    return sequence.message(bytesData(new Uint8Array(Buffer.concat(received))));
   }
   const wire: unknown = sendMethod.requestDeserialize(proto.serializeMessage(encodeMessage(msg)));
   return decodeMessage(wire as RaftMessagePb);
 }
 
 describe('transport codec', () => {
-  it('round-trips every message type through the wire format', () => {
-    fc.assert(
-      fc.property(messageArb, fc.integer({ min: 1, max: 1500 }), (msg, chunkBytes) => {
-        expect(normalize(roundTrip(msg, chunkBytes))).toEqual(normalize(msg));
+  it('round-trips every message type through the wire format', async () => {
+    await fc.assert(
+      fc.asyncProperty(messageArb, fc.integer({ min: 1, max: 1500 }), async (msg, chunkBytes) => {
+        expect(normalize(await roundTrip(msg, chunkBytes))).toEqual(normalize(msg));
       }),
       { numRuns: 500 },
     );
@@ -55,13 +62,13 @@ describe('transport codec', () => {
     ]);
   });
 
-  it('keeps uint64 values exact up to 2^53 - 1', () => {
+  it('keeps uint64 values exact up to 2^53 - 1', async () => {
     const max = Number.MAX_SAFE_INTEGER;
     const msg: Message = { type: 'HeartbeatResponse', from: 'a', to: 'b', term: max, ctx: max };
-    expect(roundTrip(msg, 1)).toEqual(msg);
+    expect(await roundTrip(msg, 1)).toEqual(msg);
   });
 
-  it('splits snapshots into chunks with header only on the first', () => {
+  it('splits snapshots into chunks as they are read, with header only on the first', async () => {
     const msg: InstallSnapshot = {
       type: 'InstallSnapshot',
       from: 'a',
@@ -70,7 +77,9 @@ describe('transport codec', () => {
       snapshot: { index: 1, term: 1 },
     };
     const data = new Uint8Array(10).map((_, i) => i);
-    const chunks = [...encodeSnapshotChunks(msg, { meta: { index: 9, term: 2 }, data }, 4)];
+    // Stored in chunks of 3: re-cut to 4 on the way out.
+    const snapshot = { meta: { index: 9, term: 2 }, data: bytesData(data, 3) };
+    const chunks = await collect(encodeSnapshotChunks(msg, snapshot, 4));
     expect(chunks.map((c) => [c.offset, c.data.length, c.done])).toEqual([
       [0, 4, false],
       [4, 4, false],
@@ -78,11 +87,22 @@ describe('transport codec', () => {
     ]);
     expect(chunks[0]).toMatchObject({ from: 'a', to: 'b', term: 3, meta: { index: 9, term: 2 } });
     expect(chunks[1]).toMatchObject({ from: '', to: '', term: 0, meta: null });
-    const empty = [
-      ...encodeSnapshotChunks(msg, { meta: { index: 9, term: 2 }, data: data.subarray(0, 0) }, 4),
-    ];
+    const empty = await collect(
+      encodeSnapshotChunks(
+        msg,
+        { meta: { index: 9, term: 2 }, data: bytesData(data.subarray(0, 0)) },
+        4,
+      ),
+    );
     expect(empty).toHaveLength(1);
     expect(empty[0]!.done).toBe(true);
+    // Data that is not the length it announced fails the transfer rather than mislead it.
+    const lying = (bytes: number): Snapshot => ({
+      meta: { index: 9, term: 2 },
+      data: { bytes, chunks: () => bytesData(data).chunks() },
+    });
+    await expect(collect(encodeSnapshotChunks(msg, lying(8), 4))).rejects.toThrow(/longer/);
+    await expect(collect(encodeSnapshotChunks(msg, lying(12), 4))).rejects.toThrow(/ended at 10/);
   });
 
   it('rejects gaps, reordering and chunks after the last', () => {
@@ -95,20 +115,20 @@ describe('transport codec', () => {
       data: new Uint8Array(4),
       done: false,
     };
-    const gap = new InstallSnapshotAssembler();
+    const gap = new SnapshotChunkSequence();
     gap.push(first);
     expect(() => gap.push({ ...first, offset: 5 })).toThrow(/offset 5, expected 4/);
 
-    const noHeader = new InstallSnapshotAssembler();
+    const noHeader = new SnapshotChunkSequence();
     expect(() => noHeader.push({ ...first, meta: null })).toThrow(/no meta/);
 
-    const late = new InstallSnapshotAssembler();
+    const late = new SnapshotChunkSequence();
     late.push({ ...first, done: true });
     expect(() => late.push({ ...first, offset: 4 })).toThrow(/after the final/);
 
-    const unfinished = new InstallSnapshotAssembler();
+    const unfinished = new SnapshotChunkSequence();
     unfinished.push(first);
-    expect(() => unfinished.message()).toThrow(/incomplete/);
+    expect(() => unfinished.message(bytesData(new Uint8Array(4)))).toThrow(/incomplete/);
   });
 
   it('rejects a message without a known kind and entries of unknown type', () => {

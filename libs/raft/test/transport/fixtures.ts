@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import fc from 'fast-check';
+import { readAll, snapshotDataOf } from '../../src/snapshot-stream.js';
 import { GrpcTransport, type GrpcTransportOptions } from '../../src/transport/index.js';
 import {
   EntryType,
@@ -7,7 +8,23 @@ import {
   type Message,
   type NodeId,
   type Snapshot,
+  type SnapshotData,
 } from '../../src/types.js';
+
+/** SnapshotData over bytes that tests can also see at once. */
+export type BytesData = SnapshotData & { readonly raw: Uint8Array };
+
+export function bytesData(raw: Uint8Array, chunkBytes?: number): BytesData {
+  return { ...snapshotDataOf(raw, chunkBytes), raw };
+}
+
+/** A receiveSnapshot that keeps the bytes in memory (tests that need them whole). */
+export async function receiveInMemory(
+  _meta: unknown,
+  chunks: AsyncIterable<Uint8Array>,
+): Promise<BytesData> {
+  return bytesData(await readAll(chunks));
+}
 
 const id = fc.string({ unit: 'grapheme', maxLength: 12 });
 const num = fc.maxSafeNat();
@@ -59,7 +76,7 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
     type: fc.constant('InstallSnapshot' as const),
     ...envelope,
     snapshot: fc.record({ index: num, term: num }),
-    data: fc.uint8Array({ maxLength: 4096 }),
+    data: fc.uint8Array({ maxLength: 4096 }).map((raw) => bytesData(raw)),
   }),
   fc.record({
     type: fc.constant('InstallSnapshotResponse' as const),
@@ -76,7 +93,7 @@ export function normalize(msg: Message): unknown {
     return { ...msg, entries: msg.entries.map((e) => ({ ...e, data: bytes(e.data) })) };
   }
   if (msg.type === 'InstallSnapshot' && msg.data !== undefined) {
-    return { ...msg, data: bytes(msg.data) };
+    return { ...msg, data: bytes((msg.data as BytesData).raw) };
   }
   return msg;
 }
@@ -140,7 +157,8 @@ export function harness(): Harness {
         id: nodeId,
         listenAddress: '127.0.0.1:0',
         peers,
-        readSnapshot: (): Promise<Snapshot | null> => Promise.resolve(null),
+        readSnapshot: async (): Promise<Snapshot | null> => null,
+        receiveSnapshot: receiveInMemory,
         logger: { warn: (obj, msg) => warnings.push({ obj, msg }) },
         ...extra,
       });

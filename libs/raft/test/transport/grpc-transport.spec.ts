@@ -1,13 +1,23 @@
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { crc32c } from '@node-rs/crc32';
 import { GrpcTransport, loadRaftProto, RAFT_SERVICE_NAME } from '../../src/transport/index.js';
-import { EntryType, type AppendEntries, type Message, type Snapshot } from '../../src/types.js';
 import {
+  EntryType,
+  type AppendEntries,
+  type Message,
+  type Snapshot,
+  type SnapshotData,
+} from '../../src/types.js';
+import {
+  bytesData,
   everyMessageType,
   harness,
   normalize,
+  receiveInMemory,
   unusedPort,
   waitFor,
+  type BytesData,
   type Harness,
 } from './fixtures.js';
 
@@ -38,9 +48,10 @@ describe('GrpcTransport', () => {
   });
 
   it('exchanges every message type in both directions', async () => {
-    const snapshot: Snapshot = { meta: { index: 100, term: 6 }, data: randomBytes(5000) };
-    const a = h.create('a', { readSnapshot: () => Promise.resolve(snapshot) });
-    const b = h.create('b', { readSnapshot: () => Promise.resolve(snapshot) });
+    const bytes = randomBytes(5000);
+    const snapshot: Snapshot = { meta: { index: 100, term: 6 }, data: bytesData(bytes) };
+    const a = h.create('a', { readSnapshot: async () => snapshot });
+    const b = h.create('b', { readSnapshot: async () => snapshot });
     await h.start(a.transport, 'a');
     await h.start(b.transport, 'b');
     const toB = everyMessageType('a', 'b');
@@ -52,7 +63,7 @@ describe('GrpcTransport', () => {
 
     // The snapshot has its own stream, so only the other messages keep their relative order.
     const withData = (m: Message): unknown =>
-      normalize(m.type === 'InstallSnapshot' ? { ...m, data: snapshot.data } : m);
+      normalize(m.type === 'InstallSnapshot' ? { ...m, data: bytesData(bytes) } : m);
     const isSnap = (m: Message): boolean => m.type === 'InstallSnapshot';
     for (const [sent, got] of [
       [toB, b.received],
@@ -82,7 +93,7 @@ describe('GrpcTransport', () => {
   it('streams a multi-chunk snapshot and reports success', async () => {
     const data = randomBytes(3.5 * MiB);
     const a = h.create('a', {
-      readSnapshot: () => Promise.resolve({ meta: { index: 500, term: 4 }, data }),
+      readSnapshot: async () => ({ meta: { index: 500, term: 4 }, data: bytesData(data, 300_000) }),
     });
     const b = h.create('b');
     const statuses: [string, boolean][] = [];
@@ -105,7 +116,123 @@ describe('GrpcTransport', () => {
     const got = b.received[0]!;
     if (got.type !== 'InstallSnapshot' || got.data === undefined) throw new Error('no snapshot');
     expect(got).toMatchObject({ from: 'a', to: 'b', term: 5, snapshot: { index: 500, term: 4 } });
-    expect(Buffer.compare(Buffer.from(got.data), data)).toBe(0);
+    expect(Buffer.compare(Buffer.from((got.data as BytesData).raw), data)).toBe(0);
+  });
+
+  it('receives a 50 MB snapshot a chunk at a time, never holding it whole', async () => {
+    const total = 50 * MiB;
+    let sentCrc = 0;
+    // Made as it is read: the sender never holds it whole either.
+    const generated: SnapshotData = {
+      bytes: total,
+      chunks: async function* () {
+        for (let at = 0; at < total; at += MiB) {
+          const chunk = randomBytes(MiB);
+          sentCrc = crc32c(chunk, sentCrc);
+          yield chunk;
+        }
+      },
+    };
+    const a = h.create('a', {
+      readSnapshot: async () => ({ meta: { index: 9000, term: 3 }, data: generated }),
+    });
+    const seen = { bytes: 0, chunks: 0, largestChunk: 0, largestBuffer: 0, crc: 0 };
+    // A storage that writes slowly: the stream waits for it (see snapshot-receiver.spec.ts).
+    const b = h.create('b', {
+      receiveSnapshot: async (_meta, chunks) => {
+        for await (const chunk of chunks) {
+          seen.chunks++;
+          seen.bytes += chunk.length;
+          seen.largestChunk = Math.max(seen.largestChunk, chunk.length);
+          seen.largestBuffer = Math.max(seen.largestBuffer, chunk.buffer.byteLength);
+          seen.crc = crc32c(chunk, seen.crc);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        return bytesData(new Uint8Array(0));
+      },
+    });
+    const statuses: boolean[] = [];
+    a.transport.onSnapshotStatus((_peer, ok) => statuses.push(ok));
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    a.transport.send({
+      type: 'InstallSnapshot',
+      from: 'a',
+      to: 'b',
+      term: 3,
+      snapshot: { index: 9000, term: 3 },
+    });
+    await waitFor(() => statuses.length > 0, 'snapshot status', 60_000);
+    expect(statuses).toEqual([true]);
+    expect(seen.bytes).toBe(total);
+    expect(seen.crc).toBe(sentCrc);
+    expect(seen.chunks).toBeGreaterThanOrEqual(50);
+    // Every piece handed to the storage is a chunk, in a buffer of about a chunk's size...
+    expect(seen.largestChunk).toBeLessThanOrEqual(MiB);
+    expect(seen.largestBuffer).toBeLessThan(4 * MiB);
+    // ... and what waited for the storage stayed near the receive high-water mark (1 MiB).
+    expect(b.transport.receivedSnapshots.count).toBe(1);
+    expect(b.transport.receivedSnapshots.maxWaitingBytes).toBeLessThanOrEqual(2 * MiB);
+    expect(b.received).toHaveLength(1);
+  }, 90_000);
+
+  it('fails the transfer when the receiving storage fails, or the stored snapshot cannot be read', async () => {
+    const a = h.create('a', {
+      readSnapshot: async () => ({
+        meta: { index: 5, term: 1 },
+        data: bytesData(randomBytes(5000), 1000),
+      }),
+    });
+    let staged = 0;
+    const b = h.create('b', {
+      receiveSnapshot: async (_meta, chunks) => {
+        for await (const chunk of chunks) {
+          staged += chunk.length;
+          throw new Error('disk full');
+        }
+        return bytesData(new Uint8Array(0));
+      },
+    });
+    const statuses: boolean[] = [];
+    a.transport.onSnapshotStatus((_peer, ok) => statuses.push(ok));
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    const msg = everyMessageType('a', 'b')[7]!;
+    a.transport.send(msg);
+    await waitFor(() => statuses.length === 1, 'first snapshot status');
+    expect(statuses).toEqual([false]);
+    expect(staged).toBeGreaterThan(0);
+    expect(b.received).toEqual([]);
+    expect(h.warnings.map((w) => w.msg)).toContain('rejecting snapshot transfer');
+
+    // The sender's snapshot was replaced before it could be read: the transfer fails too, and
+    // the receiver drops what it had started to stage.
+    const failing: SnapshotData = {
+      bytes: 3 * MiB,
+      chunks: async function* () {
+        yield new Uint8Array(MiB);
+        throw new Error('snapshot at index 5 is no longer stored');
+      },
+    };
+    const c = h.create('c', {
+      readSnapshot: async () => ({ meta: { index: 5, term: 1 }, data: failing }),
+    });
+    let receiverSaw: unknown;
+    const d = h.create('d', {
+      receiveSnapshot: (meta, chunks) =>
+        receiveInMemory(meta, chunks).catch((e: unknown) => {
+          receiverSaw = e;
+          throw e;
+        }),
+    });
+    const cStatus: boolean[] = [];
+    c.transport.onSnapshotStatus((_peer, ok) => cStatus.push(ok));
+    await h.start(c.transport, 'c');
+    await h.start(d.transport, 'd');
+    c.transport.send(everyMessageType('c', 'd')[7]!);
+    await waitFor(() => cStatus.length === 1 && receiverSaw !== undefined, 'failed transfer');
+    expect(cStatus).toEqual([false]);
+    expect(d.received).toEqual([]);
   });
 
   it('reports a failed snapshot when none is stored', async () => {
@@ -281,7 +408,8 @@ describe('GrpcTransport', () => {
       id: 'x',
       listenAddress: '127.0.0.1:0',
       peers: {},
-      readSnapshot: () => Promise.resolve(null),
+      readSnapshot: async () => null,
+      receiveSnapshot: receiveInMemory,
     });
     await unstarted.stop();
   });

@@ -1,0 +1,171 @@
+import { ExpiryQueue } from './expiry-queue.js';
+import type { Lease, Mutex, Snapshotted } from './model.js';
+import type { ApplyResult } from './commands.js';
+
+/** A retry-table record: what a request was answered. Keyed by a hash of the request id. */
+export interface RetryRecord extends Snapshotted {
+  readonly key: string;
+  /** Lease-clock time it was recorded. */
+  readonly t: number;
+  /** Order of recording: the map's age order, kept across snapshots. */
+  seq: number;
+  readonly r: ApplyResult;
+}
+
+/**
+ * The replicated state's maps, and the copy-on-write view a snapshot reads.
+ *
+ * Records are replaced, never changed, through set/delete below. A snapshot begun at epoch E
+ * walks the live maps; each record it writes is marked E, and every record made while it runs
+ * is born marked E, so the walk skips it. A record replaced or deleted before the walk reached
+ * it (not marked E) is kept aside and written at the end of its section. So the snapshot holds
+ * exactly the records as they were when it began, while entries keep applying.
+ */
+export class LockState {
+  readonly leases = new Map<string, Lease>();
+  readonly mutexes = new Map<string, Mutex>();
+  /** Insertion order is age order: recording a request again moves it to the end. */
+  readonly retries = new Map<string, RetryRecord>();
+  /** Hash of a waiting request's id -> key of the mutex it waits on (derived from the queues). */
+  readonly waiting = new Map<string, string>();
+  readonly members = new Map<string, string>();
+  readonly expiries = new ExpiryQueue();
+  /** The lease clock: the latest stamp applied (ms). */
+  clock = 0;
+  /** Retry records recorded so far: each new one's seq. */
+  retrySeq = 0;
+  /** Elections among the mutexes (the rest are locks). */
+  elections = 0;
+
+  /** The snapshot in progress (0: none) and the records it must still write. */
+  private epoch = 0;
+  private lastEpoch = 0;
+  private readonly kept = {
+    leases: [] as Lease[],
+    mutexes: [] as Mutex[],
+    retries: [] as RetryRecord[],
+  };
+
+  // ---- changes ---------------------------------------------------------------------------------
+
+  private retire<T extends Snapshotted>(prev: T | undefined, kept: T[]): void {
+    if (prev && this.epoch !== 0 && prev.snap !== this.epoch) {
+      prev.snap = this.epoch; // the walk will skip the key's later records; this one is kept
+      kept.push(prev);
+    }
+  }
+
+  setLease(next: Lease): void {
+    next.snap = this.epoch;
+    const prev = this.leases.get(next.id);
+    this.retire(prev, this.kept.leases);
+    this.leases.set(next.id, next);
+    if (prev) this.expiries.replace(prev, next);
+    else this.expiries.add(next);
+  }
+
+  deleteLease(prev: Lease): void {
+    this.retire(prev, this.kept.leases);
+    this.leases.delete(prev.id);
+    this.expiries.delete(prev);
+  }
+
+  setMutex(key: string, next: Mutex): void {
+    next.snap = this.epoch;
+    const prev = this.mutexes.get(key);
+    this.retire(prev, this.kept.mutexes);
+    if (!prev && next.kind === 'election') this.elections++;
+    this.mutexes.set(key, next);
+  }
+
+  deleteMutex(key: string): void {
+    const prev = this.mutexes.get(key);
+    this.retire(prev, this.kept.mutexes);
+    if (prev?.kind === 'election') this.elections--;
+    this.mutexes.delete(key);
+  }
+
+  /** Records (or records again, moving it to the end of the age order) a request's answer. */
+  setRetry(next: RetryRecord): void {
+    next.snap = this.epoch;
+    if (next.seq === 0) next.seq = ++this.retrySeq;
+    const prev = this.retries.get(next.key);
+    this.retire(prev, this.kept.retries);
+    if (prev) this.retries.delete(next.key);
+    this.retries.set(next.key, next);
+  }
+
+  deleteRetry(key: string): void {
+    this.retire(this.retries.get(key), this.kept.retries);
+    this.retries.delete(key);
+  }
+
+  // ---- the point-in-time view --------------------------------------------------------------------
+
+  /**
+   * Begins a snapshot: the returned walk yields every record as of now, section by section,
+   * however the maps change while it is consumed. Only one at a time: a new one abandons the
+   * previous walk.
+   */
+  beginSnapshot(): {
+    clock: number;
+    retrySeq: number;
+    members: [string, string][];
+    leases: Iterable<Lease>;
+    mutexes: Iterable<Mutex>;
+    retries: Iterable<RetryRecord>;
+    end(): void;
+  } {
+    this.endSnapshot();
+    const epoch = ++this.lastEpoch;
+    this.epoch = epoch;
+    return {
+      clock: this.clock,
+      retrySeq: this.retrySeq,
+      members: [...this.members],
+      leases: this.walk(this.leases, this.kept.leases, epoch),
+      mutexes: this.walk(this.mutexes, this.kept.mutexes, epoch),
+      retries: this.walk(this.retries, this.kept.retries, epoch),
+      end: () => {
+        if (this.epoch === epoch) this.endSnapshot();
+      },
+    };
+  }
+
+  private *walk<T extends Snapshotted>(
+    live: Map<string, T>,
+    kept: T[],
+    epoch: number,
+  ): Generator<T> {
+    for (const rec of live.values()) {
+      if (this.epoch !== epoch) throw new Error('snapshot abandoned: another one began');
+      if (rec.snap === epoch) continue;
+      rec.snap = epoch;
+      yield rec;
+    }
+    // Records replaced or deleted before the walk reached them; none join once it is done.
+    for (let i = 0; i < kept.length; i++) yield kept[i]!;
+    kept.length = 0;
+  }
+
+  private endSnapshot(): void {
+    this.epoch = 0;
+    this.kept.leases.length = 0;
+    this.kept.mutexes.length = 0;
+    this.kept.retries.length = 0;
+  }
+
+  /** Empties every map, before a restore. */
+  clear(): void {
+    this.endSnapshot();
+    this.leases.clear();
+    this.mutexes.clear();
+    this.retries.clear();
+    this.waiting.clear();
+    this.members.clear();
+    this.expiries.clear();
+    this.clock = 0;
+    this.retrySeq = 0;
+    this.elections = 0;
+  }
+}

@@ -1,0 +1,289 @@
+// The lock state's snapshot: a binary, versioned stream of records, written and read in chunks
+// so that no state the limits allow needs one big string or buffer.
+//
+//   header   "QLS" u8(version = 3) f64(clock) f64(retry seq) varint(members) (str id, address)*
+//   records  u8(tag) payload, until u8(0):
+//     1 lease   str id, varint ttl_ms, f64 expires_at, str created_for
+//     2 mutex   u8 kind (0 lock, 1 election), str name, u8 has holder,
+//               [str lease, str owner, str value, f64 token], varint waiters,
+//               (str lease, str owner, str value, str request_id)*
+//     3 retry   str key (latin1: a hash), f64 t, f64 seq, result
+//   result   u8 status, then: granted: str lease, f64 token, varint ttl; held: str holder;
+//            exhausted: str what; ok: u8 released (0 no, 1 yes, 2 unset); others nothing.
+// Leases' holds and waits, the waiting index and the expiry queue are derived on restore.
+// Version 1 and 2 snapshots were one JSON document; restore reads those too.
+import type { ApplyResult, MutexKind } from './commands.js';
+import { ChunkReader, ChunkWriter, NeedMore } from './byte-codec.js';
+import type { LockState, RetryRecord } from './lock-state.js';
+import { type Holder, type Lease, type Mutex, NO_WAITERS, type Waiter } from './model.js';
+
+export const SNAPSHOT_VERSION = 3;
+const MAGIC = [0x51, 0x4c, 0x53]; // "QLS"
+export const CHUNK_BYTES = 256 * 1024;
+
+const STATUS = [
+  'granted',
+  'held',
+  'queued',
+  'lease_not_found',
+  'not_holder',
+  'exhausted',
+  'ok',
+  'ignored',
+] as const;
+
+function writeResult(w: ChunkWriter, r: ApplyResult): void {
+  w.u8(STATUS.indexOf(r.status));
+  if (r.status === 'granted') {
+    w.str(r.lease_id);
+    w.f64(r.token);
+    w.varint(r.ttl_ms);
+  } else if (r.status === 'held') w.str(r.holder);
+  else if (r.status === 'exhausted') w.str(r.what);
+  else if (r.status === 'ok') w.u8(r.released === undefined ? 2 : r.released ? 1 : 0);
+}
+
+function readResult(r: ChunkReader): ApplyResult {
+  const status = STATUS[r.u8()];
+  switch (status) {
+    case 'granted':
+      return { status, lease_id: r.str(), token: r.f64(), ttl_ms: r.varint() };
+    case 'held':
+      return { status, holder: r.str() };
+    case 'exhausted':
+      return { status, what: r.str() };
+    case 'ok': {
+      const released = r.u8();
+      return released === 2 ? { status } : { status, released: released === 1 };
+    }
+    case 'lease_not_found':
+    case 'not_holder':
+    case 'ignored':
+      return { status };
+    default:
+      throw new Error(`snapshot: unknown result status ${String(status)}`);
+  }
+}
+
+/** Serialises the state as of now, lazily: consume it while entries keep applying. */
+export function* writeSnapshot(state: LockState, chunkBytes = CHUNK_BYTES): Generator<Uint8Array> {
+  const view = state.beginSnapshot();
+  try {
+    const w = new ChunkWriter(chunkBytes);
+    for (const b of MAGIC) w.u8(b);
+    w.u8(SNAPSHOT_VERSION);
+    w.f64(view.clock);
+    w.f64(view.retrySeq);
+    w.varint(view.members.length);
+    for (const [id, address] of view.members) {
+      w.str(id);
+      w.str(address);
+    }
+    for (const l of view.leases) {
+      w.u8(1);
+      w.str(l.id);
+      w.varint(l.ttl_ms);
+      w.f64(l.expires_at);
+      w.str(l.created_for);
+      yield* w.take();
+    }
+    for (const m of view.mutexes) {
+      w.u8(2);
+      w.u8(m.kind === 'lock' ? 0 : 1);
+      w.str(m.name);
+      w.u8(m.holder ? 1 : 0);
+      if (m.holder) {
+        w.str(m.holder.lease_id);
+        w.str(m.holder.owner);
+        w.str(m.holder.value);
+        w.f64(m.holder.token);
+      }
+      w.varint(m.queue.length);
+      for (const q of m.queue) {
+        w.str(q.lease_id);
+        w.str(q.owner);
+        w.str(q.value);
+        w.str(q.request_id);
+      }
+      yield* w.take();
+    }
+    for (const r of view.retries) {
+      w.u8(3);
+      w.str(r.key, 'latin1');
+      w.f64(r.t);
+      w.f64(r.seq);
+      writeResult(w, r.r);
+      yield* w.take();
+    }
+    w.u8(0);
+    yield* w.flush();
+  } finally {
+    view.end();
+  }
+}
+
+/** What a restore builds: the records, before the state derives its indexes from them. */
+export interface Restored {
+  clock: number;
+  retrySeq: number;
+  members: [string, string][];
+  leases: Lease[];
+  mutexes: Mutex[];
+  retries: RetryRecord[];
+}
+
+/** Reads a snapshot of any version, chunk by chunk, into records. */
+export class SnapshotParser {
+  private readonly r = new ChunkReader();
+  private readonly out: Restored = {
+    clock: 0,
+    retrySeq: 0,
+    members: [],
+    leases: [],
+    mutexes: [],
+    retries: [],
+  };
+  private state: 'start' | 'json' | 'header' | 'records' | 'done' = 'start';
+  private readonly json: Uint8Array[] = [];
+
+  push(chunk: Uint8Array): void {
+    if (chunk.length === 0) return;
+    if (this.state === 'start') this.state = chunk[0] === 0x7b ? 'json' : 'header'; // '{': v1-2
+    if (this.state === 'json') {
+      this.json.push(chunk);
+      return;
+    }
+    const r = this.r;
+    r.push(chunk);
+    for (;;) {
+      r.begin();
+      try {
+        if (this.state === 'header') {
+          readHeader(r, this.out);
+          this.state = 'records';
+        } else if (this.state === 'records') {
+          if (!readRecord(r, this.out)) this.state = 'done';
+        } else return;
+      } catch (e) {
+        if (!(e instanceof NeedMore)) throw e;
+        r.rewind();
+        return;
+      }
+    }
+  }
+
+  finish(): Restored {
+    if (this.state === 'json') return fromJson(Buffer.concat(this.json));
+    if (this.state !== 'done') throw new Error('snapshot: the stream ended before its last record');
+    return this.out;
+  }
+}
+
+/** Reads a snapshot stream into records, a chunk at a time. */
+export async function readSnapshot(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+): Promise<Restored> {
+  const p = new SnapshotParser();
+  for await (const chunk of chunks) p.push(chunk);
+  return p.finish();
+}
+
+function readHeader(r: ChunkReader, out: Restored): void {
+  for (const b of MAGIC) if (r.u8() !== b) throw new Error('snapshot: not a lock-state snapshot');
+  const version = r.u8();
+  if (version !== SNAPSHOT_VERSION)
+    throw new Error(`snapshot: version ${version}; this version reads ${SNAPSHOT_VERSION}`);
+  out.clock = r.f64();
+  out.retrySeq = r.f64();
+  const n = r.varint();
+  for (let i = 0; i < n; i++) out.members.push([r.str(), r.str()]);
+}
+
+/** Reads one record; false at the end marker. */
+function readRecord(r: ChunkReader, out: Restored): boolean {
+  const tag = r.u8();
+  switch (tag) {
+    case 0:
+      return false;
+    case 1:
+      out.leases.push(lease(r.str(), r.varint(), r.f64(), r.str()));
+      return true;
+    case 2: {
+      const kind: MutexKind = r.u8() === 0 ? 'lock' : 'election';
+      const name = r.str();
+      let holder: Holder | null = null;
+      if (r.u8() === 1)
+        holder = { lease_id: r.str(), owner: r.str(), value: r.str(), token: r.f64() };
+      const n = r.varint();
+      const queue: Waiter[] = [];
+      for (let i = 0; i < n; i++)
+        queue.push({ lease_id: r.str(), owner: r.str(), value: r.str(), request_id: r.str() });
+      out.mutexes.push({ kind, name, holder, queue: n === 0 ? NO_WAITERS : queue, snap: 0 });
+      return true;
+    }
+    case 3:
+      out.retries.push({
+        key: r.str('latin1'),
+        t: r.f64(),
+        seq: r.f64(),
+        r: readResult(r),
+        snap: 0,
+      });
+      return true;
+    default:
+      throw new Error(`snapshot: unknown record tag ${tag}`);
+  }
+}
+
+export function lease(id: string, ttl: number, expiresAt: number, createdFor: string): Lease {
+  return {
+    id,
+    ttl_ms: ttl,
+    expires_at: expiresAt,
+    holds: null,
+    waits: null,
+    created_for: createdFor,
+    snap: 0,
+    hi: -1,
+  };
+}
+
+/** Versions 1 and 2: one JSON document (remaining TTLs in 1, expiries in 2). */
+function fromJson(data: Buffer): Restored {
+  const s = JSON.parse(data.toString()) as {
+    leases: { id: string; ttl_ms: number; expires_at?: number; created_for?: string }[];
+    mutexes: { kind: MutexKind; name: string; holder: Holder | null; queue: Waiter[] }[];
+    dedup: [string, { t: number; r: ApplyResult }][];
+    members: [string, string][];
+    clock: number;
+  };
+  return {
+    clock: s.clock,
+    retrySeq: s.dedup.length,
+    members: s.members,
+    // Version 1 knew no expiry: a full TTL from the snapshot's clock is never early.
+    leases: s.leases.map((l) =>
+      lease(l.id, l.ttl_ms, l.expires_at ?? s.clock + l.ttl_ms, l.created_for ?? ''),
+    ),
+    mutexes: s.mutexes.map((m) => ({
+      kind: m.kind,
+      name: m.name,
+      holder: m.holder && {
+        lease_id: m.holder.lease_id,
+        owner: m.holder.owner,
+        value: m.holder.value,
+        token: m.holder.token,
+      },
+      queue: m.queue.length === 0 ? NO_WAITERS : m.queue,
+      snap: 0,
+    })),
+    // Their retry keys were request ids, not hashes: the state hashes them (see restore).
+    retries: s.dedup.map(([id, d], i) => ({
+      key: `\u0000raw:${id}`,
+      t: d.t,
+      seq: i + 1,
+      r: d.r,
+      snap: 0,
+    })),
+  };
+}
