@@ -172,7 +172,7 @@ describe('a state at the limits', () => {
   /**
    * 140,000 elections with 4 KiB values (within the default limits): 573 MB of values, beyond
    * the longest string V8 makes (about 536 M characters), which is where one JSON snapshot
-   * document used to fail on every replica, at every restart.
+   * document fails on every replica, at every restart.
    */
   test('a state larger than any string snapshots and restores, streamed into another replica', async () => {
     const sm = new LockStateMachine();

@@ -63,7 +63,11 @@ export class NodeSnapshots {
       view.return?.();
       if (this.task === task) this.task = null;
     });
-    task.done = saved.catch(() => undefined);
+    // Whoever took the snapshot observes its failure through `saved`; done only marks the end.
+    task.done = saved.then(
+      () => undefined,
+      () => undefined,
+    );
     this.task = task;
     return saved.then((stored) => {
       if (task.abandoned && !stored) throw new SnapshotAbandoned('snapshot abandoned');

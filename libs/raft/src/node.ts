@@ -16,6 +16,7 @@ import { handleReady, type ReadyHandler, type SoftState } from './ready.js';
 import { NodeSnapshots, SnapshotAbandoned, type SnapshotTaken } from './node-snapshots.js';
 import type { PersistBatch, Storage } from './storage.js';
 import { asError } from '../../common/src/errors.js';
+import { ignoreRejection } from '../../common/src/ignore.js';
 import {
   type Entry,
   type HardState,
@@ -299,7 +300,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   private discard(data: SnapshotData): void {
-    this.opts.storage.discardSnapshot(data).catch(() => undefined);
+    void ignoreRejection(
+      this.opts.storage.discardSnapshot(data),
+      'a discarded snapshot left behind is deleted at start-up',
+    );
   }
 
   /**

@@ -2,6 +2,7 @@
 // package ships no type declarations.
 import { createRequire } from 'node:module';
 import { asError } from '../../../common/src/errors.js';
+import { ignoreRejection } from '../../../common/src/ignore.js';
 
 type Callback<T = void> = (err: Error | null | undefined, result: T) => void;
 
@@ -80,7 +81,10 @@ export class EntryCursor {
   }
 
   end(): Promise<void> {
-    this.ended ??= call((cb) => this.it.end(cb)).catch(() => undefined);
+    this.ended ??= ignoreRejection(
+      call((cb) => this.it.end(cb)),
+      'an iterator that fails to end holds no lock and is collected',
+    ).then(() => undefined);
     return this.ended;
   }
 }

@@ -50,6 +50,7 @@ import {
   type LogBounds,
 } from './validation.js';
 import { asError } from '../../../common/src/errors.js';
+import { ignoreRejection } from '../../../common/src/ignore.js';
 
 const EMPTY_HARD_STATE: HardState = { term: 0, vote: '', commit: 0 };
 
@@ -330,11 +331,14 @@ export class RocksDbStorage implements Storage {
   /** Deletes staged chunks; best effort: what remains is deleted at the next start-up. */
   private dropStaged(stored: StoredSnapshotMeta): Promise<void> {
     if (this.refusal() !== null) return Promise.resolve();
-    return this.submit(false, () => {
+    const dropped = this.submit(false, () => {
       const ops: BatchOp[] = [];
       deleteChunks(ops, stored);
       return ops;
-    }).catch(() => undefined);
+    });
+    return ignoreRejection(dropped, 'staged chunks left behind are deleted at start-up').then(
+      () => undefined,
+    );
   }
 
   private isLive(id: number): boolean {
@@ -401,7 +405,11 @@ export class RocksDbStorage implements Storage {
     if (refusal !== null) return Promise.reject(refusal);
     const run = (): Promise<T> => (this.failure !== null ? Promise.reject(this.failure) : task());
     const result = this.tail.then(run, run);
-    this.tail = result.catch(() => undefined);
+    // The caller observes the failure through `result`; the queue only waits for its turn.
+    this.tail = result.then(
+      () => undefined,
+      () => undefined,
+    );
     return result;
   }
 
