@@ -18,6 +18,7 @@ import { type IdSource, randomIds, type Runtime, systemRuntime, type Timer } fro
 import { LockStateMachine } from './state-machine.js';
 import type { LockStateView } from './state-view.js';
 import { StreamHub } from './stream-hub.js';
+import { snapshotDue } from './snapshot-policy.js';
 
 /** How often the leader looks for due leases (and leases its waiting calls must keep). */
 const LEASE_SCAN_MS = 25;
@@ -116,10 +117,7 @@ export class LockNode {
       electionTimeoutMinMs: opts.electionTimeoutMinMs,
       electionTimeoutMaxMs: opts.electionTimeoutMaxMs,
       heartbeatIntervalMs: opts.heartbeatIntervalMs,
-      // A snapshot serialises the whole state: space them out as the state grows, so that
-      // their cost per entry stays flat (and one never stalls the leader for long).
-      snapshotDue: (since) =>
-        since >= Math.max(opts.snapshotEntries, 2 * (node.sm.leaseCount + node.sm.mutexCount)),
+      snapshotDue: (since) => snapshotDue(since, node.sm.recordCount, opts.snapshotEntries),
       // Entries kept behind a snapshot for slightly lagging followers: never more than a snapshot
       // interval, so that a small --snapshot-entries also means small logs.
       snapshotRetainEntries: Math.min(1_000, opts.snapshotEntries),
