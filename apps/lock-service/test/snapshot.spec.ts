@@ -74,6 +74,40 @@ function applier(sm: LockStateMachine) {
   };
 }
 
+/** The metrics' figures computed the slow way, by scanning every mutex. */
+function scanTally(sm: LockStateMachine) {
+  const t = { locksHeld: 0, electionsLed: 0, lockWaiters: 0, electionWaiters: 0 };
+  for (const m of sm.allMutexes()) {
+    if (m.holder) t[m.kind === 'lock' ? 'locksHeld' : 'electionsLed']++;
+    t[m.kind === 'lock' ? 'lockWaiters' : 'electionWaiters'] += m.queue.length;
+  }
+  return t;
+}
+
+describe('the tally kept for metrics', () => {
+  test('equals a scan of the state after any commands, and after a restore', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(arbStep, { minLength: 1, maxLength: 80 }), async (steps) => {
+        const sm = new LockStateMachine();
+        const apply = applier(sm);
+        let maxToken = 0;
+        for (const s of steps) {
+          apply(s.cmd, s.advance);
+          for (const m of sm.allMutexes()) maxToken = Math.max(maxToken, m.holder?.token ?? 0);
+          const { maxToken: kept, ...counts } = sm.tally;
+          expect(counts).toEqual(scanTally(sm));
+          expect(kept).toBe(maxToken);
+        }
+        const copy = new LockStateMachine();
+        await copy.restore([...sm.snapshot()]);
+        const { maxToken: _, ...counts } = copy.tally;
+        expect(counts).toEqual(scanTally(sm));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('lock state snapshots', () => {
   test('a snapshot read while entries keep applying restores the state as it was when it began', async () => {
     await fc.assert(

@@ -36,6 +36,11 @@ export class LockState {
   retrySeq = 0;
   /** Elections among the mutexes (the rest are locks). */
   elections = 0;
+  /**
+   * Figures for metrics, kept as mutexes change so that reading them costs nothing: a scan of a
+   * million mutexes per scrape would stall the event loop for tens of milliseconds.
+   */
+  readonly tally = { ...EMPTY_TALLY };
 
   /** The snapshot in progress (0: none) and the records it must still write. */
   private epoch = 0;
@@ -75,13 +80,27 @@ export class LockState {
     const prev = this.mutexes.get(key);
     this.retire(prev, this.kept.mutexes);
     if (!prev && next.kind === 'election') this.elections++;
+    if (prev) this.count(prev, -1);
+    this.count(next, 1);
     this.mutexes.set(key, next);
+  }
+
+  private count(m: Mutex, sign: 1 | -1): void {
+    const t = this.tally;
+    if (m.holder) {
+      if (m.kind === 'lock') t.locksHeld += sign;
+      else t.electionsLed += sign;
+      if (sign > 0 && m.holder.token > t.maxToken) t.maxToken = m.holder.token;
+    }
+    if (m.kind === 'lock') t.lockWaiters += sign * m.queue.length;
+    else t.electionWaiters += sign * m.queue.length;
   }
 
   deleteMutex(key: string): void {
     const prev = this.mutexes.get(key);
     this.retire(prev, this.kept.mutexes);
     if (prev?.kind === 'election') this.elections--;
+    if (prev) this.count(prev, -1);
     this.mutexes.delete(key);
   }
 
@@ -167,5 +186,18 @@ export class LockState {
     this.clock = 0;
     this.retrySeq = 0;
     this.elections = 0;
+    // The highest token survives a restore: tokens only grow, and restored holders recount it.
+    Object.assign(this.tally, { ...EMPTY_TALLY, maxToken: this.tally.maxToken });
   }
 }
+
+export type LockTally = typeof EMPTY_TALLY;
+
+const EMPTY_TALLY = {
+  locksHeld: 0,
+  electionsLed: 0,
+  lockWaiters: 0,
+  electionWaiters: 0,
+  /** The highest fencing token granted, ever (tokens are log indexes). */
+  maxToken: 0,
+};

@@ -18,7 +18,7 @@ import {
   type RenewCmd,
 } from './commands.js';
 import { type SmEvent } from './events.js';
-import { LockState } from './lock-state.js';
+import { LockState, type LockTally } from './lock-state.js';
 import {
   keysAdd,
   keysCount,
@@ -130,12 +130,21 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     return this.s.mutexes.size;
   }
 
+  /** Records a snapshot writes: leases, locks and elections, retry records. */
+  get recordCount(): number {
+    return this.s.leases.size + this.s.mutexes.size + this.s.retries.size;
+  }
+
   mutex(kind: MutexKind, name: string): Mutex | undefined {
     return this.s.mutexes.get(stateKey(kind, name));
   }
 
   allMutexes(): Iterable<Mutex> {
     return this.s.mutexes.values();
+  }
+
+  get tally(): Readonly<LockTally> {
+    return this.s.tally;
   }
 
   memberAddress(id: string): string | undefined {

@@ -1,4 +1,5 @@
 import type { ApplyResult, MutexKind } from './commands.js';
+import type { LockTally } from './lock-state.js';
 import type { Lease, Mutex } from './model.js';
 
 /**
@@ -12,7 +13,8 @@ export interface LockStateView {
   /** The lease if it has not reached its expiry by the lease clock. */
   live(leaseId: string): Readonly<Lease> | undefined;
   mutex(kind: MutexKind, name: string): Readonly<Mutex> | undefined;
-  allMutexes(): Iterable<Readonly<Mutex>>;
+  /** Figures kept as the state changes, for metrics: reading them scans nothing. */
+  readonly tally: Readonly<LockTally>;
   /** The mutex key a request waits on, while it waits. */
   waitingOn(requestId: string): string | undefined;
   /** The result a request got, while the retry table keeps it. */

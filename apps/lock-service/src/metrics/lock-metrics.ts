@@ -18,15 +18,11 @@ export function registerLockStateMetrics(
   sm: LockStateView,
   bus: EventBus,
 ): void {
-  let highestToken = 0;
   let leasesExpired = 0;
   let locksExpired = 0;
   bus.on('metrics', (e) => {
     if (e.type === 'lock') {
-      if (e.event === LockEventType.ACQUIRED) highestToken = Math.max(highestToken, e.token);
-      else if (e.event === LockEventType.EXPIRED) locksExpired++;
-    } else if (e.type === 'election' && e.leader) {
-      highestToken = Math.max(highestToken, e.leader.token);
+      if (e.event === LockEventType.EXPIRED) locksExpired++;
     } else if (e.type === 'lease_gone' && e.expired) {
       leasesExpired++;
     }
@@ -36,10 +32,10 @@ export function registerLockStateMetrics(
     Number(sm.leaseCount),
   );
   computedGauge(register, `${PREFIX}locks_held`, 'Locks that have a holder.', () =>
-    countMutexes(sm, 'lock'),
+    Number(sm.tally.locksHeld),
   );
   computedGauge(register, `${PREFIX}elections_with_leader`, 'Elections that have a leader.', () =>
-    countMutexes(sm, 'election'),
+    Number(sm.tally.electionsLed),
   );
   new Gauge({
     name: `${PREFIX}lock_waiters`,
@@ -47,21 +43,15 @@ export function registerLockStateMetrics(
     labelNames: ['kind'],
     registers: [register],
     collect() {
-      const waiting = { lock: 0, election: 0 };
-      for (const m of sm.allMutexes()) waiting[m.kind] += m.queue.length;
-      for (const [kind, n] of Object.entries(waiting)) this.set({ kind }, n);
+      this.set({ kind: 'lock' }, sm.tally.lockWaiters);
+      this.set({ kind: 'election' }, sm.tally.electionWaiters);
     },
   });
   computedGauge(
     register,
     `${PREFIX}fencing_token_max`,
     'Highest fencing token granted (tokens are log indexes, so they only grow).',
-    () => {
-      // Events applied before this registration (start-up replay) are covered by the scan.
-      for (const m of sm.allMutexes())
-        if (m.holder) highestToken = Math.max(highestToken, m.holder.token);
-      return highestToken;
-    },
+    () => sm.tally.maxToken,
   );
   mirroredCounter(
     register,
@@ -75,12 +65,6 @@ export function registerLockStateMetrics(
     'Locks freed because their lease expired.',
     () => locksExpired,
   );
-}
-
-function countMutexes(sm: LockStateView, kind: 'lock' | 'election'): number {
-  let n = 0;
-  for (const m of sm.allMutexes()) if (m.kind === kind && m.holder) n++;
-  return n;
 }
 
 function isCode(e: unknown, code: Code): boolean {
