@@ -2,6 +2,7 @@
 // then towards 1,000,000 within a time bound, one system at a time.
 import type { BenchCluster } from './adapters/types.js';
 import type { Progress } from './progress.js';
+import { HealthWatch } from './health-watch.js';
 import { type BenchResults, fmtInt, fmtMs, type LeaseTarget, type Side } from './report.js';
 import * as w from './workloads.js';
 
@@ -56,6 +57,8 @@ async function grow(
   return { ...total, firstError };
 }
 
+type Grown = Awaited<ReturnType<typeof grow>>;
+
 export interface LeaseContext {
   clusters: Partial<Record<Side, BenchCluster>>;
   sides: Side[];
@@ -76,44 +79,111 @@ export async function leaseWorkload(x: LeaseContext): Promise<void> {
   for (const [k, side] of order.entries()) {
     const c = clusters[side]!;
     const targets: LeaseTarget[] = (results.leases[side] = []);
-    let reached = 0;
-    let nameFrom = 0;
+    let have = { reached: 0, nextName: 0 };
     for (const [t, target] of leaseTargets.entries()) {
       const left = order.length - k; // systems still to run, this one included
       const share = (budgetEnd - performance.now() - 20_000) / 1000 / left;
-      const made = await grow(
+      const boundS = Math.min(t > 0 ? millionS : 120, share);
+      // The last target is reached with a follower down for its final 30%: the leader keeps
+      // snapshotting and compacting without it, so that it comes back by snapshot.
+      const last = t > 0 && t === leaseTargets.length - 1;
+      const watch = new HealthWatch(c);
+      const grown = await growWithFollowerDown(
         progress,
         c,
         side,
-        reached,
-        nameFrom,
+        have,
         target,
-        Math.min(t > 0 ? millionS : 120, share),
+        boundS,
+        last,
+        watch,
       );
-      reached = made.reached;
-      nameFrom = made.nextName;
+      have = grown.made;
       await w.sleep(2000);
       const rssMiB = c.ids.map((id) => c.rssBytes(id) / 2 ** 20);
       const cpu0 = c.ids.map((id) => w.cpuSeconds(c.pid(id)));
       await w.sleep(2000);
       const idleCpuPct = c.ids.map((id, i) => (100 * (w.cpuSeconds(c.pid(id)) - cpu0[i]!)) / 2);
-      targets.push({ target, reached, seconds: made.seconds, rssMiB, idleCpuPct });
+      const health = await watch.stop();
+      const row: LeaseTarget = {
+        ...{ target, reached: have.reached, seconds: grown.made.seconds, rssMiB, idleCpuPct },
+        ...{ errors: grown.made.errors, firstError: grown.made.firstError, ...health },
+        catchUpMs: grown.catchUpMs,
+      };
       say(
         `${fmtInt(target)} leases`.padEnd(31) +
-          `${side.padEnd(10)} reached ${fmtInt(reached)} in ${made.seconds.toFixed(0)} s, ` +
+          `${side.padEnd(10)} reached ${fmtInt(row.reached)} in ${row.seconds.toFixed(0)} s, ` +
           `RSS ${rssMiB.map((m) => m.toFixed(0)).join('/')} MiB, idle CPU ${idleCpuPct.map((x) => x.toFixed(0)).join('/')}%, ` +
-          `leaders ${[...made.leaders].join(',')}` +
-          `${made.errors ? `, ${made.errors} errors (${made.firstError})` : ''}`,
+          `lag max ${health.lagMaxMs.map((m) => m.toFixed(0)).join('/')} ms, ` +
+          `leader changes ${health.leaderChanges}` +
+          (grown.catchUpMs !== undefined
+            ? `, follower caught up in ${fmtMs(grown.catchUpMs)} ms`
+            : '') +
+          `${row.errors ? `, ${row.errors} errors (${row.firstError})` : ''}`,
       );
-      if (t === 0) {
-        results.recovery.leases = target;
-        progress.note(`${side}: restarting a member with ${fmtInt(reached)} leases`);
+      if (t === 0 || last) {
+        progress.note(`${side}: restarting a member with ${fmtInt(have.reached)} leases`);
         const r = await w.recoveryOnce(c);
-        results.recovery[side] = r.ms;
+        row.restartMs = r.ms;
+        if (t === 0) {
+          results.recovery.leases = target;
+          results.recovery[side] = r.ms;
+        }
         say('recovery'.padEnd(31) + `${side.padEnd(10)} ${fmtMs(r.ms)} ms ${r.detail}`);
       }
+      targets.push(row);
     }
     // Stop it now, so that the next system's lease phase does not share the CPU with it.
     if (k < order.length - 1) await c.stop();
   }
+}
+
+/**
+ * Grows to target; with followerDown, kills a follower once 70% of the way there and, at the
+ * target, starts it again and times it until it serves (it has caught up).
+ */
+async function growWithFollowerDown(
+  progress: Progress,
+  c: BenchCluster,
+  side: Side,
+  have: { reached: number; nextName: number },
+  target: number,
+  boundS: number,
+  followerDown: boolean,
+  watch: HealthWatch,
+) {
+  const started = performance.now();
+  const add = (a: Grown, b: Grown): Grown => ({
+    ...b,
+    seconds: a.seconds + b.seconds,
+    errors: a.errors + b.errors,
+    firstError: a.firstError ?? b.firstError,
+  });
+  if (!followerDown) {
+    const made = await grow(progress, c, side, have.reached, have.nextName, target, boundS);
+    return { made, catchUpMs: undefined };
+  }
+  const mid = have.reached + Math.floor(0.7 * (target - have.reached));
+  const first = await grow(progress, c, side, have.reached, have.nextName, mid, 0.7 * boundS);
+  const leader = await c.leader(30_000);
+  const down = c.ids.find((id) => id !== leader)!;
+  progress.note(`${side}: ${down} down for the last 30%`);
+  watch.restarting(down);
+  await c.kill(down);
+  const leftS = boundS - (performance.now() - started) / 1000;
+  const second = await grow(progress, c, side, first.reached, first.nextName, target, leftS);
+  progress.note(`${side}: ${down} back, catching up`);
+  const t0 = performance.now();
+  c.startNode(down);
+  await waitForServing(c, down);
+  return { made: add(first, second), catchUpMs: performance.now() - t0 };
+}
+
+async function waitForServing(c: BenchCluster, id: string): Promise<void> {
+  const deadline = performance.now() + 300_000;
+  while (performance.now() < deadline) {
+    if (await c.serving(id).catch(() => false)) return;
+    await w.sleep(50);
+  }
+  throw new Error(`${c.system} ${id} did not catch up within 300 s`);
 }

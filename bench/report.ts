@@ -34,6 +34,16 @@ export interface LeaseTarget {
   rssMiB: number[];
   /** CPU use per member while holding the leases and serving nothing, % of a core. */
   idleCpuPct?: number[];
+  /** Calls that failed while growing (UNAVAILABLE after a leader change, for one). */
+  errors?: number;
+  firstError?: string;
+  /** Longest event-loop stall per member while growing and holding, ms (NaN: not exported). */
+  lagMaxMs?: number[];
+  leaderChanges?: number;
+  /** A follower down for the last 30% of the growth: from its restart until it serves. */
+  catchUpMs?: number;
+  /** A member restarted holding this many leases: until it serves. */
+  restartMs?: number;
 }
 
 export interface RunInfo {
@@ -214,6 +224,35 @@ function leaseTable(res: BenchResults): string {
   );
 }
 
+/** Whether the cluster stayed steady while it grew: the issue's goals for a million leases. */
+function leaseStabilityTable(res: BenchResults): string {
+  const rows: string[][] = [];
+  const ms = (x: number | undefined) => (x === undefined ? '–' : `${fmtMs(x)} ms`);
+  for (const side of ['quorumlock', 'etcd'] as const) {
+    for (const t of res.leases[side] ?? []) {
+      rows.push([
+        fmtInt(t.target),
+        side,
+        String(t.leaderChanges ?? '–'),
+        t.errors === undefined ? '–' : fmtInt(t.errors),
+        t.lagMaxMs?.map((m) => (Number.isFinite(m) ? m.toFixed(0) : '–')).join(' / ') ?? '–',
+        ms(t.catchUpMs),
+        ms(t.restartMs),
+      ]);
+    }
+  }
+  if (rows.length === 0) return '';
+  return markdownTable(
+    ['active leases', 'system', 'leader changes', 'failed calls'].concat(
+      'max event-loop lag per member, ms',
+      'follower down for the last 30%: catch-up',
+      'restart until serving',
+    ),
+    rows,
+    [true, false, true, true, true, true, true],
+  );
+}
+
 /** The generated part of BENCHMARKS.md, markers included. */
 export function renderSection(res: BenchResults, chartPath: string): string {
   const i = res.info;
@@ -236,6 +275,7 @@ export function renderSection(res: BenchResults, chartPath: string): string {
       costTable(res.throughput),
       timesTable(res),
       leaseTable(res),
+      leaseStabilityTable(res),
     ].flatMap((t) => (t ? [t, ''] : [])),
     `![throughput and p99 latency per workload, quorumlock and etcd](${chartPath})`,
     '',

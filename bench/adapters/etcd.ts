@@ -14,6 +14,7 @@ import {
   type HeldLock,
   type LeaseBackend,
   type LockClient,
+  type NodeHealth,
   promValue,
   type RenewStream,
 } from './types.js';
@@ -286,11 +287,24 @@ export class EtcdCluster implements BenchCluster {
     return rssBytes(this.pid(id));
   }
 
-  async diskCounters(id: string): Promise<DiskCounters> {
+  private async metricsText(id: string): Promise<string> {
     const res = await fetch(`${url(this.endpoint(id))}/metrics`, {
       signal: AbortSignal.timeout(2000),
     });
-    const text = await res.text();
+    return res.text();
+  }
+
+  async health(id: string): Promise<NodeHealth> {
+    const text = await this.metricsText(id);
+    return {
+      leaderChanges: promValue(text, 'etcd_server_leader_changes_seen_total'),
+      // Go has no event loop to stall; its pauses show as latency, not here.
+      lagMaxMs: NaN,
+    };
+  }
+
+  async diskCounters(id: string): Promise<DiskCounters> {
+    const text = await this.metricsText(id);
     return {
       fsyncs: promValue(text, 'etcd_disk_wal_fsync_duration_seconds_count'),
       proposals: promValue(text, 'etcd_server_proposals_committed_total'),

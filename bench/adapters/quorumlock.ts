@@ -13,6 +13,7 @@ import {
   type HeldLock,
   type LeaseBackend,
   type LockClient,
+  type NodeHealth,
   promValue,
 } from './types.js';
 
@@ -157,10 +158,22 @@ export class QuorumLockCluster implements BenchCluster {
     return steps.map(([what, re]) => `${what} after ${at(re)} ms`).join(', ');
   }
 
-  async diskCounters(id: string): Promise<DiskCounters> {
+  private async metricsText(id: string): Promise<string> {
     const m = this.members.get(id)!;
     const res = await fetch(`http://${m.metrics}/metrics`, { signal: AbortSignal.timeout(2000) });
-    const text = await res.text();
+    return res.text();
+  }
+
+  async health(id: string): Promise<NodeHealth> {
+    const text = await this.metricsText(id);
+    return {
+      leaderChanges: promValue(text, 'quorumlock_raft_leader_changes_total'),
+      lagMaxMs: 1000 * promValue(text, 'quorumlock_event_loop_lag_max_seconds'),
+    };
+  }
+
+  async diskCounters(id: string): Promise<DiskCounters> {
+    const text = await this.metricsText(id);
     return {
       fsyncs: promValue(text, 'quorumlock_raft_storage_fsync_duration_seconds_count'),
       proposals: promValue(text, 'quorumlock_raft_proposals_total{result="committed"}'),

@@ -43,6 +43,14 @@ export interface DiskCounters {
   snapshots: number;
 }
 
+/** How a member has fared, from its /metrics (NaN where it does not say). */
+export interface NodeHealth {
+  /** Leader changes this member has seen since it started. */
+  leaderChanges: number;
+  /** The longest event-loop stall since the previous read, ms (a Node process's only). */
+  lagMaxMs: number;
+}
+
 /** Reads the counters out of a Prometheus text exposition; a missing series is NaN. */
 export function promValue(text: string, series: string): number {
   const esc = series.replace(/[{}"=]/g, (c) => `\\${c}`);
@@ -71,6 +79,7 @@ export interface BenchCluster {
   startupSteps?(id: string, sinceWallMs: number): string;
   /** The member's fsync, proposal and snapshot counters, from its /metrics. */
   diskCounters(id: string): Promise<DiskCounters>;
+  health(id: string): Promise<NodeHealth>;
   pid(id: string): number | undefined;
   /** callDeadlineMs: a deadline on every unary call (etcd3 sets none by default). */
   lockClient(o?: { callDeadlineMs?: number }): LockClient;
