@@ -9,4 +9,20 @@ export interface IdSource {
   next(): string;
 }
 
-export const randomIds: IdSource = { next: () => randomBytes(8).toString('hex') };
+/** Random bytes drawn 4 KiB at a time: one call to the CSPRNG per 512 ids, not one per id. */
+class PooledRandomIds implements IdSource {
+  private pool = Buffer.alloc(0);
+  private at = 0;
+
+  next(): string {
+    if (this.at + 8 > this.pool.length) {
+      this.pool = randomBytes(4096);
+      this.at = 0;
+    }
+    const id = this.pool.toString('hex', this.at, this.at + 8);
+    this.at += 8;
+    return id;
+  }
+}
+
+export const randomIds: IdSource = new PooledRandomIds();
