@@ -235,7 +235,12 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     'a client connection that does not answer a ping within this is closed, ending its calls',
     10_000,
   ),
-  option('snapshotEntries', 'n', 'log entries between snapshots', 10_000),
+  option(
+    'snapshotEntries',
+    'n',
+    'least log entries between snapshots (more once the state holds over 8x as many records)',
+    10_000,
+  ),
   option('maxLeases', 'n', 'leases alive at once', defaultLimits.maxLeases),
   option(
     'maxWaitersPerLock',
