@@ -200,6 +200,21 @@ describe('lock state snapshots', () => {
     });
     expect(sm.recorded('l:a\u0000x')).toMatchObject({ status: 'granted', token: 7 });
   });
+
+  test('a snapshot holding a record twice is refused, not guessed at', async () => {
+    const lease = { id: 'l1', ttl_ms: 5000, seq: 0, expires_at: 9_000, holds: [], waits: [] };
+    const mutex = { kind: 'lock', name: 'a', holder: null, queue: [] };
+    const doc = (leases: object[], mutexes: object[]) =>
+      Buffer.from(
+        JSON.stringify({ version: 2, leases, mutexes, dedup: [], members: [], clock: 8_500 }),
+      );
+    await expect(new LockStateMachine().restore([doc([lease, lease], [])])).rejects.toThrow(
+      'snapshot: lease l1 twice',
+    );
+    await expect(
+      new LockStateMachine().restore([doc([lease, { ...lease, id: 'l2' }], [mutex, mutex])]),
+    ).rejects.toThrow('snapshot: lock a twice');
+  });
 });
 
 describe('a state at the limits', () => {

@@ -28,6 +28,16 @@ export class ExpiryQueue {
     this.up(l.hi);
   }
 
+  /** Queues every lease of an empty queue in one pass (Floyd's heap construction). */
+  build(leases: Iterable<Lease>): void {
+    if (this.heap.length !== 0) throw new Error('expiry queue: build into a non-empty queue');
+    for (const l of leases) {
+      l.hi = this.heap.length;
+      this.heap.push(l);
+    }
+    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
+  }
+
   /** The lease's record was replaced by next (same id): next takes its place, then moves. */
   replace(prev: Lease, next: Lease): void {
     const i = prev.hi;
