@@ -43,9 +43,13 @@ export default tseslint.config(
   {
     files: ['libs/common/**'],
     rules: noImportsFrom(
-      ['apps', 'raft', 'client'],
+      ['apps', 'raft', 'client', 'testing'],
       'libs/common is imported by all, imports none',
     ),
+  },
+  {
+    files: ['libs/testing/**'],
+    rules: noImportsFrom(['apps', 'raft', 'client'], 'libs/testing imports only libs/common'),
   },
   {
     files: ['libs/raft/**'],

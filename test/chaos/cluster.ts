@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { RoleChange } from './history.js';
-import { serverPort } from './ports.js';
 import { ProxyMesh } from './proxy.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
+import { freePort } from '../../libs/testing/src/ports.js';
 
 /** The built server: process tests run the compiled code (`npm run build` first). */
 const QUORUMLOCK_BIN = resolve(process.cwd(), 'dist/apps/lock-service/src/cli/quorumlock.js');
@@ -88,9 +88,9 @@ export class ChaosCluster {
   async start(): Promise<void> {
     for (const id of this.ids) {
       const [clientPort, peerPort, metricsPort] = [
-        await serverPort(),
-        await serverPort(),
-        await serverPort(),
+        await freePort(),
+        await freePort(),
+        await freePort(),
       ];
       this.nodes.set(id, {
         id,
