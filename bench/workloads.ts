@@ -1,7 +1,6 @@
 // The workloads, each against any BenchCluster: timed acquire+release loops, pipelined renewals,
 // bulk lease creation, failover and recovery. Every loop ends by time or by count.
 import { readFileSync } from 'node:fs';
-import { waitFor } from '../libs/raft/test/e2e/process-cluster.js';
 import type {
   BenchCluster,
   DiskCounters,
@@ -11,6 +10,7 @@ import type {
 } from './adapters/types.js';
 import { LatencyRecorder } from './stats.js';
 import { ignoreRejection } from '../libs/common/src/ignore.js';
+import { waitFor } from '../libs/testing/src/wait.js';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const now = () => performance.now();

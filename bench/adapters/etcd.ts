@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Etcd3, type Lease } from 'etcd3';
-import { freePort, waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import { type ProcessGroup, rssBytes } from '../processes.js';
 import { duplexRenewStream } from './quorumlock-grpc.js';
 import {
@@ -18,6 +17,8 @@ import {
   type RenewStream,
 } from './types.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
+import { freePort } from '../../libs/testing/src/ports.js';
 
 const LEASE_EXPIRES = 'a lease left over expires after its TTL';
 

@@ -4,7 +4,6 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { QuorumLockClient } from '../../libs/client/src/index.js';
-import { freePort, waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import { type ProcessGroup, rssBytes } from '../processes.js';
 import { QuorumLockLeases, QuorumLockNodeClient } from './quorumlock-grpc.js';
 import {
@@ -15,6 +14,8 @@ import {
   type LockClient,
   promValue,
 } from './types.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
+import { freePort } from '../../libs/testing/src/ports.js';
 
 /** The compiled CLI, next to this module's compiled form (dist/bench/adapters). */
 const QUORUMLOCK_BIN = fileURLToPath(

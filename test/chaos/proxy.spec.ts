@@ -1,7 +1,7 @@
 // The link proxy against a local echo server: forwards in order, delays, drops and blackholes.
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { waitFor } from '../support/streams.js';
 import { LinkProxy } from './proxy.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 let echo: Server;
 let echoPort = 0;

@@ -5,8 +5,8 @@
 // is gone, and the lease must still hold its lock with its token afterwards.
 import { status } from '@grpc/grpc-js';
 import { ApiClient } from '../support/grpc-clients.js';
-import { waitFor } from '../support/streams.js';
 import { ChaosCluster } from './cluster.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 describe('renewals racing leader changes', () => {
   const cluster = new ChaosCluster(['n1', 'n2', 'n3']);

@@ -10,8 +10,8 @@ import {
   openObserve,
   openWatch,
   syncWatch,
-  waitFor,
 } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 describe('cluster API, health and forwarding (3-node cluster)', () => {
   const c = new ServiceCluster();

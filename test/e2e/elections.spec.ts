@@ -11,7 +11,8 @@ import {
   track,
   unknownLeaseId,
 } from '../support/e2e.js';
-import { expectCode, type LeaderResponse, openObserve, waitFor } from '../support/streams.js';
+import { expectCode, type LeaderResponse, openObserve } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 const NO_LEADER: LeaderResponse = { has_leader: false, candidate: '', value: '', fencing_token: 0 };
 

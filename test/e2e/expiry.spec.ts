@@ -3,15 +3,8 @@
 // TTLs and bounded waits; the only sleeps are the pauses between renewals.
 import { ServiceCluster } from '../support/service-cluster.js';
 import { expectAllUp, fresh, grpc, methods, type Methods, roles, track } from '../support/e2e.js';
-import {
-  EventType,
-  expectCode,
-  KeepAlive,
-  openWatch,
-  sleep,
-  syncWatch,
-  waitFor,
-} from '../support/streams.js';
+import { EventType, expectCode, KeepAlive, openWatch, syncWatch } from '../support/streams.js';
+import { sleep, waitFor } from '../../libs/testing/src/wait.js';
 
 const LOST = 'lease expired or released: its locks are lost';
 const TTL = 1_000;

@@ -1,6 +1,6 @@
-import { waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import { ServiceCluster } from '../support/service-cluster.js';
 import { onAnyNode } from '../support/retry.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 interface AcquireResponse {
   acquired: boolean;

@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import { fresh, grpc, methods, type Methods } from '../support/e2e.js';
 import { ServiceCluster } from '../support/service-cluster.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 const WAITING_CLIENT = resolve(process.cwd(), 'dist/test/support/waiting-client.js');
 

@@ -22,9 +22,9 @@ import {
   openObserve,
   openWatch,
   type StreamReader,
-  waitFor,
 } from '../support/streams.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 describe('limits (3-node cluster with small limits)', () => {
   const c = new ServiceCluster(

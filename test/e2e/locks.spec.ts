@@ -11,7 +11,8 @@ import {
   track,
   unknownLeaseId,
 } from '../support/e2e.js';
-import { EventType, expectCode, openWatch, syncWatch, waitFor } from '../support/streams.js';
+import { EventType, expectCode, openWatch, syncWatch } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 const LOST = 'lease expired or released: its locks are lost';
 

@@ -2,7 +2,7 @@
 // is its own view, answered locally like etcd's endpoint status.
 import { ServiceCluster } from '../support/service-cluster.js';
 import { grpc, roles } from '../support/e2e.js';
-import { waitFor } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 interface Members {
   members: { id: string; client_address: string; peer_address: string; is_leader: boolean }[];

@@ -1,6 +1,6 @@
 import { ServiceCluster } from '../support/service-cluster.js';
 import { onAnyNode } from '../support/retry.js';
-import { waitFor } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 interface Grant {
   lock: string;

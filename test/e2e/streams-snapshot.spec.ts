@@ -5,7 +5,8 @@ import { QuorumLockClient } from '../../libs/client/src/index.js';
 import type { LeaderInfo } from '../../libs/client/src/index.js';
 import { fresh, grpc, methods, roles } from '../support/e2e.js';
 import { ServiceCluster } from '../support/service-cluster.js';
-import { openObserve, openWatch, waitFor } from '../support/streams.js';
+import { openObserve, openWatch } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 /** With one node paused, a loaded machine may see a leader change: retry as a client would. */
 async function retryUnavailable<T>(fn: () => Promise<T>): Promise<T> {

@@ -4,11 +4,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { freePort, waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import type { StatusResponse } from '../../apps/lock-service/src/domain/api.js';
 
 export type { StatusResponse };
 import { ApiClient } from './grpc-clients.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
+import { freePort } from '../../libs/testing/src/ports.js';
 
 export const QUORUMLOCK_BIN = resolve(
   process.cwd(),

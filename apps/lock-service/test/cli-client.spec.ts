@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { waitFor } from '../../../libs/raft/test/e2e/process-cluster.js';
 import { QUORUMLOCK_BIN, ServiceCluster } from '../../../test/support/service-cluster.js';
+import { waitFor } from '../../../libs/testing/src/wait.js';
 
 interface Run {
   code: number | null;

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EntryType, RocksDbStorage } from '../../../libs/raft/src/index.js';
-import { freePort } from '../../../libs/raft/test/e2e/process-cluster.js';
 import { TestClients } from './fixtures/fake-api.js';
+import { freePort } from '../../../libs/testing/src/ports.js';
 
 const BIN = resolve(process.cwd(), 'dist/apps/lock-service/src/cli/quorumlock.js');
 

@@ -1,9 +1,9 @@
 // Metrics and logs of real `quorumlock serve` processes (built code: `npm run build` first):
 // the names exist on every node and move with lock traffic, replication and a leader's death.
 import type * as grpc from '@grpc/grpc-js';
-import { waitFor } from '../../../libs/raft/test/e2e/process-cluster.js';
 import { type Exposition, scrape, seriesOf, valueOf } from '../../../test/support/metrics.js';
 import { ServiceCluster } from '../../../test/support/service-cluster.js';
+import { waitFor } from '../../../libs/testing/src/wait.js';
 
 interface Acquired {
   acquired: boolean;

@@ -11,7 +11,8 @@ import {
   QuorumLockError,
   type RenewedEvent,
 } from '../src/index.js';
-import { clientFor, closeClients, fresh, nextEvent, nextMatching, waitFor } from './helpers.js';
+import { clientFor, closeClients, fresh, nextEvent, nextMatching } from './helpers.js';
+import { waitFor } from '../../testing/src/wait.js';
 
 describe('QuorumLockClient (3-node cluster)', () => {
   const c = new ServiceCluster();

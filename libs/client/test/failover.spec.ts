@@ -2,7 +2,8 @@
 // streams move on) and the whole cluster frozen (the lock is given up before it could expire).
 import { ServiceCluster } from '../../../test/support/service-cluster.js';
 import { type LeaderInfo, LockLostError, type RenewedEvent } from '../src/index.js';
-import { clientFor, closeClients, fresh, nextEvent, nextMatching, waitFor } from './helpers.js';
+import { clientFor, closeClients, fresh, nextEvent, nextMatching } from './helpers.js';
+import { waitFor } from '../../testing/src/wait.js';
 
 describe('QuorumLockClient across failures (3-node cluster)', () => {
   const c = new ServiceCluster();

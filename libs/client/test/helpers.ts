@@ -2,8 +2,6 @@
 import type { ServiceCluster } from '../../../test/support/service-cluster.js';
 import { QuorumLockClient, type QuorumLockClientOptions } from '../src/index.js';
 
-export { waitFor } from '../../raft/test/e2e/process-cluster.js';
-
 export function endpointsOf(c: ServiceCluster): string[] {
   return [...c.members.values()].map((m) => m.client);
 }

@@ -14,7 +14,8 @@ import {
   SingletonCoordinator,
   singletonContext,
 } from '../src/nest/index.js';
-import { endpointsOf, fresh, waitFor } from './helpers.js';
+import { endpointsOf, fresh } from './helpers.js';
+import { waitFor } from '../../testing/src/wait.js';
 
 const SAMPLE = resolve(process.cwd(), 'dist/examples/singleton-worker/src/main.js');
 const TTL_MS = 1500;
