@@ -1,4 +1,4 @@
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { onAnyNode } from '../support/retry.js';
 import { waitFor } from '../../libs/testing/src/wait.js';
 
@@ -10,7 +10,7 @@ interface AcquireResponse {
 }
 
 describe('kill -9 of the leader while clients hold and wait', () => {
-  const cluster = new ServiceCluster();
+  const cluster = new LocalCluster();
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 

@@ -2,14 +2,14 @@
 // leader continues the lease clock instead of granting each lease a fresh TTL.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fresh, methods } from '../support/e2e.js';
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
 
 const TTL = 3_000;
 const KILL_EVERY_MS = 1_000;
 
 describe('lease expiry under leader churn (3-node cluster)', () => {
-  const cluster = new ServiceCluster();
+  const cluster = new LocalCluster();
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 

@@ -1,4 +1,4 @@
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { onAnyNode } from '../support/retry.js';
 import { waitFor } from '../../libs/testing/src/wait.js';
 
@@ -32,7 +32,7 @@ function checkHistory(grants: Grant[]): void {
 }
 
 describe('mutual exclusion under concurrency', () => {
-  const cluster = new ServiceCluster();
+  const cluster = new LocalCluster();
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 

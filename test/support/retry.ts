@@ -1,6 +1,6 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
-import type { ServiceCluster } from './service-cluster.js';
+import type { LocalCluster } from './cluster.js';
 import type { ApiClient } from './grpc-clients.js';
 
 /**
@@ -8,7 +8,7 @@ import type { ApiClient } from './grpc-clients.js';
  * UNAVAILABLE (or a transport failure), as a client with several endpoints would. Bounded.
  */
 export async function onAnyNode<T>(
-  cluster: ServiceCluster,
+  cluster: LocalCluster,
   fn: (api: ApiClient) => Promise<T>,
   timeoutMs = 15_000,
 ): Promise<T> {

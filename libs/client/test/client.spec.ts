@@ -1,5 +1,5 @@
 // The SDK against a real 3-node cluster: locks, keep-alive, loss, withLock, elections, watch.
-import { ServiceCluster } from '../../../test/support/service-cluster.js';
+import { LocalCluster } from '../../../test/support/cluster.js';
 import {
   DeadlineExceededError,
   InvalidArgumentError,
@@ -15,7 +15,7 @@ import { clientFor, closeClients, fresh, nextEvent, nextMatching } from './helpe
 import { waitFor } from '../../testing/src/wait.js';
 
 describe('QuorumLockClient (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   beforeAll(() => c.start(), 30_000);
   afterEach(() => closeClients());
   afterAll(() => c.stop());
