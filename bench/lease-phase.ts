@@ -4,6 +4,7 @@ import type { BenchCluster } from './adapters/types.js';
 import type { Progress } from './progress.js';
 import { type BenchResults, fmtInt, fmtMs, type LeaseTarget, type Side } from './report.js';
 import * as w from './workloads.js';
+import { sleep } from '../libs/testing/src/wait.js';
 
 /**
  * Grows c's leases to `target` within boundS, in slices of at most 15 s that each start on the
@@ -92,10 +93,10 @@ export async function leaseWorkload(x: LeaseContext): Promise<void> {
       );
       reached = made.reached;
       nameFrom = made.nextName;
-      await w.sleep(2000);
+      await sleep(2000);
       const rssMiB = c.ids.map((id) => c.rssBytes(id) / 2 ** 20);
       const cpu0 = c.ids.map((id) => w.cpuSeconds(c.pid(id)));
-      await w.sleep(2000);
+      await sleep(2000);
       const idleCpuPct = c.ids.map((id, i) => (100 * (w.cpuSeconds(c.pid(id)) - cpu0[i]!)) / 2);
       targets.push({ target, reached, seconds: made.seconds, rssMiB, idleCpuPct });
       say(
