@@ -4,10 +4,9 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fresh, grpc, methods, type Methods } from '../support/e2e.js';
 import { LocalCluster } from '../support/cluster.js';
-import { waitFor } from '../../libs/testing/src/wait.js';
+import { sleep, waitFor } from '../../libs/testing/src/wait.js';
 
 const WAITING_CLIENT = resolve(process.cwd(), 'dist/test/support/waiting-client.js');
 

@@ -6,7 +6,7 @@ import type { LeaderInfo } from '../../libs/client/src/index.js';
 import { fresh, grpc, methods, roles } from '../support/e2e.js';
 import { LocalCluster } from '../support/cluster.js';
 import { openObserve, openWatch } from '../support/streams.js';
-import { waitFor } from '../../libs/testing/src/wait.js';
+import { sleep, waitFor } from '../../libs/testing/src/wait.js';
 
 /** With one node paused, a loaded machine may see a leader change: retry as a client would. */
 async function retryUnavailable<T>(fn: () => Promise<T>): Promise<T> {
@@ -15,7 +15,7 @@ async function retryUnavailable<T>(fn: () => Promise<T>): Promise<T> {
       return await fn();
     } catch (e) {
       if ((e as { code?: number }).code !== grpc.status.UNAVAILABLE || attempt >= 50) throw e;
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20); // a client's backoff between attempts
     }
   }
 }

@@ -2,6 +2,7 @@ import type { ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
 import type { LocalCluster } from './cluster.js';
 import type { ApiClient } from './grpc-clients.js';
+import { sleep } from '../../libs/testing/src/wait.js';
 
 /**
  * Calls fn on each running node in turn until one answers with something other than
@@ -29,7 +30,7 @@ export async function onAnyNode<T>(
       )
         throw e;
       last = e;
-      await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+      await sleep(25 + Math.random() * 50); // a client's backoff between attempts
     }
   }
   throw new Error(`no node answered within ${timeoutMs} ms: ${String(last)}`);

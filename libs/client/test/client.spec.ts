@@ -12,7 +12,7 @@ import {
   type RenewedEvent,
 } from '../src/index.js';
 import { clientFor, closeClients, fresh, nextEvent, nextMatching } from './helpers.js';
-import { waitFor } from '../../testing/src/wait.js';
+import { sleep, waitFor } from '../../testing/src/wait.js';
 
 describe('QuorumLockClient (3-node cluster)', () => {
   const c = new LocalCluster();
@@ -57,7 +57,7 @@ describe('QuorumLockClient (3-node cluster)', () => {
     const renewals: RenewedEvent[] = [];
     lock.on('renewed', (e) => renewals.push(e));
     // Time is the point here: hold the lock over four TTLs.
-    await new Promise((r) => setTimeout(r, 4000));
+    await sleep(4000);
     expect(lock.held).toBe(true);
     expect(lock.signal.aborted).toBe(false);
     // One renewal per TTL at the very least, or the lease would be gone (the client aims at three).
