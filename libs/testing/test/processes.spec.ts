@@ -4,9 +4,15 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Child, removeTempDir, runningChildren, tempDir } from '../src/processes.js';
 
+/** Every child a test starts, stopped after it whatever happened. */
+const started: Child[] = [];
+
 /** A node process running script, logging to log. */
-const node = (name: string, script: string, log: string) =>
-  new Child(name, process.execPath, ['-e', script], { logFile: log });
+function node(name: string, script: string, log: string): Child {
+  const c = new Child(name, process.execPath, ['-e', script], { logFile: log });
+  started.push(c);
+  return c;
+}
 
 /** Says it is ready (with its SIGTERM handler in place), then runs until stopped. */
 const SERVER = `process.on('SIGTERM', () => process.exit(0)); console.log('ready'); setInterval(() => {}, 1000);`;
@@ -16,7 +22,10 @@ describe('Child', () => {
   beforeEach(() => {
     dir = tempDir('quorumlock-processes-spec-');
   });
-  afterEach(() => removeTempDir(dir));
+  afterEach(async () => {
+    await Promise.all(started.splice(0).map((c) => c.stop()));
+    removeTempDir(dir);
+  });
 
   test('output() is what this run wrote, though the log file holds the earlier runs too', async () => {
     const log = join(dir, 'a.log');
