@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { EtcdCluster } from './adapters/etcd.js';
 import { QuorumLockCluster } from './adapters/quorumlock.js';
 import type { BenchCluster } from './adapters/types.js';
-import { ensureEtcd, ProcessGroup, tail } from './processes.js';
+import { ensureEtcd, installHandlers } from './processes.js';
 import { leaseWorkload } from './lease-phase.js';
 import { Progress } from './progress.js';
 import type { BenchResults, Side, SideResult } from './report.js';
@@ -20,6 +20,8 @@ import { summarizeProfiles, writeResults } from './write-results.js';
 import * as w from './workloads.js';
 import { ignoreRejection } from '../libs/common/src/ignore.js';
 import { asError } from '../libs/common/src/errors.js';
+import { cleanupSync, tail, tempDir } from '../libs/testing/src/processes.js';
+import { sleep } from '../libs/testing/src/wait.js';
 
 const HELP = `npm run bench [-- options]
   --seconds N          measured seconds per run (default 5)
@@ -90,10 +92,9 @@ const progress = new Progress([
 ]);
 const say = (line: string) => progress.log(line);
 
-const procs = new ProcessGroup();
-procs.installHandlers((signal) => {
+installHandlers((signal, running) => {
   progress.stop();
-  console.error(`\n${signal}: stopping the ${procs.running} processes this run started`);
+  console.error(`\n${signal}: stopping the ${running} processes this run started`);
 });
 
 const info = {
@@ -109,7 +110,7 @@ const info = {
   rounds,
 };
 const results: BenchResults = { info, throughput: [], failover: {}, recovery: {}, leases: {} };
-const dir = procs.tempDir('quorumlock-bench-');
+const dir = tempDir('quorumlock-bench-');
 const clusters: Partial<Record<Side, BenchCluster>> = {};
 if (a.profile) {
   rmSync(profileDir, { recursive: true, force: true });
@@ -214,7 +215,7 @@ async function renewalWorkload(): Promise<void> {
   // Leases live longer than Quorum Lock's lease checkpoint interval (5 s by default); a lease
   // whose remaining TTL is checkpointed renews through the log next time. Measure that state.
   progress.note('letting the leases age past one checkpoint interval');
-  await w.sleep(6000);
+  await sleep(6000);
   const res = await alternate('renewals', async (c, side) =>
     w.renewals(held[side]!.backend, held[side]!.ids, {
       ...timing,
@@ -272,8 +273,8 @@ let failed = false;
 try {
   progress.phase('starting clusters');
   if (sides.includes('quorumlock'))
-    clusters.quorumlock = new QuorumLockCluster(procs, join(dir, 'quorumlock'), nodeArgs);
-  if (sides.includes('etcd')) clusters.etcd = new EtcdCluster(procs, join(dir, 'etcd'));
+    clusters.quorumlock = new QuorumLockCluster(join(dir, 'quorumlock'), nodeArgs);
+  if (sides.includes('etcd')) clusters.etcd = new EtcdCluster(join(dir, 'etcd'));
   await Promise.all(
     Object.values(clusters).map((c) => (c as QuorumLockCluster | EtcdCluster).start()),
   );
@@ -304,7 +305,7 @@ try {
   progress.phase('writing results', 'stopping the clusters');
   // SIGTERM: a graceful stop lets node write its --cpu-prof profile.
   await Promise.all(Object.values(clusters).map((c) => c.stop(a.profile ? 'SIGTERM' : 'SIGKILL')));
-  procs.cleanupSync();
+  cleanupSync();
 }
 progress.stop();
 if (!failed) console.log(await writeResults(results, { write: !a['no-write'] }));

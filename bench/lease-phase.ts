@@ -5,6 +5,7 @@ import type { Progress } from './progress.js';
 import { HealthWatch } from './health-watch.js';
 import { type BenchResults, fmtInt, fmtMs, type LeaseTarget, type Side } from './report.js';
 import * as w from './workloads.js';
+import { sleep, waitFor } from '../libs/testing/src/wait.js';
 
 /**
  * Grows c's leases to `target` within boundS, in slices of at most 15 s that each start on the
@@ -99,10 +100,10 @@ export async function leaseWorkload(x: LeaseContext): Promise<void> {
         watch,
       );
       have = grown.made;
-      await w.sleep(2000);
+      await sleep(2000);
       const rssMiB = c.ids.map((id) => c.rssBytes(id) / 2 ** 20);
       const cpu0 = c.ids.map((id) => w.cpuSeconds(c.pid(id)));
-      await w.sleep(2000);
+      await sleep(2000);
       const idleCpuPct = c.ids.map((id, i) => (100 * (w.cpuSeconds(c.pid(id)) - cpu0[i]!)) / 2);
       const health = await watch.stop();
       const row: LeaseTarget = {
@@ -179,11 +180,6 @@ async function growWithFollowerDown(
   return { made: add(first, second), catchUpMs: performance.now() - t0 };
 }
 
-async function waitForServing(c: BenchCluster, id: string): Promise<void> {
-  const deadline = performance.now() + 300_000;
-  while (performance.now() < deadline) {
-    if (await c.serving(id).catch(() => false)) return;
-    await w.sleep(50);
-  }
-  throw new Error(`${c.system} ${id} did not catch up within 300 s`);
+function waitForServing(c: BenchCluster, id: string): Promise<boolean> {
+  return waitFor(`${c.system} ${id} to catch up`, () => c.serving(id), 300_000);
 }

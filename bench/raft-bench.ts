@@ -4,7 +4,8 @@
 import { cpus, totalmem } from 'node:os';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { ProcessCluster, waitFor } from '../libs/raft/test/e2e/process-cluster.js';
+import { ProcessCluster } from '../libs/raft/testing/process-cluster.js';
+import { waitFor } from '../libs/testing/src/wait.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,7 +1,6 @@
 // The workloads, each against any BenchCluster: timed acquire+release loops, pipelined renewals,
 // bulk lease creation, failover and recovery. Every loop ends by time or by count.
 import { readFileSync } from 'node:fs';
-import { waitFor } from '../libs/raft/test/e2e/process-cluster.js';
 import type {
   BenchCluster,
   DiskCounters,
@@ -11,8 +10,8 @@ import type {
 } from './adapters/types.js';
 import { LatencyRecorder } from './stats.js';
 import { ignoreRejection } from '../libs/common/src/ignore.js';
+import { sleep, waitFor, within } from '../libs/testing/src/wait.js';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const now = () => performance.now();
 
 export interface Timing {
@@ -201,7 +200,7 @@ export async function renewals(
   });
   const ticker = setInterval(() => t.tick?.((now() - start) / (end - start)), 250);
   // A stream whose replies stop must not hang the run: give up 5 s after the end.
-  await Promise.race([Promise.all(done), sleep(end - start + 5000)]);
+  await within(Promise.all(done), end - start + 5000);
   clearInterval(ticker);
   await stopCost();
   for (const s of opened) s.close();
@@ -312,11 +311,11 @@ export async function failoverOnce(
     await waitFor('the failover worker to run', () => ok >= 5, 10_000);
     killedAt = now();
     await c.kill(leader);
-    await Promise.race([firstAcquire, sleep(boundMs)]);
+    await within(firstAcquire, boundMs);
   } finally {
     stop = true;
-    await Promise.race([loop, sleep(3000)]);
-    await Promise.race([client.close(), sleep(3000)]);
+    await within(loop, 3000);
+    await within(client.close(), 3000);
     c.startNode(leader);
   }
   await settle(c, leader);

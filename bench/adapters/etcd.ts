@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { Etcd3, type Lease } from 'etcd3';
-import { freePort, waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
-import { type ProcessGroup, rssBytes } from '../processes.js';
+import { rssBytes } from '../processes.js';
 import { duplexRenewStream } from './quorumlock-grpc.js';
 import {
   type BenchCluster,
@@ -19,6 +18,9 @@ import {
   type RenewStream,
 } from './types.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
+import { Child } from '../../libs/testing/src/processes.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
+import { freePort } from '../../libs/testing/src/ports.js';
 
 const LEASE_EXPIRES = 'a lease left over expires after its TTL';
 
@@ -184,7 +186,7 @@ interface Member {
   peer: string;
   dataDir: string;
   log: string;
-  proc?: ReturnType<ProcessGroup['spawn']>;
+  proc?: Child;
 }
 
 /**
@@ -206,10 +208,8 @@ export class EtcdCluster implements BenchCluster {
   private readonly members = new Map<string, Member>();
   private initialCluster = '';
 
-  constructor(
-    private readonly procs: ProcessGroup,
-    private readonly dir: string,
-  ) {}
+  /** Data and logs (<id>.log) go to dir. */
+  constructor(private readonly dir: string) {}
 
   async start(): Promise<void> {
     mkdirSync(this.dir, { recursive: true });
@@ -226,7 +226,8 @@ export class EtcdCluster implements BenchCluster {
   startNode(id: string): void {
     const m = this.members.get(id)!;
     // Addresses only: every other setting is etcd's default (election timeout 1000 ms).
-    m.proc = this.procs.spawn(
+    m.proc = new Child(
+      id,
       'etcd',
       [
         ...['--name', id, '--data-dir', m.dataDir],
@@ -235,7 +236,7 @@ export class EtcdCluster implements BenchCluster {
         ...['--initial-cluster', this.initialCluster, '--initial-cluster-state', 'new'],
         ...['--initial-cluster-token', `bench-${process.pid}`],
       ],
-      m.log,
+      { logFile: m.log, ownGroup: true },
     );
   }
 
@@ -248,8 +249,7 @@ export class EtcdCluster implements BenchCluster {
   }
 
   isUp(id: string): boolean {
-    const p = this.members.get(id)?.proc;
-    return !!p && p.exitCode === null && p.signalCode === null;
+    return this.members.get(id)?.proc?.isUp() ?? false;
   }
 
   async leader(timeoutMs = 15_000): Promise<string> {
@@ -279,8 +279,7 @@ export class EtcdCluster implements BenchCluster {
   }
 
   async kill(id: string): Promise<void> {
-    const p = this.members.get(id)?.proc;
-    if (p) await this.procs.stop(p, 'SIGKILL');
+    await this.members.get(id)?.proc?.stop('SIGKILL');
   }
 
   rssBytes(id: string): number {
@@ -313,7 +312,7 @@ export class EtcdCluster implements BenchCluster {
   }
 
   pid(id: string): number | undefined {
-    return this.isUp(id) ? this.members.get(id)?.proc?.pid : undefined;
+    return this.members.get(id)?.proc?.pid;
   }
 
   lockClient(o: { callDeadlineMs?: number } = {}): LockClient {
@@ -325,8 +324,7 @@ export class EtcdCluster implements BenchCluster {
   }
 
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    await Promise.all(
-      [...this.members.values()].flatMap((m) => (m.proc ? [this.procs.stop(m.proc, signal)] : [])),
-    );
+    const procs = [...this.members.values()].flatMap((m) => (m.proc ? [m.proc] : []));
+    await Promise.all(procs.map((p) => p.stop(signal)));
   }
 }

@@ -1,19 +1,12 @@
-// A cluster of `quorumlock serve` processes on 127.0.0.1 with data on disk, whose Raft links all
-// go through the harness's proxies. Each node gets its own --peers: its own entry is its real
-// peer address (the config requires the same port as --peer-address), every other entry is the
-// proxy of the link from it to that peer. stop() kills every process and closes every proxy.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { ApiClient } from '../support/grpc-clients.js';
-import type { RoleChange } from './history.js';
-import { serverPort } from './ports.js';
-import { ProxyMesh } from './proxy.js';
+// The chaos harness's cluster: the test kit's cluster (test/support/cluster.ts) whose Raft links
+// all go through fault-injecting proxies. Each node gets its own --peers: its own entry is its
+// real peer address (the config requires the same port as --peer-address), every other entry is
+// the proxy of the link from it to that peer. stop() stops the proxies too.
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
-
-/** The built server: process tests run the compiled code (`npm run build` first). */
-const QUORUMLOCK_BIN = resolve(process.cwd(), 'dist/apps/lock-service/src/cli/quorumlock.js');
+import { tail } from '../../libs/testing/src/processes.js';
+import { LocalCluster, type StatusResponse } from '../support/cluster.js';
+import type { RoleChange } from './history.js';
+import { ProxyMesh } from './proxy.js';
 
 export interface ClusterSettings {
   electionTimeoutMinMs: number;
@@ -33,227 +26,71 @@ export const DEFAULT_SETTINGS: ClusterSettings = {
   snapshotEntries: 2000,
 };
 
-interface Node {
-  id: string;
-  clientPort: number;
-  peerPort: number;
-  metricsPort: number;
-  proc?: ChildProcess;
-  paused: boolean;
-  /** Last lines of its output, for the report. */
-  log: string[];
-  /** Exits the harness did not cause (a crash is a finding). */
-  unexpectedExits: string[];
-  expectingExit: boolean;
-}
-
-interface Status {
-  id: string;
-  role: string;
-  term: number;
-  leader_id: string;
-  leader_client_address: string;
-}
-
-/** A node that does not answer a poll (down, paused, cut off) has no say in its outcome. */
 const NO_ANSWER = 'a node that does not answer has no say';
 
+/** Lines of each node's log that a run's report keeps. */
 const LOG_LINES = 200;
 
-/**
- * Every server process alive, so that a runner that exits without reaching stop() (a test
- * timeout tearing jest down, an uncaught error) does not leave them running.
- */
-const running = new Set<ChildProcess>();
-const dataDirs = new Set<string>();
-process.once('exit', () => {
-  for (const p of running) p.kill('SIGKILL');
-  for (const d of dataDirs) rmSync(d, { recursive: true, force: true });
-});
+const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(':') + 1));
 
-export class ChaosCluster {
-  readonly dir = mkdtempSync(join(tmpdir(), 'quorumlock-chaos-'));
+export class ChaosCluster extends LocalCluster {
   readonly mesh = new ProxyMesh();
-  private readonly nodes = new Map<string, Node>();
-  private readonly apis = new Map<string, ApiClient>();
   private roleTimer: NodeJS.Timeout | undefined;
 
   constructor(
-    readonly ids: readonly string[],
+    ids: readonly string[],
     readonly settings: ClusterSettings = DEFAULT_SETTINGS,
   ) {
-    dataDirs.add(this.dir);
+    super({
+      ids,
+      flags: [
+        ...['--election-timeout-min-ms', String(settings.electionTimeoutMinMs)],
+        ...['--election-timeout-max-ms', String(settings.electionTimeoutMaxMs)],
+        ...['--heartbeat-interval-ms', String(settings.heartbeatIntervalMs)],
+        ...['--checkpoint-interval-ms', String(settings.checkpointIntervalMs)],
+        ...['--snapshot-entries', String(settings.snapshotEntries)],
+        ...['--log-level', 'warn'],
+      ],
+      silentHaveNoSay: true,
+    });
   }
 
-  async start(): Promise<void> {
-    for (const id of this.ids) {
-      const [clientPort, peerPort, metricsPort] = [
-        await serverPort(),
-        await serverPort(),
-        await serverPort(),
-      ];
-      this.nodes.set(id, {
-        id,
-        clientPort,
-        peerPort,
-        metricsPort,
-        paused: false,
-        log: [],
-        unexpectedExits: [],
-        expectingExit: false,
-      });
-    }
+  /** A chaos run starts 5 nodes on a loaded machine: more time than a test's cluster. */
+  override start(timeoutMs = 30_000): Promise<void> {
+    return super.start(timeoutMs);
+  }
+
+  /** The proxies go up before any node, which is started with their ports. */
+  protected override async assignAddresses(): Promise<void> {
+    await super.assignAddresses();
     for (const a of this.ids)
-      for (const b of this.ids) if (a !== b) await this.mesh.add(a, b, this.node(b).peerPort);
-    for (const id of this.ids) this.spawn(id);
-    if (!(await this.awaitLeader(30_000))) {
-      const { unexpectedExits, logs } = this.diagnostics();
-      const tail = Object.entries(logs).map(([id, l]) => `${id}: ${l.slice(-5).join('\n')}`);
-      throw new Error(
-        `no leader within 30 s of starting\n${[...unexpectedExits, ...tail].join('\n')}`,
-      );
-    }
+      for (const b of this.ids) if (a !== b) await this.mesh.add(a, b, portOf(this.node(b).peer));
   }
 
-  private node(id: string): Node {
-    const n = this.nodes.get(id);
-    if (!n) throw new Error(`no node ${id}`);
-    return n;
-  }
-
-  clientAddresses(): string[] {
-    return this.ids.map((id) => `127.0.0.1:${this.node(id).clientPort}`);
-  }
-
-  private peersFlag(id: string): string {
+  protected override peersFor(id: string): string {
     return this.ids
       .map((o) =>
-        o === id
-          ? `${o}=127.0.0.1:${this.node(o).peerPort}`
-          : `${o}=127.0.0.1:${this.mesh.link(id, o).port}`,
+        o === id ? `${o}=${this.node(o).peer}` : `${o}=127.0.0.1:${this.mesh.link(id, o).port}`,
       )
       .join(',');
   }
 
-  spawn(id: string): void {
-    const n = this.node(id);
-    const s = this.settings;
-    const args = [
-      'serve',
-      ...['--id', id, '--peers', this.peersFlag(id)],
-      ...['--client-address', `127.0.0.1:${n.clientPort}`],
-      ...['--peer-address', `127.0.0.1:${n.peerPort}`],
-      ...['--metrics-address', `127.0.0.1:${n.metricsPort}`],
-      ...['--data-dir', join(this.dir, id)],
-      ...['--election-timeout-min-ms', String(s.electionTimeoutMinMs)],
-      ...['--election-timeout-max-ms', String(s.electionTimeoutMaxMs)],
-      ...['--heartbeat-interval-ms', String(s.heartbeatIntervalMs)],
-      ...['--checkpoint-interval-ms', String(s.checkpointIntervalMs)],
-      ...['--snapshot-entries', String(s.snapshotEntries)],
-      ...['--log-level', 'warn'],
-    ];
-    const proc = spawn(process.execPath, [QUORUMLOCK_BIN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    n.proc = proc;
-    running.add(proc);
-    n.paused = false;
-    n.expectingExit = false;
-    const keep = (b: Buffer) => {
-      for (const line of b.toString().split('\n')) if (line) n.log.push(line);
-      if (n.log.length > LOG_LINES) n.log.splice(0, n.log.length - LOG_LINES);
-    };
-    proc.stdout.on('data', keep);
-    proc.stderr.on('data', keep);
-    proc.once('exit', (code, signal) => {
-      running.delete(proc);
-      if (!n.expectingExit) n.unexpectedExits.push(`${id} exited (code ${code}, ${signal})`);
-    });
-  }
-
-  isUp(id: string): boolean {
-    const p = this.node(id).proc;
-    return !!p && p.exitCode === null && p.signalCode === null;
-  }
-
-  isPaused(id: string): boolean {
-    return this.node(id).paused;
-  }
-
-  /** kill -9; a stopped process dies too. */
-  async kill(id: string): Promise<void> {
-    const n = this.node(id);
-    const p = n.proc;
-    this.apis.get(id)?.close();
-    this.apis.delete(id);
-    if (!p || !this.isUp(id)) return;
-    n.expectingExit = true;
-    await new Promise<void>((ok) => {
-      p.once('exit', () => ok());
-      p.kill('SIGKILL');
-    });
-    n.paused = false;
-  }
-
-  pause(id: string): void {
-    if (!this.isUp(id) || this.node(id).paused) return;
-    this.node(id).proc!.kill('SIGSTOP');
-    this.node(id).paused = true;
-  }
-
-  resume(id: string): void {
-    if (!this.isUp(id) || !this.node(id).paused) return;
-    this.node(id).proc!.kill('SIGCONT');
-    this.node(id).paused = false;
-  }
-
-  private api(id: string): ApiClient {
-    let a = this.apis.get(id);
-    if (!a) {
-      a = new ApiClient(`127.0.0.1:${this.node(id).clientPort}`);
-      this.apis.set(id, a);
-    }
-    return a;
-  }
-
-  async status(id: string, timeoutMs = 500): Promise<Status> {
-    const a = this.api(id);
-    return a.call<Status>(a.cluster, 'Status', {}, timeoutMs);
-  }
-
-  /** Nodes that run and are not stopped: the ones that can answer. */
-  live(): string[] {
-    return this.ids.filter((id) => this.isUp(id) && !this.isPaused(id));
-  }
-
-  /** The leader named in the highest term any live node reports, if it is live itself. */
-  async leader(): Promise<string | undefined> {
+  /**
+   * The leader named in the highest term any live node reports, if it is live itself: who most
+   * likely leads now, without waiting for agreement.
+   */
+  async latestLeader(): Promise<string | undefined> {
     const all = await Promise.all(
-      this.live().map((id) => ignoreRejection(this.status(id), NO_ANSWER)),
+      this.live().map((id) => ignoreRejection(this.status(id, 500), NO_ANSWER)),
     );
-    let best: Status | undefined;
+    let best: StatusResponse | undefined;
     for (const s of all) if (s?.leader_id && (!best || s.term > best.term)) best = s;
     return best && this.live().includes(best.leader_id) ? best.leader_id : undefined;
   }
 
-  /** Every live node knows the same live leader and where to forward to it. */
-  async agreedLeader(): Promise<string | undefined> {
-    const live = this.live();
-    const all = await Promise.all(live.map((id) => ignoreRejection(this.status(id), NO_ANSWER)));
-    const leader = all[0]?.leader_id;
-    if (!leader || !live.includes(leader)) return undefined;
-    const agree = all.every((s) => s?.leader_id === leader && s.leader_client_address !== '');
-    return agree ? leader : undefined;
-  }
-
-  async awaitLeader(timeoutMs: number): Promise<string | undefined> {
-    const deadline = performance.now() + timeoutMs;
-    while (performance.now() < deadline) {
-      const l = await this.agreedLeader();
-      if (l) return l;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return undefined;
+  /** The agreed leader within timeoutMs, or undefined: no recovery is a finding, not an error. */
+  awaitLeader(timeoutMs: number): Promise<string | undefined> {
+    return ignoreRejection(this.leader(timeoutMs), 'the caller records that no leader came');
   }
 
   /**
@@ -286,20 +123,17 @@ export class ChaosCluster {
 
   /** Crashes and exits the harness did not cause, and the tail of every node's log. */
   diagnostics(): { unexpectedExits: string[]; logs: Record<string, string[]> } {
-    const nodes = [...this.nodes.values()];
     return {
-      unexpectedExits: nodes.flatMap((n) => n.unexpectedExits),
-      logs: Object.fromEntries(nodes.map((n) => [n.id, n.log])),
+      unexpectedExits: [...this.unexpectedExits()],
+      logs: Object.fromEntries(
+        this.ids.map((id) => [id, tail(this.logFile(id), LOG_LINES).split('\n').filter(Boolean)]),
+      ),
     };
   }
 
-  async stop(): Promise<void> {
+  override async stop(): Promise<void> {
     clearInterval(this.roleTimer);
-    await Promise.all(this.ids.map((id) => this.kill(id)));
-    for (const a of this.apis.values()) a.close();
-    this.apis.clear();
+    await super.stop();
     await this.mesh.stop();
-    rmSync(this.dir, { recursive: true, force: true });
-    dataDirs.delete(this.dir);
   }
 }

@@ -1,13 +1,13 @@
 // Applies the fault schedule to a running cluster, one fault at a time, and records each in the
 // fault log: what, on which nodes, from when to when, and when the cluster agreed on a leader again.
 import { seededRandom } from '../../libs/raft/src/prng.js';
+import { sleep } from '../../libs/testing/src/wait.js';
 import type { ChaosCluster } from './cluster.js';
 import type { FaultRecord, Recorder } from './history.js';
 import type { PausedClient } from './paused-client.js';
 import type { FaultStep } from './schedule.js';
 
 const RECOVERY_TIMEOUT_MS = 30_000;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
 
 /** The member a step's draw in [0, 1) names. */
 const member = (ids: readonly string[], pick: number): string =>
@@ -45,7 +45,7 @@ export class Nemesis {
 
   private async leaderOr(pick: number): Promise<string> {
     const ids = this.cluster.ids;
-    return (await this.cluster.leader()) ?? member(ids, pick);
+    return (await this.cluster.latestLeader()) ?? member(ids, pick);
   }
 
   private async apply(step: FaultStep): Promise<void> {
@@ -78,7 +78,7 @@ export class Nemesis {
         begin([t], 'kill -9, restart with its data');
         await c.kill(t);
         await hold();
-        c.spawn(t);
+        c.startNode(t);
         break;
       }
       case 'pause-leader': {
@@ -129,7 +129,7 @@ export class Nemesis {
         begin([...ids], 'kill -9 of every node, restart all');
         await Promise.all(ids.map((id) => c.kill(id)));
         await hold();
-        for (const id of ids) c.spawn(id);
+        for (const id of ids) c.startNode(id);
         break;
       }
     }
@@ -182,7 +182,7 @@ export class Nemesis {
     this.cluster.mesh.heal();
     for (const id of this.cluster.ids) {
       this.cluster.resume(id);
-      if (!this.cluster.isUp(id)) this.cluster.spawn(id);
+      if (!this.cluster.isUp(id)) this.cluster.startNode(id);
     }
     return (await this.cluster.awaitLeader(RECOVERY_TIMEOUT_MS)) !== undefined;
   }

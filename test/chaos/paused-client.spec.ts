@@ -16,7 +16,7 @@ describe('client pause: a stopped lock holder writes late and is refused', () =>
   let paused: PausedClient;
   beforeAll(async () => {
     await cluster.start();
-    const endpoints = cluster.clientAddresses();
+    const endpoints = cluster.endpoints();
     sdk = new QuorumLockClient({ endpoints, callTimeoutMs: 5000, attemptTimeoutMs: 1500 });
     paused = new PausedClient(
       rec,

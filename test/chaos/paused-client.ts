@@ -8,6 +8,7 @@ import { status } from '@grpc/grpc-js';
 import type { FromChild, ToChild } from './client-proc.js';
 import type { ClientPause, FencedStore, Recorder } from './history.js';
 import { type RecordedClient, lockKey } from './recorded-client.js';
+import { sleep, TIMED_OUT, within } from '../../libs/testing/src/wait.js';
 
 /** The child reports a plain number (-1 for a failure that is not a gRPC status). */
 const ABORTED: number = status.ABORTED;
@@ -16,10 +17,6 @@ const CLIENT_PROC = resolve(process.cwd(), 'dist/test/chaos/client-proc.js');
 const NAME = 'PC';
 const TTL_MS = 1000;
 const WRITE_AFTER_MS = 300;
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)));
-/** A timeout to race against: it must not keep the process alive once the race is over. */
-const timeout = (ms: number) => new Promise<null>((r) => setTimeout(() => r(null), ms).unref());
 
 export class PausedClient {
   private proc: ChildProcess | null = null;
@@ -145,9 +142,9 @@ export class PausedClient {
     record.resumed = this.rec.now();
     // On waking, the SDK finds the lease past due and releases it on its own (recorded as it
     // asks to send it), and the write it decided on before the pause arrives.
-    const w = await Promise.race([late, timeout(5000)]);
+    const w = await within(late, 5000);
     this.onWrite = null;
-    if (w) {
+    if (w !== TIMED_OUT) {
       const accepted = this.store.write(key, w.token, NAME, true);
       record.lateWrite = { at: w.at, accepted };
     }
@@ -178,7 +175,7 @@ export class PausedClient {
     this.resume();
     const exited = new Promise<void>((r) => p.once('exit', () => r()));
     p.send({ type: 'close' } satisfies ToChild);
-    await Promise.race([exited, timeout(3000)]);
+    await within(exited, 3000);
     if (this.alive) {
       p.kill('SIGKILL');
       await exited;

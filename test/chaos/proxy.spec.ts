@@ -1,7 +1,7 @@
 // The link proxy against a local echo server: forwards in order, delays, drops and blackholes.
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { waitFor } from '../support/streams.js';
 import { LinkProxy } from './proxy.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 let echo: Server;
 let echoPort = 0;
@@ -90,10 +90,15 @@ describe('link proxy', () => {
       await new Promise((r) => s.once('connect', r));
       proxy.set('blackhole');
       s.write('lost');
-      // Silence is the subject: nothing comes back and the connection stays open meanwhile.
-      // The proxy marks the connection as it switches, so the bytes cannot get through later.
-      await new Promise((r) => setTimeout(r, 200));
-      expect({ got, closed }).toEqual({ got: '', closed: false });
+      // Silence is the subject: the proxy takes the bytes in and passes none of them on (so
+      // nothing can come back), and the connection stays open. The proxy marks the connection
+      // as it switches, so the bytes cannot get through later either.
+      await waitFor('the proxy to swallow the 4 bytes', () => proxy.swallowed >= 4, 5_000);
+      expect({ got, closed, swallowed: proxy.swallowed }).toEqual({
+        got: '',
+        closed: false,
+        swallowed: 4,
+      });
       proxy.set('pass');
       await waitFor('the tainted connection to close', () => closed, 5_000);
       expect(got).toBe('');

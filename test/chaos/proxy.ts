@@ -65,6 +65,8 @@ interface Conn {
 export class LinkProxy {
   private mode: LinkMode = 'pass';
   private delayMs = 0;
+  /** Bytes a blackhole took in and never passed on. */
+  swallowed = 0;
   private readonly conns = new Set<Conn>();
   private readonly server: Server;
   port = 0;
@@ -110,7 +112,8 @@ export class LinkProxy {
     client.on('error', () => this.close(c));
     client.on('close', () => this.close(c));
     if (c.tainted) {
-      client.on('data', () => undefined); // swallowed; the sender's keepalive will give up
+      // The sender's keepalive will give up.
+      client.on('data', (b: Buffer) => (this.swallowed += b.length));
       return;
     }
     const upstream = connect(this.targetPort, '127.0.0.1');
@@ -128,6 +131,7 @@ export class LinkProxy {
   private forward(c: Conn, pipe: DelayedPipe, chunk: Buffer): void {
     if (this.mode === 'blackhole' || c.tainted) {
       c.tainted = true;
+      this.swallowed += chunk.length;
       return;
     }
     pipe.push(chunk);

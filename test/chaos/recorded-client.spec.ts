@@ -3,17 +3,21 @@
 // for, which would excuse any early expiry or re-grant of its lock.
 import { status } from '@grpc/grpc-js';
 import { LockLostError, type QuorumLockClient } from '../../libs/client/src/index.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 import { Recorder } from './history.js';
 import { RecordedClient } from './recorded-client.js';
 
-const tick = () => new Promise((r) => setTimeout(r, 5));
-
-/** An SDK whose acquire gets a grant too late to act on: it releases the lease, then throws. */
-function lateGrantSdk(sent: { from: number; to: number }[]) {
+/**
+ * An SDK whose acquire gets a grant too late to act on: it releases the lease, then throws. It
+ * sends the release once the clock has moved past the acquire's start, so that a release dated
+ * at that start can be told from one dated at its send.
+ */
+function lateGrantSdk(rec: Recorder, sent: { from: number; to: number }[]) {
   const sdk = {
     release: (_lease: string, _name?: string) => Promise.resolve(true),
     acquire: async () => {
-      await tick();
+      const asked = rec.ops.find((o) => o.kind === 'acquire')!.invoke;
+      await waitFor('the clock to pass the acquire’s start', () => rec.now() > asked);
       const from = performance.now();
       const released = sdk.release('lease-1', '');
       sent.push({ from, to: performance.now() });
@@ -34,7 +38,7 @@ describe('recorded client: releases the SDK sends on its own', () => {
   test('a late grant the SDK released is recorded as granted, released at the send', async () => {
     const rec = new Recorder();
     const sent: { from: number; to: number }[] = [];
-    const rc = new RecordedClient(rec, lateGrantSdk(sent), 'L0');
+    const rc = new RecordedClient(rec, lateGrantSdk(rec, sent), 'L0');
     expect(await rc.acquire('x', { ttlMs: 1000, waitMs: 0 })).toBeNull();
     const acquire = rec.ops.find((o) => o.kind === 'acquire')!;
     const release = rec.ops.find((o) => o.kind === 'release')!;

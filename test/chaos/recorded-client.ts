@@ -14,6 +14,7 @@ import type { AcquireResponse } from '../../apps/lock-service/src/domain/api.js'
 import { ApiClient } from '../support/grpc-clients.js';
 import type { Op, Recorder } from './history.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
+import { sleep } from '../../libs/testing/src/wait.js';
 
 /**
  * Errors after which an Acquire/Campaign certainly had no effect: only a refused request.
@@ -265,7 +266,7 @@ export class RawClient {
         last = { code, error: message(e) };
         if (code !== status.UNAVAILABLE && code !== status.DEADLINE_EXCEEDED)
           return { ok: false, ...last };
-        await new Promise((r) => setTimeout(r, 20 + Math.random() * 60));
+        await sleep(20 + Math.random() * 60); // a client's backoff between attempts
       }
     }
   }

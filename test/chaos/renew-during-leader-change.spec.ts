@@ -5,7 +5,7 @@
 // is gone, and the lease must still hold its lock with its token afterwards.
 import { status } from '@grpc/grpc-js';
 import { ApiClient } from '../support/grpc-clients.js';
-import { waitFor } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 import { ChaosCluster } from './cluster.js';
 
 describe('renewals racing leader changes', () => {
@@ -19,7 +19,7 @@ describe('renewals racing leader changes', () => {
   };
   beforeAll(async () => {
     await cluster.start();
-    for (const a of cluster.clientAddresses()) apis.push(new ApiClient(a));
+    for (const a of cluster.endpoints()) apis.push(new ApiClient(a));
   }, 60_000);
   afterAll(async () => {
     for (const a of apis) a.close();
@@ -82,7 +82,7 @@ describe('renewals racing leader changes', () => {
     }
     expect(counts.notFound).toBe(0);
     await cluster.awaitLeader(10_000);
-    const leader = apiOf(cluster.ids.indexOf((await cluster.leader())!));
+    const leader = apiOf(cluster.ids.indexOf((await cluster.latestLeader())!));
     const d = await leader.call(leader.lock, 'Describe', { name: 'renew-race' });
     expect(d).toMatchObject({ held: true, owner: 'holder', fencing_token: grant.fencing_token });
   }, 90_000);

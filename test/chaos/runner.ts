@@ -3,6 +3,7 @@
 // fault log, node log tails and report go to one JSON file under test/chaos/out/.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { sleep } from '../../libs/testing/src/wait.js';
 import { check, formatReport, type Report } from './checker/index.js';
 import { type ClusterSettings, ChaosCluster, DEFAULT_SETTINGS } from './cluster.js';
 import { FencedStore, Recorder, type RunMeta } from './history.js';
@@ -38,8 +39,6 @@ export function replayCommand(
   return `npm run test:chaos -- --seed ${o.seed} --duration ${d} --segment ${d} --nodes ${o.nodes} --clients ${o.clients}`;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const log = o.log ?? (() => undefined);
   const rec = new Recorder();
@@ -59,7 +58,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   try {
     await cluster.start();
     cluster.watchRoles((c) => rec.roles.push(c));
-    const endpoints = cluster.clientAddresses();
+    const endpoints = cluster.endpoints();
     workload = new Workload(rec, store, { endpoints, clients: o.clients, seed: o.seed });
     paused = new PausedClient(rec, store, endpoints, new RecordedClient(rec, workload.sdk(), 'PR'));
     paused.start();

@@ -7,6 +7,7 @@ import type { QuorumLockClient } from '../../libs/client/src/index.js';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { Recorder, StreamEvent } from './history.js';
 import { electionKey, lockKey } from './recorded-client.js';
+import { sleep, TIMED_OUT, within } from '../../libs/testing/src/wait.js';
 
 const WATCH_KINDS: Record<string, StreamEvent['kind']> = {
   ACQUIRED: 'acquired',
@@ -53,10 +54,6 @@ export class StreamRecorders {
     return this.abort.signal.aborted;
   }
 
-  private pause(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
-  }
-
   /** SDK Watch of every lock; a gap (re-subscription) starts a new stream id. */
   private async watch(sdk: QuorumLockClient): Promise<void> {
     while (!this.stopped) {
@@ -83,7 +80,7 @@ export class StreamRecorders {
       } catch {
         // The SDK gave up after repeated failures: subscribe again below.
       }
-      await this.pause(200);
+      await sleep(200);
     }
   }
 
@@ -106,7 +103,7 @@ export class StreamRecorders {
       } catch {
         // Ended by repeated failures: a new iterator below.
       }
-      await this.pause(200);
+      await sleep(200);
     }
   }
 
@@ -142,15 +139,14 @@ export class StreamRecorders {
           done();
         });
       });
-      await this.pause(100);
+      await sleep(100);
     }
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
     for (const c of this.calls) c.cancel();
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 10_000).unref());
-    if ((await Promise.race([Promise.all(this.loops), timeout])) === 'timeout')
+    if ((await within(Promise.all(this.loops), 10_000)) === TIMED_OUT)
       this.rec.fail('workload-error', 'stream loops still running 10 s after stop');
     for (const a of this.apis) a.close();
   }

@@ -8,6 +8,7 @@ import type { FencedStore, Recorder } from './history.js';
 import { type Held, RawClient, RecordedClient, lockKey } from './recorded-client.js';
 import { StreamRecorders } from './streams.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
+import { sleep, TIMED_OUT, within } from '../../libs/testing/src/wait.js';
 
 export const HOT_LOCKS = ['hot/a', 'hot/b', 'hot/c'];
 export const MAIN_ELECTION = 'e/main';
@@ -98,17 +99,13 @@ export class Workload {
     );
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((r) => setTimeout(r, ms));
-  }
-
   private async locker(rc: RecordedClient, raw: RawClient, r: Random): Promise<void> {
     while (!this.stopping) {
       const name = pick(r, HOT_LOCKS);
       const x = r();
       if (x < 0.2) {
         await rc.describe(name);
-        await this.sleep(randomInt(r, 20, 150));
+        await sleep(randomInt(r, 20, 150));
         continue;
       }
       const ttlMs = pick(r, TTLS);
@@ -119,7 +116,7 @@ export class Workload {
       const waitMs = r() < 0.5 ? 0 : randomInt(r, 200, 3000);
       const h = await rc.acquire(name, { ttlMs, waitMs });
       if (!h) {
-        await this.sleep(randomInt(r, 10, 200));
+        await sleep(randomInt(r, 10, 200));
         continue;
       }
       // Mostly short holds; some outlive several TTLs, so that renewals carry them.
@@ -140,7 +137,7 @@ export class Workload {
         proclaimed = true;
         await h.proclaim(`${h.client}@${h.token}`);
       }
-      await this.sleep(randomInt(r, 30, 120));
+      await sleep(randomInt(r, 30, 120));
     }
   }
 
@@ -159,13 +156,13 @@ export class Workload {
       const waitMs = solo ? 0 : randomInt(r, 500, 4000);
       const h = await rc.campaign(election, { ttlMs, waitMs });
       if (!h) {
-        await this.sleep(randomInt(r, 50, 300));
+        await sleep(randomInt(r, 50, 300));
         continue;
       }
       const holdMs = r() < 0.15 ? randomInt(r, ttlMs, 2 * ttlMs) : randomInt(r, 100, 1200);
       await this.hold(h, holdMs, r);
       await h.release();
-      await this.sleep(solo ? randomInt(r, 100, 500) : randomInt(r, 0, 300));
+      await sleep(solo ? randomInt(r, 100, 500) : randomInt(r, 0, 300));
     }
   }
 
@@ -173,7 +170,7 @@ export class Workload {
     while (!this.stopping) {
       if (r() < 0.7) await rc.describe(pick(r, HOT_LOCKS));
       else await rc.leader(pick(r, [MAIN_ELECTION, SOLO_ELECTION]));
-      await this.sleep(randomInt(r, 30, 120));
+      await sleep(randomInt(r, 30, 120));
     }
   }
 
@@ -187,19 +184,19 @@ export class Workload {
       const ttlMs = pick(r, [1000, 1500, 2000]);
       const g = await raw.acquire(name, ttlMs);
       if (!g) {
-        await this.sleep(200);
+        await sleep(200);
         continue;
       }
       const renewals = randomInt(r, 0, 4);
       for (let i = 0; i < renewals && !this.stopping; i++) {
-        await this.sleep(g.ttlMs / 3);
+        await sleep(g.ttlMs / 3);
         if (!(await raw.renew(name, g.lease, g.ttlMs))) break;
       }
       const until = performance.now() + g.ttlMs + 20_000;
       while (!this.stopping && performance.now() < until) {
         const d = await rc.describe(name);
         if (d.outcome === 'ok' && (!d.held || d.token !== g.token)) break;
-        await this.sleep(100);
+        await sleep(100);
       }
     }
   }
@@ -207,8 +204,7 @@ export class Workload {
   async stop(): Promise<void> {
     this.stopping = true;
     // Every op is bounded (waits of at most 4 s, calls of 5 s), so loops end well within this.
-    const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000).unref());
-    if ((await Promise.race([Promise.all(this.loops), timeout])) === 'timeout')
+    if ((await within(Promise.all(this.loops), 30_000)) === TIMED_OUT)
       this.rec.fail('workload-error', 'workload loops still running 30 s after stop');
     await this.streams.stop();
     await Promise.all(

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadServerConfig } from '../../apps/lock-service/src/config/config.js';
 import { createLogger, serve } from '../../apps/lock-service/src/server.js';
-import { freePort, waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import { type Exposition, scrape } from '../support/metrics.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
+import { freePort } from '../../libs/testing/src/ports.js';
 
 /** Every name the service exports, read from a node that has elected itself. */
 export async function exportedNames(): Promise<ReadonlySet<string>> {

@@ -1,5 +1,5 @@
 // ClusterService, grpc.health.v1 and "any node answers any request" on a real 3-node cluster.
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { expectAllUp, fresh, grpc, methods, type Methods, roles, track } from '../support/e2e.js';
 import {
   EventType,
@@ -10,11 +10,11 @@ import {
   openObserve,
   openWatch,
   syncWatch,
-  waitFor,
 } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 describe('cluster API, health and forwarding (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   let leaderId: string;
   let followerId: string;
   let L: Methods;
@@ -45,13 +45,13 @@ describe('cluster API, health and forwarding (3-node cluster)', () => {
         expect(s.term).toBe(leader.term);
         expect(s.term).toBeGreaterThan(0);
         expect(s.leader_id).toBe(leaderId);
-        expect(s.leader_client_address).toBe(c.members.get(leaderId)!.client);
+        expect(s.leader_client_address).toBe(c.node(leaderId).client);
         expect(s.commit_index).toBeGreaterThanOrEqual(g.fencing_token);
         expect(s.applied_index).toBeGreaterThanOrEqual(g.fencing_token);
         expect(s.applied_index).toBeLessThanOrEqual(s.commit_index);
         expect(s.members.map((m) => m.id).sort()).toEqual([...c.ids].sort());
         for (const m of s.members) {
-          expect(m.peer_address).toBe(c.members.get(m.id)!.peer);
+          expect(m.peer_address).toBe(c.node(m.id).peer);
           expect(m.is_leader).toBe(m.id === leaderId);
         }
       }
@@ -59,10 +59,10 @@ describe('cluster API, health and forwarding (3-node cluster)', () => {
       // is known once it led (it is announced through the log); the leader's always is.
       for (const m of leader.members) {
         expect(m.match_index).toBeGreaterThanOrEqual(g.fencing_token);
-        expect(['', c.members.get(m.id)!.client]).toContain(m.client_address);
+        expect(['', c.node(m.id).client]).toContain(m.client_address);
       }
       expect(leader.members.find((m) => m.id === leaderId)!.client_address).toBe(
-        c.members.get(leaderId)!.client,
+        c.node(leaderId).client,
       );
       await F.release(g.lease_id);
     });
@@ -76,7 +76,7 @@ describe('cluster API, health and forwarding (3-node cluster)', () => {
   describe('grpc.health.v1.Health', () => {
     test('Check answers SERVING on every healthy node, for the server and each service', async () => {
       for (const id of c.ids) {
-        const h = new HealthClient(c.members.get(id)!.client);
+        const h = new HealthClient(c.node(id).client);
         try {
           for (const service of [
             '',
@@ -215,7 +215,7 @@ describe('cluster API, health and forwarding (3-node cluster)', () => {
       );
       const s = await c.status(target);
       expect(s).toMatchObject({ role: 'leader', leader_id: target });
-      expect(s.leader_client_address).toBe(c.members.get(target)!.client);
+      expect(s.leader_client_address).toBe(c.node(target).client);
       // The service goes on under the new leader.
       const g = await F.acquire({ name: fresh('after-transfer'), owner: 'o' });
       expect(g.acquired).toBe(true);
@@ -260,7 +260,7 @@ describe('cluster API, health and forwarding (3-node cluster)', () => {
       } finally {
         c.startNode(target);
       }
-      await waitFor('the restarted member to rejoin', () => c.allAgree(), 20_000);
+      await waitFor('the restarted member to rejoin', () => c.agreedLeader(), 20_000);
     });
   });
 

@@ -1,5 +1,5 @@
 // Leader elections (Campaign, Proclaim, Resign, Leader, Observe) on a real 3-node cluster.
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import {
   expectAllUp,
   fresh,
@@ -11,12 +11,13 @@ import {
   track,
   unknownLeaseId,
 } from '../support/e2e.js';
-import { expectCode, type LeaderResponse, openObserve, waitFor } from '../support/streams.js';
+import { expectCode, type LeaderResponse, openObserve } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 const NO_LEADER: LeaderResponse = { has_leader: false, candidate: '', value: '', fencing_token: 0 };
 
 describe('elections (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   let follower: string;
   let L: Methods;
   let F: Methods;

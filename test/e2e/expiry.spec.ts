@@ -1,17 +1,10 @@
 // Lease expiry and renewal on a real 3-node cluster with the default timings (election timeout
 // 150-300 ms, checkpoints every 5 s). These tests are about time passing, so they use short
 // TTLs and bounded waits; the only sleeps are the pauses between renewals.
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { expectAllUp, fresh, grpc, methods, type Methods, roles, track } from '../support/e2e.js';
-import {
-  EventType,
-  expectCode,
-  KeepAlive,
-  openWatch,
-  sleep,
-  syncWatch,
-  waitFor,
-} from '../support/streams.js';
+import { EventType, expectCode, KeepAlive, openWatch, syncWatch } from '../support/streams.js';
+import { sleep, waitFor } from '../../libs/testing/src/wait.js';
 
 const LOST = 'lease expired or released: its locks are lost';
 const TTL = 1_000;
@@ -19,7 +12,7 @@ const TTL = 1_000;
 const EXPIRY_BOUND = TTL + 6_000;
 
 describe('lease expiry and renewal (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   let L: Methods;
   let F: Methods;
 

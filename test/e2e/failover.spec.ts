@@ -1,6 +1,6 @@
-import { waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { onAnyNode } from '../support/retry.js';
+import { sleep, waitFor } from '../../libs/testing/src/wait.js';
 
 interface AcquireResponse {
   acquired: boolean;
@@ -10,7 +10,7 @@ interface AcquireResponse {
 }
 
 describe('kill -9 of the leader while clients hold and wait', () => {
-  const cluster = new ServiceCluster();
+  const cluster = new LocalCluster();
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 
@@ -41,7 +41,7 @@ describe('kill -9 of the leader while clients hold and wait', () => {
         await onAnyNode(cluster, (api) =>
           api.call(api.lock, 'Renew', { lease_id: h.lease_id }, 1000),
         );
-        await new Promise((ok) => setTimeout(ok, 500));
+        await sleep(500); // the holders' renewal period
       }
     });
     // A waiter queued behind holder 0 through a follower, then the leader dies.
@@ -82,7 +82,7 @@ describe('kill -9 of the leader while clients hold and wait', () => {
     });
 
     // Every holder still holds its lock with its token, well past its 3 s TTL.
-    await new Promise((ok) => setTimeout(ok, 3500)); // longer than the TTL: expiry would show
+    await sleep(3500); // longer than the TTL, so that an expiry would show: time is the subject
     for (const [i, h] of holders.entries()) {
       const d = await onAnyNode(cluster, (api) =>
         api.call<{ held: boolean; fencing_token: number }>(api.lock, 'Describe', {

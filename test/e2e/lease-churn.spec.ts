@@ -1,15 +1,15 @@
 // An abandoned lease must expire within its bound however often the leader changes: every new
 // leader continues the lease clock instead of granting each lease a fresh TTL.
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fresh, methods } from '../support/e2e.js';
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 const TTL = 3_000;
 const KILL_EVERY_MS = 1_000;
 
 describe('lease expiry under leader churn (3-node cluster)', () => {
-  const cluster = new ServiceCluster();
+  const cluster = new LocalCluster();
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 
@@ -26,16 +26,15 @@ describe('lease expiry under leader churn (3-node cluster)', () => {
   }
 
   /** Waits until the running nodes other than `killed` name one leader other than it. */
-  async function newLeader(killed: string): Promise<string> {
-    for (;;) {
+  function newLeader(killed: string): Promise<string> {
+    return waitFor(`a leader other than ${killed}`, async () => {
       const up = cluster.ids.filter((i) => i !== killed && cluster.isUp(i));
       const seen = await Promise.all(
         up.map((i) => ignoreRejection(cluster.status(i), 'a node that does not answer has no say')),
       );
       const l = seen[0]?.leader_id;
-      if (l && l !== killed && seen.every((s) => s?.leader_id === l)) return l;
-      await sleep(10);
-    }
+      return l && l !== killed && seen.every((s) => s?.leader_id === l) && l;
+    });
   }
 
   test('an abandoned lease expires within TTL + time without a leader + 1 s while the leader is killed every second', async () => {
@@ -48,11 +47,15 @@ describe('lease expiry under leader churn (3-node cluster)', () => {
     let freedAt: number | undefined;
     let kills = 0;
     while (freedAt === undefined && performance.now() - sent < 30_000) {
-      const cycle = performance.now();
-      while (freedAt === undefined && performance.now() - cycle < KILL_EVERY_MS) {
-        if (await freed(name)) freedAt = performance.now();
-        else await sleep(20);
-      }
+      // Watched for a second, then the leader dies: the churn the lease must expire through.
+      freedAt = await ignoreRejection(
+        waitFor(
+          'the lock to be freed',
+          async () => (await freed(name)) && performance.now(),
+          KILL_EVERY_MS,
+        ),
+        'not freed yet: the leader is killed next',
+      );
       if (freedAt !== undefined) break;
       const killedAt = performance.now();
       await cluster.kill(leader);

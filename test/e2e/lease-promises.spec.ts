@@ -4,21 +4,17 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import { fresh, grpc, methods, type Methods } from '../support/e2e.js';
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
+import { sleep, waitFor } from '../../libs/testing/src/wait.js';
 
 const WAITING_CLIENT = resolve(process.cwd(), 'dist/test/support/waiting-client.js');
 
 describe('lease promises (3-node cluster)', () => {
   // Short keepalive pings, so that a frozen client host is noticed within seconds.
-  const cluster = new ServiceCluster(undefined, [
-    '--grpc-keepalive-interval-ms',
-    '500',
-    '--grpc-keepalive-timeout-ms',
-    '1000',
-  ]);
+  const cluster = new LocalCluster({
+    flags: ['--grpc-keepalive-interval-ms', '500', '--grpc-keepalive-timeout-ms', '1000'],
+  });
   let L: Methods;
   beforeAll(async () => {
     await cluster.start();

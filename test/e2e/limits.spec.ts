@@ -2,7 +2,7 @@
 // with --max-waiters-per-lock 2 --max-leases 5 --max-streams 2.
 // Every test starts from a cluster with no lease (beforeEach) and leaves none (afterEach), so each
 // passes alone and in any order.
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import {
   expectAllUp,
   fresh,
@@ -22,15 +22,14 @@ import {
   openObserve,
   openWatch,
   type StreamReader,
-  waitFor,
 } from '../support/streams.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 describe('limits (3-node cluster with small limits)', () => {
-  const c = new ServiceCluster(
-    ['n1', 'n2', 'n3'],
-    ['--max-waiters-per-lock', '2', '--max-leases', '5', '--max-streams', '2'],
-  );
+  const c = new LocalCluster({
+    flags: ['--max-waiters-per-lock', '2', '--max-leases', '5', '--max-streams', '2'],
+  });
   let follower: string;
   let L: Methods;
   let F: Methods;

@@ -1,6 +1,6 @@
 // Leases, locks, fencing tokens, the wait queue, idempotent retries and Watch, on a real 3-node
 // cluster. Calls go to a follower unless the test is about the leader: followers forward.
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import {
   expectAllUp,
   fresh,
@@ -11,12 +11,13 @@ import {
   track,
   unknownLeaseId,
 } from '../support/e2e.js';
-import { EventType, expectCode, openWatch, syncWatch, waitFor } from '../support/streams.js';
+import { EventType, expectCode, openWatch, syncWatch } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 const LOST = 'lease expired or released: its locks are lost';
 
 describe('locks and leases (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   let L: Methods; // the leader
   let F: Methods; // a follower
 

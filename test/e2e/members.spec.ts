@@ -1,8 +1,8 @@
 // The members list clients act on is the leader's, read after a read barrier; a node's Status
 // is its own view, answered locally like etcd's endpoint status.
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { grpc, roles } from '../support/e2e.js';
-import { waitFor } from '../support/streams.js';
+import { waitFor } from '../../libs/testing/src/wait.js';
 
 interface Members {
   members: { id: string; client_address: string; peer_address: string; is_leader: boolean }[];
@@ -11,7 +11,7 @@ interface Members {
 }
 
 describe('ListMembers and Status (3-node cluster)', () => {
-  const cluster = new ServiceCluster();
+  const cluster = new LocalCluster();
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 
@@ -26,7 +26,7 @@ describe('ListMembers and Status (3-node cluster)', () => {
     });
     expect(complete.leader_id).toBe(leader);
     expect(complete.members.map((m) => [m.id, m.client_address]).sort()).toEqual(
-      cluster.ids.map((id) => [id, cluster.members.get(id)!.client]).sort(),
+      cluster.ids.map((id) => [id, cluster.node(id).client]).sort(),
     );
     expect(complete.members.find((m) => m.is_leader)?.id).toBe(leader);
   });

@@ -1,6 +1,6 @@
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { onAnyNode } from '../support/retry.js';
-import { waitFor } from '../support/streams.js';
+import { sleep, waitFor } from '../../libs/testing/src/wait.js';
 
 interface Grant {
   lock: string;
@@ -32,7 +32,7 @@ function checkHistory(grants: Grant[]): void {
 }
 
 describe('mutual exclusion under concurrency', () => {
-  const cluster = new ServiceCluster();
+  const cluster = new LocalCluster();
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 
@@ -58,7 +58,7 @@ describe('mutual exclusion under concurrency', () => {
         );
         expect(res.acquired).toBe(true);
         const from = performance.now();
-        await new Promise((ok) => setTimeout(ok, Math.random() * 10)); // hold it for a moment
+        await sleep(Math.random() * 10); // the client's work under the lock: its pacing
         const to = performance.now();
         grants.push({ lock, client: c, token: res.fencing_token, from, to });
         const rel = await api.call<{ released: boolean }>(api.lock, 'Release', {
@@ -102,7 +102,7 @@ describe('mutual exclusion under concurrency', () => {
     });
     // Time passing is the subject: three of the waiter's TTLs pass while it waits (the leader
     // keeps its lease alive).
-    await new Promise((ok) => setTimeout(ok, 3500));
+    await sleep(3500);
     const releasing = performance.now();
     await onAnyNode(cluster, (a) =>
       a.call(a.lock, 'Release', { lease_id: holder.lease_id, name: '' }),

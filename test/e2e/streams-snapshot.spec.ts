@@ -4,8 +4,9 @@
 import { QuorumLockClient } from '../../libs/client/src/index.js';
 import type { LeaderInfo } from '../../libs/client/src/index.js';
 import { fresh, grpc, methods, roles } from '../support/e2e.js';
-import { ServiceCluster } from '../support/service-cluster.js';
-import { openObserve, openWatch, waitFor } from '../support/streams.js';
+import { LocalCluster } from '../support/cluster.js';
+import { openObserve, openWatch } from '../support/streams.js';
+import { sleep, waitFor } from '../../libs/testing/src/wait.js';
 
 /** With one node paused, a loaded machine may see a leader change: retry as a client would. */
 async function retryUnavailable<T>(fn: () => Promise<T>): Promise<T> {
@@ -14,7 +15,7 @@ async function retryUnavailable<T>(fn: () => Promise<T>): Promise<T> {
       return await fn();
     } catch (e) {
       if ((e as { code?: number }).code !== grpc.status.UNAVAILABLE || attempt >= 50) throw e;
-      await new Promise((r) => setTimeout(r, 20));
+      await sleep(20); // a client's backoff between attempts
     }
   }
 }
@@ -22,7 +23,7 @@ async function retryUnavailable<T>(fn: () => Promise<T>): Promise<T> {
 describe('streams on a follower that catches up by snapshot (3-node cluster)', () => {
   // Snapshots (and so log compaction) every 50 entries: a follower paused for a few hundred
   // entries can only catch up by snapshot.
-  const cluster = new ServiceCluster(undefined, ['--snapshot-entries', '50']);
+  const cluster = new LocalCluster({ flags: ['--snapshot-entries', '50'] });
   beforeAll(() => cluster.start(), 30_000);
   afterAll(() => cluster.stop());
 
@@ -44,14 +45,13 @@ describe('streams on a follower that catches up by snapshot (3-node cluster)', (
     const watching = (async () => {
       for await (const _ of sdk.watch(prefix, { signal: stop.signal, onGap: (e) => gaps.push(e) }));
     })();
-    const proc = cluster.members.get(follower)!.proc!;
     try {
       expect(await observe.next()).toMatchObject({ has_leader: false });
       const a = await L.campaign({ election, candidate: 'a', value: 'va' });
       await observe.until((m) => m.candidate === 'a');
       await waitFor('the SDK to see a lead', () => seen.some((l) => l.candidate === 'a'));
 
-      proc.kill('SIGSTOP');
+      cluster.pause(follower);
       // One entry per message: the follower finds at most the leader's window of 256 messages
       // waiting in its socket when it wakes up, and the rest only in a snapshot.
       for (let i = 0; i < 400; i++) {
@@ -62,7 +62,7 @@ describe('streams on a follower that catches up by snapshot (3-node cluster)', (
         await retryUnavailable(() => L.release(g.lease_id));
       }
       await retryUnavailable(() => L.resign(election, a.lease_id));
-      proc.kill('SIGCONT');
+      cluster.resume(follower);
 
       expect((await watch.end(15_000)).code).toBe(grpc.status.ABORTED);
       expect((await observe.end(15_000)).code).toBe(grpc.status.ABORTED);
@@ -73,7 +73,7 @@ describe('streams on a follower that catches up by snapshot (3-node cluster)', (
       await waitFor('the SDK to see no leader', () => seen.at(-1)?.hasLeader === false);
       await waitFor('the SDK to report the Watch gap', () => gaps.length > 0);
     } finally {
-      proc.kill('SIGCONT');
+      cluster.resume(follower);
       stop.abort();
       await Promise.allSettled([observing, watching]);
       await sdk.close();

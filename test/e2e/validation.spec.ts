@@ -2,7 +2,7 @@
 // INVALID_ARGUMENT naming the field, and after every bad input the node still answers Status.
 import type { ApiClient } from '../support/grpc-clients.js';
 import { encodeStrings, rawUnary } from '../support/raw-client.js';
-import { ServiceCluster } from '../support/service-cluster.js';
+import { LocalCluster } from '../support/cluster.js';
 import { expectAllUp, fresh, grpc, methods, type Methods, roles } from '../support/e2e.js';
 import { expectCode, KeepAlive, openObserve, openWatch } from '../support/streams.js';
 
@@ -99,7 +99,7 @@ function cases(): BadCase[] {
 }
 
 describe('input validation (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   let leaderId: string;
   let followerId: string;
   let L: Methods;
@@ -136,7 +136,7 @@ describe('input validation (3-node cluster)', () => {
     const bad = Buffer.from([0x61, 0xff, 0xfe, 0x62]); // "a", two bytes never valid, "b"
     const truncated = Buffer.from([0x61, 0xe2, 0x82]); // "a" and half of "€"
     for (const id of [followerId, leaderId]) {
-      const address = c.members.get(id)!.client;
+      const address = c.node(id).client;
       for (const bytes of [bad, truncated]) {
         const describe = encodeStrings([[1, bytes]]);
         let e = await expectCode(
@@ -167,7 +167,7 @@ describe('input validation (3-node cluster)', () => {
 
   test('a request that is not protobuf at all is refused and the node stays up', async () => {
     for (const id of [followerId, leaderId]) {
-      const address = c.members.get(id)!.client;
+      const address = c.node(id).client;
       const garbage = Buffer.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]);
       for (const [service, method] of [
         ['LockService', 'Acquire'],

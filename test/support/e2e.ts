@@ -1,4 +1,4 @@
-// Shorthands for the end-to-end specs of the public API, on a ServiceCluster.
+// Shorthands for the end-to-end specs of the public API, on a LocalCluster.
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type { ApiClient } from './grpc-clients.js';
@@ -14,7 +14,7 @@ import type {
   ResignResponse,
   StatusResponse,
 } from '../../apps/lock-service/src/domain/api.js';
-import type { ServiceCluster } from './service-cluster.js';
+import type { LocalCluster } from './cluster.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
 
 export { grpc };
@@ -42,7 +42,7 @@ export function methods(api: ApiClient) {
 export type Methods = ReturnType<typeof methods>;
 
 /** The cluster's leader and one follower, as agreed by every running node. */
-export async function roles(c: ServiceCluster): Promise<{ leader: string; follower: string }> {
+export async function roles(c: LocalCluster): Promise<{ leader: string; follower: string }> {
   const leader = await c.leader();
   return { leader, follower: c.ids.find((id) => id !== leader)! };
 }
@@ -72,7 +72,7 @@ export function track<T>(p: Promise<T>): {
 }
 
 /** Every running node still answers Status (nothing a test sent crashed one). */
-export async function expectAllUp(c: ServiceCluster): Promise<void> {
+export async function expectAllUp(c: LocalCluster): Promise<void> {
   for (const id of c.ids) {
     expect(c.isUp(id)).toBe(true);
     const s = await c.status(id);
@@ -85,10 +85,10 @@ export async function expectAllUp(c: ServiceCluster): Promise<void> {
  * API cannot show, such as candidates queued in an election or the number of live leases.
  */
 export async function stateGauge(
-  c: ServiceCluster,
+  c: LocalCluster,
   id: string,
   name: 'leases_active' | 'lock_waiters',
   labels: Readonly<Record<string, string>> = {},
 ): Promise<number> {
-  return valueOf(await scrape(c.members.get(id)!.metrics), `quorumlock_${name}`, labels);
+  return valueOf(await scrape(c.node(id).metrics), `quorumlock_${name}`, labels);
 }

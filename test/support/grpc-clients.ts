@@ -14,12 +14,17 @@ export class ApiClient {
   readonly election: grpc.Client;
   readonly cluster: grpc.Client;
 
-  constructor(readonly address: string) {
+  constructor(
+    readonly address: string,
+    options: grpc.ChannelOptions = {},
+  ) {
     const v1 = loadApiPackage();
     const creds = grpc.credentials.createInsecure();
-    this.lock = new (v1.LockService as grpc.ServiceClientConstructor)(address, creds);
-    this.election = new (v1.ElectionService as grpc.ServiceClientConstructor)(address, creds);
-    this.cluster = new (v1.ClusterService as grpc.ServiceClientConstructor)(address, creds);
+    const client = (service: unknown) =>
+      new (service as grpc.ServiceClientConstructor)(address, creds, options);
+    this.lock = client(v1.LockService);
+    this.election = client(v1.ElectionService);
+    this.cluster = client(v1.ClusterService);
   }
 
   /** Calls a unary method; resolves with the response or rejects with the grpc ServiceError. */

@@ -1,14 +1,15 @@
 import type { ServiceError } from '@grpc/grpc-js';
 import { status } from '@grpc/grpc-js';
-import type { ServiceCluster } from './service-cluster.js';
+import type { LocalCluster } from './cluster.js';
 import type { ApiClient } from './grpc-clients.js';
+import { sleep } from '../../libs/testing/src/wait.js';
 
 /**
  * Calls fn on each running node in turn until one answers with something other than
  * UNAVAILABLE (or a transport failure), as a client with several endpoints would. Bounded.
  */
 export async function onAnyNode<T>(
-  cluster: ServiceCluster,
+  cluster: LocalCluster,
   fn: (api: ApiClient) => Promise<T>,
   timeoutMs = 15_000,
 ): Promise<T> {
@@ -29,7 +30,7 @@ export async function onAnyNode<T>(
       )
         throw e;
       last = e;
-      await new Promise((r) => setTimeout(r, 25 + Math.random() * 50));
+      await sleep(25 + Math.random() * 50); // a client's backoff between attempts
     }
   }
   throw new Error(`no node answered within ${timeoutMs} ms: ${String(last)}`);

@@ -12,16 +12,10 @@ import type {
   RenewResponse,
 } from '../../apps/lock-service/src/domain/api.js';
 import { LockEventType } from '../../apps/lock-service/src/domain/api.js';
-import { waitFor } from '../../libs/raft/test/e2e/process-cluster.js';
 import type { ApiClient } from './grpc-clients.js';
-
-export { waitFor };
 
 export { LockEventType as EventType } from '../../apps/lock-service/src/domain/api.js';
 export type { AcquireResponse, CampaignResponse, DescribeResponse, LeaderResponse, LockEvent };
-
-/** Only for tests whose subject is time passing; everything else waits on a condition. */
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 type AnyStream = grpc.ClientReadableStream<unknown> | grpc.ClientDuplexStream<unknown, unknown>;
 

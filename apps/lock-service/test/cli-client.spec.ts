@@ -5,8 +5,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { waitFor } from '../../../libs/raft/test/e2e/process-cluster.js';
-import { QUORUMLOCK_BIN, ServiceCluster } from '../../../test/support/service-cluster.js';
+import { QUORUMLOCK_BIN, LocalCluster } from '../../../test/support/cluster.js';
+import { waitFor } from '../../../libs/testing/src/wait.js';
 
 interface Run {
   code: number | null;
@@ -15,7 +15,7 @@ interface Run {
 }
 
 describe('quorumlock client commands (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   const dir = mkdtempSync(join(tmpdir(), 'quorumlock-cli-client-'));
   const running = new Set<ChildProcess>();
   let endpoints = '';
@@ -24,7 +24,7 @@ describe('quorumlock client commands (3-node cluster)', () => {
 
   beforeAll(async () => {
     await c.start();
-    endpoints = [...c.members.values()].map((m) => m.client).join(',');
+    endpoints = c.endpoints().join(',');
   }, 30_000);
   afterAll(async () => {
     for (const p of running) p.kill('SIGKILL');
@@ -275,6 +275,6 @@ describe('quorumlock client commands (3-node cluster)', () => {
     const r = await run(['transfer-leadership', target, '--json']);
     expect(r.code).toBe(0);
     expect(json(r)).toEqual({ leaderId: target });
-    await waitFor('the new leader', async () => (await c.allAgree()) === target, 10_000);
+    await waitFor('the new leader', async () => (await c.agreedLeader()) === target, 10_000);
   });
 });

@@ -1,12 +1,13 @@
 // The built quorumlock command (npm test builds first): usage errors, and one real node's
 // start-up and graceful shutdown on SIGTERM.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EntryType, RocksDbStorage } from '../../../libs/raft/src/index.js';
-import { freePort } from '../../../libs/raft/test/e2e/process-cluster.js';
+import { freePort } from '../../../libs/testing/src/ports.js';
+import { Child, removeTempDir, tempDir } from '../../../libs/testing/src/processes.js';
+import { waitFor } from '../../../libs/testing/src/wait.js';
 import { TestClients } from './fixtures/fake-api.js';
 
 const BIN = resolve(process.cwd(), 'dist/apps/lock-service/src/cli/quorumlock.js');
@@ -64,49 +65,50 @@ describe('quorumlock usage errors exit with 2 and print usage', () => {
 
 describe('quorumlock serve', () => {
   let dir: string;
+  let dataDir: string;
   let clients: TestClients | undefined;
-  let proc: ReturnType<typeof spawn> | undefined;
+  let node: Child | undefined;
 
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), 'quorumlock-cli-'));
+    dir = tempDir('quorumlock-cli-');
+    dataDir = join(dir, 'data');
+    mkdirSync(dataDir);
   });
 
-  afterEach(() => {
+  afterEach(async () => {
     clients?.close();
-    if (proc && proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    clients = undefined;
+    await node?.stop();
+    node = undefined;
+    removeTempDir(dir);
   });
 
-  it('serves a one-node cluster, then shuts down cleanly on SIGTERM', async () => {
+  /** One node configured by QUORUMLOCK_* variables alone, as a container runs it. */
+  async function serveFromEnv(): Promise<{ node: Child; client: string; metrics: string }> {
     const [client, peer, metrics] = [await freePort(), await freePort(), await freePort()];
-    proc = spawn(process.execPath, [BIN, 'serve'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
+    node = new Child('n1', process.execPath, [BIN, 'serve'], {
+      logFile: join(dir, 'n1.log'),
       env: {
         PATH: process.env.PATH ?? '',
         QUORUMLOCK_ID: 'n1',
         QUORUMLOCK_CLIENT_ADDRESS: `127.0.0.1:${client}`,
         QUORUMLOCK_PEER_ADDRESS: `127.0.0.1:${peer}`,
         QUORUMLOCK_PEERS: `n1=127.0.0.1:${peer}`,
-        QUORUMLOCK_DATA_DIR: dir,
+        QUORUMLOCK_DATA_DIR: dataDir,
         QUORUMLOCK_METRICS_ADDRESS: `127.0.0.1:${metrics}`,
       },
     });
-    let log = '';
-    proc.stdout!.on('data', (b: Buffer) => (log += b.toString()));
-    proc.stderr!.on('data', (b: Buffer) => (log += b.toString()));
-    const exited = new Promise<number | null>((done) => proc!.on('exit', (code) => done(code)));
+    return { node, client: `127.0.0.1:${client}`, metrics: `127.0.0.1:${metrics}` };
+  }
 
-    const until = Date.now() + 20_000;
-    for (;;) {
-      const ready = await fetch(`http://127.0.0.1:${metrics}/readyz`).then(
-        (r) => r.status,
-        () => 0,
-      );
-      if (ready === 200) break;
-      if (Date.now() > until || proc.exitCode !== null) throw new Error(`not ready:\n${log}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    clients = new TestClients(`127.0.0.1:${client}`);
+  it('serves a one-node cluster, then shuts down cleanly on SIGTERM', async () => {
+    const { node, client, metrics } = await serveFromEnv();
+    await node.waitFor(
+      'n1 to be ready',
+      async () => (await fetch(`http://${metrics}/readyz`)).status === 200,
+      20_000,
+    );
+    clients = new TestClients(client);
     expect(await clients.unary(clients.health, 'Check', { service: '' })).toEqual({
       status: 'SERVING',
     });
@@ -118,9 +120,10 @@ describe('quorumlock serve', () => {
       code: grpc.status.INVALID_ARGUMENT,
     });
 
-    proc.kill('SIGTERM');
-    expect(await exited).toBe(0);
-    const messages = log
+    await node.stop('SIGTERM');
+    expect(node.proc.exitCode).toBe(0);
+    const messages = node
+      .output()
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => (JSON.parse(l) as { msg: string }).msg);
@@ -131,7 +134,7 @@ describe('quorumlock serve', () => {
 
   it('refuses to start when its stored commit index is past its stored log', async () => {
     // Entries 4 and 5 were committed, and are gone: serving without them could undo them.
-    const raftDir = join(dir, 'raft');
+    const raftDir = join(dataDir, 'raft');
     const storage = await RocksDbStorage.open(raftDir, 'n1');
     const data = new Uint8Array(0);
     await storage.save({
@@ -139,32 +142,11 @@ describe('quorumlock serve', () => {
       entries: [1, 2, 3].map((index) => ({ index, term: 1, type: EntryType.Normal, data })),
     });
     await storage.close();
-    const [client, peer, metrics] = [await freePort(), await freePort(), await freePort()];
-    proc = spawn(process.execPath, [BIN, 'serve'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env.PATH ?? '',
-        QUORUMLOCK_ID: 'n1',
-        QUORUMLOCK_CLIENT_ADDRESS: `127.0.0.1:${client}`,
-        QUORUMLOCK_PEER_ADDRESS: `127.0.0.1:${peer}`,
-        QUORUMLOCK_PEERS: `n1=127.0.0.1:${peer}`,
-        QUORUMLOCK_DATA_DIR: dir,
-        QUORUMLOCK_METRICS_ADDRESS: `127.0.0.1:${metrics}`,
-      },
-    });
-    const r = { code: null as number | null, stdout: '', stderr: '' };
-    proc.stdout!.on('data', (b: Buffer) => (r.stdout += b.toString()));
-    proc.stderr!.on('data', (b: Buffer) => (r.stderr += b.toString()));
-    // A node that did start would serve until killed (afterEach does): wait a bounded time.
-    r.code = await new Promise<number | null>((done) => {
-      const timer = setTimeout(() => done(null), 20_000);
-      proc!.on('exit', (code) => {
-        clearTimeout(timer);
-        done(code);
-      });
-    });
-    expect(r.code).toBe(1);
-    expect(r.stdout + r.stderr).toContain(
+    const { node } = await serveFromEnv();
+    // A node that did start would serve until stopped (afterEach does): wait a bounded time.
+    await waitFor('n1 to exit', () => !node.isUp(), 20_000);
+    expect(node.unexpectedExit).toBe('n1 exited with code 1');
+    expect(node.output()).toContain(
       `storage corruption on node n1 in ${raftDir} at log index 4: ` +
         'commit index 5 is beyond the last stored index 3',
     );

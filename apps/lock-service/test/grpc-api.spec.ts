@@ -10,6 +10,7 @@ import {
   startTestServer,
 } from './fixtures/fake-api.js';
 import { unaryCases } from './fixtures/unary-cases.js';
+import { waitFor } from '../../../libs/testing/src/wait.js';
 
 let server: TestServer;
 let clients: TestClients;
@@ -23,14 +24,6 @@ afterEach(async () => {
   clients.close();
   await server.close();
 });
-
-const waitFor = async (what: string, cond: () => boolean, timeoutMs = 5_000) => {
-  const until = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-};
 
 describe('unary methods', () => {
   it.each(unaryCases)('$rpc passes request, context and response through', async (c) => {

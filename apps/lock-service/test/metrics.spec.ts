@@ -1,6 +1,7 @@
 // Lock metrics without a cluster: the metered LockApi around a scripted one, the state gauges
 // over a state machine fed by hand, and the Raft context of log lines.
 import { Registry } from 'prom-client';
+import { waitFor } from '../../../libs/testing/src/wait.js';
 import { EventBus } from '../src/domain/event-bus.js';
 import { EventLoopLag } from '../src/metrics/event-loop.js';
 import { EntryType } from '../../../libs/raft/src/index.js';
@@ -182,12 +183,21 @@ describe('event-loop lag', () => {
   it('records a stall of the event loop in its histogram and as the maximum since the last scrape', async () => {
     const register = new Registry();
     const lag = new EventLoopLag(register);
+    // How many samples the histogram holds, read without a scrape (which resets the maximum).
+    const samples = async () =>
+      valueOf(
+        parseExposition(
+          await register.getSingleMetricAsString('quorumlock_event_loop_lag_seconds'),
+        ),
+        'quorumlock_event_loop_lag_seconds_count',
+      );
     lag.start();
     try {
-      await new Promise((r) => setTimeout(r, 50));
+      await waitFor('a first sample', async () => (await samples()) > 0, 5_000);
+      const before = await samples();
       const stallUntil = performance.now() + 120;
       while (performance.now() < stallUntil); // the event loop is blocked: what lag measures
-      await new Promise((r) => setTimeout(r, 50));
+      await waitFor('the sample after the stall', async () => (await samples()) > before, 5_000);
       let e = parseExposition(await register.metrics());
       expect(valueOf(e, 'quorumlock_event_loop_lag_max_seconds')).toBeGreaterThanOrEqual(0.09);
       expect(valueOf(e, 'quorumlock_event_loop_lag_seconds_count')).toBeGreaterThan(0);

@@ -1,9 +1,9 @@
 // Metrics and logs of real `quorumlock serve` processes (built code: `npm run build` first):
 // the names exist on every node and move with lock traffic, replication and a leader's death.
 import type * as grpc from '@grpc/grpc-js';
-import { waitFor } from '../../../libs/raft/test/e2e/process-cluster.js';
 import { type Exposition, scrape, seriesOf, valueOf } from '../../../test/support/metrics.js';
-import { ServiceCluster } from '../../../test/support/service-cluster.js';
+import { LocalCluster } from '../../../test/support/cluster.js';
+import { waitFor } from '../../../libs/testing/src/wait.js';
 
 interface Acquired {
   acquired: boolean;
@@ -11,8 +11,8 @@ interface Acquired {
   fencing_token: number;
 }
 
-const c = new ServiceCluster();
-const metrics = (id: string): Promise<Exposition> => scrape(c.members.get(id)!.metrics);
+const c = new LocalCluster();
+const metrics = (id: string): Promise<Exposition> => scrape(c.node(id).metrics);
 const lock = (id: string, method: string, req: object) =>
   c.api(id).call<Record<string, unknown>>(c.api(id).lock, method, req);
 const acquire = (id: string, req: object) =>

@@ -1,5 +1,5 @@
 // The SDK against a real 3-node cluster: locks, keep-alive, loss, withLock, elections, watch.
-import { ServiceCluster } from '../../../test/support/service-cluster.js';
+import { LocalCluster } from '../../../test/support/cluster.js';
 import {
   DeadlineExceededError,
   InvalidArgumentError,
@@ -11,10 +11,11 @@ import {
   QuorumLockError,
   type RenewedEvent,
 } from '../src/index.js';
-import { clientFor, closeClients, fresh, nextEvent, nextMatching, waitFor } from './helpers.js';
+import { clientFor, closeClients, fresh, nextEvent, nextMatching } from './helpers.js';
+import { sleep, waitFor } from '../../testing/src/wait.js';
 
 describe('QuorumLockClient (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   beforeAll(() => c.start(), 30_000);
   afterEach(() => closeClients());
   afterAll(() => c.stop());
@@ -56,7 +57,7 @@ describe('QuorumLockClient (3-node cluster)', () => {
     const renewals: RenewedEvent[] = [];
     lock.on('renewed', (e) => renewals.push(e));
     // Time is the point here: hold the lock over four TTLs.
-    await new Promise((r) => setTimeout(r, 4000));
+    await sleep(4000);
     expect(lock.held).toBe(true);
     expect(lock.signal.aborted).toBe(false);
     // One renewal per TTL at the very least, or the lease would be gone (the client aims at three).

@@ -1,11 +1,12 @@
 // The SDK across failures of a real 3-node cluster: leader kills (retries keep one grant,
 // streams move on) and the whole cluster frozen (the lock is given up before it could expire).
-import { ServiceCluster } from '../../../test/support/service-cluster.js';
+import { LocalCluster } from '../../../test/support/cluster.js';
 import { type LeaderInfo, LockLostError, type RenewedEvent } from '../src/index.js';
-import { clientFor, closeClients, fresh, nextEvent, nextMatching, waitFor } from './helpers.js';
+import { clientFor, closeClients, fresh, nextEvent, nextMatching } from './helpers.js';
+import { waitFor } from '../../testing/src/wait.js';
 
 describe('QuorumLockClient across failures (3-node cluster)', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   beforeAll(() => c.start(), 30_000);
   afterEach(() => closeClients());
   afterAll(() => c.stop());
@@ -107,8 +108,7 @@ describe('QuorumLockClient across failures (3-node cluster)', () => {
     // Taken as the client decides, not when this test gets to run again.
     let lostAt = NaN;
     lock.once('lost', () => (lostAt = performance.now()));
-    const procs = [...c.members.values()].map((m) => m.proc!);
-    for (const p of procs) p.kill('SIGSTOP');
+    for (const id of c.ids) c.pause(id);
     const frozenAt = performance.now();
     try {
       const [token, err] = await lost;
@@ -121,7 +121,7 @@ describe('QuorumLockClient across failures (3-node cluster)', () => {
       expect(lostAt).toBeLessThan(last!.sentAt + 1500);
       expect(lostAt).toBeGreaterThan(frozenAt);
     } finally {
-      for (const p of procs) p.kill('SIGCONT');
+      for (const id of c.ids) c.resume(id);
     }
     await c.leader(20_000);
   });

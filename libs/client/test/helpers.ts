@@ -1,18 +1,17 @@
-// Shared by the SDK's specs: a client on a ServiceCluster, fresh names, bounded waits.
-import type { ServiceCluster } from '../../../test/support/service-cluster.js';
+// Shared by the SDK's specs: a client on a cluster, fresh names, bounded waits. The cluster is
+// the test kit's (test/support/cluster.ts), taken by shape: this file is compiled with libs/
+// (the Docker image's build), where test/ is not.
 import { QuorumLockClient, type QuorumLockClientOptions } from '../src/index.js';
 
-export { waitFor } from '../../raft/test/e2e/process-cluster.js';
-
-export function endpointsOf(c: ServiceCluster): string[] {
-  return [...c.members.values()].map((m) => m.client);
+interface Cluster {
+  endpoints(): string[];
 }
 
 /** Clients made here are closed by closeClients() in afterEach/afterAll. */
 const open = new Set<QuorumLockClient>();
 
-export function clientFor(c: ServiceCluster, o: Partial<QuorumLockClientOptions> = {}) {
-  const client = new QuorumLockClient({ endpoints: endpointsOf(c), ...o });
+export function clientFor(c: Cluster, o: Partial<QuorumLockClientOptions> = {}) {
+  const client = new QuorumLockClient({ endpoints: c.endpoints(), ...o });
   open.add(client);
   return client;
 }

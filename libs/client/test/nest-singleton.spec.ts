@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Inject, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { ServiceCluster } from '../../../test/support/service-cluster.js';
+import { LocalCluster } from '../../../test/support/cluster.js';
 import { QuorumLockClient, QuorumLockError } from '../src/index.js';
 import {
   QuorumLockModule,
@@ -14,7 +14,8 @@ import {
   SingletonCoordinator,
   singletonContext,
 } from '../src/nest/index.js';
-import { endpointsOf, fresh, waitFor } from './helpers.js';
+import { fresh } from './helpers.js';
+import { waitFor } from '../../testing/src/wait.js';
 
 const SAMPLE = resolve(process.cwd(), 'dist/examples/singleton-worker/src/main.js');
 const TTL_MS = 1500;
@@ -55,7 +56,7 @@ function segments(lines: Line[]): { id: string; lines: Line[] }[] {
 }
 
 describe('@Singleton sample: three instances, one at a time', () => {
-  const c = new ServiceCluster();
+  const c = new LocalCluster();
   const dir = mkdtempSync(join(tmpdir(), 'quorumlock-singleton-'));
   const out = join(dir, 'ticks.log');
   const workers = new Map<string, ChildProcess>();
@@ -75,7 +76,7 @@ describe('@Singleton sample: three instances, one at a time', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
-        QUORUMLOCK_ENDPOINTS: endpointsOf(c).join(','),
+        QUORUMLOCK_ENDPOINTS: c.endpoints().join(','),
         LEASE_TTL_MS: String(TTL_MS),
         TICK_MS: String(TICK_MS),
       },
@@ -138,7 +139,7 @@ describe('@Singleton sample: three instances, one at a time', () => {
             imports: [IdModule],
             inject: [ID],
             useFactory: (owner: string) => ({
-              endpoints: endpointsOf(c),
+              endpoints: c.endpoints(),
               owner,
               singleton: { ttlMs: 1500, waitMs: 5000 },
             }),

@@ -1,4 +1,5 @@
-import { ProcessCluster, waitFor } from './process-cluster.js';
+import { ProcessCluster } from '../../testing/process-cluster.js';
+import { waitFor } from '../../../testing/src/wait.js';
 
 // Three kv-node processes with gRPC on 127.0.0.1 and RocksDB on disk. Small snapshot settings
 // make a node that was down long enough catch up through InstallSnapshot.

@@ -4,8 +4,8 @@ import { RaftNode } from '../../src/node.js';
 import type { StateMachine } from '../../src/ports.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import type { Entry } from '../../src/types.js';
-import { waitFor } from '../e2e/process-cluster.js';
 import { LocalHub } from './local-transport.js';
+import { waitFor } from '../../../testing/src/wait.js';
 
 class Sink implements StateMachine<number> {
   apply(e: Entry): number {

@@ -4,8 +4,8 @@ import type { StateMachine } from '../../src/ports.js';
 import type { SnapshotMeta } from '../../src/types.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { type Entry, EntryType, type Message } from '../../src/types.js';
-import { waitFor } from '../e2e/process-cluster.js';
 import { LocalHub } from './local-transport.js';
+import { waitFor } from '../../../testing/src/wait.js';
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);

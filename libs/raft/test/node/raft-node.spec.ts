@@ -9,8 +9,8 @@ import { readAll } from '../../src/snapshot-stream.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { type Entry, EntryType, type Message } from '../../src/types.js';
-import { waitFor } from '../e2e/process-cluster.js';
 import { LocalHub } from './local-transport.js';
+import { waitFor } from '../../../testing/src/wait.js';
 
 class Counter implements StateMachine<number> {
   total = 0;

@@ -13,6 +13,7 @@ import {
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { InvalidWriteError } from '../../src/storage/validation.js';
 import { EntryType } from '../../src/types.js';
+import { waitFor } from '../../../testing/src/wait.js';
 import {
   bytesOf,
   entry,
@@ -206,7 +207,7 @@ describe('RocksDbStorage', () => {
       await new Promise(() => undefined);
     }
     void s.saveSnapshot({ index: 8, term: 1 }, stalls(), 8);
-    await waitUntil(() => pulled === 2);
+    await waitFor('both chunks to be pulled', () => pulled === 2);
     await closeStorage();
     // Two chunks of the stored snapshot, two of the one being saved.
     await withRawDb(dir, async (db) =>
@@ -470,13 +471,6 @@ describe('RocksDbStorage', () => {
     });
   });
 });
-
-async function waitUntil(cond: () => boolean): Promise<void> {
-  for (let i = 0; !cond(); i++) {
-    if (i > 2000) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 function streamData() {
   return { bytes: 0, chunks: () => streamOf(new Uint8Array(0)) };

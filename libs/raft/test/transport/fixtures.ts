@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import fc from 'fast-check';
 import { readAll, snapshotDataOf } from '../../src/snapshot-stream.js';
 import { GrpcTransport, type GrpcTransportOptions } from '../../src/transport/index.js';
@@ -177,26 +176,4 @@ export function harness(): Harness {
       await Promise.all(all.splice(0).map((t) => t.stop()));
     },
   };
-}
-
-/** Polls a condition instead of sleeping a fixed time; fails after `timeoutMs`. */
-export async function waitFor(
-  cond: () => boolean,
-  what: string,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
-/** A port nothing listens on right now, for a peer that comes up later. */
-export async function unusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }

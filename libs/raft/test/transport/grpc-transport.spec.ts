@@ -15,11 +15,11 @@ import {
   harness,
   normalize,
   receiveInMemory,
-  unusedPort,
-  waitFor,
   type BytesData,
   type Harness,
 } from './fixtures.js';
+import { freePort } from '../../../testing/src/ports.js';
+import { waitFor } from '../../../testing/src/wait.js';
 
 const MiB = 1024 * 1024;
 
@@ -58,8 +58,8 @@ describe('GrpcTransport', () => {
     const toA = everyMessageType('b', 'a');
     for (const m of toB) a.transport.send(m);
     for (const m of toA) b.transport.send(m);
-    await waitFor(() => a.received.length === toA.length, 'messages at a');
-    await waitFor(() => b.received.length === toB.length, 'messages at b');
+    await waitFor('messages at a', () => a.received.length === toA.length);
+    await waitFor('messages at b', () => b.received.length === toB.length);
 
     // The snapshot has its own stream, so only the other messages keep their relative order.
     const withData = (m: Message): unknown =>
@@ -83,7 +83,7 @@ describe('GrpcTransport', () => {
     await h.start(a.transport, 'a');
     await h.start(b.transport, 'b');
     for (let i = 0; i < 1000; i++) a.transport.send(append('a', 'b', i));
-    await waitFor(() => b.received.length === 1000, '1000 messages');
+    await waitFor('1000 messages', () => b.received.length === 1000);
     expect(b.received.map((m) => (m as AppendEntries).prevLogIndex)).toEqual(
       Array.from({ length: 1000 }, (_, i) => i),
     );
@@ -110,7 +110,7 @@ describe('GrpcTransport', () => {
     a.transport.send(msg);
     // A second request while the first is in flight is absorbed, not sent twice.
     a.transport.send(msg);
-    await waitFor(() => statuses.length > 0, 'snapshot status');
+    await waitFor('snapshot status', () => statuses.length > 0);
     expect(statuses).toEqual([['b', true]]);
     expect(b.received).toHaveLength(1);
     const got = b.received[0]!;
@@ -162,7 +162,7 @@ describe('GrpcTransport', () => {
       term: 3,
       snapshot: { index: 9000, term: 3 },
     });
-    await waitFor(() => statuses.length > 0, 'snapshot status', 60_000);
+    await waitFor('snapshot status', () => statuses.length > 0, 60_000);
     expect(statuses).toEqual([true]);
     expect(seen.bytes).toBe(total);
     expect(seen.crc).toBe(sentCrc);
@@ -199,7 +199,7 @@ describe('GrpcTransport', () => {
     await h.start(b.transport, 'b');
     const msg = everyMessageType('a', 'b')[7]!;
     a.transport.send(msg);
-    await waitFor(() => statuses.length === 1, 'first snapshot status');
+    await waitFor('first snapshot status', () => statuses.length === 1);
     expect(statuses).toEqual([false]);
     expect(staged).toBeGreaterThan(0);
     expect(b.received).toEqual([]);
@@ -230,7 +230,7 @@ describe('GrpcTransport', () => {
     await h.start(c.transport, 'c');
     await h.start(d.transport, 'd');
     c.transport.send(everyMessageType('c', 'd')[7]!);
-    await waitFor(() => cStatus.length === 1 && receiverSaw !== undefined, 'failed transfer');
+    await waitFor('failed transfer', () => cStatus.length === 1 && receiverSaw !== undefined);
     expect(cStatus).toEqual([false]);
     expect(d.received).toEqual([]);
   });
@@ -243,24 +243,23 @@ describe('GrpcTransport', () => {
     await h.start(a.transport, 'a');
     await h.start(b.transport, 'b');
     a.transport.send(everyMessageType('a', 'b').find((m) => m.type === 'InstallSnapshot')!);
-    await waitFor(() => statuses.length > 0, 'snapshot status');
+    await waitFor('snapshot status', () => statuses.length > 0);
     expect(statuses).toEqual([['b', false]]);
   });
 
   it('reaches a peer that comes up after messages were sent to it', async () => {
-    const port = await unusedPort();
+    const port = await freePort();
     h.peers['b'] = `127.0.0.1:${port}`;
     const a = h.create('a');
     await h.start(a.transport, 'a');
     a.transport.send(append('a', 'b', 1));
-    await waitFor(() => a.unreachable.includes('b'), 'unreachable report');
+    await waitFor('unreachable report', () => a.unreachable.includes('b'));
 
     const b = h.create('b', { listenAddress: `127.0.0.1:${port}` });
     await b.transport.start();
     a.transport.send(append('a', 'b', 2));
-    await waitFor(
-      () => b.received.some((m) => (m as AppendEntries).prevLogIndex === 2),
-      'message sent after the peer came up',
+    await waitFor('message sent after the peer came up', () =>
+      b.received.some((m) => (m as AppendEntries).prevLogIndex === 2),
     );
     // What was queued while the peer was down is either delivered, in order, or was dropped.
     const indexes = b.received.map((m) => (m as AppendEntries).prevLogIndex);
@@ -268,7 +267,7 @@ describe('GrpcTransport', () => {
   });
 
   it('drops instead of queueing without bound while the peer is down', async () => {
-    h.peers['b'] = `127.0.0.1:${await unusedPort()}`;
+    h.peers['b'] = `127.0.0.1:${await freePort()}`;
     const a = h.create('a', { maxQueuedMessages: 100 });
     await h.start(a.transport, 'a');
     for (let i = 0; i < 1000; i++) a.transport.send(append('a', 'b', i));
@@ -280,7 +279,7 @@ describe('GrpcTransport', () => {
   });
 
   it('bounds the queue by bytes as well', async () => {
-    h.peers['b'] = `127.0.0.1:${await unusedPort()}`;
+    h.peers['b'] = `127.0.0.1:${await freePort()}`;
     const a = h.create('a', { maxQueuedBytes: 64 * 1024 });
     await h.start(a.transport, 'a');
     for (let i = 0; i < 100; i++) a.transport.send(append('a', 'b', i, 4096));
@@ -296,7 +295,7 @@ describe('GrpcTransport', () => {
     await h.start(b.transport, 'b');
     a.transport.send(append('a', 'b', 1, 100 * 1024));
     a.transport.send(append('a', 'b', 2));
-    await waitFor(() => b.received.length === 1, 'small message');
+    await waitFor('small message', () => b.received.length === 1);
     expect((b.received[0] as AppendEntries).prevLogIndex).toBe(2);
     expect(a.unreachable).toEqual(['b']);
     expect(h.warnings.map((w) => w.msg)).toContain('dropping message larger than maxMessageBytes');
@@ -308,11 +307,11 @@ describe('GrpcTransport', () => {
     await h.start(a.transport, 'a');
     await h.start(b.transport, 'b');
     a.transport.send(append('a', 'b', 1));
-    await waitFor(() => b.received.length === 1, 'first message');
+    await waitFor('first message', () => b.received.length === 1);
     a.transport.send(append('a', 'b', 2, 100 * 1024));
-    await waitFor(() => a.unreachable.includes('b'), 'stream failure');
+    await waitFor('stream failure', () => a.unreachable.includes('b'));
     a.transport.send(append('a', 'b', 3));
-    await waitFor(() => b.received.length === 2, 'message after the rejection');
+    await waitFor('message after the rejection', () => b.received.length === 2);
     expect(b.received.map((m) => (m as AppendEntries).prevLogIndex)).toEqual([1, 3]);
   });
 
@@ -325,7 +324,7 @@ describe('GrpcTransport', () => {
     h.peers['c'] = h.peers['b']!;
     a.transport.send(append('a', 'c', 1));
     a.transport.send(append('a', 'b', 2));
-    await waitFor(() => b.received.length === 1, 'correctly addressed message');
+    await waitFor('correctly addressed message', () => b.received.length === 1);
     expect((b.received[0] as AppendEntries).prevLogIndex).toBe(2);
     expect(h.warnings).toContainEqual(
       expect.objectContaining({ msg: 'dropping message addressed to another node' }),
@@ -377,14 +376,14 @@ describe('GrpcTransport', () => {
     await h.start(a.transport, 'a');
     await h.start(b1.transport, 'b');
     a.transport.send(append('a', 'b', 1));
-    await waitFor(() => b1.received.length === 1, 'message before the restart');
+    await waitFor('message before the restart', () => b1.received.length === 1);
     await b1.transport.stop();
-    await waitFor(() => a.unreachable.includes('b'), 'lost stream reported');
+    await waitFor('lost stream reported', () => a.unreachable.includes('b'));
 
     const b2 = h.create('b', { listenAddress: h.peers['b'] });
     await b2.transport.start();
     a.transport.send(append('a', 'b', 2));
-    await waitFor(() => b2.received.length === 1, 'message after the restart');
+    await waitFor('message after the restart', () => b2.received.length === 1);
     expect((b2.received[0] as AppendEntries).prevLogIndex).toBe(2);
   });
 
@@ -398,11 +397,11 @@ describe('GrpcTransport', () => {
     await h.start(b.transport, 'b');
     a.transport.send(append('a', 'b', 1));
     b.transport.send(append('b', 'a', 1));
-    await waitFor(() => b.received.length === 1 && a.received.length === 1, 'first messages');
+    await waitFor('first messages', () => b.received.length === 1 && a.received.length === 1);
     expect(sockets()).toBeGreaterThan(before);
     await b.transport.stop();
     await a.transport.stop();
-    await waitFor(() => sockets() === before, 'sockets closed');
+    await waitFor('sockets closed', () => sockets() === before);
     expect(() => a.transport.send(append('a', 'b', 2))).not.toThrow();
     const unstarted = new GrpcTransport({
       id: 'x',

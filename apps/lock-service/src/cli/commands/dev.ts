@@ -3,19 +3,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Command, InvalidArgumentError } from 'commander';
+import { type LocalNode, peersFlag, serveArgs } from '../local-cluster.js';
 
 const IDS = ['n1', 'n2', 'n3'];
 const PEER_OFFSET = 100;
 const METRICS_OFFSET = 2100;
 const MAX_BASE_PORT = 65_535 - METRICS_OFFSET - (IDS.length - 1);
-
-interface DevNode {
-  readonly id: string;
-  readonly client: string;
-  readonly peer: string;
-  readonly metrics: string;
-  readonly dataDir: string;
-}
 
 function parseBasePort(value: string): number {
   const port = Number(value);
@@ -25,7 +18,7 @@ function parseBasePort(value: string): number {
   return port;
 }
 
-export function devNodes(basePort: number, dataDir: string): DevNode[] {
+export function devNodes(basePort: number, dataDir: string): LocalNode[] {
   return IDS.map((id, i) => ({
     id,
     client: `127.0.0.1:${basePort + i}`,
@@ -53,9 +46,9 @@ export function registerDev(program: Command): void {
 
 const say = (line: string) => process.stderr.write(`quorumlock dev: ${line}\n`);
 
-function runDev(nodes: DevNode[]): Promise<void> {
+function runDev(nodes: LocalNode[]): Promise<void> {
   const bin = fileURLToPath(new URL('../quorumlock.js', import.meta.url));
-  const peers = nodes.map((n) => `${n.id}=${n.peer}`).join(',');
+  const peers = peersFlag(nodes);
   process.stdout.write(`Quorum Lock dev cluster, ${nodes.length} nodes on 127.0.0.1:\n`);
   for (const n of nodes) {
     process.stdout.write(
@@ -96,11 +89,7 @@ function runDev(nodes: DevNode[]): Promise<void> {
     };
 
     for (const n of nodes) {
-      const args = [
-        ...[bin, 'serve', '--id', n.id, '--client-address', n.client, '--peer-address', n.peer],
-        ...['--peers', peers, '--data-dir', n.dataDir, '--metrics-address', n.metrics],
-        ...['--log-format', 'pretty'],
-      ];
+      const args = [bin, ...serveArgs(n, peers, ['--log-format', 'pretty'])];
       const child = spawn(process.execPath, [...process.execArgv, ...args], {
         stdio: ['ignore', 'inherit', 'inherit'],
       });

@@ -1,13 +1,13 @@
-// Server ports of the chaos cluster lie below the ephemeral range, so that no outgoing connection
-// or listen(0) can take one while its node is down (it then could not restart: EADDRINUSE).
+// Server ports lie below the ephemeral range, so that no outgoing connection or listen(0) can take
+// one while its server is down (it then could not restart: EADDRINUSE).
 import { createServer } from 'node:net';
-import { ephemeralRange, serverPort } from './ports.js';
+import { ephemeralRange, freePort } from '../src/ports.js';
 
-describe('chaos cluster ports', () => {
-  test('are free, distinct, and below the ephemeral range', async () => {
+describe('freePort', () => {
+  test('gives ports that are free, distinct, and below the ephemeral range', async () => {
     const [lo] = ephemeralRange();
     const ports: number[] = [];
-    for (let i = 0; i < 15; i++) ports.push(await serverPort());
+    for (let i = 0; i < 15; i++) ports.push(await freePort());
     expect(new Set(ports).size).toBe(ports.length);
     for (const p of ports) expect(p).toBeLessThan(lo);
     const srv = createServer();

@@ -1,5 +1,5 @@
 // The polling helper every process test waits with: it must not turn a failed check into a pass.
-import { waitFor } from './process-cluster.js';
+import { GiveUp, waitFor } from '../src/wait.js';
 
 describe('waitFor', () => {
   test('returns the first truthy value of the condition', async () => {
@@ -30,6 +30,16 @@ describe('waitFor', () => {
       return true;
     });
     await expect(failed).rejects.toThrow('expect(received).toBeGreaterThan(expected)');
+    expect(polls).toBe(1);
+  });
+
+  test('a GiveUp thrown by the condition fails the wait at once', async () => {
+    let polls = 0;
+    const failed = waitFor('a process that has exited', () => {
+      polls++;
+      throw new GiveUp('n1 exited with code 1');
+    });
+    await expect(failed).rejects.toThrow(new GiveUp('n1 exited with code 1'));
     expect(polls).toBe(1);
   });
 });

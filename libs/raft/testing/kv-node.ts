@@ -1,14 +1,15 @@
 // A Raft node with a key-value state machine, run as its own process by the real-process tests
-// and by `npm run bench:raft`. A small HTTP control port on 127.0.0.1 lets the parent drive it.
+// and by `npm run bench:raft` (see process-cluster.ts). A small HTTP control port on 127.0.0.1
+// lets the parent drive it.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { parseArgs } from 'node:util';
-import { NotLeaderError } from '../../src/errors.js';
-import { RaftNode } from '../../src/node.js';
-import type { StateMachine } from '../../src/ports.js';
-import { chunksOf, readAll } from '../../src/snapshot-stream.js';
-import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
-import { GrpcTransport } from '../../src/transport/grpc-transport.js';
-import { type Entry, EntryType } from '../../src/types.js';
+import { NotLeaderError } from '../src/errors.js';
+import { RaftNode } from '../src/node.js';
+import type { StateMachine } from '../src/ports.js';
+import { chunksOf, readAll } from '../src/snapshot-stream.js';
+import { RocksDbStorage } from '../src/storage/rocksdb-storage.js';
+import { GrpcTransport } from '../src/transport/grpc-transport.js';
+import { type Entry, EntryType } from '../src/types.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -1,14 +1,14 @@
-// Ports for the chaos cluster's servers, below the kernel's ephemeral range. A port the OS handed
-// out with listen(0) and that was released again can be taken by any outgoing connection or
-// listen(0) on the machine (this harness's own proxies, another test) while its node is down
-// after a kill -9; the node then fails to restart with EADDRINUSE, a crash the server did not
-// cause (seen once in a run while other tests ran on the machine). Ports below the ephemeral
-// range are only ever taken by an explicit bind.
+// Free TCP ports for servers that tests and benchmarks start on 127.0.0.1, picked below the
+// kernel's ephemeral range. A port the OS handed out with listen(0) and that was released again
+// can be taken by any outgoing connection or listen(0) on the machine (a proxy, another test)
+// while its server is down after a kill -9; the server then fails to restart with EADDRINUSE, a
+// crash it did not cause (seen once in a chaos run while other tests ran on the machine). Ports
+// below the ephemeral range are only ever taken by an explicit bind.
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 const LOWEST = 10_000;
-/** Handed out by this process: at most a few per node per segment. */
+/** Handed out by this process: a few per node of each cluster it starts. */
 const given = new Set<number>();
 
 /** The kernel's ephemeral port range (Linux), or its default. */
@@ -34,7 +34,7 @@ function canListen(port: number): Promise<boolean> {
 }
 
 /** A free port below the ephemeral range that this process has not handed out before. */
-export async function serverPort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const top = ephemeralRange()[0];
   if (top <= LOWEST + 1000) throw new Error(`ephemeral ports start at ${top}: too low`);
   for (let i = 0; i < 1000; i++) {
