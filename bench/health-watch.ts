@@ -14,8 +14,13 @@ export interface Health {
 export class HealthWatch {
   private readonly lag = new Map<string, number>();
   private readonly changes = new Map<string, number>();
-  /** The counter each member last reported, or undefined until it answers after a (re)start. */
+  /**
+   * The counter each member last reported, or undefined until it knows a leader after a
+   * (re)start: finding its first leader is not a change.
+   */
   private readonly last = new Map<string, number | undefined>();
+  /** Members read since their (re)start: the first read's lag is the start-up's, not counted. */
+  private readonly read = new Set<string>();
   private readonly timer: NodeJS.Timeout;
   private polling: Promise<void> | undefined;
 
@@ -26,6 +31,7 @@ export class HealthWatch {
   /** A member about to be killed or restarted: its next counter starts a new baseline. */
   restarting(id: string): void {
     this.last.set(id, undefined);
+    this.read.delete(id);
   }
 
   private poll(): Promise<void> {
@@ -43,8 +49,10 @@ export class HealthWatch {
       'a member too busy to answer within 2 s is read at the next poll',
     );
     if (!h) return;
-    this.lag.set(id, Math.max(this.lag.get(id) ?? 0, h.lagMaxMs));
+    if (this.read.has(id)) this.lag.set(id, Math.max(this.lag.get(id) ?? 0, h.lagMaxMs));
+    this.read.add(id);
     const before = this.last.get(id);
+    if (before === undefined && !h.hasLeader) return;
     if (before !== undefined && h.leaderChanges >= before) {
       this.changes.set(id, (this.changes.get(id) ?? 0) + h.leaderChanges - before);
     }

@@ -297,6 +297,7 @@ export class EtcdCluster implements BenchCluster {
     const text = await this.metricsText(id);
     return {
       leaderChanges: promValue(text, 'etcd_server_leader_changes_seen_total'),
+      hasLeader: promValue(text, 'etcd_server_has_leader') === 1,
       // Go has no event loop to stall; its pauses show as latency, not here.
       lagMaxMs: NaN,
     };

@@ -103,6 +103,7 @@ export class QuorumLockCluster extends LocalCluster implements BenchCluster {
     const text = await this.metricsText(id);
     return {
       leaderChanges: promValue(text, 'quorumlock_raft_leader_changes_total'),
+      hasLeader: promValue(text, 'quorumlock_raft_has_leader') === 1,
       lagMaxMs: 1000 * promValue(text, 'quorumlock_event_loop_lag_max_seconds'),
     };
   }

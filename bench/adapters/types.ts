@@ -45,8 +45,10 @@ export interface DiskCounters {
 
 /** How a member has fared, from its /metrics (NaN where it does not say). */
 export interface NodeHealth {
-  /** Leader changes this member has seen since it started. */
+  /** Leader changes this member has seen since it started (its first leader included). */
   leaderChanges: number;
+  /** Whether it knows a leader now. */
+  hasLeader: boolean;
   /** The longest event-loop stall since the previous read, ms (a Node process's only). */
   lagMaxMs: number;
 }
