@@ -1,5 +1,5 @@
 // While a lease phase runs: how each member fared, polled from its /metrics every second. The
-// figures the goals are stated in: the longest event-loop stall per member and the
+// figures a million-lease goal is stated in: the longest event-loop stall per member and the
 // leader changes the cluster went through.
 import { ignoreRejection } from '../libs/common/src/ignore.js';
 import type { BenchCluster } from './adapters/types.js';

@@ -224,7 +224,7 @@ function leaseTable(res: BenchResults): string {
   );
 }
 
-/** Whether the cluster stayed steady while it grew: the issue's goals for a million leases. */
+/** Whether the cluster stayed steady while it grew: what a lock service must keep doing as its state grows. */
 function leaseStabilityTable(res: BenchResults): string {
   const rows: string[][] = [];
   const ms = (x: number | undefined) => (x === undefined ? '–' : `${fmtMs(x)} ms`);
