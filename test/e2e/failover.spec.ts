@@ -1,13 +1,7 @@
+import type { AcquireResponse } from '../../apps/lock-service/src/domain/api.js';
 import { LocalCluster } from '../support/cluster.js';
 import { onAnyNode } from '../support/retry.js';
 import { sleep, waitFor } from '../../libs/testing/src/wait.js';
-
-interface AcquireResponse {
-  acquired: boolean;
-  lease_id: string;
-  fencing_token: number;
-  holder: string;
-}
 
 describe('kill -9 of the leader while clients hold and wait', () => {
   const cluster = new LocalCluster();
