@@ -52,11 +52,10 @@ describe('Child', () => {
 
   test('waitFor gives up at once when the process exits, with its last output', async () => {
     const c = node('early', `console.log('bad config'); process.exit(2)`, join(dir, 'e.log'));
-    const started = performance.now();
-    await expect(c.waitFor('it to serve', () => false, 10_000)).rejects.toThrow(
+    // Not a timeout: the wait names the exit, which a wait that ran out its time would not.
+    await expect(c.waitFor('it to serve', () => false, 600_000)).rejects.toThrow(
       'early exited with code 2 before it to serve; its last output:\nbad config',
     );
-    expect(performance.now() - started).toBeLessThan(5_000);
   });
 
   test('a graceful stop that hangs ends with SIGKILL after the grace period', async () => {
