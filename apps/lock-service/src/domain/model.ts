@@ -1,3 +1,4 @@
+import { hash } from 'node:crypto';
 import type { MutexKind } from './commands.js';
 
 // The replicated state's records. Records are never changed in place (except the bookkeeping
@@ -73,6 +74,15 @@ export function stateKey(kind: MutexKind, name: string): string {
  */
 export function requestScope(kind: MutexKind, name: string): string {
   return (kind === 'lock' ? 'l:' : 'e:') + name;
+}
+
+/**
+ * The retry table's key of a request id: 128 bits of its SHA-256, a 16-character string
+ * instead of a client's id of up to 64 bytes behind its scope. Collisions are as likely as
+ * guessing a random 128-bit number.
+ */
+export function requestKey(requestId: string): string {
+  return hash('sha256', requestId, 'binary').slice(0, 16);
 }
 
 export function keysOf(k: Keys): readonly string[] {

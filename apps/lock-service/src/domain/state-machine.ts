@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto';
 import {
   type Entry,
   EntryType,
@@ -28,10 +27,12 @@ import {
   type Lease,
   type Mutex,
   NO_WAITERS,
+  requestKey,
   stateKey,
   type Waiter,
 } from './model.js';
 import { DEDUP_WINDOW_MS, MAX_DEDUP } from './retry-table.js';
+import { installSnapshot } from './restore.js';
 import {
   lease as newLease,
   readSnapshot,
@@ -51,15 +52,6 @@ export const MAX_EXPIRIES_PER_ENTRY = 1000;
 /** Whole milliseconds of a span, rounded down, past float error (a full TTL stays whole). */
 export function wholeMs(span: number): number {
   return Math.max(0, Math.floor(span + 1e-6));
-}
-
-/**
- * The retry table's key of a request id: 128 bits of its SHA-256, a 16-character string
- * instead of a client's id of up to 64 bytes behind its scope. Collisions are as likely as
- * guessing a random 128-bit number.
- */
-export function requestKey(requestId: string): string {
-  return hash('sha256', requestId, 'binary').slice(0, 16);
 }
 
 /**
@@ -531,50 +523,9 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   }
 
   private install(r: Restored): void {
-    const s = this.s;
-    s.clear();
-    s.clock = r.clock;
-    for (const [id, address] of r.members) s.members.set(id, address);
-    // A record twice means a broken snapshot (or writer): refuse it rather than guess.
-    const twice = (what: string, id: string) => new Error(`snapshot: ${what} ${id} twice`);
-    // The parser's lease records are this restore's own until queueLoaded: their holds and
-    // waits (derived, not stored) are filled in place, rather than each lease replaced once per
-    // lock it holds.
-    const dup = s.loadLeases(r.leases);
-    if (dup !== undefined) throw twice('lease', dup);
-    const leases = s.leases as ReadonlyMap<string, Mutable<Lease>>;
-    for (const m of r.mutexes) {
-      const key = stateKey(m.kind, m.name);
-      if (s.mutexes.has(key)) throw twice(m.kind, m.name);
-      s.setMutex(key, m);
-      const h = m.holder && leases.get(m.holder.lease_id);
-      if (h) h.holds = keysAdd(h.holds, key);
-      for (const w of m.queue) {
-        const l = leases.get(w.lease_id);
-        if (l) l.waits = keysAdd(l.waits, key);
-        if (w.request_id) s.waiting.set(requestKey(w.request_id), key);
-      }
-    }
-    s.queueLoaded();
-    s.retrySeq = r.retrySeq;
-    // In the order they were recorded (the snapshot's may differ): their age order decides
-    // which go first, alike on every replica.
-    const retries = r.retries;
-    if (!retries.every((rec, i) => i === 0 || retries[i - 1]!.seq < rec.seq)) {
-      retries.sort((a, b) => a.seq - b.seq);
-    }
-    for (const rec of retries) {
-      // Version 1-2 snapshots kept request ids, not their hashes.
-      const raw = rec.key.startsWith('\u0000raw:');
-      const key = raw ? requestKey(rec.key.slice(5)) : rec.key;
-      if (s.retries.has(key)) throw twice('retry record', JSON.stringify(key));
-      s.setRetry(raw ? { ...rec, key } : rec);
-    }
+    installSnapshot(this.s, r);
     this.emit({ type: 'restored' });
   }
 }
 
 export { keysCount, keysHas };
-
-/** A record this code owns, still being built: not yet in the state. */
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
