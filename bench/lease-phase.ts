@@ -26,7 +26,6 @@ async function grow(
     nextName: nameFrom,
     seconds: 0,
     errors: 0,
-    leaders: new Set<string>(),
   };
   let firstError: string | undefined;
   for (
@@ -35,7 +34,6 @@ async function grow(
     slice++
   ) {
     const leader = await c.leader(30_000);
-    total.leaders.add(leader);
     const backend = c.leaseBackend(c.endpoint(leader));
     try {
       const made = await w.createLeases(backend, {
@@ -176,10 +174,6 @@ async function growWithFollowerDown(
   progress.note(`${side}: ${down} back, catching up`);
   const t0 = performance.now();
   c.startNode(down);
-  await waitForServing(c, down);
+  await waitFor(`${c.system} ${down} to catch up`, () => c.serving(down), 300_000);
   return { made: add(first, second), catchUpMs: performance.now() - t0 };
-}
-
-function waitForServing(c: BenchCluster, id: string): Promise<boolean> {
-  return waitFor(`${c.system} ${id} to catch up`, () => c.serving(id), 300_000);
 }

@@ -31,11 +31,17 @@ export function registerLockStateMetrics(
   computedGauge(register, `${PREFIX}leases_active`, 'Leases alive in the replicated state.', () =>
     Number(sm.leaseCount),
   );
-  computedGauge(register, `${PREFIX}locks_held`, 'Locks that have a holder.', () =>
-    Number(sm.tally.locksHeld),
+  computedGauge(
+    register,
+    `${PREFIX}locks_held`,
+    'Locks that have a holder.',
+    () => sm.tally.locksHeld,
   );
-  computedGauge(register, `${PREFIX}elections_with_leader`, 'Elections that have a leader.', () =>
-    Number(sm.tally.electionsLed),
+  computedGauge(
+    register,
+    `${PREFIX}elections_with_leader`,
+    'Elections that have a leader.',
+    () => sm.tally.electionsLed,
   );
   new Gauge({
     name: `${PREFIX}lock_waiters`,
