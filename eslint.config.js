@@ -20,7 +20,16 @@ const noImports = (...patterns) => ({ 'no-restricted-imports': ['error', { patte
 
 export default tseslint.config(
   {
-    ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'data/**', '**/out/**', '**/src/gen/**'],
+    ignores: [
+      'dist/**',
+      '**/dist/**',
+      'libs/client/proto/**',
+      'node_modules/**',
+      'coverage/**',
+      'data/**',
+      '**/out/**',
+      '**/src/gen/**',
+    ],
   },
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -5,9 +5,16 @@ export default {
   extensionsToTreatAsEsm: ['.ts'],
   roots: ['<rootDir>'],
   testPathIgnorePatterns: ['/node_modules/', '/dist/'],
-  modulePathIgnorePatterns: ['<rootDir>/dist/'],
+  modulePathIgnorePatterns: ['<rootDir>/dist/', '<rootDir>/libs/client/dist/'],
   testMatch: ['**/*.spec.ts'],
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    // The SDK from its sources, as the type-checker sees it (the "@quorumlock/source" condition).
+    '^@quorumlock/client$': '<rootDir>/libs/client/src/index.ts',
+    '^@quorumlock/client/nestjs$': '<rootDir>/libs/client/src/nest/index.ts',
+    '^@quorumlock/client/grpc$': '<rootDir>/libs/client/src/grpc.ts',
+    '^@quorumlock/client/fencing$': '<rootDir>/libs/client/src/fencing/index.ts',
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+  },
   transform: {
     '^.+\\.ts$': [
       '@swc/jest',

@@ -3,13 +3,9 @@
 // one particular node (Status, health) rather than "the cluster".
 import * as grpc from '@grpc/grpc-js';
 import { service as healthService } from 'grpc-health-check';
-import type { StatusResponse } from '../../libs/client/src/gen/quorumlock/v1/cluster.js';
-import type {
-  AcquireRequest,
-  AcquireResponse,
-  RenewRequest,
-} from '../../libs/client/src/gen/quorumlock/v1/lock.js';
-import { API_DEFINITIONS } from '../../libs/client/src/proto.js';
+import type { StatusResponse } from '@quorumlock/client/grpc';
+import type { AcquireRequest, AcquireResponse, RenewRequest } from '@quorumlock/client/grpc';
+import { API_DEFINITIONS } from '@quorumlock/client/grpc';
 import type { LeaseBackend, RenewStream } from './types.js';
 
 type Callback = (e: grpc.ServiceError | null, r: unknown) => void;

@@ -1,7 +1,7 @@
 // Quorum Lock as its users meet it: 3 `quorumlock serve` processes on 127.0.0.1 with default
 // settings, started by the test kit, driven through the SDK (libs/client).
 import { readFileSync } from 'node:fs';
-import { QuorumLockClient } from '../../libs/client/src/index.js';
+import { QuorumLockClient } from '@quorumlock/client';
 import { LocalCluster } from '../../test/support/cluster.js';
 import { rssBytes } from '../processes.js';
 import { QuorumLockLeases, QuorumLockNodeClient } from './quorumlock-grpc.js';

@@ -4,7 +4,7 @@
 // Every release its SDK sends waits until the harness has noted it, so that the history dates
 // it no later than its send, even when it happens while the harness is busy.
 // Usage (by paused-client.ts): node dist/test/chaos/client-proc.js '<endpoints JSON>'
-import { type Lock, QuorumLockClient, QuorumLockError } from '../../libs/client/src/index.js';
+import { type Lock, QuorumLockClient, QuorumLockError } from '@quorumlock/client';
 
 export type ToChild =
   | {

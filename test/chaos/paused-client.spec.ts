@@ -2,7 +2,7 @@
 // must decide on its late write before it tells the harness of its grant: the harness stops it
 // the moment it hears, and a client that looked at its lease after waking would see it expired
 // and write nothing, which leaves the pause inconclusive.
-import { QuorumLockClient } from '../../libs/client/src/index.js';
+import { QuorumLockClient } from '@quorumlock/client';
 import { check, DEFAULT_CHECK } from './checker/index.js';
 import { ChaosCluster } from './cluster.js';
 import { FencedStore, Recorder } from './history.js';

@@ -2,7 +2,7 @@
 // at the acquire's start would make a late grant look released from the moment it was asked
 // for, which would excuse any early expiry or re-grant of its lock.
 import { status } from '@grpc/grpc-js';
-import { LockLostError, type QuorumLockClient } from '../../libs/client/src/index.js';
+import { LockLostError, type QuorumLockClient } from '@quorumlock/client';
 import { waitFor } from '../../libs/testing/src/wait.js';
 import { Recorder } from './history.js';
 import { RecordedClient } from './recorded-client.js';

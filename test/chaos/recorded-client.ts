@@ -9,7 +9,7 @@ import {
   LockNotAcquiredError,
   QuorumLockClient,
   QuorumLockError,
-} from '../../libs/client/src/index.js';
+} from '@quorumlock/client';
 import type { AcquireResponse } from '../../apps/lock-service/src/domain/api.js';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { Op, Recorder } from './history.js';

@@ -3,7 +3,7 @@
 // the cluster across nodes the way applications see them.
 import type * as grpc from '@grpc/grpc-js';
 import type { LeaderResponse } from '../../apps/lock-service/src/domain/api.js';
-import type { QuorumLockClient } from '../../libs/client/src/index.js';
+import type { QuorumLockClient } from '@quorumlock/client';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { Recorder, StreamEvent } from './history.js';
 import { electionKey, lockKey } from './recorded-client.js';

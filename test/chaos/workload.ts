@@ -2,7 +2,7 @@
 // hold while writing to the fenced store, release; some crash and abandon their lease), election
 // candidates, a describer, and a prober that abandons leases and watches them expire. Every loop
 // checks `stopping` between operations and every operation is bounded, so stop() is bounded.
-import { QuorumLockClient } from '../../libs/client/src/index.js';
+import { QuorumLockClient } from '@quorumlock/client';
 import { randomInt, seededRandom, type Random } from '../../libs/raft/src/prng.js';
 import type { FencedStore, Recorder } from './history.js';
 import { type Held, RawClient, RecordedClient, lockKey } from './recorded-client.js';

@@ -1,8 +1,8 @@
 // A follower that catches up by InstallSnapshot never applied the changes the snapshot covers.
 // Its Watch and Observe streams must not go on as if nothing was missed: they end with ABORTED,
 // and the SDK re-reads and subscribes again (Observe) or reports the gap (Watch).
-import { QuorumLockClient } from '../../libs/client/src/index.js';
-import type { LeaderInfo } from '../../libs/client/src/index.js';
+import { QuorumLockClient } from '@quorumlock/client';
+import type { LeaderInfo } from '@quorumlock/client';
 import { fresh, grpc, methods, roles } from '../support/e2e.js';
 import { LocalCluster } from '../support/cluster.js';
 import { openObserve, openWatch } from '../support/streams.js';

@@ -3,7 +3,7 @@
 // node, with backoff and jitter, under the same request_id; a grant counts as held until the
 // last confirmed renewal's send + TTL - the SDK's margin, on the client's own clock; renewals go
 // out every third of the TTL. Everything is recorded in real (simulated) time.
-import { safetyMarginMs } from '../../../libs/client/src/keepalive.js';
+import { safetyMarginMs } from '@quorumlock/client';
 import type { Runtime } from '../../../apps/lock-service/src/domain/runtime.js';
 import type { MutexKind } from '../../../apps/lock-service/src/domain/commands.js';
 import type { Belief, LockHistory, Op } from './history.js';

@@ -2,7 +2,7 @@
 // scripts/gen-proto.sh, with uint64 as number since fencing tokens and indexes are Raft log
 // positions, far below 2^53. Shared by the server, its forwarding client and the tests' clients.
 import * as grpc from '@grpc/grpc-js';
-import { grpcServiceDefinition } from '../../../../libs/client/src/service-definition.js';
+import { grpcServiceDefinition } from '@quorumlock/client/grpc';
 import { ClusterServiceDefinition } from '../gen/quorumlock/v1/cluster.js';
 import { ElectionServiceDefinition } from '../gen/quorumlock/v1/election.js';
 import { LockServiceDefinition } from '../gen/quorumlock/v1/lock.js';

@@ -1,9 +1,6 @@
 // quorumlock acquire NAME: takes a lock and leaves it held for its TTL (renew/release by lease).
 import type { Command } from 'commander';
-import {
-  LockNotAcquiredError,
-  type QuorumLockClient,
-} from '../../../../../libs/client/src/index.js';
+import { LockNotAcquiredError, type QuorumLockClient } from '@quorumlock/client';
 import {
   action,
   type ClientFlags,

@@ -1,6 +1,6 @@
 // quorumlock campaign ELECTION VALUE: wins an election and leads until Ctrl-C, then resigns.
 import type { Command } from 'commander';
-import { NotElectedError, type QuorumLockClient } from '../../../../../libs/client/src/index.js';
+import { NotElectedError, type QuorumLockClient } from '@quorumlock/client';
 import {
   action,
   type ClientFlags,

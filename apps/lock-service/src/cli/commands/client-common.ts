@@ -14,7 +14,7 @@ import {
   QuorumLockClient,
   QuorumLockError,
   UnavailableError,
-} from '../../../../../libs/client/src/index.js';
+} from '@quorumlock/client';
 import { EXIT_USAGE, usageError } from './common.js';
 
 /**

@@ -1,6 +1,6 @@
 // quorumlock describe NAME: who holds a lock, with which token, for how long yet.
 import type { Command } from 'commander';
-import type { QuorumLockClient } from '../../../../../libs/client/src/index.js';
+import type { QuorumLockClient } from '@quorumlock/client';
 import {
   action,
   type ClientFlags,

@@ -1,6 +1,6 @@
 // quorumlock leader ELECTION: the current leader of an election.
 import type { Command } from 'commander';
-import type { LeaderInfo, QuorumLockClient } from '../../../../../libs/client/src/index.js';
+import type { LeaderInfo, QuorumLockClient } from '@quorumlock/client';
 import { action, type ClientFlags, clientCommand, EXIT, out, toJson } from './client-common.js';
 
 export function describeLeader(l: LeaderInfo): string {

@@ -1,6 +1,6 @@
 // quorumlock observe ELECTION: the leader now and on every change, until Ctrl-C.
 import type { Command } from 'commander';
-import type { QuorumLockClient } from '../../../../../libs/client/src/index.js';
+import type { QuorumLockClient } from '@quorumlock/client';
 import {
   action,
   type ClientFlags,

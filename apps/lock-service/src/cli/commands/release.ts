@@ -1,6 +1,6 @@
 // quorumlock release LEASE [NAME]: releases one lock of a lease, or the lease and all it holds.
 import type { Command } from 'commander';
-import type { QuorumLockClient } from '../../../../../libs/client/src/index.js';
+import type { QuorumLockClient } from '@quorumlock/client';
 import {
   action,
   type ClientFlags,

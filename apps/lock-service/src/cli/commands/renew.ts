@@ -1,6 +1,6 @@
 // quorumlock renew LEASE: extends a lease by its TTL, once.
 import type { Command } from 'commander';
-import type { QuorumLockClient } from '../../../../../libs/client/src/index.js';
+import type { QuorumLockClient } from '@quorumlock/client';
 import {
   action,
   type ClientFlags,

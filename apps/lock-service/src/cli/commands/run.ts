@@ -4,10 +4,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { type Command, Option } from 'commander';
-import {
-  LockNotAcquiredError,
-  type QuorumLockClient,
-} from '../../../../../libs/client/src/index.js';
+import { LockNotAcquiredError, type QuorumLockClient } from '@quorumlock/client';
 import {
   action,
   type ClientFlags,

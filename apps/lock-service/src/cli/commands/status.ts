@@ -5,7 +5,7 @@ import {
   type NodeStatus,
   type QuorumLockClient,
   UnavailableError,
-} from '../../../../../libs/client/src/index.js';
+} from '@quorumlock/client';
 import { action, type ClientFlags, clientCommand, EXIT, out, toJson } from './client-common.js';
 import { ignoreRejection } from '../../../../../libs/common/src/ignore.js';
 

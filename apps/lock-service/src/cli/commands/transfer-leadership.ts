@@ -1,6 +1,6 @@
 // quorumlock transfer-leadership ID: moves Raft leadership to another node (maintenance).
 import type { Command } from 'commander';
-import type { QuorumLockClient } from '../../../../../libs/client/src/index.js';
+import type { QuorumLockClient } from '@quorumlock/client';
 import { action, type ClientFlags, clientCommand, EXIT, out, toJson } from './client-common.js';
 
 export function registerTransferLeadership(program: Command): void {

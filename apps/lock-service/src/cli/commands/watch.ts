@@ -1,6 +1,6 @@
 // quorumlock watch PREFIX: lock events as they happen, until Ctrl-C.
 import type { Command } from 'commander';
-import type { QuorumLockClient } from '../../../../../libs/client/src/index.js';
+import type { QuorumLockClient } from '@quorumlock/client';
 import {
   action,
   type ClientFlags,
