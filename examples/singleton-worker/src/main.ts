@@ -13,11 +13,7 @@ import { parseArgs } from 'node:util';
 import { Inject, Injectable, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { Interval, ScheduleModule } from '@nestjs/schedule';
-import {
-  QuorumLockModule,
-  Singleton,
-  singletonContext,
-} from '../../../libs/client/src/nest/index.js';
+import { QuorumLockModule, Singleton, singletonContext } from '@quorumlock/client/nestjs';
 
 const { values: args } = parseArgs({
   options: { id: { type: 'string' }, out: { type: 'string' } },
@@ -72,9 +68,18 @@ class BillingWorker {
 })
 class WorkerModule {}
 
-const app = await NestFactory.createApplicationContext(WorkerModule, {
-  logger: ['error', 'warn', 'log'],
+// No top-level await: the same file is compiled as an ES module (NestJS 12) and as CommonJS
+// (NestJS 10/11) by the package tests.
+async function main(): Promise<void> {
+  const app = await NestFactory.createApplicationContext(WorkerModule, {
+    logger: ['error', 'warn', 'log'],
+  });
+  // SIGTERM/SIGINT run the shutdown hooks: the singleton resigns and another instance takes over.
+  app.enableShutdownHooks();
+  process.stdout.write(`singleton-worker ${config.id} ready\n`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`singleton-worker: ${String(err)}\n`);
+  process.exit(1);
 });
-// SIGTERM/SIGINT run the shutdown hooks: the singleton resigns and another instance takes over.
-app.enableShutdownHooks();
-process.stdout.write(`singleton-worker ${config.id} ready\n`);

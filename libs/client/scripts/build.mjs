@@ -1,5 +1,5 @@
 // Builds the package twice from the same sources: ES modules for `import`, CommonJS for
-// `require` (NestJS 10/11 services), each with its declarations; and ships the API's .proto files.
+// `require` (NestJS 10/11 services), each with its declarations; and ships the API's .proto files and the license.
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -18,3 +18,4 @@ writeFileSync(join(pkg, 'dist/cjs/package.json'), '{ "type": "commonjs" }\n');
 rmSync(join(pkg, 'proto'), { recursive: true, force: true });
 mkdirSync(join(pkg, 'proto'));
 cpSync(join(pkg, '../../proto/quorumlock'), join(pkg, 'proto/quorumlock'), { recursive: true });
+cpSync(join(pkg, '../../LICENSE'), join(pkg, 'LICENSE'));

@@ -1,7 +1,7 @@
 // The @Singleton sample (examples/singleton-worker), three instances on a real 3-node cluster:
 // exactly one works at a time, also across a SIGKILL of the elected one and a graceful stop.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Inject, Injectable, Module } from '@nestjs/common';
@@ -15,45 +15,12 @@ import {
   singletonContext,
 } from '../src/nest/index.js';
 import { fresh } from './helpers.js';
+import { type Line, readLines, segments } from '../../../test/support/ticks.js';
 import { waitFor } from '../../testing/src/wait.js';
 
 const SAMPLE = resolve(process.cwd(), 'dist/examples/singleton-worker/src/main.js');
 const TTL_MS = 1500;
 const TICK_MS = 100;
-
-interface Line {
-  id: string;
-  what: 'start' | 'tick';
-  ts: number;
-}
-
-function readLines(file: string): Line[] {
-  let text = '';
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => {
-      const m = /^(\S+) (start|tick) (\d+)$/.exec(l);
-      if (!m) throw new Error(`malformed line ${JSON.stringify(l)}`);
-      return { id: m[1]!, what: m[2] as Line['what'], ts: Number(m[3]) };
-    });
-}
-
-/** Consecutive runs of lines by one instance. */
-function segments(lines: Line[]): { id: string; lines: Line[] }[] {
-  const out: { id: string; lines: Line[] }[] = [];
-  for (const l of lines) {
-    const last = out[out.length - 1];
-    if (last?.id === l.id) last.lines.push(l);
-    else out.push({ id: l.id, lines: [l] });
-  }
-  return out;
-}
 
 describe('@Singleton sample: three instances, one at a time', () => {
   const c = new LocalCluster();
