@@ -52,8 +52,8 @@ describe('the live exposition', () => {
       'quorumlock_raft_storage_fsync_duration_seconds_bucket',
       'quorumlock_lock_acquires_total',
       'quorumlock_lock_acquire_duration_seconds_count',
-      'quorumlock_grpc_server_handled_total',
-      'quorumlock_grpc_server_handling_seconds_sum',
+      'grpc_server_handled_total',
+      'grpc_server_handling_seconds_sum',
       'quorumlock_process_cpu_seconds_total',
       'quorumlock_nodejs_eventloop_lag_seconds',
     ])
@@ -96,7 +96,7 @@ describe('Grafana dashboard', () => {
       'quorumlock_locks_held',
       'quorumlock_lock_waiters',
       'quorumlock_leases_expired_total',
-      'quorumlock_grpc_server_handled_total',
+      'grpc_server_handled_total',
     ])
       expect(used).toContain(name);
     expect(

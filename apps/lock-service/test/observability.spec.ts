@@ -54,10 +54,12 @@ describe('metrics of a running cluster', () => {
         'quorumlock_fencing_token_max',
         'quorumlock_lock_acquires_total',
         'quorumlock_lock_acquire_duration_seconds_bucket',
-        'quorumlock_grpc_server_handled_total',
-        'quorumlock_grpc_server_handling_seconds_bucket',
-        'quorumlock_grpc_server_started_total',
-        'quorumlock_grpc_server_streams_open',
+        'grpc_server_handled_total',
+        'grpc_server_handling_seconds_bucket',
+        'grpc_server_started_total',
+        'grpc_server_streams_open',
+        'grpc_server_msg_received_total',
+        'grpc_server_msg_sent_total',
         'quorumlock_process_resident_memory_bytes',
         'quorumlock_nodejs_eventloop_lag_seconds',
       ])
@@ -103,13 +105,14 @@ describe('metrics of a running cluster', () => {
     expect(await delta('quorumlock_lock_releases_total', { result: 'not_held' })).toBe(1);
     const granted = 'quorumlock_lock_acquire_duration_seconds_count';
     expect(await delta(granted, { wait: 'false' })).toBe(1);
-    const handled = 'quorumlock_grpc_server_handled_total';
+    const handled = 'grpc_server_handled_total';
     expect(await delta(handled, grpcLabels('Acquire', 'OK'))).toBe(2);
     expect(await delta(handled, grpcLabels('Renew', 'NotFound'))).toBe(1);
-    expect(await delta('quorumlock_grpc_server_started_total', grpcLabels('Release'))).toBe(2);
-    expect(await delta('quorumlock_grpc_server_handling_seconds_count', grpcLabels('Renew'))).toBe(
-      2,
-    );
+    expect(await delta('grpc_server_started_total', grpcLabels('Release'))).toBe(2);
+    // Every call sent one message; the Renew that failed answered none.
+    expect(await delta('grpc_server_msg_received_total', grpcLabels('Renew'))).toBe(2);
+    expect(await delta('grpc_server_msg_sent_total', grpcLabels('Renew'))).toBe(1);
+    expect(await delta('grpc_server_handling_seconds_count', grpcLabels('Renew'))).toBe(2);
     expect(await delta('quorumlock_raft_proposals_total', { result: 'committed' })).toBeGreaterThan(
       0,
     );
@@ -209,10 +212,9 @@ describe('metrics of a running cluster', () => {
 
   it('tracks open streams and counts a cancelled one', async () => {
     const leader = await c.leader();
-    const open = (e: Exposition) =>
-      valueOf(e, 'quorumlock_grpc_server_streams_open', grpcLabels('Watch'));
+    const open = (e: Exposition) => valueOf(e, 'grpc_server_streams_open', grpcLabels('Watch'));
     const cancelled = (e: Exposition) =>
-      valueOf(e, 'quorumlock_grpc_server_handled_total', grpcLabels('Watch', 'Canceled'));
+      valueOf(e, 'grpc_server_handled_total', grpcLabels('Watch', 'Canceled'));
     const before = await metrics(leader);
     const client = c.api(leader).lock as unknown as {
       Watch(req: object): grpc.ClientReadableStream<unknown>;

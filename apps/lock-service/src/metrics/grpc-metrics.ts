@@ -1,4 +1,6 @@
-// gRPC server metrics with go-grpc-prometheus's names and labels, under our prefix. Measured by
+// gRPC server metrics with the names and labels of the gRPC ecosystem's exporters
+// (go-grpc-prometheus, grpc-ecosystem/go-grpc-middleware), without our prefix, so that stock
+// gRPC dashboards and alerts work on them as they are. Measured by
 // a grpc-js server interceptor, so the code is the status the client really got, whether it came
 // from a controller, the exception filter, grpc-js itself (deadline) or the client (cancel).
 import {
@@ -12,9 +14,9 @@ import {
 } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { loadApiPackage } from '../grpc/proto.js';
-import { LATENCY_BUCKETS, PREFIX } from './prom.js';
+import { LATENCY_BUCKETS } from './prom.js';
 
-const P = `${PREFIX}grpc_server_`;
+const P = 'grpc_server_';
 
 /** Go's spelling of each code, the one go-grpc-prometheus dashboards and alerts expect. */
 const CODE_NAMES = [
@@ -75,6 +77,8 @@ export class GrpcServerMetrics {
   private readonly started: Counter<keyof MethodLabels>;
   private readonly handled: Counter<keyof MethodLabels | 'grpc_code'>;
   private readonly seconds: Histogram<keyof MethodLabels>;
+  private readonly received: Counter<keyof MethodLabels>;
+  private readonly sent: Counter<keyof MethodLabels>;
   private readonly streams: Gauge<'grpc_service' | 'grpc_method'>;
   /** Label objects per method path, built once: calls then allocate no label sets. */
   private readonly byPath = new Map<string, MethodLabels>();
@@ -100,6 +104,18 @@ export class GrpcServerMetrics {
       buckets: LATENCY_BUCKETS,
       registers: [register],
     });
+    this.received = new Counter({
+      name: `${P}msg_received_total`,
+      help: 'Messages received from clients (a unary call: one).',
+      labelNames,
+      registers: [register],
+    });
+    this.sent = new Counter({
+      name: `${P}msg_sent_total`,
+      help: 'Messages sent to clients (a unary call that succeeds: one).',
+      labelNames,
+      registers: [register],
+    });
     this.streams = new Gauge({
       name: `${P}streams_open`,
       help: 'Streaming RPCs (Watch, Observe, KeepAlive, health Watch) currently open.',
@@ -119,6 +135,8 @@ export class GrpcServerMetrics {
         this.started.inc(labels, 0);
         this.handled.inc({ ...labels, grpc_code: 'OK' }, 0);
         this.seconds.zero(labels);
+        this.received.inc(labels, 0);
+        this.sent.inc(labels, 0);
         if (labels.grpc_type !== 'unary')
           this.streams.set(
             { grpc_service: labels.grpc_service, grpc_method: labels.grpc_method },
@@ -156,10 +174,18 @@ export class GrpcServerMetrics {
     return new ServerInterceptingCall(call, {
       start: (next) =>
         next({
+          onReceiveMessage: (message, nextMessage) => {
+            this.received.inc(labels);
+            nextMessage(message);
+          },
           // Also fires when the stream closes after a status; `done` makes that a no-op.
           onCancel: () =>
             finish(deadlinePassed(call) ? status.DEADLINE_EXCEEDED : status.CANCELLED),
         }),
+      sendMessage: (message, next) => {
+        this.sent.inc(labels);
+        next(message);
+      },
       sendStatus: (s, next) => {
         finish(s.code);
         next(s);
