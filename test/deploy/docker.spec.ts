@@ -128,7 +128,11 @@ describe('docker-compose.yml', () => {
     expect(promConfig).toBe('./prometheus/prometheus.yml');
     expect(existsSync(resolve(DEPLOY, promConfig!))).toBe(true);
     const rules = readYaml<{ rule_files: string[] }>('prometheus/prometheus.yml').rule_files;
-    for (const file of rules) expect(existsSync(resolve(DEPLOY, mountOf(prom, file)!))).toBe(true);
+    // Prometheus reads a relative rule file next to its config file, as promtool does here.
+    for (const file of rules) {
+      const inContainer = posix.resolve('/etc/prometheus', file);
+      expect(existsSync(resolve(DEPLOY, mountOf(prom, inContainer)!))).toBe(true);
+    }
 
     const grafana = present(compose.services.grafana, 'grafana service');
     expect(existsSync(resolve(DEPLOY, mountOf(grafana, '/etc/grafana/provisioning')!))).toBe(true);
