@@ -58,17 +58,20 @@ describe('renewals racing leader changes', () => {
         const ids = cluster.ids;
         const target = ids[(ids.indexOf(from!) + 1) % ids.length]!;
         const api = apiOf(ids.indexOf(from!));
-        // On a loaded machine a transfer can miss its election timeout (UNAVAILABLE): ask
-        // again, a bounded number of times; it must succeed in the end.
-        let answer: unknown;
-        for (let attempt = 0; attempt < 5 && answer === undefined; attempt++) {
-          answer = await api
-            .call(api.cluster, 'TransferLeadership', { id: target }, 5000)
-            .catch((e: { code?: number }) => {
-              if (e.code !== 14) throw e;
-              return undefined;
-            });
-        }
+        // On a loaded machine a transfer can miss its election timeout (UNAVAILABLE), or the
+        // leader may not have heard from the target within one (FAILED_PRECONDITION): both are
+        // refusals of this attempt, so ask again until it is accepted, within a bound.
+        const answer = await waitFor(
+          `the transfer to ${target} to be accepted`,
+          () =>
+            api
+              .call(api.cluster, 'TransferLeadership', { id: target }, 5000)
+              .catch((e: { code?: number }) => {
+                if (e.code !== status.UNAVAILABLE && e.code !== status.FAILED_PRECONDITION) throw e;
+                return undefined;
+              }),
+          20_000,
+        );
         expect(answer).toEqual({ leader_id: target });
         await waitFor(
           `${target} to lead, as every node sees it`,
