@@ -61,6 +61,12 @@ const FAILED_RECENTLY_MS = 1000;
 const REFRESH_EVERY_MS = 250;
 const RECHECK_LEADER_MS = 10_000;
 const STATUS_TIMEOUT_MS = 1000;
+/**
+ * An attempt unanswered this long makes the connection ask every endpoint who leads, every
+ * REFRESH_EVERY_MS, for as long as it waits: a leader that is paused or cut off answers nothing
+ * (no error to fail over on) while the others elect a new one within an election timeout or two.
+ */
+const SUSPECT_AFTER_MS = 250;
 
 /** Reconnect quickly: a restarted node should be usable again within seconds, not minutes. */
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -101,6 +107,12 @@ export class ClusterConnection {
   private readonly creds: grpc.ChannelCredentials;
   private readonly closing = new AbortController();
   private leader: Endpoint | undefined;
+  /** The term the leader was reported in: an answer from an older term is a stale one. */
+  private leaderTerm = -1n;
+  /** Told of every leader learned; attempts waiting on another endpoint move to it. */
+  private readonly leaderListeners = new Set<() => void>();
+  /** Attempts currently overdue: while any is, the leader is looked for every refresh. */
+  private overdue = 0;
   private next = 0;
   private refreshing = false;
   private lastRefresh = -Infinity;
@@ -159,34 +171,64 @@ export class ClusterConnection {
   }
 
   /**
-   * Asks every endpoint who leads, in the background: soon when no leader is known, rarely
-   * when one is (a stale choice only costs a forwarding hop, since followers forward).
+   * Asks every endpoint who leads, in the background: soon when no leader is known or an
+   * attempt is overdue, rarely otherwise (a stale choice only costs a forwarding hop, since
+   * followers forward). Each answer counts as it comes, so a node that does not answer (the
+   * paused leader) delays nothing; the highest term wins, since a node cut off from the cluster
+   * may still name an old leader.
    */
   private refreshLeader(): void {
     const now = performance.now();
-    const every = this.leader ? RECHECK_LEADER_MS : REFRESH_EVERY_MS;
+    const every = this.leader && this.overdue === 0 ? RECHECK_LEADER_MS : REFRESH_EVERY_MS;
     if (this.refreshing || this.closing.signal.aborted || now - this.lastRefresh < every) return;
     this.refreshing = true;
     this.lastRefresh = now;
     const deadline = now + STATUS_TIMEOUT_MS;
+    const learn = (s: Response<'ClusterService', 'Status'> | undefined) => {
+      if (!s?.leader_client_address || s.term < this.leaderTerm) return;
+      const found = this.endpoints.find((e) => e.address === s.leader_client_address);
+      if (!found) return;
+      this.leaderTerm = s.term;
+      if (this.leader === found) return;
+      this.leader = found;
+      for (const listener of this.leaderListeners) listener();
+    };
     void Promise.all(
       this.endpoints.map((e) =>
         ignoreRejection(
-          this.once(e.client, 'ClusterService', 'Status', {}, deadline),
+          this.once(e.client, 'ClusterService', 'Status', {}, deadline).then(learn),
           `endpoint ${e.address} did not answer who leads; the others may`,
         ),
       ),
-    ).then((all) => {
+    ).then(() => {
       this.refreshing = false;
-      // The highest term wins: a node cut off from the cluster may still name an old leader.
-      let best: { term: bigint; address: string } | undefined;
-      for (const s of all) {
-        if (!s?.leader_client_address) continue;
-        if (!best || s.term > best.term) best = { term: s.term, address: s.leader_client_address };
-      }
-      const found = best && this.endpoints.find((e) => e.address === best.address);
-      if (found) this.leader = found;
     });
+  }
+
+  /**
+   * Watches an attempt on `ep`: once it is overdue, looks for the leader until it ends, and
+   * aborts `moved` when another endpoint turns out to lead. Returns the function that ends the
+   * watch.
+   */
+  private watchLeader(ep: Endpoint, moved: AbortController): () => void {
+    let poll: NodeJS.Timeout | undefined;
+    const onLeader = () => {
+      if (this.leader !== undefined && this.leader !== ep) moved.abort();
+    };
+    const start = setTimeout(() => {
+      this.overdue++;
+      this.leaderListeners.add(onLeader);
+      this.lastRefresh = -Infinity;
+      this.refreshLeader();
+      poll = setInterval(() => this.refreshLeader(), REFRESH_EVERY_MS);
+    }, SUSPECT_AFTER_MS);
+    return () => {
+      clearTimeout(start);
+      if (poll === undefined) return;
+      clearInterval(poll);
+      this.overdue--;
+      this.leaderListeners.delete(onLeader);
+    };
   }
 
   /** One attempt on one client, cancelled by signal; rejects with the raw grpc-js error. */
@@ -223,8 +265,11 @@ export class ClusterConnection {
   /**
    * A unary call: the leader first, then other endpoints. UNAVAILABLE and an attempt that
    * outlives attemptTimeoutMs (a hung node) are retried with jittered exponential backoff,
-   * within maxAttempts and the call's deadline. `req` is rebuilt per attempt when it is a
-   * function, so that a retried wait asks only for the time left.
+   * within maxAttempts and the call's deadline. An attempt still unanswered after
+   * SUSPECT_AFTER_MS moves at once to the leader when another endpoint turns out to lead (the
+   * request is the same, so is its request_id: the server answers a repeat with the first
+   * outcome). `req` is rebuilt per attempt when it is a function, so that a retried wait asks
+   * only for the time left.
    */
   async unary<S extends ServiceName, M extends MethodName<S>>(
     service: S,
@@ -246,11 +291,16 @@ export class ClusterConnection {
         throw new DeadlineExceededError(`${service}.${method}: deadline exceeded`);
       const ep = this.pick(last);
       const attemptDeadline = Math.min(o.deadline, now + o.attemptTimeoutMs);
+      const moved = new AbortController();
+      const unwatch = this.watchLeader(ep, moved);
       try {
         const body = typeof req === 'function' ? req() : req;
-        return await this.once(ep.client, service, method, body, attemptDeadline, o.signal);
+        const signal = o.signal ? AbortSignal.any([o.signal, moved.signal]) : moved.signal;
+        return await this.once(ep.client, service, method, body, attemptDeadline, signal);
       } catch (e) {
         if (o.signal?.aborted || this.closing.signal.aborted) throw abortedReason();
+        // Another endpoint leads: go there now; not a failure of this one, nor one to wait out.
+        if (moved.signal.aborted && attempt < maxAttempts) continue;
         const hung =
           isServiceError(e) &&
           e.code === grpc.status.DEADLINE_EXCEEDED &&
@@ -265,6 +315,8 @@ export class ClusterConnection {
         const left = o.deadline - performance.now();
         if (left <= delay) throw fromGrpcError(e);
         await sleep(delay, AbortSignal.any([this.closing.signal, ...(o.signal ? [o.signal] : [])]));
+      } finally {
+        unwatch();
       }
     }
   }

@@ -75,6 +75,31 @@ describe('QuorumLockClient across failures (3-node cluster)', () => {
     }
   });
 
+  test('a call to a paused leader moves to the new one, not after its attempt timeout', async () => {
+    const leader = await c.leader();
+    // The leader first, so that the call goes there; attempts that could wait a minute.
+    const endpoints = [
+      c.node(leader).client,
+      ...c.endpoints().filter((e) => e !== c.node(leader).client),
+    ];
+    const a = clientFor(c, { endpoints, attemptTimeoutMs: 60_000, callTimeoutMs: 60_000 });
+    const warm = await a.acquire(fresh('warm'), { ttlMs: 3000 });
+    await warm.release();
+    c.pause(leader);
+    try {
+      // Unanswered by the paused node, the attempt looks for the leader the others elect and
+      // retries there (well within this test's timeout, which is below one attempt's).
+      const name = fresh('moved');
+      const lock = await a.acquire(name, { ttlMs: 3000, waitMs: 0 });
+      expect(await c.leader()).not.toBe(leader);
+      expect(await a.describe(name)).toMatchObject({ held: true, fencingToken: lock.fencingToken });
+      await lock.release();
+    } finally {
+      c.resume(leader);
+      await c.leader(20_000);
+    }
+  }, 30_000);
+
   test('observe re-subscribes on another node when its stream breaks', async () => {
     const a = clientFor(c, { owner: 'obs' });
     const e = fresh('observed');
