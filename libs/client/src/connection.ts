@@ -62,11 +62,14 @@ const REFRESH_EVERY_MS = 250;
 const RECHECK_LEADER_MS = 10_000;
 const STATUS_TIMEOUT_MS = 1000;
 /**
- * An attempt unanswered this long makes the connection ask every endpoint who leads, every
- * REFRESH_EVERY_MS, for as long as it waits: a leader that is paused or cut off answers nothing
- * (no error to fail over on) while the others elect a new one within an election timeout or two.
+ * An attempt unanswered this long makes the connection ask every endpoint who leads, again
+ * after SUSPECT_AFTER_MS, then at twice the interval each time up to SUSPECT_POLL_MAX_MS for as
+ * long as it waits: a leader that is paused or cut off answers nothing (no error to fail over
+ * on) while the others elect a new one within an election timeout or two. The backoff keeps a
+ * long, healthy wait in a queue from costing the cluster more than a few Status calls a second.
  */
 const SUSPECT_AFTER_MS = 250;
+const SUSPECT_POLL_MAX_MS = 2000;
 
 /** Reconnect quickly: a restarted node should be usable again within seconds, not minutes. */
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
@@ -211,21 +214,24 @@ export class ClusterConnection {
    * watch.
    */
   private watchLeader(ep: Endpoint, moved: AbortController): () => void {
-    let poll: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    let watching = false;
     const onLeader = () => {
       if (this.leader !== undefined && this.leader !== ep) moved.abort();
     };
-    const start = setTimeout(() => {
+    const poll = (interval: number) => {
+      this.refreshLeader();
+      timer = setTimeout(() => poll(Math.min(SUSPECT_POLL_MAX_MS, interval * 2)), interval);
+    };
+    timer = setTimeout(() => {
+      watching = true;
       this.overdue++;
       this.leaderListeners.add(onLeader);
-      this.lastRefresh = -Infinity;
-      this.refreshLeader();
-      poll = setInterval(() => this.refreshLeader(), REFRESH_EVERY_MS);
+      poll(SUSPECT_AFTER_MS);
     }, SUSPECT_AFTER_MS);
     return () => {
-      clearTimeout(start);
-      if (poll === undefined) return;
-      clearInterval(poll);
+      clearTimeout(timer);
+      if (!watching) return;
       this.overdue--;
       this.leaderListeners.delete(onLeader);
     };
