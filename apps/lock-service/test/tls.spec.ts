@@ -2,7 +2,6 @@
 // certificates made by openssl at test time; start-up checks of the files; rotation.
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { connect } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { ConfigError, type ConfigFlags } from '../src/config/config.js';
 import { TransportSecurity } from '../src/tls/transport-security.js';
@@ -10,6 +9,7 @@ import { fingerprint, type CertFiles } from '../../../libs/testing/src/certs.js'
 import { waitFor } from '../../../libs/testing/src/wait.js';
 import { FakeLockApi, TestClients, startTestServer, type TestServer } from './fixtures/fake-api.js';
 import { captureLogger, configWith, makePki, securityWith, type TestPki } from './fixtures/tls.js';
+import { servedFingerprint as shownFingerprint } from '../../../test/support/tls.js';
 
 let pki: TestPki;
 beforeAll(() => {
@@ -35,23 +35,8 @@ const clientPlane = (flags: ConfigFlags = {}): ConfigFlags => ({
 });
 
 /** The fingerprint of the certificate a fresh TLS connection to port is shown. */
-function servedFingerprint(port: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({
-      host: '127.0.0.1',
-      port,
-      ca: pem(pki.ca.cert),
-      cert: pem(pki.client.cert),
-      key: pem(pki.client.key),
-      ALPNProtocols: ['h2', 'http/1.1'],
-    });
-    socket.once('secureConnect', () => {
-      resolve(socket.getPeerCertificate().fingerprint256);
-      socket.destroy();
-    });
-    socket.once('error', reject);
-  });
-}
+const servedFingerprint = (port: number) =>
+  shownFingerprint(`127.0.0.1:${port}`, pki.ca.cert, pki.client);
 
 function httpsGet(url: string, o: { pair?: CertFiles } = {}): Promise<number> {
   return new Promise((resolve, reject) => {
