@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { defaultLimits, type LockNodeOptions } from '../domain/options.js';
+import { tlsProblems } from './tls-rules.js';
 
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -107,180 +108,98 @@ const peers = z
  * Cross-field rules run only once every field parsed: zod would otherwise hand them half-parsed
  * values, and each error should name the one setting to fix.
  */
-const baseSchema = z.object({
-  id: z.string({ error: required }).trim().regex(NODE_ID, {
-    error: 'must be letters, digits, _ . - (and start with a letter or digit)',
-  }),
-  clientAddress: address,
-  clientListenAddress: address.optional(),
-  peerAddress: address,
-  peers,
-  dataDir: z
-    .string({ error: required })
-    .trim()
-    .min(1, { error: 'must not be empty' })
-    .transform((dir) => resolve(dir)),
-  metricsAddress: address,
-  electionTimeoutMinMs: positiveInt(150),
-  electionTimeoutMaxMs: positiveInt(300),
-  heartbeatIntervalMs: positiveInt(50),
-  checkpointIntervalMs: positiveInt(250).refine((v) => v <= 1000, {
-    error: 'must be at most 1000: a lost lease expires within 1 s of its bound, see the README',
-  }),
-  grpcKeepaliveIntervalMs: positiveInt(10_000),
-  grpcKeepaliveTimeoutMs: positiveInt(10_000),
-  snapshotEntries: positiveInt(10_000),
-  maxLeases: positiveInt(defaultLimits.maxLeases),
-  maxWaitersPerLock: positiveInt(defaultLimits.maxWaitersPerLock),
-  maxLocksPerLease: positiveInt(defaultLimits.maxLocksPerLease),
-  maxElections: positiveInt(defaultLimits.maxElections),
-  maxStreams: positiveInt(defaultLimits.maxStreams),
-  maxStreamBufferBytes: positiveInt(defaultLimits.maxStreamBufferBytes),
-  logFormat: z
-    .enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })
-    .default('json'),
-  logLevel: z
-    .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
-    .default('info'),
-  certFile: file,
-  keyFile: file,
-  trustedCaFile: file,
-  clientCertAuth: onOff,
-  peerCertFile: file,
-  peerKeyFile: file,
-  peerTrustedCaFile: file,
-  peerClientCertAuth: onOff,
-  insecure: onOff,
-});
-
-export const serverConfigSchema = baseSchema.check((ctx) => {
-  if (ctx.issues.length > 0) return;
-  const cfg = ctx.value;
-  const issue = (key: ConfigKey, message: string) =>
-    ctx.issues.push({ code: 'custom', path: [key], message, input: cfg[key] });
-  const own = cfg.peers[cfg.id];
-  if (own === undefined) {
-    issue(
-      'id',
-      `"${cfg.id}" is not a member of ${describeSetting('peers')}: ${Object.keys(cfg.peers).join(', ')}`,
-    );
-  } else {
-    const ownPort = portOf(own);
-    if (portOf(cfg.peerAddress) !== ownPort) {
+export const serverConfigSchema = z
+  .object({
+    id: z.string({ error: required }).trim().regex(NODE_ID, {
+      error: 'must be letters, digits, _ . - (and start with a letter or digit)',
+    }),
+    clientAddress: address,
+    clientListenAddress: address.optional(),
+    peerAddress: address,
+    peers,
+    dataDir: z
+      .string({ error: required })
+      .trim()
+      .min(1, { error: 'must not be empty' })
+      .transform((dir) => resolve(dir)),
+    metricsAddress: address,
+    electionTimeoutMinMs: positiveInt(150),
+    electionTimeoutMaxMs: positiveInt(300),
+    heartbeatIntervalMs: positiveInt(50),
+    checkpointIntervalMs: positiveInt(250).refine((v) => v <= 1000, {
+      error: 'must be at most 1000: a lost lease expires within 1 s of its bound, see the README',
+    }),
+    grpcKeepaliveIntervalMs: positiveInt(10_000),
+    grpcKeepaliveTimeoutMs: positiveInt(10_000),
+    snapshotEntries: positiveInt(10_000),
+    maxLeases: positiveInt(defaultLimits.maxLeases),
+    maxWaitersPerLock: positiveInt(defaultLimits.maxWaitersPerLock),
+    maxLocksPerLease: positiveInt(defaultLimits.maxLocksPerLease),
+    maxElections: positiveInt(defaultLimits.maxElections),
+    maxStreams: positiveInt(defaultLimits.maxStreams),
+    maxStreamBufferBytes: positiveInt(defaultLimits.maxStreamBufferBytes),
+    logFormat: z
+      .enum(LOG_FORMATS, { error: `must be one of ${LOG_FORMATS.join(', ')}` })
+      .default('json'),
+    logLevel: z
+      .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
+      .default('info'),
+    certFile: file,
+    keyFile: file,
+    trustedCaFile: file,
+    clientCertAuth: onOff,
+    peerCertFile: file,
+    peerKeyFile: file,
+    peerTrustedCaFile: file,
+    peerClientCertAuth: onOff,
+    insecure: onOff,
+  })
+  .check((ctx) => {
+    if (ctx.issues.length > 0) return;
+    const cfg = ctx.value;
+    const issue = (key: ConfigKey, message: string) =>
+      ctx.issues.push({ code: 'custom', path: [key], message, input: cfg[key] });
+    const own = cfg.peers[cfg.id];
+    if (own === undefined) {
       issue(
-        'peerAddress',
-        `port must be ${ownPort}, the port of ${cfg.id} in ${describeSetting('peers')} (${own})`,
+        'id',
+        `"${cfg.id}" is not a member of ${describe('peers')}: ${Object.keys(cfg.peers).join(', ')}`,
+      );
+    } else {
+      const ownPort = portOf(own);
+      if (portOf(cfg.peerAddress) !== ownPort) {
+        issue(
+          'peerAddress',
+          `port must be ${ownPort}, the port of ${cfg.id} in ${describe('peers')} (${own})`,
+        );
+      }
+    }
+    // What is bound, not what is advertised: the client listener may differ from its address.
+    const client = cfg.clientListenAddress === undefined ? 'clientAddress' : 'clientListenAddress';
+    const listeners = [client, 'peerAddress', 'metricsAddress'] as const;
+    for (const [i, a] of listeners.entries()) {
+      for (const b of listeners.slice(i + 1)) {
+        if (portOf(cfg[a]!) === portOf(cfg[b]!))
+          issue(b, `must not use the same port as ${describe(a)}`);
+      }
+    }
+    if (cfg.electionTimeoutMinMs >= cfg.electionTimeoutMaxMs) {
+      issue(
+        'electionTimeoutMinMs',
+        `${cfg.electionTimeoutMinMs} must be below ${describe('electionTimeoutMaxMs')} (${cfg.electionTimeoutMaxMs})`,
       );
     }
-  }
-  // What is bound, not what is advertised: the client listener may differ from its address.
-  const client = cfg.clientListenAddress === undefined ? 'clientAddress' : 'clientListenAddress';
-  const listeners = [client, 'peerAddress', 'metricsAddress'] as const;
-  for (const [i, a] of listeners.entries()) {
-    for (const b of listeners.slice(i + 1)) {
-      if (portOf(cfg[a]!) === portOf(cfg[b]!))
-        issue(b, `must not use the same port as ${describeSetting(a)}`);
+    if (cfg.heartbeatIntervalMs >= cfg.electionTimeoutMinMs) {
+      issue(
+        'heartbeatIntervalMs',
+        `${cfg.heartbeatIntervalMs} must be below ${describe('electionTimeoutMinMs')} (${cfg.electionTimeoutMinMs})`,
+      );
     }
-  }
-  if (cfg.electionTimeoutMinMs >= cfg.electionTimeoutMaxMs) {
-    issue(
-      'electionTimeoutMinMs',
-      `${cfg.electionTimeoutMinMs} must be below ${describeSetting('electionTimeoutMaxMs')} (${cfg.electionTimeoutMaxMs})`,
-    );
-  }
-  if (cfg.heartbeatIntervalMs >= cfg.electionTimeoutMinMs) {
-    issue(
-      'heartbeatIntervalMs',
-      `${cfg.heartbeatIntervalMs} must be below ${describeSetting('electionTimeoutMinMs')} (${cfg.electionTimeoutMinMs})`,
-    );
-  }
-  for (const plane of [CLIENT_PLANE, PEER_PLANE]) {
-    for (const problem of planeProblems(cfg, plane)) issue(problem.key, problem.message);
-  }
-});
-
-/** The settings of one plane's TLS, and what its listener is for (said when it is refused). */
-interface PlaneKeys {
-  readonly name: string;
-  readonly cert: 'certFile' | 'peerCertFile';
-  readonly key: 'keyFile' | 'peerKeyFile';
-  readonly ca: 'trustedCaFile' | 'peerTrustedCaFile';
-  readonly certAuth: 'clientCertAuth' | 'peerClientCertAuth';
-  /** The setting whose address the plane listens on. */
-  readonly listen: (cfg: ParsedConfig) => { key: ConfigKey; address: string };
-  readonly exposure: string;
-}
-
-type ParsedConfig = z.output<typeof baseSchema>;
-
-const CLIENT_PLANE: PlaneKeys = {
-  name: 'client',
-  cert: 'certFile',
-  key: 'keyFile',
-  ca: 'trustedCaFile',
-  certAuth: 'clientCertAuth',
-  listen: (cfg) =>
-    cfg.clientListenAddress === undefined
-      ? { key: 'clientAddress', address: cfg.clientAddress }
-      : { key: 'clientListenAddress', address: cfg.clientListenAddress },
-  exposure: 'anyone who can reach it could read and release every lock',
-};
-
-const PEER_PLANE: PlaneKeys = {
-  name: 'peer',
-  cert: 'peerCertFile',
-  key: 'peerKeyFile',
-  ca: 'peerTrustedCaFile',
-  certAuth: 'peerClientCertAuth',
-  listen: (cfg) => ({ key: 'peerAddress', address: cfg.peerAddress }),
-  exposure: 'anyone who can reach it could speak Raft and forward calls as a member',
-};
-
-/** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
-export function isLoopback(host: string): boolean {
-  const h = host.toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
-}
-
-function planeProblems(cfg: ParsedConfig, p: PlaneKeys): { key: ConfigKey; message: string }[] {
-  const out: { key: ConfigKey; message: string }[] = [];
-  const has = (k: ConfigKey) => cfg[k] !== undefined;
-  if (has(p.cert) !== has(p.key)) {
-    const [given, missing] = has(p.cert) ? [p.cert, p.key] : [p.key, p.cert];
-    out.push({ key: missing, message: `required with ${describeSetting(given)}` });
-  }
-  if (has(p.ca) && !has(p.cert)) {
-    out.push({
-      key: p.ca,
-      message: `needs ${describeSetting(p.cert)} and ${describeSetting(p.key)}: a ${p.name} listener without its own certificate cannot speak TLS`,
-    });
-  }
-  if (cfg[p.certAuth] && !has(p.ca)) {
-    out.push({
-      key: p.certAuth,
-      message: `needs ${describeSetting(p.ca)}, the CA that ${p.name} certificates are verified against`,
-    });
-  }
-  // Members verify each other both ways: the peer CA is what forwarded calls are accepted by.
-  if (p === PEER_PLANE && has(p.cert) && !has(p.ca)) {
-    out.push({
-      key: p.ca,
-      message: `required with ${describeSetting(p.cert)}: members verify each other's certificates against it`,
-    });
-  }
-  const listen = p.listen(cfg);
-  const host = splitHostPort(listen.address)?.host ?? '';
-  if (!has(p.cert) && !cfg.insecure && !isLoopback(host)) {
-    out.push({
-      key: listen.key,
-      message:
-        `refusing to listen on ${listen.address} without TLS: ${p.exposure}. ` +
-        `Give ${describeSetting(p.cert)}, ${describeSetting(p.key)} and ${describeSetting(p.ca)}, ` +
-        `or ${describeSetting('insecure')} to run it in plaintext anyway`,
-    });
-  }
-  return out;
-}
+    const hostOf = (address: string) => splitHostPort(address)?.host ?? '';
+    for (const problem of tlsProblems(cfg, { describe, hostOf })) {
+      issue(problem.key, problem.message);
+    }
+  });
 
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
 export type ServerConfig = z.output<typeof serverConfigSchema>;
@@ -423,7 +342,7 @@ export const CONFIG_ENV_VARS: readonly string[] = CONFIG_OPTIONS.map((o) => o.en
 const byKey = new Map(CONFIG_OPTIONS.map((o) => [o.key, o]));
 
 /** A setting as the operator may have spelled it: `--flag (QUORUMLOCK_VARIABLE)`. */
-export function describeSetting(key: ConfigKey): string {
+export function describe(key: ConfigKey): string {
   const o = byKey.get(key)!;
   return `${o.flag} (${o.env})`;
 }
@@ -466,7 +385,7 @@ export function loadServerConfig(
       const key = issue.path[0];
       const name =
         typeof key === 'string' && byKey.has(key as ConfigKey)
-          ? describeSetting(key as ConfigKey)
+          ? describe(key as ConfigKey)
           : 'configuration';
       return `invalid ${name}: ${issue.message}`;
     }),

@@ -6,7 +6,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import type { experimental } from '@grpc/grpc-js';
 import type { Logger } from 'pino';
-import { ConfigError, type ConfigKey, describeSetting } from '../config/config.js';
+import { ConfigError, type ConfigKey, describe as describeSetting } from '../config/config.js';
 import {
   checkMaterial,
   describeCertificate,
