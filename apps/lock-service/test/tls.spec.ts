@@ -3,6 +3,7 @@
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import * as grpc from '@grpc/grpc-js';
+import { QuorumLockClient, UnavailableError } from '../../../libs/client/src/index.js';
 import { ConfigError, type ConfigFlags } from '../src/config/config.js';
 import { TransportSecurity } from '../src/tls/transport-security.js';
 import { fingerprint, type CertFiles } from '../../../libs/testing/src/certs.js';
@@ -116,7 +117,7 @@ describe('start-up checks of the certificate files', () => {
 describe('the client plane under TLS', () => {
   let server: TestServer;
   let security: TransportSecurity;
-  const open: { close(): void }[] = [];
+  const open: (() => unknown)[] = [];
   async function start(flags: ConfigFlags) {
     security = securityWith(clientPlane(flags));
     const fake = new FakeLockApi();
@@ -124,13 +125,13 @@ describe('the client plane under TLS', () => {
     server = await startTestServer(fake, security);
   }
   afterEach(async () => {
-    for (const c of open.splice(0)) c.close();
+    for (const close of open.splice(0)) await close();
     security.close();
     await server.close();
   });
   const describeWith = (credentials: grpc.ChannelCredentials) => {
     const clients = new TestClients(server.address, credentials);
-    open.push(clients);
+    open.push(() => clients.close());
     return clients.unary(clients.lock, 'Describe', { name: 'a' }, new grpc.Metadata(), 3_000);
   };
 
@@ -161,6 +162,28 @@ describe('the client plane under TLS', () => {
     await expect(describeWith(grpc.credentials.createInsecure())).rejects.toMatchObject({
       code: grpc.status.UNAVAILABLE,
     });
+  });
+
+  it('the SDK connects with a CA alone, or with a CA and a client certificate under --client-cert-auth', async () => {
+    const sdk = (o: { cert?: boolean; certAuth?: boolean }) => {
+      const q = new QuorumLockClient({
+        endpoints: [server.address],
+        callTimeoutMs: 2_000,
+        tls: {
+          ca: pem(pki.ca.cert),
+          ...(o.cert ? { cert: pem(pki.client.cert), key: pem(pki.client.key) } : {}),
+        },
+      });
+      open.push(() => q.close());
+      return q;
+    };
+    await start({ clientCertAuth: false, trustedCaFile: undefined });
+    await expect(sdk({}).describe('a')).resolves.toMatchObject({ held: false });
+    await server.close();
+    security.close();
+    await start({});
+    await expect(sdk({ cert: true }).describe('a')).resolves.toMatchObject({ held: false });
+    await expect(sdk({}).describe('a')).rejects.toBeInstanceOf(UnavailableError);
   });
 
   it('serves HTTPS: probes answer anyone, /metrics only a verified client certificate', async () => {
