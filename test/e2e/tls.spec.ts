@@ -55,9 +55,15 @@ describe('mutual TLS on both planes (3-node cluster)', () => {
     const leadership = await q.campaign(fresh('tls-election'), 'v1');
     expect(await q.leader(leadership.election)).toMatchObject({ hasLeader: true, value: 'v1' });
     await leadership.resign();
-    const members = await q.members();
+    // Followers announce their client address in forwarded calls: the leader learns it there.
+    const members = await waitFor('every member’s client address in the log', async () => {
+      const m = await q.members();
+      return m.members.every((x) => x.clientAddress !== '') && m;
+    });
     expect(members.leaderId).toBe(leader);
-    expect(members.members.map((m) => m.id).sort()).toEqual([...c.ids].sort());
+    expect(members.members.map((m) => [m.id, m.clientAddress]).sort()).toEqual(
+      c.ids.map((id) => [id, c.node(id).client]).sort(),
+    );
   });
 
   test('refuses a plaintext client, a client without a certificate and one from another CA', async () => {
