@@ -31,8 +31,9 @@ COPY --from=build /app/dist ./dist
 # compiled in (generated code).
 COPY --from=build /app/proto ./proto
 
-# Containers bind every listener on all interfaces; QUORUMLOCK_ID, QUORUMLOCK_PEERS and
-# QUORUMLOCK_CLIENT_ADDRESS (the advertised name) come from the deployment.
+# Containers bind every listener on all interfaces; QUORUMLOCK_ID, QUORUMLOCK_PEERS,
+# QUORUMLOCK_CLIENT_ADDRESS (the advertised name) and the TLS files (QUORUMLOCK_CERT_FILE and the
+# rest, or QUORUMLOCK_INSECURE=true to run in plaintext) come from the deployment.
 ENV QUORUMLOCK_DATA_DIR=/data \
   QUORUMLOCK_CLIENT_LISTEN_ADDRESS=0.0.0.0:7001 \
   QUORUMLOCK_PEER_ADDRESS=0.0.0.0:7101 \

@@ -21,13 +21,13 @@ interface EnvVar {
   valueFrom?: { fieldRef?: { fieldPath: string } };
 }
 interface Probe {
-  httpGet?: { path: string; port: string | number };
+  httpGet?: { path: string; port: string | number; scheme?: string };
 }
 interface Container {
   name: string;
   env: EnvVar[];
   ports: { name: string; containerPort: number }[];
-  volumeMounts: { name: string; mountPath: string }[];
+  volumeMounts: { name: string; mountPath: string; readOnly?: boolean }[];
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   lifecycle?: { preStop?: { exec?: { command: string[] } } };
@@ -40,7 +40,11 @@ interface StatefulSetSpec {
   selector: { matchLabels: Record<string, string> };
   template: {
     metadata: { labels: Record<string, string> };
-    spec: { containers: Container[]; securityContext?: Record<string, unknown> };
+    spec: {
+      containers: Container[];
+      securityContext?: Record<string, unknown>;
+      volumes?: { name: string; secret?: { secretName: string } }[];
+    };
   };
   volumeClaimTemplates: { metadata: { name: string } }[];
 }
@@ -134,8 +138,11 @@ describe('deploy/k8s', () => {
     expect(container.volumeMounts).toContainEqual({ name: claim, mountPath: config.dataDir });
   });
 
-  it('probes readiness at /readyz and liveness at /healthz on the metrics port', () => {
+  it('probes readiness at /readyz and liveness at /healthz on the metrics port, over HTTPS', () => {
     const metrics = portOf(configFrom(envOf(`${sts.metadata.name}-0`)).metricsAddress);
+    // The listener is HTTPS once the client plane has TLS; probes need no client certificate.
+    expect(container.readinessProbe?.httpGet?.scheme).toBe('HTTPS');
+    expect(container.livenessProbe?.httpGet?.scheme).toBe('HTTPS');
     expect(container.readinessProbe?.httpGet?.path).toBe('/readyz');
     expect(namedPort(container.readinessProbe!.httpGet!.port)).toBe(metrics);
     expect(container.livenessProbe?.httpGet?.path).toBe('/healthz');

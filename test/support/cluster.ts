@@ -3,6 +3,7 @@
 // are picked free, data and logs go to a temporary directory, and stop() stops every process and
 // removes the directory. The nodes run the command line `quorumlock dev` runs them with.
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import type { ChannelCredentials } from '@grpc/grpc-js';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -56,6 +57,8 @@ export interface ClusterOptions {
    * up. Otherwise every live node must answer, and agree.
    */
   silentHaveNoSay?: boolean;
+  /** What the kit's own calls (status, agreement on a leader) dial with; default plaintext. */
+  credentials?: ChannelCredentials;
 }
 
 export class LocalCluster {
@@ -178,7 +181,7 @@ export class LocalCluster {
   api(id: string): ApiClient {
     let a = this.apis.get(id);
     if (!a) {
-      a = new ApiClient(this.node(id).client, PROBE_CHANNEL);
+      a = new ApiClient(this.node(id).client, PROBE_CHANNEL, this.o.credentials);
       this.apis.set(id, a);
     }
     return a;

@@ -17,9 +17,9 @@ export class ApiClient {
   constructor(
     readonly address: string,
     options: grpc.ChannelOptions = {},
+    creds = grpc.credentials.createInsecure(),
   ) {
     const v1 = loadApiPackage();
-    const creds = grpc.credentials.createInsecure();
     const client = (service: unknown) =>
       new (service as grpc.ServiceClientConstructor)(address, creds, options);
     this.lock = client(v1.LockService);
@@ -33,11 +33,12 @@ export class ApiClient {
     method: string,
     req: object,
     timeoutMs = 10_000,
+    md = new grpc.Metadata(),
   ): Promise<T> {
     const fn = (client as unknown as Partial<Record<string, Unary>>)[method];
     if (fn === undefined) throw new Error(`the client has no method ${method}`);
     return new Promise((resolve, reject) => {
-      fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) =>
+      fn.call(client, req, md, { deadline: Date.now() + timeoutMs }, (e, r) =>
         e ? reject(e) : resolve(r as T),
       );
     });

@@ -18,11 +18,13 @@ import {
 import { type ServerConfig, toLockNodeOptions } from './config/config.js';
 import { LockNode } from './domain/lock-node.js';
 import type { ForwardPort } from './domain/router.js';
+import { ForwardedCalls } from './grpc/forwarded-calls.js';
 import { GrpcForwarder } from './grpc/grpc-forwarder.js';
 import { GrpcApiModule } from './grpc/grpc.module.js';
 import { LOCK_API, LOGGER } from './grpc/tokens.js';
 import { HttpApiModule } from './http/http.module.js';
 import type { Telemetry } from './metrics/telemetry.js';
+import type { TransportSecurity } from './tls/transport-security.js';
 
 export const SERVER_CONFIG = Symbol('ServerConfig');
 export const LOCK_NODE = Symbol('LockNode');
@@ -32,19 +34,29 @@ export const RAFT_TRANSPORT = Symbol('RaftTransport');
 export const FORWARD_PORT = Symbol('ForwardPort');
 /** The process's Telemetry, or null when the server runs without metrics. */
 export const TELEMETRY = Symbol('Telemetry');
+/** The planes' TLS (TransportSecurity). */
+export const TRANSPORT_SECURITY = Symbol('TransportSecurity');
+/** The leader's side of forwarding, on the Raft transport's listener. */
+export const FORWARDED_CALLS = Symbol('ForwardedCalls');
 
 @Global()
 @Module({})
 export class ConfigModule {
-  static forRoot(config: ServerConfig, logger: Logger, telemetry?: Telemetry): DynamicModule {
+  static forRoot(
+    config: ServerConfig,
+    logger: Logger,
+    security: TransportSecurity,
+    telemetry?: Telemetry,
+  ): DynamicModule {
     return {
       module: ConfigModule,
       providers: [
         { provide: SERVER_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
+        { provide: TRANSPORT_SECURITY, useValue: security },
         { provide: TELEMETRY, useValue: telemetry ?? null },
       ],
-      exports: [SERVER_CONFIG, LOGGER, TELEMETRY],
+      exports: [SERVER_CONFIG, LOGGER, TRANSPORT_SECURITY, TELEMETRY],
     };
   }
 }
@@ -69,10 +81,19 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
   }
 }
 
-/** Production ports: RocksDB under the data dir, gRPC between peers and for forwarding. */
+/**
+ * Production ports: RocksDB under the data dir, gRPC between peers, and forwarding on the same
+ * peer plane (its listener also answers forwarded calls), under the peer credentials.
+ */
 @Global()
 @Module({
   providers: [
+    {
+      provide: FORWARDED_CALLS,
+      useFactory: (security: TransportSecurity, logger: Logger) =>
+        new ForwardedCalls({ fromMember: (call) => security.fromMember(call), logger }),
+      inject: [TRANSPORT_SECURITY, LOGGER],
+    },
     {
       provide: RAFT_STORAGE,
       useFactory: (config: ServerConfig) =>
@@ -81,7 +102,13 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
     },
     {
       provide: RAFT_TRANSPORT,
-      useFactory: (config: ServerConfig, storage: Storage, logger: Logger) =>
+      useFactory: (
+        config: ServerConfig,
+        storage: Storage,
+        logger: Logger,
+        security: TransportSecurity,
+        forwarded: ForwardedCalls,
+      ) =>
         new GrpcTransport({
           id: config.id,
           listenAddress: config.peerAddress,
@@ -89,17 +116,23 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
           readSnapshot: () => storage.readSnapshot(),
           receiveSnapshot: (meta, chunks) => storage.receiveSnapshot(meta, chunks),
           logger: { warn: (o, m) => logger.warn(o, m) },
+          serverCredentials: security.peerServer,
+          channelCredentials: security.peerChannel,
+          services: forwarded.services(),
         }),
-      inject: [SERVER_CONFIG, RAFT_STORAGE, LOGGER],
+      inject: [SERVER_CONFIG, RAFT_STORAGE, LOGGER, TRANSPORT_SECURITY, FORWARDED_CALLS],
     },
     {
       provide: FORWARD_PORT,
-      useFactory: (config: ServerConfig) =>
-        new GrpcForwarder({ id: config.id, clientAddress: config.clientAddress }),
-      inject: [SERVER_CONFIG],
+      useFactory: (config: ServerConfig, security: TransportSecurity) =>
+        new GrpcForwarder(
+          { id: config.id, clientAddress: config.clientAddress },
+          security.peerChannel,
+        ),
+      inject: [SERVER_CONFIG, TRANSPORT_SECURITY],
     },
   ],
-  exports: [RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT],
+  exports: [RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT, FORWARDED_CALLS],
 })
 export class NodePortsModule {}
 
@@ -128,9 +161,12 @@ export class NodePortsModule {}
     },
     {
       provide: LOCK_API,
-      useFactory: (node: LockNode, telemetry: Telemetry | null) =>
-        telemetry ? telemetry.wrapApi(node.api) : node.api,
-      inject: [LOCK_NODE, TELEMETRY],
+      useFactory: (node: LockNode, telemetry: Telemetry | null, forwarded: ForwardedCalls) => {
+        const api = telemetry ? telemetry.wrapApi(node.api) : node.api;
+        forwarded.attach(api);
+        return api;
+      },
+      inject: [LOCK_NODE, TELEMETRY, FORWARDED_CALLS],
     },
     LockNodeLifecycle,
   ],
@@ -140,11 +176,16 @@ export class LockModule {}
 
 @Module({})
 export class AppModule {
-  static forRoot(config: ServerConfig, logger: Logger, telemetry?: Telemetry): DynamicModule {
+  static forRoot(
+    config: ServerConfig,
+    logger: Logger,
+    security: TransportSecurity,
+    telemetry?: Telemetry,
+  ): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(config, logger, telemetry),
+        ConfigModule.forRoot(config, logger, security, telemetry),
         NodePortsModule,
         LockModule,
         GrpcApiModule,

@@ -1,9 +1,11 @@
 // Starts the server: the Nest application (gRPC API and HTTP probes) around one LockNode, pino
 // logging, and a graceful shutdown on SIGTERM/SIGINT.
 import 'reflect-metadata';
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { ServerInterceptor } from '@grpc/grpc-js';
+import type { TLSSocket } from 'node:tls';
+import type { ServerCredentials, ServerInterceptor } from '@grpc/grpc-js';
 import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { pino, type Logger } from 'pino';
@@ -13,6 +15,7 @@ import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
 import { GrpcHealth } from './grpc/health.js';
 import { ServingState } from './grpc/serving.js';
 import { Telemetry } from './metrics/telemetry.js';
+import { type HttpsSettings, TransportSecurity } from './tls/transport-security.js';
 import { ignoreRejection } from '../../../libs/common/src/ignore.js';
 
 /** How long gRPC calls still running after the node stopped get before they are cut. */
@@ -156,12 +159,18 @@ export interface ApplicationOptions {
   readonly grpcKeepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
   /** Around every gRPC call (metrics). */
   readonly grpcInterceptors?: ServerInterceptor[];
+  /** The gRPC API's credentials (TLS); default plaintext. */
+  readonly grpcCredentials?: ServerCredentials;
+  /** HTTPS instead of HTTP, and whether /metrics needs a verified client certificate. */
+  readonly https?: { readonly options: HttpsSettings; readonly metricsNeedClientCert: boolean };
 }
 
 export interface Application {
   readonly app: INestApplication;
   readonly grpcPort: number;
   readonly httpPort: number;
+  /** Replaces the HTTPS certificate for new connections (certificate rotation). */
+  setHttpsContext(options: HttpsSettings): void;
   /** Reports NOT_SERVING and refuses new gRPC calls; HTTP stays up for the probes. */
   drain(): void;
   /** Cuts gRPC calls still running after the grace period, then closes everything. */
@@ -185,14 +194,17 @@ export async function startApplication(
     abortOnError: false,
     // Keep-alive connections of scrapers and probes would otherwise hold close() open.
     forceCloseConnections: true,
+    ...(options.https ? { httpsOptions: options.https.options } : {}),
   });
   try {
+    if (options.https?.metricsNeedClientCert) app.use('/metrics', requireClientCertificate);
     const health = app.get(GrpcHealth);
     const grpcServer = new QuorumLockGrpcServer({
       address: options.clientAddress,
       addServices: (server) => health.addToServer(server),
       interceptors: options.grpcInterceptors,
       keepalive: options.grpcKeepalive,
+      credentials: options.grpcCredentials,
     });
     app.connectMicroservice({ strategy: grpcServer });
     await app.startAllMicroservices();
@@ -203,6 +215,9 @@ export async function startApplication(
       app,
       grpcPort: grpcServer.port,
       httpPort: ((app.getHttpServer() as HttpServer).address() as AddressInfo).port,
+      setHttpsContext(context) {
+        (app.getHttpServer() as HttpsServer).setSecureContext(context);
+      },
       drain() {
         serving.drain();
         health.refresh();
@@ -219,6 +234,16 @@ export async function startApplication(
   }
 }
 
+/**
+ * Under --client-cert-auth, /metrics answers only a client whose certificate verified against
+ * the trusted CA; the probes stay open, since kubelets and load balancers have no certificate.
+ */
+function requireClientCertificate(req: IncomingMessage, res: ServerResponse, next: () => void) {
+  if ((req.socket as TLSSocket).authorized) return next();
+  res.writeHead(401, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+  res.end('a client certificate signed by the trusted CA (--trusted-ca-file) is required\n');
+}
+
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -230,6 +255,8 @@ export interface RunningServer {
 export interface ServeOptions {
   /** Defaults to one built from the config's log settings. */
   readonly logger?: Logger;
+  /** Defaults to the config's certificate files, read here (a ConfigError names a bad one). */
+  readonly security?: TransportSecurity;
   /** Install SIGTERM/SIGINT handlers (default true); tests leave the process's signals alone. */
   readonly handleSignals?: boolean;
 }
@@ -242,7 +269,9 @@ export async function serve(
   const logger = telemetry.withRaftContext(
     options.logger ?? createLogger(config).child({ node: config.id }),
   );
-  const started = await startApplication(AppModule.forRoot(config, logger, telemetry), {
+  const security = options.security ?? new TransportSecurity(config, logger);
+  const httpsOptions = security.httpsOptions();
+  const started = await startApplication(AppModule.forRoot(config, logger, security, telemetry), {
     clientAddress: config.clientListenAddress ?? config.clientAddress,
     metricsAddress: config.metricsAddress,
     logger,
@@ -251,7 +280,13 @@ export async function serve(
       intervalMs: config.grpcKeepaliveIntervalMs,
       timeoutMs: config.grpcKeepaliveTimeoutMs,
     },
+    grpcCredentials: security.clientServer,
+    ...(httpsOptions
+      ? { https: { options: httpsOptions, metricsNeedClientCert: security.metricsNeedClientCert } }
+      : {}),
   });
+  security.onHttpsChange((context) => started.setHttpsContext(context));
+  security.watch();
   const lockNode = started.app.get(LockNodeLifecycle);
   logger.info(
     {
@@ -259,11 +294,18 @@ export async function serve(
       clientListen: config.clientListenAddress,
       peer: config.peerAddress,
       metrics: config.metricsAddress,
+      clientTls: security.client !== undefined,
+      peerTls: security.peer !== undefined,
     },
     'quorumlock serving',
   );
 
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
+  // Certificates are re-read when their files change; SIGHUP re-reads them at once.
+  const onHangup = () => {
+    logger.info({ signal: 'SIGHUP' }, 'signal received: re-reading certificate files');
+    security.reload('SIGHUP');
+  };
   let settle!: { resolve: () => void; reject: (err: unknown) => void };
   const closed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
   // A failed shutdown reaches whoever awaits `closed`; when nobody does, it is no crash.
@@ -305,11 +347,16 @@ export async function serve(
       logger.info('stopped');
     } finally {
       telemetry.close();
+      security.close();
       for (const s of signals) process.off(s, onSignal);
+      process.off('SIGHUP', onHangup);
     }
   }
 
-  if (options.handleSignals ?? true) for (const s of signals) process.on(s, onSignal);
+  if (options.handleSignals ?? true) {
+    for (const s of signals) process.on(s, onSignal);
+    process.on('SIGHUP', onHangup);
+  }
   // After a failed storage write (or a broken Raft invariant) the node's state is unknown: exit
   // so a supervisor restarts the node, which then reloads (and checks) what is really on disk.
   lockNode.node.onFatal(() => {

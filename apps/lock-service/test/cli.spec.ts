@@ -1,7 +1,7 @@
 // The built quorumlock command (npm test builds first): usage errors, and one real node's
 // start-up and graceful shutdown on SIGTERM.
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { EntryType, RocksDbStorage } from '../../../libs/raft/src/index.js';
@@ -54,6 +54,51 @@ describe('quorumlock usage errors exit with 2 and print usage', () => {
     expect(r.stderr).toContain('invalid --peers (QUORUMLOCK_PEERS): "n1" is not id=host:port');
     expect(r.stderr).toContain('invalid --client-address (QUORUMLOCK_CLIENT_ADDRESS): required');
     expect(r.stderr).toMatch(/Usage: quorumlock serve/);
+  });
+
+  it('refuses a plaintext listener off loopback unless --insecure, naming the address and the flags', async () => {
+    const flags = [
+      ...['serve', '--id', 'n1', '--peers', 'n1=0.0.0.0:7101', '--peer-address', '0.0.0.0:7101'],
+      ...['--client-address', '127.0.0.1:7001', '--metrics-address', '127.0.0.1:9101'],
+      ...['--data-dir', '/nonexistent'],
+    ];
+    const r = await run(flags);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'invalid --peer-address (QUORUMLOCK_PEER_ADDRESS): refusing to listen on 0.0.0.0:7101 without TLS',
+    );
+    expect(r.stderr).toMatch(/--peer-cert-file .*--insecure \(QUORUMLOCK_INSECURE\)/);
+    const env = await run(flags.slice(0, -2), {
+      QUORUMLOCK_DATA_DIR: '/tmp/x',
+      QUORUMLOCK_INSECURE: 'no',
+    });
+    expect(env.stderr).toContain('refusing to listen on 0.0.0.0:7101 without TLS');
+  });
+
+  it('a certificate file that is missing or no PEM stops the start, naming its flag', async () => {
+    const dir = tempDir('quorumlock-cli-pem-');
+    try {
+      const notPem = join(dir, 'n1.crt');
+      writeFileSync(notPem, 'hello');
+      const peerCa = join(dir, 'missing-ca.crt');
+      const r = await run([
+        ...['serve', '--id', 'n1', '--peers', 'n1=127.0.0.1:7101'],
+        ...['--peer-address', '127.0.0.1:7101', '--client-address', '127.0.0.1:7001'],
+        ...['--metrics-address', '127.0.0.1:9101', '--data-dir', join(dir, 'data')],
+        ...['--cert-file', notPem, '--key-file', notPem],
+        ...['--peer-cert-file', notPem, '--peer-key-file', notPem],
+        ...['--peer-trusted-ca-file', peerCa],
+      ]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(
+        `invalid --cert-file (QUORUMLOCK_CERT_FILE): ${notPem} holds no PEM certificate`,
+      );
+      expect(r.stderr).toContain(
+        `invalid --peer-trusted-ca-file (QUORUMLOCK_PEER_TRUSTED_CA_FILE): cannot read ${peerCa}`,
+      );
+    } finally {
+      removeTempDir(dir);
+    }
   });
 
   it('--help exits with 0', async () => {
@@ -130,6 +175,32 @@ describe('quorumlock serve', () => {
     expect(messages).toEqual(
       expect.arrayContaining(['quorumlock serving', 'shutting down', 'stopped']),
     );
+  });
+
+  it('listens off loopback in plaintext with --insecure', async () => {
+    const [client, peer, metrics] = [await freePort(), await freePort(), await freePort()];
+    node = new Child('n1', process.execPath, [BIN, 'serve', '--insecure'], {
+      logFile: join(dir, 'n1.log'),
+      env: {
+        PATH: process.env.PATH ?? '',
+        QUORUMLOCK_ID: 'n1',
+        QUORUMLOCK_CLIENT_ADDRESS: `127.0.0.1:${client}`,
+        QUORUMLOCK_CLIENT_LISTEN_ADDRESS: `0.0.0.0:${client}`,
+        QUORUMLOCK_PEER_ADDRESS: `0.0.0.0:${peer}`,
+        QUORUMLOCK_PEERS: `n1=127.0.0.1:${peer}`,
+        QUORUMLOCK_DATA_DIR: dataDir,
+        QUORUMLOCK_METRICS_ADDRESS: `127.0.0.1:${metrics}`,
+      },
+    });
+    await node.waitFor(
+      'n1 to be ready',
+      async () => (await fetch(`http://127.0.0.1:${metrics}/readyz`)).status === 200,
+      20_000,
+    );
+    clients = new TestClients(`127.0.0.1:${client}`);
+    expect(await clients.unary(clients.health, 'Check', { service: '' })).toEqual({
+      status: 'SERVING',
+    });
   });
 
   it('refuses to start when its stored commit index is past its stored log', async () => {

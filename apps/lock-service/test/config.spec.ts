@@ -14,7 +14,7 @@ import { defaultLimits } from '../src/domain/options.js';
 const valid: ConfigFlags = {
   id: 'n1',
   clientAddress: '127.0.0.1:7001',
-  peerAddress: '0.0.0.0:7101',
+  peerAddress: '127.0.0.1:7101',
   peers: 'n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103',
   dataDir: './data/n1',
   metricsAddress: '127.0.0.1:9101',
@@ -35,7 +35,7 @@ describe('loadServerConfig', () => {
     expect(loadServerConfig(valid, {})).toEqual({
       id: 'n1',
       clientAddress: '127.0.0.1:7001',
-      peerAddress: '0.0.0.0:7101',
+      peerAddress: '127.0.0.1:7101',
       peers: { n1: '127.0.0.1:7101', n2: '127.0.0.1:7102', n3: '127.0.0.1:7103' },
       dataDir: resolve('./data/n1'),
       metricsAddress: '127.0.0.1:9101',
@@ -54,6 +54,9 @@ describe('loadServerConfig', () => {
       maxStreamBufferBytes: defaultLimits.maxStreamBufferBytes,
       logFormat: 'json',
       logLevel: 'info',
+      clientCertAuth: false,
+      peerClientCertAuth: false,
+      insecure: false,
     });
   });
 
@@ -82,6 +85,15 @@ describe('loadServerConfig', () => {
         QUORUMLOCK_MAX_STREAM_BUFFER_BYTES: '1000000',
         QUORUMLOCK_LOG_FORMAT: 'pretty',
         QUORUMLOCK_LOG_LEVEL: 'debug',
+        QUORUMLOCK_CERT_FILE: '/tls/client.crt',
+        QUORUMLOCK_KEY_FILE: '/tls/client.key',
+        QUORUMLOCK_TRUSTED_CA_FILE: '/tls/client-ca.crt',
+        QUORUMLOCK_CLIENT_CERT_AUTH: 'true',
+        QUORUMLOCK_PEER_CERT_FILE: '/tls/peer.crt',
+        QUORUMLOCK_PEER_KEY_FILE: '/tls/peer.key',
+        QUORUMLOCK_PEER_TRUSTED_CA_FILE: '/tls/peer-ca.crt',
+        QUORUMLOCK_PEER_CLIENT_CERT_AUTH: '1',
+        QUORUMLOCK_INSECURE: 'false',
       },
     );
     expect(config).toEqual({
@@ -106,6 +118,15 @@ describe('loadServerConfig', () => {
       maxStreamBufferBytes: 1_000_000,
       logFormat: 'pretty',
       logLevel: 'debug',
+      certFile: '/tls/client.crt',
+      keyFile: '/tls/client.key',
+      trustedCaFile: '/tls/client-ca.crt',
+      clientCertAuth: true,
+      peerCertFile: '/tls/peer.crt',
+      peerKeyFile: '/tls/peer.key',
+      peerTrustedCaFile: '/tls/peer-ca.crt',
+      peerClientCertAuth: true,
+      insecure: false,
     });
   });
 
@@ -273,7 +294,7 @@ describe('loadServerConfig', () => {
   it('binds the client listener to --client-listen-address, advertising --client-address', () => {
     const config = loadServerConfig(
       { ...valid, clientAddress: 'quorumlock-0.quorumlock-peers:7001' },
-      { QUORUMLOCK_CLIENT_LISTEN_ADDRESS: '0.0.0.0:7001' },
+      { QUORUMLOCK_CLIENT_LISTEN_ADDRESS: '0.0.0.0:7001', QUORUMLOCK_INSECURE: 'yes' },
     );
     expect(config.clientAddress).toBe('quorumlock-0.quorumlock-peers:7001');
     expect(config.clientListenAddress).toBe('0.0.0.0:7001');
@@ -284,20 +305,20 @@ describe('loadServerConfig', () => {
     expect(problems({ ...valid, clientListenAddress: '0.0.0.0' })).toEqual([
       'invalid --client-listen-address (QUORUMLOCK_CLIENT_LISTEN_ADDRESS): "0.0.0.0" is not host:port',
     ]);
-    expect(problems({ ...valid, clientListenAddress: '0.0.0.0:9101' })).toEqual([
+    expect(problems({ ...valid, clientListenAddress: '0.0.0.0:9101', insecure: true })).toEqual([
       'invalid --metrics-address (QUORUMLOCK_METRICS_ADDRESS): must not use the same port as --client-listen-address (QUORUMLOCK_CLIENT_LISTEN_ADDRESS)',
     ]);
     // The advertised port may differ from the bound one (a port mapping in front of the node).
-    expect(loadServerConfig({ ...valid, clientListenAddress: '0.0.0.0:7005' }, {})).toMatchObject({
+    const listening = { ...valid, clientListenAddress: '0.0.0.0:7005', insecure: true };
+    expect(loadServerConfig(listening, {})).toMatchObject({
       clientAddress: '127.0.0.1:7001',
       clientListenAddress: '0.0.0.0:7005',
     });
   });
 
   it('accepts a peer address on another host with this node’s port (a 0.0.0.0 bind)', () => {
-    expect(loadServerConfig({ ...valid, peerAddress: '0.0.0.0:7101' }, {}).peerAddress).toBe(
-      '0.0.0.0:7101',
-    );
+    const all = { ...valid, peerAddress: '0.0.0.0:7101', insecure: true };
+    expect(loadServerConfig(all, {}).peerAddress).toBe('0.0.0.0:7101');
   });
 });
 
@@ -327,6 +348,15 @@ describe('CONFIG_ENV_VARS', () => {
         'QUORUMLOCK_MAX_STREAM_BUFFER_BYTES',
         'QUORUMLOCK_LOG_FORMAT',
         'QUORUMLOCK_LOG_LEVEL',
+        'QUORUMLOCK_CERT_FILE',
+        'QUORUMLOCK_KEY_FILE',
+        'QUORUMLOCK_TRUSTED_CA_FILE',
+        'QUORUMLOCK_CLIENT_CERT_AUTH',
+        'QUORUMLOCK_PEER_CERT_FILE',
+        'QUORUMLOCK_PEER_KEY_FILE',
+        'QUORUMLOCK_PEER_TRUSTED_CA_FILE',
+        'QUORUMLOCK_PEER_CLIENT_CERT_AUTH',
+        'QUORUMLOCK_INSECURE',
       ].sort(),
     );
   });
@@ -339,7 +369,7 @@ describe('toLockNodeOptions', () => {
     expect(toLockNodeOptions(config, logger)).toEqual({
       id: 'n1',
       clientAddress: '127.0.0.1:7001',
-      peerAddress: '0.0.0.0:7101',
+      peerAddress: '127.0.0.1:7101',
       peers: config.peers,
       dataDir: config.dataDir,
       electionTimeoutMinMs: 150,
@@ -357,5 +387,86 @@ describe('toLockNodeOptions', () => {
       },
       logger,
     });
+  });
+});
+
+describe('transport security settings', () => {
+  const peerTls: ConfigFlags = {
+    peerCertFile: 'peer.crt',
+    peerKeyFile: 'peer.key',
+    peerTrustedCaFile: 'peer-ca.crt',
+  };
+  const clientTls: ConfigFlags = { certFile: 'n1.crt', keyFile: 'n1.key' };
+
+  it.each([
+    [
+      'a certificate without its key',
+      { certFile: 'n1.crt' },
+      'invalid --key-file (QUORUMLOCK_KEY_FILE): required with --cert-file (QUORUMLOCK_CERT_FILE)',
+    ],
+    [
+      'a key without its certificate',
+      { peerKeyFile: 'peer.key' },
+      'invalid --peer-cert-file (QUORUMLOCK_PEER_CERT_FILE): required with --peer-key-file (QUORUMLOCK_PEER_KEY_FILE)',
+    ],
+    [
+      '--client-cert-auth without a trusted CA',
+      { ...clientTls, clientCertAuth: true },
+      'invalid --client-cert-auth (QUORUMLOCK_CLIENT_CERT_AUTH): needs --trusted-ca-file (QUORUMLOCK_TRUSTED_CA_FILE), the CA that client certificates are verified against',
+    ],
+    [
+      '--peer-client-cert-auth without a peer CA',
+      { peerClientCertAuth: true },
+      'invalid --peer-client-cert-auth (QUORUMLOCK_PEER_CLIENT_CERT_AUTH): needs --peer-trusted-ca-file (QUORUMLOCK_PEER_TRUSTED_CA_FILE), the CA that peer certificates are verified against',
+    ],
+    [
+      'a peer certificate without the CA members verify each other against',
+      { peerCertFile: 'peer.crt', peerKeyFile: 'peer.key' },
+      "invalid --peer-trusted-ca-file (QUORUMLOCK_PEER_TRUSTED_CA_FILE): required with --peer-cert-file (QUORUMLOCK_PEER_CERT_FILE): members verify each other's certificates against it",
+    ],
+    [
+      'a trusted CA without a certificate to serve',
+      { trustedCaFile: 'ca.crt' },
+      'invalid --trusted-ca-file (QUORUMLOCK_TRUSTED_CA_FILE): needs --cert-file (QUORUMLOCK_CERT_FILE) and --key-file (QUORUMLOCK_KEY_FILE): a client listener without its own certificate cannot speak TLS',
+    ],
+    [
+      'a switch that is neither true nor false',
+      { insecure: 'maybe' },
+      'invalid --insecure (QUORUMLOCK_INSECURE): must be true or false',
+    ],
+  ])('refuses %s, naming the setting', (_what, flags, message) => {
+    expect(problems({ ...valid, ...flags })).toEqual([message]);
+  });
+
+  it('refuses a plaintext listener off loopback, naming the address and what would allow it', () => {
+    expect(problems({ ...valid, clientListenAddress: '0.0.0.0:7001' })).toEqual([
+      'invalid --client-listen-address (QUORUMLOCK_CLIENT_LISTEN_ADDRESS): refusing to listen on 0.0.0.0:7001 without TLS: anyone who can reach it could read and release every lock. Give --cert-file (QUORUMLOCK_CERT_FILE), --key-file (QUORUMLOCK_KEY_FILE) and --trusted-ca-file (QUORUMLOCK_TRUSTED_CA_FILE), or --insecure (QUORUMLOCK_INSECURE) to run it in plaintext anyway',
+    ]);
+    const both = problems({ ...valid, clientAddress: '10.0.0.1:7001', peerAddress: '[::]:7101' });
+    expect(both).toHaveLength(2);
+    expect(both[0]).toMatch(/^invalid --client-address .*refusing to listen on 10\.0\.0\.1:7001/);
+    expect(both[1]).toMatch(
+      /^invalid --peer-address .*refusing to listen on \[::\]:7101 without TLS: anyone who can reach it could speak Raft.*--peer-cert-file.*--insecure/,
+    );
+  });
+
+  it('lets a plane listen off loopback with its TLS, or with --insecure', () => {
+    const open = { ...valid, clientAddress: 'n1.example:7001', peerAddress: '0.0.0.0:7101' };
+    expect(problems(open)).toHaveLength(2);
+    expect(problems({ ...open, ...clientTls })).toHaveLength(1);
+    expect(loadServerConfig({ ...open, ...clientTls, ...peerTls }, {})).toMatchObject({
+      insecure: false,
+      certFile: 'n1.crt',
+      peerCertFile: 'peer.crt',
+    });
+    expect(loadServerConfig(open, { QUORUMLOCK_INSECURE: 'true' }).insecure).toBe(true);
+  });
+
+  it('counts 127.0.0.0/8, ::1 and localhost as loopback', () => {
+    for (const host of ['127.0.0.1', '127.3.2.1', '[::1]', 'localhost', 'LOCALHOST']) {
+      const config = loadServerConfig({ ...valid, clientAddress: `${host}:7001` }, {});
+      expect(config.clientAddress).toBe(`${host}:7001`);
+    }
+    expect(problems({ ...valid, clientAddress: '128.0.0.1:7001' })).toHaveLength(1);
   });
 });

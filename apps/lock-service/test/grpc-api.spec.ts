@@ -1,7 +1,7 @@
 // The gRPC layer against a scripted LockApi: a real grpc-js client on 127.0.0.1, port 0.
 import * as grpc from '@grpc/grpc-js';
 import { Code, DomainError } from '../src/domain/errors.js';
-import { FORWARDED_HEADER } from '../src/grpc/grpc-forwarder.js';
+import { FORWARDED_HEADER, PRINCIPAL_HEADER } from '../src/grpc/grpc-forwarder.js';
 import {
   drain,
   method,
@@ -43,7 +43,7 @@ describe('unary methods', () => {
     expect(ctx.forwarded).toBe(false);
   });
 
-  it('marks calls another node forwarded', async () => {
+  it('believes no forwarding mark nor principal a client writes (those are the peer plane’s)', async () => {
     server.fake.script.set('describe', {
       held: false,
       owner: '',
@@ -52,9 +52,13 @@ describe('unary methods', () => {
       waiters: 0,
     });
     const md = new grpc.Metadata();
-    md.set(FORWARDED_HEADER, '1');
+    md.set(FORWARDED_HEADER, 'n2=10.6.6.6:7001');
+    md.set(PRINCIPAL_HEADER, 'admin');
     await clients.unary(clients.lock, 'Describe', { name: 'x' }, md);
-    expect(server.fake.call(0).ctx.forwarded).toBe(true);
+    const { ctx } = server.fake.call(0);
+    expect(ctx.forwarded).toBe(false);
+    expect(ctx.forwardedBy).toBeUndefined();
+    expect(ctx.principal).toBeUndefined();
   });
 
   it.each([

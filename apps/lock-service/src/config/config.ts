@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { defaultLimits, type LockNodeOptions } from '../domain/options.js';
+import { tlsProblems } from './tls-rules.js';
 
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -51,6 +52,28 @@ const positiveInt = (fallback: number) =>
     .transform(Number)
     .refine(Number.isSafeInteger, { error: 'must be a positive integer' })
     .default(fallback);
+
+/** A switch: the bare flag gives true; a variable says true or false (or 1/0, yes/no). */
+const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
+  true: true,
+  '1': true,
+  yes: true,
+  false: false,
+  '0': false,
+  no: false,
+};
+const onOff = z
+  .string()
+  .trim()
+  .transform((value, ctx) => {
+    const parsed = BOOLEAN_WORDS[value.toLowerCase()];
+    if (parsed !== undefined) return parsed;
+    ctx.issues.push({ code: 'custom', message: 'must be true or false', input: value });
+    return z.NEVER;
+  })
+  .default(false);
+
+const file = z.string().trim().min(1, { error: 'must not be empty' }).optional();
 
 const peers = z
   .string({ error: required })
@@ -121,6 +144,15 @@ export const serverConfigSchema = z
     logLevel: z
       .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
       .default('info'),
+    certFile: file,
+    keyFile: file,
+    trustedCaFile: file,
+    clientCertAuth: onOff,
+    peerCertFile: file,
+    peerKeyFile: file,
+    peerTrustedCaFile: file,
+    peerClientCertAuth: onOff,
+    insecure: onOff,
   })
   .check((ctx) => {
     if (ctx.issues.length > 0) return;
@@ -163,6 +195,10 @@ export const serverConfigSchema = z
         `${cfg.heartbeatIntervalMs} must be below ${describe('electionTimeoutMinMs')} (${cfg.electionTimeoutMinMs})`,
       );
     }
+    const hostOf = (address: string) => splitHostPort(address)?.host ?? '';
+    for (const problem of tlsProblems(cfg, { describe, hostOf })) {
+      issue(problem.key, problem.message);
+    }
   });
 
 export type ServerConfigInput = z.input<typeof serverConfigSchema>;
@@ -174,15 +210,15 @@ export interface ConfigOption {
   /** Long flag, e.g. --client-address. */
   readonly flag: string;
   readonly env: string;
-  /** Placeholder shown in --help. */
-  readonly value: string;
+  /** Placeholder shown in --help; none for a switch (a flag without a value). */
+  readonly value?: string;
   readonly description: string;
   readonly default?: string;
 }
 
 const option = (
   key: ConfigKey,
-  value: string,
+  value: string | undefined,
   description: string,
   dflt?: string | number,
 ): ConfigOption => {
@@ -191,7 +227,7 @@ const option = (
     key,
     flag: `--${kebab}`,
     env: `QUORUMLOCK_${kebab.replace(/-/g, '_').toUpperCase()}`,
-    value,
+    ...(value === undefined ? {} : { value }),
     description,
     ...(dflt === undefined ? {} : { default: String(dflt) }),
   };
@@ -269,6 +305,35 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   ),
   option('logFormat', LOG_FORMATS.join('|'), 'log output', 'json'),
   option('logLevel', LOG_LEVELS.join('|'), 'minimum log level', 'info'),
+  option('certFile', 'file', 'PEM certificate of the client plane: gRPC API and HTTP become TLS'),
+  option('keyFile', 'file', 'PEM private key of --cert-file'),
+  option(
+    'trustedCaFile',
+    'file',
+    'PEM CA bundle client certificates are verified against (asked for, not required)',
+  ),
+  option(
+    'clientCertAuth',
+    undefined,
+    'require a client certificate signed by --trusted-ca-file (HTTP: for /metrics, not probes)',
+  ),
+  option(
+    'peerCertFile',
+    'file',
+    'PEM certificate of the peer plane (Raft, forwarded calls), served and presented to peers',
+  ),
+  option('peerKeyFile', 'file', 'PEM private key of --peer-cert-file'),
+  option('peerTrustedCaFile', 'file', 'PEM CA bundle members verify each other against'),
+  option(
+    'peerClientCertAuth',
+    undefined,
+    'refuse peer connections without a certificate signed by --peer-trusted-ca-file',
+  ),
+  option(
+    'insecure',
+    undefined,
+    'allow a plaintext client or peer listener on an address other than loopback',
+  ),
 ];
 
 /** Every environment variable the server reads. */
@@ -276,7 +341,8 @@ export const CONFIG_ENV_VARS: readonly string[] = CONFIG_OPTIONS.map((o) => o.en
 
 const byKey = new Map(CONFIG_OPTIONS.map((o) => [o.key, o]));
 
-function describe(key: ConfigKey): string {
+/** A setting as the operator may have spelled it: `--flag (QUORUMLOCK_VARIABLE)`. */
+export function describe(key: ConfigKey): string {
   const o = byKey.get(key)!;
   return `${o.flag} (${o.env})`;
 }
@@ -292,7 +358,8 @@ export class ConfigError extends Error {
   }
 }
 
-export type ConfigFlags = Partial<Record<ConfigKey, string | undefined>>;
+/** What the CLI parsed: strings, and true for a switch given. */
+export type ConfigFlags = Partial<Record<ConfigKey, string | boolean | undefined>>;
 
 /**
  * Flags win over the environment. An empty environment variable counts as unset because
@@ -305,7 +372,11 @@ export function loadServerConfig(
   const input: Record<string, string | undefined> = {};
   for (const o of CONFIG_OPTIONS) {
     const fromEnv = env[o.env];
-    input[o.key] = flags[o.key] ?? (fromEnv === '' ? undefined : fromEnv);
+    const fromFlag = flags[o.key];
+    input[o.key] =
+      typeof fromFlag === 'boolean'
+        ? String(fromFlag)
+        : (fromFlag ?? (fromEnv === '' ? undefined : fromEnv));
   }
   const result = serverConfigSchema.safeParse(input);
   if (result.success) return result.data;

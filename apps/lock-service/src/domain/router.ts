@@ -8,13 +8,13 @@ import type { LockStateView } from './state-view.js';
 export type ServiceName = 'LockService' | 'ElectionService' | 'ClusterService';
 
 /**
- * How a follower reaches the leader's API: production forwards over gRPC (marking the call, so
- * that it is never forwarded again, and naming this member); a simulator calls the other
- * node's API in-process.
+ * How a follower reaches the leader's API at its peer address: production forwards over gRPC on
+ * the peer plane (marking the call, so that it is never forwarded again, and naming this
+ * member); a simulator calls the other node's API in-process.
  */
 export interface ForwardPort {
   call<T>(
-    address: string,
+    peerAddress: string,
     service: ServiceName,
     method: string,
     req: unknown,
@@ -46,7 +46,7 @@ const CATCH_UP_MS = 5_000;
 
 /**
  * Sends every call to the leader: runs it here when this node leads (and its duties have
- * started), else forwards it to the leader's client address, learnt from the log.
+ * started), else forwards it to the leader's peer address (from --peers).
  */
 export class LeaderRouter {
   /** Members whose client address the leader is writing to the log. */
@@ -69,10 +69,10 @@ export class LeaderRouter {
     this.forward.close();
   }
 
-  /** The leader's client address, if this node knows it. */
-  leaderAddress(): string | undefined {
+  /** Where forwarded calls reach the leader, if this node knows one. */
+  private leaderAddress(): string | undefined {
     const leader = this.raft.leaderId();
-    return leader ? this.state.memberAddress(leader) : undefined;
+    return leader && Object.hasOwn(this.opts.peers, leader) ? this.opts.peers[leader] : undefined;
   }
 
   /** Runs local() on the leader; elsewhere forwards the call to the leader. */
@@ -101,9 +101,10 @@ export class LeaderRouter {
   }
 
   /**
-   * A follower serves clients too, and forwards to the leader: its client address must be in
-   * the members list. Until the log has it, the follower makes a forwarded read now and then;
-   * forwarded calls name their member (see learnMember). Called every ANNOUNCE_CHECK_MS.
+   * A follower serves clients too: its client address must be in the members list, where
+   * clients find it (Status, ListMembers). Until the log has it, the follower makes a forwarded
+   * read now and then; forwarded calls name their member (see learnMember). Called every
+   * ANNOUNCE_CHECK_MS.
    */
   announce(): void {
     if (this.stopped || this.leading()) return;

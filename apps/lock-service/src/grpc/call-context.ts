@@ -3,7 +3,6 @@
 import type { Deadline, Metadata } from '@grpc/grpc-js';
 import { defer, finalize, Observable } from 'rxjs';
 import type { CallContext } from '../domain/api.js';
-import { FORWARDED_HEADER, parseForwardedBy } from './grpc-forwarder.js';
 import { ignoreRejection } from '../../../../libs/common/src/ignore.js';
 
 /** The part of every grpc-js server call this layer uses. */
@@ -23,12 +22,16 @@ export function monotonicDeadline(deadline: Deadline): number | undefined {
   return performance.now() + (at - Date.now());
 }
 
+/** What a call's context holds besides its deadline and cancellation. */
+export type CallFacts = Omit<CallContext, 'deadline' | 'signal'>;
+
 /**
  * The context lives only as long as the handler: grpc-js emits "cancelled" for client
  * cancellation and an expired deadline, but also whenever a call's HTTP/2 stream closes, even
- * after a normal status, and that must not abort anything.
+ * after a normal status, and that must not abort anything. Nothing here comes from the call's
+ * metadata: a client could write anything there (forwarding marks are for the peer plane).
  */
-function openContext(call: GrpcCall): { ctx: CallContext; release: () => void } {
+function openContext(call: GrpcCall, facts: CallFacts): { ctx: CallContext; release: () => void } {
   const controller = new AbortController();
   function release() {
     call.off('cancelled', onCancel);
@@ -39,23 +42,22 @@ function openContext(call: GrpcCall): { ctx: CallContext; release: () => void } 
   }
   if (call.cancelled) onCancel();
   else call.on('cancelled', onCancel);
-  const forwarded = call.metadata.get(FORWARDED_HEADER);
-  const by = typeof forwarded[0] === 'string' ? parseForwardedBy(forwarded[0]) : undefined;
   const ctx: CallContext = {
     deadline: monotonicDeadline(call.getDeadline()),
     signal: controller.signal,
-    forwarded: forwarded.length > 0,
-    ...(by ? { forwardedBy: by } : {}),
+    forwarded: false,
+    ...facts,
   };
   return { ctx, release };
 }
 
-/** Runs a unary handler with the call's context. */
+/** Runs a unary handler with the call's context (facts: what the peer plane vouches for). */
 export function withContext<T>(
   call: GrpcCall,
   handler: (ctx: CallContext) => Promise<T>,
+  facts: CallFacts = {},
 ): Promise<T> {
-  const { ctx, release } = openContext(call);
+  const { ctx, release } = openContext(call, facts);
   return Promise.resolve()
     .then(() => handler(ctx))
     .finally(release);
@@ -67,7 +69,7 @@ export function streamWithContext<T>(
   handler: (ctx: CallContext) => Observable<T>,
 ): Observable<T> {
   return defer(() => {
-    const { ctx, release } = openContext(call);
+    const { ctx, release } = openContext(call, {});
     return handler(ctx).pipe(finalize(release));
   });
 }

@@ -6,6 +6,11 @@ import { loadApiPackage } from './proto.js';
 
 /** Marks a forwarded call; its value is the forwarding member, `id=client-address`. */
 export const FORWARDED_HEADER = 'x-quorumlock-forwarded';
+/**
+ * The caller the forwarding member authenticated (CallContext.principal), percent-encoded: a
+ * certificate's name may hold characters a header value may not.
+ */
+export const PRINCIPAL_HEADER = 'x-quorumlock-principal';
 
 /** The forwarding member named by a FORWARDED_HEADER value, if it names one. */
 export function parseForwardedBy(
@@ -23,15 +28,22 @@ type UnaryFn = (
 ) => void;
 
 /**
- * Followers forward calls to the leader's client address, so that clients can use any node
- * (one address behind a load balancer). A forwarded call is marked and never forwarded again.
+ * Followers forward calls to the leader, so that clients can use any node (one address behind a
+ * load balancer). Forwarding is the peer plane's: calls go to the leader's Raft address under the
+ * peer credentials (ForwardedCalls answers them there), marked, and are never forwarded again.
  */
 export class GrpcForwarder implements ForwardPort {
   private readonly pkg = loadApiPackage();
   private readonly clients = new Map<string, grpc.Client>();
 
-  /** self: this member, so that the leader learns where it serves clients. */
-  constructor(private readonly self: { readonly id: string; readonly clientAddress: string }) {}
+  /**
+   * self: this member, so that the leader learns where it serves clients; credentials: the
+   * peer plane's (mutual TLS when configured).
+   */
+  constructor(
+    private readonly self: { readonly id: string; readonly clientAddress: string },
+    private readonly credentials = grpc.credentials.createInsecure(),
+  ) {}
 
   async call<T>(
     address: string,
@@ -47,6 +59,7 @@ export class GrpcForwarder implements ForwardPort {
     if (ctx.signal?.aborted) throw new DomainError(Code.UNAVAILABLE, 'forwarded call cancelled');
     const md = new grpc.Metadata();
     md.set(FORWARDED_HEADER, `${this.self.id}=${this.self.clientAddress}`);
+    if (ctx.principal !== undefined) md.set(PRINCIPAL_HEADER, encodeURIComponent(ctx.principal));
     const opts: grpc.CallOptions = {};
     if (ctx.deadline !== undefined)
       opts.deadline = Date.now() + Math.max(0, ctx.deadline - performance.now());
@@ -66,7 +79,7 @@ export class GrpcForwarder implements ForwardPort {
     let c = this.clients.get(key);
     if (!c) {
       const Ctor = this.pkg[service] as grpc.ServiceClientConstructor;
-      c = new Ctor(address, grpc.credentials.createInsecure(), {
+      c = new Ctor(address, this.credentials, {
         'grpc.max_receive_message_length': 4 << 20,
       });
       this.clients.set(key, c);

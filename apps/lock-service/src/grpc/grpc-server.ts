@@ -14,6 +14,8 @@ export interface GrpcServerOptions {
   readonly interceptors?: grpc.ServerInterceptor[];
   /** Server-side HTTP/2 keepalive pings; see ApplicationOptions.grpcKeepalive. */
   readonly keepalive?: { readonly intervalMs: number; readonly timeoutMs: number };
+  /** TLS, say; default plaintext. */
+  readonly credentials?: grpc.ServerCredentials;
 }
 
 export class QuorumLockGrpcServer extends ServerGrpc {
@@ -48,7 +50,7 @@ export class QuorumLockGrpcServer extends ServerGrpc {
     this.boundPort = await new Promise<number>((resolve, reject) => {
       server.bindAsync(
         this.serverOptions.address,
-        grpc.ServerCredentials.createInsecure(),
+        this.serverOptions.credentials ?? grpc.ServerCredentials.createInsecure(),
         (err, port) => (err ? reject(err) : resolve(port)),
       );
     });

@@ -29,6 +29,12 @@ export interface TransportLogger {
   warn(obj: object, msg: string): void;
 }
 
+/** A gRPC service to serve next to Raft's own, on the same listener. */
+export interface PeerService {
+  readonly definition: grpc.ServiceDefinition;
+  readonly implementation: grpc.UntypedServiceImplementation;
+}
+
 export interface GrpcTransportOptions {
   readonly id: NodeId;
   /** host:port; port 0 binds an ephemeral port, readable from `port` after start(). */
@@ -59,6 +65,15 @@ export interface GrpcTransportOptions {
     chunks: AsyncIterable<Uint8Array>,
   ) => Promise<SnapshotData>;
   readonly logger?: TransportLogger;
+  /** The listener's credentials (TLS, say); default plaintext. */
+  readonly serverCredentials?: grpc.ServerCredentials;
+  /** The credentials this node dials its peers with; default plaintext. */
+  readonly channelCredentials?: grpc.ChannelCredentials;
+  /**
+   * More services on the listener, under its credentials: the engine's user carries its own
+   * node-to-node calls there rather than open a second listener to secure.
+   */
+  readonly services?: readonly PeerService[];
 }
 
 const MiB = 1024 * 1024;
@@ -142,10 +157,12 @@ export class GrpcTransport implements Transport {
       RequestVote: this.unary(decodeRequestVote),
       TimeoutNow: this.unary(decodeTimeoutNow),
     });
+    for (const s of this.opts.services ?? [])
+      this.server.addService(s.definition, s.implementation);
     this.boundPort = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(
         this.opts.listenAddress,
-        grpc.ServerCredentials.createInsecure(),
+        this.opts.serverCredentials ?? grpc.ServerCredentials.createInsecure(),
         (err, port) => (err ? reject(err) : resolve(port)),
       );
     });
@@ -249,7 +266,11 @@ export class GrpcTransport implements Transport {
       this.log.warn({ peer }, 'dropping message to unknown peer');
       return null;
     }
-    const client = new grpc.Client(address, grpc.credentials.createInsecure(), this.channelOptions);
+    const client = new grpc.Client(
+      address,
+      this.opts.channelCredentials ?? grpc.credentials.createInsecure(),
+      this.channelOptions,
+    );
     this.clients.set(peer, client);
     return client;
   }

@@ -1,6 +1,7 @@
 export {
   GrpcTransport,
   type GrpcTransportOptions,
+  type PeerService,
   type TransportLogger,
 } from './grpc-transport.js';
 export {

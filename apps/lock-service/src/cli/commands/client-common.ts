@@ -1,4 +1,5 @@
 // What the client commands share: connection flags, durations, output, exit codes, errors.
+import { readFileSync } from 'node:fs';
 import {
   type Command,
   CommanderError,
@@ -13,6 +14,7 @@ import {
   NotFoundError,
   QuorumLockClient,
   QuorumLockError,
+  type TlsOptions,
   UnavailableError,
 } from '@quorumlock/client';
 import { EXIT_USAGE, usageError } from './common.js';
@@ -67,9 +69,12 @@ export interface ClientFlags {
   endpoints: string;
   json?: boolean;
   timeout: number;
+  cacert?: string;
+  cert?: string;
+  key?: string;
 }
 
-/** --endpoints, --json and --timeout, on every client command. */
+/** --endpoints, --json, --timeout and the TLS files, on every client command. */
 export function clientCommand(program: Command, name: string, description: string): Command {
   return program
     .command(name)
@@ -80,7 +85,42 @@ export function clientCommand(program: Command, name: string, description: strin
         .default(DEFAULT_ENDPOINTS),
     )
     .option('--json', 'machine-readable output (JSON; one object per line for streams)')
-    .addOption(duration('--timeout <duration>', 'budget of each call, retries included', '10s'));
+    .addOption(duration('--timeout <duration>', 'budget of each call, retries included', '10s'))
+    .addOption(
+      new Option('--cacert <file>', 'TLS: PEM CA the servers are verified against').env(
+        'QUORUMLOCK_CACERT',
+      ),
+    )
+    .addOption(
+      new Option('--cert <file>', 'mutual TLS: PEM client certificate (with --key)').env(
+        'QUORUMLOCK_CERT',
+      ),
+    )
+    .addOption(
+      new Option('--key <file>', 'mutual TLS: PEM private key of --cert').env('QUORUMLOCK_KEY'),
+    );
+}
+
+/**
+ * The SDK's TLS option from the flags: TLS once any file is given (with only --cert and
+ * --key, the servers are verified against the system's CAs); plaintext with none.
+ */
+function tlsFrom(cmd: Command, flags: ClientFlags): TlsOptions | undefined {
+  const { cacert, cert, key } = flags;
+  if (cacert === undefined && cert === undefined && key === undefined) return undefined;
+  if ((cert === undefined) !== (key === undefined))
+    usageError(cmd, cert === undefined ? '--key needs --cert' : '--cert needs --key');
+  const read = (flag: string, path: string | undefined) => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      return usageError(cmd, `${flag}: cannot read ${path}: ${(e as Error).message}`);
+    }
+  };
+  const ca = read('--cacert', cacert);
+  const pair = { cert: read('--cert', cert), key: read('--key', key) };
+  return { ...(ca ? { ca } : {}), ...(pair.cert && pair.key ? pair : {}) };
 }
 
 export const ttlOption = () =>
@@ -102,7 +142,12 @@ export function makeClient(cmd: Command, flags: ClientFlags): QuorumLockClient {
       cmd,
       `--endpoints: ${bad === undefined ? 'none given' : `"${bad}" is not host:port`}`,
     );
-  return new QuorumLockClient({ endpoints, callTimeoutMs: flags.timeout });
+  const tls = tlsFrom(cmd, flags);
+  return new QuorumLockClient({
+    endpoints,
+    callTimeoutMs: flags.timeout,
+    ...(tls === undefined ? {} : { tls }),
+  });
 }
 
 /** JSON with bigints as plain numbers (fencing tokens are uint64; JSON numbers have no limit). */

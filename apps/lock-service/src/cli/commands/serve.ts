@@ -8,6 +8,7 @@ import {
   type ServerConfig,
 } from '../../config/config.js';
 import { createLogger, serve } from '../../server.js';
+import { TransportSecurity } from '../../tls/transport-security.js';
 import { usageError } from './common.js';
 
 export function registerServe(program: Command): void {
@@ -16,7 +17,8 @@ export function registerServe(program: Command): void {
     .description('run one node of a Quorum Lock cluster (flags override QUORUMLOCK_* variables)');
   for (const o of CONFIG_OPTIONS) {
     const dflt = o.default === undefined ? '' : `, default ${o.default}`;
-    command.option(`${o.flag} <${o.value}>`, `${o.description} [${o.env}${dflt}]`);
+    const flag = o.value === undefined ? o.flag : `${o.flag} <${o.value}>`;
+    command.option(flag, `${o.description} [${o.env}${dflt}]`);
   }
   command.action(async (flags: ConfigFlags, cmd: Command) => {
     let config: ServerConfig;
@@ -29,9 +31,12 @@ export function registerServe(program: Command): void {
     const logger = createLogger(config).child({ node: config.id });
     let code = 0;
     try {
-      const server = await serve(config, { logger });
+      // Reads the certificate files: one that is missing or bad is a configuration error.
+      const security = new TransportSecurity(config, logger);
+      const server = await serve(config, { logger, security });
       await server.closed;
     } catch (err) {
+      if (err instanceof ConfigError) usageError(cmd, err.message);
       logger.fatal({ err }, 'quorumlock serve failed');
       code = 1;
     }
