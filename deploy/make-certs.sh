@@ -33,7 +33,6 @@ for n in n1 n2 n3; do
   sign $n-peer peer-ca serverAuth,clientAuth DNS:$n
 done
 sign client client-ca clientAuth
-sign prometheus client-ca clientAuth
 
 # The containers run as uid 10001, which must read the keys through the bind mount: in this
 # local sandbox they are world-readable. In production, mount them readable by that user only.
