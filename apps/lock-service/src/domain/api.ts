@@ -70,6 +70,7 @@ export interface CallContext {
   readonly forwarded?: boolean;
   /** The member that forwarded the call, and the client address it serves on. */
   readonly forwardedBy?: { readonly id: string; readonly clientAddress: string };
+  readonly principal?: string;
 }
 
 /**
