@@ -20,9 +20,10 @@ import { LockNode } from './domain/lock-node.js';
 import type { ForwardPort } from './domain/router.js';
 import { GrpcForwarder } from './grpc/grpc-forwarder.js';
 import { GrpcApiModule } from './grpc/grpc.module.js';
-import { LOCK_API, LOGGER } from './grpc/tokens.js';
+import { ACCESS_CONTROL, LOCK_API, LOGGER } from './grpc/tokens.js';
 import { HttpApiModule } from './http/http.module.js';
 import type { Telemetry } from './metrics/telemetry.js';
+import type { AccessControl } from './security/access-control.js';
 
 export const SERVER_CONFIG = Symbol('ServerConfig');
 export const LOCK_NODE = Symbol('LockNode');
@@ -36,15 +37,21 @@ export const TELEMETRY = Symbol('Telemetry');
 @Global()
 @Module({})
 export class ConfigModule {
-  static forRoot(config: ServerConfig, logger: Logger, telemetry?: Telemetry): DynamicModule {
+  static forRoot(
+    config: ServerConfig,
+    logger: Logger,
+    access: AccessControl,
+    telemetry?: Telemetry,
+  ): DynamicModule {
     return {
       module: ConfigModule,
       providers: [
         { provide: SERVER_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
+        { provide: ACCESS_CONTROL, useValue: access },
         { provide: TELEMETRY, useValue: telemetry ?? null },
       ],
-      exports: [SERVER_CONFIG, LOGGER, TELEMETRY],
+      exports: [SERVER_CONFIG, LOGGER, ACCESS_CONTROL, TELEMETRY],
     };
   }
 }
@@ -111,20 +118,26 @@ export class NodePortsModule {}
       useFactory: async (
         config: ServerConfig,
         logger: Logger,
+        access: AccessControl,
         telemetry: Telemetry | null,
         storage: Storage,
         transport: Transport,
         forward: ForwardPort,
       ) => {
-        const node = await LockNode.start(toLockNodeOptions(config, logger), {
-          storage,
-          transport,
-          forward,
-        });
+        const options = { ...toLockNodeOptions(config, logger), isAdmin: access.isAdmin };
+        const node = await LockNode.start(options, { storage, transport, forward });
         telemetry?.attach(node, logger);
         return node;
       },
-      inject: [SERVER_CONFIG, LOGGER, TELEMETRY, RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT],
+      inject: [
+        SERVER_CONFIG,
+        LOGGER,
+        ACCESS_CONTROL,
+        TELEMETRY,
+        RAFT_STORAGE,
+        RAFT_TRANSPORT,
+        FORWARD_PORT,
+      ],
     },
     {
       provide: LOCK_API,
@@ -140,11 +153,16 @@ export class LockModule {}
 
 @Module({})
 export class AppModule {
-  static forRoot(config: ServerConfig, logger: Logger, telemetry?: Telemetry): DynamicModule {
+  static forRoot(
+    config: ServerConfig,
+    logger: Logger,
+    access: AccessControl,
+    telemetry?: Telemetry,
+  ): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(config, logger, telemetry),
+        ConfigModule.forRoot(config, logger, access, telemetry),
         NodePortsModule,
         LockModule,
         GrpcApiModule,

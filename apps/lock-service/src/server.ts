@@ -8,11 +8,14 @@ import type { DynamicModule, INestApplication, LoggerService, Type } from '@nest
 import { NestFactory } from '@nestjs/core';
 import { pino, type Logger } from 'pino';
 import { AppModule, LockNodeLifecycle } from './app.module.js';
-import { type ServerConfig, splitHostPort } from './config/config.js';
+import { CONFIG_OPTIONS, ConfigError, type ServerConfig, splitHostPort } from './config/config.js';
 import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
 import { GrpcHealth } from './grpc/health.js';
 import { ServingState } from './grpc/serving.js';
 import { Telemetry } from './metrics/telemetry.js';
+import { AccessControl } from './security/access-control.js';
+import { AuthConfigError } from './security/auth-config.js';
+import { AuthConfigFile } from './security/auth-config-file.js';
 import { ignoreRejection } from '../../../libs/common/src/ignore.js';
 
 /** How long gRPC calls still running after the node stopped get before they are cut. */
@@ -219,6 +222,23 @@ export async function startApplication(
   }
 }
 
+/** The --auth-config file, loaded and watched; a bad one is a configuration error. */
+function openAuthConfig(
+  config: ServerConfig,
+  logger: Logger,
+  access: AccessControl,
+): AuthConfigFile | undefined {
+  const file = config.authConfig;
+  if (file === undefined) return undefined;
+  try {
+    return AuthConfigFile.open(file, { logger, onLoad: (p) => access.setPolicy(p) });
+  } catch (e) {
+    if (!(e instanceof AuthConfigError)) throw e;
+    const o = CONFIG_OPTIONS.find((x) => x.key === 'authConfig')!;
+    throw new ConfigError(e.problems.map((p) => `invalid ${o.flag} (${o.env}) ${file}: ${p}`));
+  }
+}
+
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -242,16 +262,32 @@ export async function serve(
   const logger = telemetry.withRaftContext(
     options.logger ?? createLogger(config).child({ node: config.id }),
   );
-  const started = await startApplication(AppModule.forRoot(config, logger, telemetry), {
-    clientAddress: config.clientListenAddress ?? config.clientAddress,
-    metricsAddress: config.metricsAddress,
-    logger,
-    grpcInterceptors: [telemetry.grpcInterceptor],
-    grpcKeepalive: {
-      intervalMs: config.grpcKeepaliveIntervalMs,
-      timeoutMs: config.grpcKeepaliveTimeoutMs,
+  const access = new AccessControl({
+    insecure: config.insecure,
+    onDenied: (d) => {
+      telemetry.authDenied(d.action);
+      const { rpc, action, code, on, principal, peer, reason } = d;
+      logger.warn({ rpc, action, code, on, principal, peer, reason }, 'call refused');
     },
   });
+  const authFile = openAuthConfig(config, logger, access);
+  let started: Application;
+  try {
+    started = await startApplication(AppModule.forRoot(config, logger, access, telemetry), {
+      clientAddress: config.clientListenAddress ?? config.clientAddress,
+      metricsAddress: config.metricsAddress,
+      logger,
+      grpcInterceptors: [telemetry.grpcInterceptor],
+      grpcKeepalive: {
+        intervalMs: config.grpcKeepaliveIntervalMs,
+        timeoutMs: config.grpcKeepaliveTimeoutMs,
+      },
+    });
+  } catch (err) {
+    authFile?.close();
+    telemetry.close();
+    throw err;
+  }
   const lockNode = started.app.get(LockNodeLifecycle);
   logger.info(
     {
@@ -305,11 +341,18 @@ export async function serve(
       logger.info('stopped');
     } finally {
       telemetry.close();
+      authFile?.close();
       for (const s of signals) process.off(s, onSignal);
+      process.off('SIGHUP', onHangUp);
     }
   }
 
-  if (options.handleSignals ?? true) for (const s of signals) process.on(s, onSignal);
+  // SIGHUP re-reads the auth config at once (changes are also noticed by themselves).
+  const onHangUp = () => void authFile?.reload('SIGHUP');
+  if (options.handleSignals ?? true) {
+    for (const s of signals) process.on(s, onSignal);
+    if (authFile) process.on('SIGHUP', onHangUp);
+  }
   // After a failed storage write (or a broken Raft invariant) the node's state is unknown: exit
   // so a supervisor restarts the node, which then reloads (and checks) what is really on disk.
   lockNode.node.onFatal(() => {

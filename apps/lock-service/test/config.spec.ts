@@ -54,6 +54,7 @@ describe('loadServerConfig', () => {
       maxStreamBufferBytes: defaultLimits.maxStreamBufferBytes,
       logFormat: 'json',
       logLevel: 'info',
+      insecure: false,
     });
   });
 
@@ -82,6 +83,8 @@ describe('loadServerConfig', () => {
         QUORUMLOCK_MAX_STREAM_BUFFER_BYTES: '1000000',
         QUORUMLOCK_LOG_FORMAT: 'pretty',
         QUORUMLOCK_LOG_LEVEL: 'debug',
+        QUORUMLOCK_AUTH_CONFIG: '/etc/quorumlock/auth.yaml',
+        QUORUMLOCK_INSECURE: 'true',
       },
     );
     expect(config).toEqual({
@@ -106,7 +109,26 @@ describe('loadServerConfig', () => {
       maxStreamBufferBytes: 1_000_000,
       logFormat: 'pretty',
       logLevel: 'debug',
+      authConfig: '/etc/quorumlock/auth.yaml',
+      insecure: true,
     });
+  });
+
+  it('takes --insecure as a bare switch, and QUORUMLOCK_INSECURE as true or false', () => {
+    expect(loadServerConfig({ ...valid, insecure: true }, {}).insecure).toBe(true);
+    expect(loadServerConfig(valid, { QUORUMLOCK_INSECURE: 'no' }).insecure).toBe(false);
+    expect(problems(valid, { QUORUMLOCK_INSECURE: 'maybe' })).toEqual([
+      'invalid --insecure (QUORUMLOCK_INSECURE): must be true or false',
+    ]);
+  });
+
+  it('resolves --auth-config against the working directory, and refuses an empty one', () => {
+    expect(loadServerConfig({ ...valid, authConfig: 'auth.yaml' }, {}).authConfig).toBe(
+      resolve('auth.yaml'),
+    );
+    expect(problems({ ...valid, authConfig: ' ' })).toEqual([
+      'invalid --auth-config (QUORUMLOCK_AUTH_CONFIG): must not be empty',
+    ]);
   });
 
   it('lets a flag win over its variable', () => {
@@ -327,6 +349,8 @@ describe('CONFIG_ENV_VARS', () => {
         'QUORUMLOCK_MAX_STREAM_BUFFER_BYTES',
         'QUORUMLOCK_LOG_FORMAT',
         'QUORUMLOCK_LOG_LEVEL',
+        'QUORUMLOCK_AUTH_CONFIG',
+        'QUORUMLOCK_INSECURE',
       ].sort(),
     );
   });

@@ -52,6 +52,26 @@ const positiveInt = (fallback: number) =>
     .refine(Number.isSafeInteger, { error: 'must be a positive integer' })
     .default(fallback);
 
+/** A switch: the bare flag gives true; a variable says true or false (or 1/0, yes/no). */
+const BOOLEAN_WORDS: Readonly<Record<string, boolean>> = {
+  true: true,
+  '1': true,
+  yes: true,
+  false: false,
+  '0': false,
+  no: false,
+};
+const onOff = z
+  .string()
+  .trim()
+  .transform((value, ctx) => {
+    const parsed = BOOLEAN_WORDS[value.toLowerCase()];
+    if (parsed !== undefined) return parsed;
+    ctx.issues.push({ code: 'custom', message: 'must be true or false', input: value });
+    return z.NEVER;
+  })
+  .default(false);
+
 const peers = z
   .string({ error: required })
   .trim()
@@ -121,6 +141,13 @@ export const serverConfigSchema = z
     logLevel: z
       .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
       .default('info'),
+    authConfig: z
+      .string()
+      .trim()
+      .min(1, { error: 'must not be empty' })
+      .transform((file) => resolve(file))
+      .optional(),
+    insecure: onOff,
   })
   .check((ctx) => {
     if (ctx.issues.length > 0) return;
@@ -174,15 +201,15 @@ export interface ConfigOption {
   /** Long flag, e.g. --client-address. */
   readonly flag: string;
   readonly env: string;
-  /** Placeholder shown in --help. */
-  readonly value: string;
+  /** Placeholder shown in --help; none for a switch (a flag without a value). */
+  readonly value?: string;
   readonly description: string;
   readonly default?: string;
 }
 
 const option = (
   key: ConfigKey,
-  value: string,
+  value: string | undefined,
   description: string,
   dflt?: string | number,
 ): ConfigOption => {
@@ -191,7 +218,7 @@ const option = (
     key,
     flag: `--${kebab}`,
     env: `QUORUMLOCK_${kebab.replace(/-/g, '_').toUpperCase()}`,
-    value,
+    ...(value === undefined ? {} : { value }),
     description,
     ...(dflt === undefined ? {} : { default: String(dflt) }),
   };
@@ -269,6 +296,16 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   ),
   option('logFormat', LOG_FORMATS.join('|'), 'log output', 'json'),
   option('logLevel', LOG_LEVELS.join('|'), 'minimum log level', 'info'),
+  option(
+    'authConfig',
+    'file',
+    'YAML users, roles and grants: callers must authenticate (re-read on change and SIGHUP)',
+  ),
+  option(
+    'insecure',
+    undefined,
+    'allow a plaintext client or peer listener on an address other than loopback',
+  ),
 ];
 
 /** Every environment variable the server reads. */
@@ -292,7 +329,8 @@ export class ConfigError extends Error {
   }
 }
 
-export type ConfigFlags = Partial<Record<ConfigKey, string | undefined>>;
+/** What the CLI parsed: strings, and true for a switch given. */
+export type ConfigFlags = Partial<Record<ConfigKey, string | boolean | undefined>>;
 
 /**
  * Flags win over the environment. An empty environment variable counts as unset because
@@ -305,7 +343,11 @@ export function loadServerConfig(
   const input: Record<string, string | undefined> = {};
   for (const o of CONFIG_OPTIONS) {
     const fromEnv = env[o.env];
-    input[o.key] = flags[o.key] ?? (fromEnv === '' ? undefined : fromEnv);
+    const fromFlag = flags[o.key];
+    input[o.key] =
+      typeof fromFlag === 'boolean'
+        ? String(fromFlag)
+        : (fromFlag ?? (fromEnv === '' ? undefined : fromEnv));
   }
   const result = serverConfigSchema.safeParse(input);
   if (result.success) return result.data;

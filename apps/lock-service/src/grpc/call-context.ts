@@ -3,7 +3,7 @@
 import type { Deadline, Metadata } from '@grpc/grpc-js';
 import { defer, finalize, Observable } from 'rxjs';
 import type { CallContext } from '../domain/api.js';
-import { FORWARDED_HEADER, parseForwardedBy } from './grpc-forwarder.js';
+import { FORWARDED_HEADER, parseForwardedBy, PRINCIPAL_HEADER } from './grpc-forwarder.js';
 import { ignoreRejection } from '../../../../libs/common/src/ignore.js';
 
 /** The part of every grpc-js server call this layer uses. */
@@ -41,13 +41,28 @@ function openContext(call: GrpcCall): { ctx: CallContext; release: () => void } 
   else call.on('cancelled', onCancel);
   const forwarded = call.metadata.get(FORWARDED_HEADER);
   const by = typeof forwarded[0] === 'string' ? parseForwardedBy(forwarded[0]) : undefined;
+  const principal = forwarded.length > 0 ? forwardedPrincipal(call.metadata) : undefined;
   const ctx: CallContext = {
     deadline: monotonicDeadline(call.getDeadline()),
     signal: controller.signal,
     forwarded: forwarded.length > 0,
     ...(by ? { forwardedBy: by } : {}),
+    ...(principal === undefined ? {} : { principal }),
   };
   return { ctx, release };
+}
+
+/**
+ * The identity the forwarding member authenticated. Believed because forwarded calls come from
+ * members only: the peer plane's mutual TLS is what makes that so.
+ */
+function forwardedPrincipal(md: Metadata): string | undefined {
+  const [value] = md.get(PRINCIPAL_HEADER);
+  try {
+    return typeof value === 'string' ? decodeURIComponent(value) : undefined;
+  } catch {
+    return undefined; // not what a member sends: the call goes on as nobody's
+  }
 }
 
 /** Runs a unary handler with the call's context. */

@@ -6,6 +6,11 @@ import { loadApiPackage } from './proto.js';
 
 /** Marks a forwarded call; its value is the forwarding member, `id=client-address`. */
 export const FORWARDED_HEADER = 'x-quorumlock-forwarded';
+/**
+ * The caller the forwarding member authenticated (CallContext.principal), percent-encoded: a
+ * certificate's name may hold characters a header value may not.
+ */
+export const PRINCIPAL_HEADER = 'x-quorumlock-principal';
 
 /** The forwarding member named by a FORWARDED_HEADER value, if it names one. */
 export function parseForwardedBy(
@@ -47,6 +52,7 @@ export class GrpcForwarder implements ForwardPort {
     if (ctx.signal?.aborted) throw new DomainError(Code.UNAVAILABLE, 'forwarded call cancelled');
     const md = new grpc.Metadata();
     md.set(FORWARDED_HEADER, `${this.self.id}=${this.self.clientAddress}`);
+    if (ctx.principal !== undefined) md.set(PRINCIPAL_HEADER, encodeURIComponent(ctx.principal));
     const opts: grpc.CallOptions = {};
     if (ctx.deadline !== undefined)
       opts.deadline = Date.now() + Math.max(0, ctx.deadline - performance.now());
