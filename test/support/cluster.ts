@@ -56,6 +56,8 @@ export interface ClusterOptions {
    * up. Otherwise every live node must answer, and agree.
    */
   silentHaveNoSay?: boolean;
+  /** Bearer token of the kit's own calls (Status, agreement on a leader): nodes with auth. */
+  token?: string;
 }
 
 export class LocalCluster {
@@ -178,7 +180,7 @@ export class LocalCluster {
   api(id: string): ApiClient {
     let a = this.apis.get(id);
     if (!a) {
-      a = new ApiClient(this.node(id).client, PROBE_CHANNEL);
+      a = new ApiClient(this.node(id).client, PROBE_CHANNEL, this.o.token);
       this.apis.set(id, a);
     }
     return a;

@@ -14,9 +14,11 @@ export class ApiClient {
   readonly election: grpc.Client;
   readonly cluster: grpc.Client;
 
+  /** token: sent as `authorization: Bearer <token>` on every call (a cluster with auth). */
   constructor(
     readonly address: string,
     options: grpc.ChannelOptions = {},
+    private readonly token?: string,
   ) {
     const v1 = loadApiPackage();
     const creds = grpc.credentials.createInsecure();
@@ -37,10 +39,17 @@ export class ApiClient {
     const fn = (client as unknown as Partial<Record<string, Unary>>)[method];
     if (fn === undefined) throw new Error(`the client has no method ${method}`);
     return new Promise((resolve, reject) => {
-      fn.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) =>
+      fn.call(client, req, this.metadata(), { deadline: Date.now() + timeoutMs }, (e, r) =>
         e ? reject(e) : resolve(r as T),
       );
     });
+  }
+
+  /** Every call's metadata: the token, if this client has one. */
+  metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.token !== undefined) md.set('authorization', `Bearer ${this.token}`);
+    return md;
   }
 
   close(): void {

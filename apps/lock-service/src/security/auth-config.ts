@@ -56,7 +56,10 @@ const text = (what: string, allowEmpty: boolean) =>
   });
 
 const grantSchema = z.strictObject({
-  action: z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` }),
+  action: z.enum(ACTIONS, {
+    error: (iss) =>
+      `${iss.input === undefined ? 'required: ' : 'must be '}one of ${ACTIONS.join(', ')}`,
+  }),
   prefix: text('the start of the names it grants; "" for every name', true).optional(),
 });
 

@@ -67,9 +67,10 @@ export interface ClientFlags {
   endpoints: string;
   json?: boolean;
   timeout: number;
+  token?: string;
 }
 
-/** --endpoints, --json and --timeout, on every client command. */
+/** --endpoints, --json, --timeout and --token, on every client command. */
 export function clientCommand(program: Command, name: string, description: string): Command {
   return program
     .command(name)
@@ -80,7 +81,13 @@ export function clientCommand(program: Command, name: string, description: strin
         .default(DEFAULT_ENDPOINTS),
     )
     .option('--json', 'machine-readable output (JSON; one object per line for streams)')
-    .addOption(duration('--timeout <duration>', 'budget of each call, retries included', '10s'));
+    .addOption(duration('--timeout <duration>', 'budget of each call, retries included', '10s'))
+    .addOption(
+      new Option(
+        '--token <token>',
+        'bearer token for a cluster run with --auth-config (prefer the variable: flags show in ps)',
+      ).env('QUORUMLOCK_TOKEN'),
+    );
 }
 
 export const ttlOption = () =>
@@ -102,7 +109,13 @@ export function makeClient(cmd: Command, flags: ClientFlags): QuorumLockClient {
       cmd,
       `--endpoints: ${bad === undefined ? 'none given' : `"${bad}" is not host:port`}`,
     );
-  return new QuorumLockClient({ endpoints, callTimeoutMs: flags.timeout });
+  if (flags.token !== undefined && !/^[\x21-\x7e]+$/.test(flags.token))
+    usageError(cmd, '--token: must be printable ASCII without spaces');
+  return new QuorumLockClient({
+    endpoints,
+    callTimeoutMs: flags.timeout,
+    ...(flags.token ? { token: flags.token } : {}),
+  });
 }
 
 /** JSON with bigints as plain numbers (fencing tokens are uint64; JSON numbers have no limit). */
