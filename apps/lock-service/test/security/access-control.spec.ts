@@ -83,7 +83,11 @@ const MATRIX: [RpcName, object, string, string | undefined][] = [
 describe('with an auth config', () => {
   test('every RPC of the API has an action (health checks have none: they stay open)', () => {
     const rpcs = [LockServiceDefinition, ElectionServiceDefinition, ClusterServiceDefinition]
-      .flatMap((s) => Object.values(s.methods).map((m) => `${s.name}/${m.name}`))
+      .flatMap((s) =>
+        Object.values(s.methods as Record<string, { name: string }>).map(
+          (m) => `${s.name}/${m.name}`,
+        ),
+      )
       .sort();
     expect(Object.keys(RPC_ACCESS).sort()).toEqual(rpcs);
     expect(new Set(MATRIX.map(([rpc]) => rpc)).size).toBe(rpcs.length);
