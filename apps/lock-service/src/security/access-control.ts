@@ -156,7 +156,8 @@ function identify(
 
 function describeTarget(action: Action, target: Target | undefined): string {
   if (action === 'admin') return 'the cluster';
-  if (target === undefined) return 'the call';
+  // Renew, KeepAlive and Release of a whole lease name a lease; Status and ListMembers nothing.
+  if (target === undefined) return action === 'lock' ? 'a lease' : 'the cluster';
   return 'prefix' in target
     ? `prefix ${JSON.stringify(target.prefix)}`
     : JSON.stringify(target.name);
