@@ -14,8 +14,16 @@ import { authYaml, tokenOf } from '../support/auth.js';
 import { LocalCluster, QUORUMLOCK_BIN } from '../support/cluster.js';
 import { fresh, grpc, methods, type Methods, roles } from '../support/e2e.js';
 import { ApiClient } from '../support/grpc-clients.js';
+import { whileUnavailable } from '../support/retry.js';
 import { scrape, valueOf } from '../support/metrics.js';
-import { EventType, expectCode, openObserve, openWatch, syncWatch } from '../support/streams.js';
+import {
+  EventType,
+  expectCode,
+  HealthClient,
+  openObserve,
+  openWatch,
+  syncWatch,
+} from '../support/streams.js';
 
 const run = promisify(execFile);
 
@@ -67,7 +75,9 @@ describe('authentication and authorization (3-node cluster, --auth-config)', () 
     async (on) => {
       const node = on === 'leader' ? leader : follower;
       const name = `billing/${fresh('lock')}`;
-      const g = await as('billing', node).acquire({ name, owner: 'b' });
+      const g = await whileUnavailable(() =>
+        as('billing', node).acquire({ name, owner: 'b', request_id: name }),
+      );
       expect(g.acquired).toBe(true);
       await expectCode(
         as('reports', node).acquire({ name: `billing/${fresh('x')}`, owner: 'r' }),
@@ -86,7 +96,9 @@ describe('authentication and authorization (3-node cluster, --auth-config)', () 
 
   test('elect: allowed, refused, unauthenticated', async () => {
     const election = `billing/${fresh('e')}`;
-    const g = await as('billing').campaign({ election, candidate: 'b', value: 'v1' });
+    const g = await whileUnavailable(() =>
+      as('billing').campaign({ election, candidate: 'b', value: 'v1', request_id: election }),
+    );
     expect(g.elected).toBe(true);
     const r = as('reports');
     await expectCode(r.campaign({ election, candidate: 'r' }), DENIED, `elect on "${election}"`);
@@ -140,6 +152,16 @@ describe('authentication and authorization (3-node cluster, --auth-config)', () 
     expect(await as('monitor').status()).toMatchObject({ leader_id: leader });
     await expectCode(none.call(none.cluster, 'ListMembers', {}), UNAUTH);
     await expectCode(as('none').status(), UNAUTH);
+  });
+
+  test('health checks stay open: no credentials needed', async () => {
+    const health = new HealthClient(c.node(follower).client);
+    try {
+      expect(await health.check()).toEqual({ status: 'SERVING' });
+      expect(await health.check('quorumlock.v1.LockService')).toEqual({ status: 'SERVING' });
+    } finally {
+      health.close();
+    }
   });
 
   test('a Watch on a prefix partly readable delivers only the readable names', async () => {
