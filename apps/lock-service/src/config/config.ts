@@ -304,7 +304,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   option(
     'insecure',
     undefined,
-    'allow a plaintext client or peer listener on an address other than loopback',
+    'without --auth-config, take admin calls (TransferLeadership) from callers not on loopback',
   ),
 ];
 
