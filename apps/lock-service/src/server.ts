@@ -270,9 +270,10 @@ export async function serve(
       logger.warn({ rpc, action, code, on, principal, peer, reason }, 'call refused');
     },
   });
-  const authFile = openAuthConfig(config, logger, access);
+  let authFile: AuthConfigFile | undefined;
   let started: Application;
   try {
+    authFile = openAuthConfig(config, logger, access);
     started = await startApplication(AppModule.forRoot(config, logger, access, telemetry), {
       clientAddress: config.clientListenAddress ?? config.clientAddress,
       metricsAddress: config.metricsAddress,

@@ -53,8 +53,8 @@ function openContext(call: GrpcCall): { ctx: CallContext; release: () => void } 
 }
 
 /**
- * The identity the forwarding member authenticated. Believed because forwarded calls come from
- * members only: the peer plane's mutual TLS is what makes that so.
+ * The identity the forwarding member authenticated, believed as the forwarding mark itself is:
+ * whoever may mark a call forwarded may name its caller, so only members must be able to.
  */
 function forwardedPrincipal(md: Metadata): string | undefined {
   const [value] = md.get(PRINCIPAL_HEADER);
