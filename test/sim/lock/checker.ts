@@ -398,7 +398,8 @@ function checkOwnership(ops: Op[], admin: string, add: (p: string, d: string) =>
     const owner = creator.get(o.lease);
     if (o.lease === '' || owner === undefined || owner === o.principal || o.principal === admin)
       continue;
-    n++;
+    // Examined: the calls the service decided (refused, or answered), not those lost or late.
+    if (o.outcome === 'ok' || o.code === 7) n++;
     const used =
       o.outcome === 'ok' &&
       (o.kind === 'renew' ||
