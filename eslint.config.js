@@ -83,4 +83,11 @@ export default tseslint.config(
     files: ['apps/lock-service/src/domain/**'],
     rules: noImports(layer(['grpc', 'http'], 'the domain knows no transport'), RAFT_TESTS),
   },
+  {
+    files: ['apps/lock-service/src/security/**'],
+    rules: noImports(
+      layer(['grpc', 'http', 'metrics'], 'who may call what is decided without a transport'),
+      RAFT_TESTS,
+    ),
+  },
 );

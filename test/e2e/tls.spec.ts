@@ -77,7 +77,7 @@ describe('mutual TLS on both planes (3-node cluster)', () => {
 
   test('believes no forwarding mark a client writes: a forged member address never reaches the log', async () => {
     const call = (address: string, forged: string) => {
-      const api = new ApiClient(address, {}, pki.credentials());
+      const api = new ApiClient(address, {}, undefined, pki.credentials());
       const md = new grpc.Metadata();
       md.set('x-quorumlock-forwarded', forged);
       md.set('x-quorumlock-principal', 'admin');

@@ -59,6 +59,8 @@ export interface ClusterOptions {
   silentHaveNoSay?: boolean;
   /** What the kit's own calls (status, agreement on a leader) dial with; default plaintext. */
   credentials?: ChannelCredentials;
+  /** Bearer token of the kit's own calls (Status, agreement on a leader): nodes with auth. */
+  token?: string;
 }
 
 export class LocalCluster {
@@ -181,7 +183,7 @@ export class LocalCluster {
   api(id: string): ApiClient {
     let a = this.apis.get(id);
     if (!a) {
-      a = new ApiClient(this.node(id).client, PROBE_CHANNEL, this.o.credentials);
+      a = new ApiClient(this.node(id).client, PROBE_CHANNEL, this.o.token, this.o.credentials);
       this.apis.set(id, a);
     }
     return a;

@@ -14,9 +14,14 @@ export class ApiClient {
   readonly election: grpc.Client;
   readonly cluster: grpc.Client;
 
+  /**
+   * token: sent as `authorization: Bearer <token>` on every call (a cluster with auth); creds:
+   * the channel's (TLS), default plaintext.
+   */
   constructor(
     readonly address: string,
     options: grpc.ChannelOptions = {},
+    private readonly token?: string,
     creds = grpc.credentials.createInsecure(),
   ) {
     const v1 = loadApiPackage();
@@ -33,7 +38,7 @@ export class ApiClient {
     method: string,
     req: object,
     timeoutMs = 10_000,
-    md = new grpc.Metadata(),
+    md = this.metadata(),
   ): Promise<T> {
     const fn = (client as unknown as Partial<Record<string, Unary>>)[method];
     if (fn === undefined) throw new Error(`the client has no method ${method}`);
@@ -42,6 +47,13 @@ export class ApiClient {
         e ? reject(e) : resolve(r as T),
       );
     });
+  }
+
+  /** Every call's metadata: the token, if this client has one. */
+  metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.token !== undefined) md.set('authorization', `Bearer ${this.token}`);
+    return md;
   }
 
   close(): void {

@@ -35,3 +35,19 @@ export async function onAnyNode<T>(
   }
   throw new Error(`no node answered within ${timeoutMs} ms: ${String(last)}`);
 }
+
+/**
+ * fn, again while it fails UNAVAILABLE (a leader starting its term, or changing under load), as
+ * a client retries; bounded. Only for calls that may be repeated (a request_id, or a read).
+ */
+export async function whileUnavailable<T>(fn: () => Promise<T>, timeoutMs = 15_000): Promise<T> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (e) {
+      if ((e as ServiceError).code !== status.UNAVAILABLE || performance.now() > deadline) throw e;
+      await sleep(50 + Math.random() * 50); // a client's backoff between attempts
+    }
+  }
+}

@@ -112,20 +112,27 @@ export class StreamReader<T> {
   }
 }
 
-function serverStream<T>(client: grpc.Client, method: string, req: object): StreamReader<T> {
-  const fn = (client as unknown as Partial<Record<string, (r: object) => AnyStream>>)[method];
+/** A server stream on `client`, with `api`'s metadata (its token, if it has one). */
+function serverStream<T>(
+  api: ApiClient,
+  client: grpc.Client,
+  method: string,
+  req: object,
+): StreamReader<T> {
+  type Open = (r: object, md: grpc.Metadata) => AnyStream;
+  const fn = (client as unknown as Partial<Record<string, Open>>)[method];
   if (fn === undefined) throw new Error(`the client has no method ${method}`);
-  return new StreamReader<T>(fn.call(client, req));
+  return new StreamReader<T>(fn.call(client, req, api.metadata()));
 }
 
 /** LockService.Watch on the node `api` talks to. */
 export function openWatch(api: ApiClient, prefix: string): StreamReader<LockEvent> {
-  return serverStream<LockEvent>(api.lock, 'Watch', { prefix });
+  return serverStream<LockEvent>(api, api.lock, 'Watch', { prefix });
 }
 
 /** ElectionService.Observe on the node `api` talks to. */
 export function openObserve(api: ApiClient, election: string): StreamReader<LeaderResponse> {
-  return serverStream<LeaderResponse>(api.election, 'Observe', { election });
+  return serverStream<LeaderResponse>(api, api.election, 'Observe', { election });
 }
 
 /** LockService.KeepAlive: write renewals with renew(), read the answers from the reader. */
@@ -133,8 +140,11 @@ export class KeepAlive extends StreamReader<RenewResponse> {
   constructor(api: ApiClient) {
     super(
       (
-        api.lock as unknown as Record<'KeepAlive', () => grpc.ClientDuplexStream<unknown, unknown>>
-      ).KeepAlive.call(api.lock),
+        api.lock as unknown as Record<
+          'KeepAlive',
+          (md: grpc.Metadata) => grpc.ClientDuplexStream<unknown, unknown>
+        >
+      ).KeepAlive.call(api.lock, api.metadata()),
     );
   }
 

@@ -21,10 +21,11 @@ import type { ForwardPort } from './domain/router.js';
 import { ForwardedCalls } from './grpc/forwarded-calls.js';
 import { GrpcForwarder } from './grpc/grpc-forwarder.js';
 import { GrpcApiModule } from './grpc/grpc.module.js';
-import { LOCK_API, LOGGER } from './grpc/tokens.js';
+import { ACCESS_CONTROL, LOCK_API, LOGGER } from './grpc/tokens.js';
 import { HttpApiModule } from './http/http.module.js';
 import type { Telemetry } from './metrics/telemetry.js';
 import type { TransportSecurity } from './tls/transport-security.js';
+import type { AccessControl } from './security/access-control.js';
 
 export const SERVER_CONFIG = Symbol('ServerConfig');
 export const LOCK_NODE = Symbol('LockNode');
@@ -46,6 +47,7 @@ export class ConfigModule {
     config: ServerConfig,
     logger: Logger,
     security: TransportSecurity,
+    access: AccessControl,
     telemetry?: Telemetry,
   ): DynamicModule {
     return {
@@ -54,9 +56,10 @@ export class ConfigModule {
         { provide: SERVER_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
         { provide: TRANSPORT_SECURITY, useValue: security },
+        { provide: ACCESS_CONTROL, useValue: access },
         { provide: TELEMETRY, useValue: telemetry ?? null },
       ],
-      exports: [SERVER_CONFIG, LOGGER, TRANSPORT_SECURITY, TELEMETRY],
+      exports: [SERVER_CONFIG, LOGGER, TRANSPORT_SECURITY, ACCESS_CONTROL, TELEMETRY],
     };
   }
 }
@@ -144,20 +147,26 @@ export class NodePortsModule {}
       useFactory: async (
         config: ServerConfig,
         logger: Logger,
+        access: AccessControl,
         telemetry: Telemetry | null,
         storage: Storage,
         transport: Transport,
         forward: ForwardPort,
       ) => {
-        const node = await LockNode.start(toLockNodeOptions(config, logger), {
-          storage,
-          transport,
-          forward,
-        });
+        const options = { ...toLockNodeOptions(config, logger), isAdmin: access.isAdmin };
+        const node = await LockNode.start(options, { storage, transport, forward });
         telemetry?.attach(node, logger);
         return node;
       },
-      inject: [SERVER_CONFIG, LOGGER, TELEMETRY, RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT],
+      inject: [
+        SERVER_CONFIG,
+        LOGGER,
+        ACCESS_CONTROL,
+        TELEMETRY,
+        RAFT_STORAGE,
+        RAFT_TRANSPORT,
+        FORWARD_PORT,
+      ],
     },
     {
       provide: LOCK_API,
@@ -180,12 +189,13 @@ export class AppModule {
     config: ServerConfig,
     logger: Logger,
     security: TransportSecurity,
+    access: AccessControl,
     telemetry?: Telemetry,
   ): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot(config, logger, security, telemetry),
+        ConfigModule.forRoot(config, logger, security, access, telemetry),
         NodePortsModule,
         LockModule,
         GrpcApiModule,

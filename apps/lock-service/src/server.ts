@@ -9,12 +9,15 @@ import type { DynamicModule, INestApplication, LoggerService, Type } from '@nest
 import { NestFactory } from '@nestjs/core';
 import { pino, type Logger } from 'pino';
 import { AppModule, LockNodeLifecycle } from './app.module.js';
-import { type ServerConfig, splitHostPort } from './config/config.js';
+import { CONFIG_OPTIONS, ConfigError, type ServerConfig, splitHostPort } from './config/config.js';
 import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
 import { GrpcHealth } from './grpc/health.js';
 import { ServingState } from './grpc/serving.js';
 import { Telemetry } from './metrics/telemetry.js';
 import { type HttpsSettings, TransportSecurity } from './tls/transport-security.js';
+import { AccessControl } from './security/access-control.js';
+import { AuthConfigError } from './security/auth-config.js';
+import { AuthConfigFile } from './security/auth-config-file.js';
 import { ignoreRejection } from '../../../libs/common/src/ignore.js';
 
 /** How long gRPC calls still running after the node stopped get before they are cut. */
@@ -236,6 +239,23 @@ export async function startApplication(
   }
 }
 
+/** The --auth-config file, loaded and watched; a bad one is a configuration error. */
+function openAuthConfig(
+  config: ServerConfig,
+  logger: Logger,
+  access: AccessControl,
+): AuthConfigFile | undefined {
+  const file = config.authConfig;
+  if (file === undefined) return undefined;
+  try {
+    return AuthConfigFile.open(file, { logger, onLoad: (p) => access.setPolicy(p) });
+  } catch (e) {
+    if (!(e instanceof AuthConfigError)) throw e;
+    const o = CONFIG_OPTIONS.find((x) => x.key === 'authConfig')!;
+    throw new ConfigError(e.problems.map((p) => `invalid ${o.flag} (${o.env}) ${file}: ${p}`));
+  }
+}
+
 export interface RunningServer {
   readonly grpcPort: number;
   readonly httpPort: number;
@@ -263,18 +283,39 @@ export async function serve(
   );
   const security = options.security ?? new TransportSecurity(config, logger);
   const httpsOptions = security.httpsOptions();
-  const started = await startApplication(AppModule.forRoot(config, logger, security, telemetry), {
-    clientAddress: config.clientListenAddress ?? config.clientAddress,
-    metricsAddress: config.metricsAddress,
-    logger,
-    grpcInterceptors: [telemetry.grpcInterceptor],
-    grpcKeepalive: {
-      intervalMs: config.grpcKeepaliveIntervalMs,
-      timeoutMs: config.grpcKeepaliveTimeoutMs,
+  const access = new AccessControl({
+    insecure: config.insecure,
+    onDenied: (d) => {
+      telemetry.authDenied(d.action);
+      const { rpc, action, code, on, principal, peer, reason } = d;
+      logger.warn({ rpc, action, code, on, principal, peer, reason }, 'call refused');
     },
-    grpcCredentials: security.clientServer,
-    ...(httpsOptions ? { https: { options: httpsOptions } } : {}),
   });
+  let authFile: AuthConfigFile | undefined;
+  let started: Application;
+  try {
+    authFile = openAuthConfig(config, logger, access);
+    started = await startApplication(
+      AppModule.forRoot(config, logger, security, access, telemetry),
+      {
+        clientAddress: config.clientListenAddress ?? config.clientAddress,
+        metricsAddress: config.metricsAddress,
+        logger,
+        grpcInterceptors: [telemetry.grpcInterceptor],
+        grpcKeepalive: {
+          intervalMs: config.grpcKeepaliveIntervalMs,
+          timeoutMs: config.grpcKeepaliveTimeoutMs,
+        },
+        grpcCredentials: security.clientServer,
+        ...(httpsOptions ? { https: { options: httpsOptions } } : {}),
+      },
+    );
+  } catch (err) {
+    authFile?.close();
+    security.close();
+    telemetry.close();
+    throw err;
+  }
   security.onHttpsChange((context) => started.setHttpsContext(context));
   security.watch();
   const lockNode = started.app.get(LockNodeLifecycle);
@@ -291,10 +332,12 @@ export async function serve(
   );
 
   const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT'];
-  // Certificates are re-read when their files change; SIGHUP re-reads them at once.
+  // Certificates and the auth config are re-read when their files change; SIGHUP re-reads
+  // them at once.
   const onHangup = () => {
-    logger.info({ signal: 'SIGHUP' }, 'signal received: re-reading certificate files');
+    logger.info({ signal: 'SIGHUP' }, 'signal received: re-reading certificate and auth files');
     security.reload('SIGHUP');
+    void authFile?.reload('SIGHUP');
   };
   let settle!: { resolve: () => void; reject: (err: unknown) => void };
   const closed = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
@@ -338,6 +381,7 @@ export async function serve(
     } finally {
       telemetry.close();
       security.close();
+      authFile?.close();
       for (const s of signals) process.off(s, onSignal);
       process.off('SIGHUP', onHangup);
     }

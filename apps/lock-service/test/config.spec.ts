@@ -93,7 +93,8 @@ describe('loadServerConfig', () => {
         QUORUMLOCK_PEER_KEY_FILE: '/tls/peer.key',
         QUORUMLOCK_PEER_TRUSTED_CA_FILE: '/tls/peer-ca.crt',
         QUORUMLOCK_PEER_CLIENT_CERT_AUTH: '1',
-        QUORUMLOCK_INSECURE: 'false',
+        QUORUMLOCK_AUTH_CONFIG: '/etc/quorumlock/auth.yaml',
+        QUORUMLOCK_INSECURE: 'true',
       },
     );
     expect(config).toEqual({
@@ -126,8 +127,26 @@ describe('loadServerConfig', () => {
       peerKeyFile: '/tls/peer.key',
       peerTrustedCaFile: '/tls/peer-ca.crt',
       peerClientCertAuth: true,
-      insecure: false,
+      authConfig: '/etc/quorumlock/auth.yaml',
+      insecure: true,
     });
+  });
+
+  it('takes --insecure as a bare switch, and QUORUMLOCK_INSECURE as true or false', () => {
+    expect(loadServerConfig({ ...valid, insecure: true }, {}).insecure).toBe(true);
+    expect(loadServerConfig(valid, { QUORUMLOCK_INSECURE: 'no' }).insecure).toBe(false);
+    expect(problems(valid, { QUORUMLOCK_INSECURE: 'maybe' })).toEqual([
+      'invalid --insecure (QUORUMLOCK_INSECURE): must be true or false',
+    ]);
+  });
+
+  it('resolves --auth-config against the working directory, and refuses an empty one', () => {
+    expect(loadServerConfig({ ...valid, authConfig: 'auth.yaml' }, {}).authConfig).toBe(
+      resolve('auth.yaml'),
+    );
+    expect(problems({ ...valid, authConfig: ' ' })).toEqual([
+      'invalid --auth-config (QUORUMLOCK_AUTH_CONFIG): must not be empty',
+    ]);
   });
 
   it('lets a flag win over its variable', () => {
@@ -356,6 +375,7 @@ describe('CONFIG_ENV_VARS', () => {
         'QUORUMLOCK_PEER_KEY_FILE',
         'QUORUMLOCK_PEER_TRUSTED_CA_FILE',
         'QUORUMLOCK_PEER_CLIENT_CERT_AUTH',
+        'QUORUMLOCK_AUTH_CONFIG',
         'QUORUMLOCK_INSECURE',
       ].sort(),
     );

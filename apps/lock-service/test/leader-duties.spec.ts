@@ -51,7 +51,7 @@ describe('LeaderDuties: what only the leader does', () => {
     // The holder keeps renewing; the waiter's owner stopped.
     for (let i = 0; i < 4; i++) {
       await h.advance(300);
-      await h.leadership.renew(holder.lease_id);
+      await h.leadership.renew(holder.lease_id, {});
     }
     expect(waiting.error?.code).toBe(Code.NOT_FOUND);
     expect(h.sm.leases.has(mine.lease_id)).toBe(false);
@@ -72,7 +72,7 @@ describe('LeaderDuties: what only the leader does', () => {
     );
     await h.advance(4_000); // four TTLs of the waiter's lease
     expect(waiting.outcome).toBeUndefined();
-    await h.leadership.renew(holder.lease_id);
+    await h.leadership.renew(holder.lease_id, {});
     await h.advance(1_000);
     expect(h.ops('renew').length).toBeGreaterThan(1);
     const released = h.leadership.propose({
@@ -156,7 +156,7 @@ describe('the lease clock across leader changes', () => {
     h.lead(0);
     const g = await h.leadership.acquire('lock', req('a', { ttl: 3_000 }), {});
     await h.advance(500);
-    await h.leader!.leadership.renew(g.lease_id);
+    await h.leader!.leadership.renew(g.lease_id, {});
     const renewedAt = h.now; // the client's renewal was sent before this
     let leaderless = 0;
     let expiredAt: number | undefined;

@@ -22,6 +22,11 @@ function dump(sm: LockStateMachine) {
 }
 
 const NAMES = ['a', 'b', 'c'];
+/** Callers among a few identities (and none: entries of older versions, or no auth). */
+const arbBy = fc.option(
+  fc.record({ principal: fc.constantFrom('', 'alice', 'bob'), admin: fc.boolean() }),
+  { nil: undefined },
+);
 const arbCommand = fc.oneof(
   fc.record({
     op: fc.constant('acquire' as const),
@@ -36,17 +41,20 @@ const arbCommand = fc.oneof(
     new_lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4', 'L5'),
     max_leases: fc.constant(100),
     max_waiters: fc.constant(100),
+    by: arbBy,
   }),
   fc.record({
     op: fc.constant('release' as const),
     kind: fc.constantFrom('lock' as const, 'election' as const),
     lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4', 'L5'),
     name: fc.constantFrom('', ...NAMES),
+    by: arbBy,
   }),
-  fc.record({
-    op: fc.constant('renew' as const),
-    lease_ids: fc.subarray(['L1', 'L2', 'L3', 'L4', 'L5']),
-  }),
+  fc.record({ ids: fc.subarray(['L1', 'L2', 'L3', 'L4', 'L5']), by: arbBy }).map(({ ids, by }) => ({
+    op: 'renew' as const,
+    lease_ids: ids,
+    ...(by ? { by: ids.map(() => by) } : {}),
+  })),
   fc.record({
     op: fc.constant('cancel_wait' as const),
     kind: fc.constantFrom('lock' as const, 'election' as const),
@@ -199,6 +207,87 @@ describe('lock state snapshots', () => {
       token: 7,
     });
     expect(sm.recorded('l:a\u0000x')).toMatchObject({ status: 'granted', token: 7 });
+  });
+
+  test('leases keep their identity through a snapshot; a lease without one has no field for it', async () => {
+    const sm = new LockStateMachine();
+    const apply = applier(sm);
+    const acquire = (name: string, lease: string, principal?: string) =>
+      apply(
+        {
+          op: 'acquire',
+          kind: 'lock',
+          name,
+          owner: 'o',
+          value: '',
+          ttl_ms: 60_000,
+          wait: false,
+          request_id: '',
+          lease_id: '',
+          new_lease_id: lease,
+          max_leases: 100,
+          max_waiters: 1,
+          ...(principal === undefined ? {} : { by: { principal, admin: false } }),
+        },
+        1,
+      );
+    acquire('a', 'L1', 'billing');
+    acquire('b', 'L2', '');
+    acquire('c', 'L3');
+    acquire('d', 'L4', 'billing');
+    acquire('e', 'L5', 'reports');
+    apply(
+      {
+        op: 'acquire',
+        kind: 'lock',
+        name: 'f',
+        owner: 'o',
+        value: '',
+        ttl_ms: 60_000,
+        wait: false,
+        request_id: 'stolen',
+        lease_id: 'L1',
+        new_lease_id: 'L6',
+        max_leases: 100,
+        max_waiters: 1,
+        by: { principal: 'reports', admin: false },
+      },
+      1,
+    );
+    expect(sm.recorded('stolen')).toEqual({ status: 'not_owner' });
+    const copy = new LockStateMachine();
+    await copy.restore([...sm.snapshot(7)]);
+    expect(dump(copy)).toEqual(dump(sm));
+    expect(copy.live('L1')!.principal).toBe('billing');
+    expect(copy.live('L5')!.principal).toBe('reports');
+    for (const id of ['L2', 'L3']) expect(Object.hasOwn(copy.live(id)!, 'principal')).toBe(false);
+    // A refusal for another identity's lease is remembered as one, like any answer.
+    expect(copy.recorded('stolen')).toEqual({ status: 'not_owner' });
+  });
+
+  test('a snapshot of version 3 (before identities) still restores: its leases have none', async () => {
+    // Written by the previous version: lock jobs/a held by L1 with L2 waiting (request r2),
+    // election e led by L3, member n1, and the retry record of r1.
+    const v3 = Buffer.from(
+      '514c53030000000000588f40000000000000f03f01026e310e3132372e302e302e313a3730303101024c319875000000000040cf400001024c329875000000008040cf4002723201024c339875000000000041cf40000200066a6f62732f6101024c3102773100000000000000004001024c32027732000272320201016501024c330277310176000000000000104000031082f3e9c695dc6b8d1b11818d5701919e0000000000408f40000000000000f03f00024c310000000000000040987500',
+      'hex',
+    );
+    const sm = new LockStateMachine();
+    await sm.restore([v3.subarray(0, 40), v3.subarray(40)]);
+    expect(sm.live('L1')).toMatchObject({ holds: 'jobs/a', expires_at: 16_000 });
+    expect(sm.live('L2')).toMatchObject({ waits: 'jobs/a', created_for: 'r2' });
+    expect(sm.mutex('lock', 'jobs/a')!.queue).toHaveLength(1);
+    expect(sm.mutex('election', 'e')!.holder).toMatchObject({ lease_id: 'L3', value: 'v' });
+    expect(sm.memberAddress('n1')).toBe('127.0.0.1:7001');
+    expect(sm.recorded('r1')).toMatchObject({ status: 'granted', lease_id: 'L1', token: 2 });
+    for (const id of ['L1', 'L2', 'L3'])
+      expect(Object.hasOwn(sm.live(id)!, 'principal')).toBe(false);
+    // Snapshotted again, it is version 4 and the same state.
+    const again = new LockStateMachine();
+    const chunks = [...sm.snapshot()];
+    expect(chunks[0]![3]).toBe(4);
+    await again.restore(chunks);
+    expect(dump(again)).toEqual(dump(sm));
   });
 
   test('a snapshot holding a record twice is refused, not guessed at', async () => {

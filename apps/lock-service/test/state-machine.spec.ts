@@ -1,64 +1,11 @@
-import { type Entry, EntryType } from '../../../libs/raft/src/index.js';
-import type { AcquireCmd, ApplyResult, UnstampedCommand } from '../src/domain/commands.js';
-import { encodeCommand } from '../src/domain/commands.js';
-import type { SmEvent } from '../src/domain/events.js';
+import { EntryType } from '../../../libs/raft/src/index.js';
 import {
   DEDUP_WINDOW_MS,
   keysCount,
   LockStateMachine,
   MAX_EXPIRIES_PER_ENTRY,
 } from '../src/domain/state-machine.js';
-
-/** Feeds commands to a state machine as a log would: consecutive indexes, a given term. */
-class Log {
-  index = 0;
-  term = 1;
-  t = 1_000_000;
-  events: SmEvent[] = [];
-  readonly sm: LockStateMachine;
-  /** A log over a new state machine whose events it records, or over a given one. */
-  constructor(sm?: LockStateMachine) {
-    this.sm = sm ?? new LockStateMachine((e) => e.type !== 'stamp' && this.events.push(e));
-    this.noop();
-  }
-  noop(term = this.term): void {
-    this.term = term;
-    this.sm.apply({ index: ++this.index, term, type: EntryType.Noop, data: new Uint8Array() });
-  }
-  apply(c: UnstampedCommand, term = this.term): ApplyResult {
-    const e: Entry = {
-      index: ++this.index,
-      term,
-      type: EntryType.Normal,
-      data: encodeCommand({ ...c, t: this.t }),
-    };
-    return this.sm.apply(e);
-  }
-  acquire(name: string, o: Partial<AcquireCmd> = {}): ApplyResult {
-    return this.apply({
-      op: 'acquire',
-      kind: 'lock',
-      name,
-      owner: o.owner ?? 'owner',
-      value: o.value ?? '',
-      ttl_ms: 15_000,
-      wait: o.wait ?? false,
-      request_id: o.request_id ?? '',
-      lease_id: o.lease_id ?? '',
-      new_lease_id: o.new_lease_id ?? `lease${this.index + 1}`,
-      max_leases: o.max_leases ?? 100_000,
-      max_waiters: o.max_waiters ?? 100,
-      ...(o.max_per_lease !== undefined ? { max_per_lease: o.max_per_lease } : {}),
-      ...(o.max_elections !== undefined ? { max_elections: o.max_elections } : {}),
-      ...(o.kind ? { kind: o.kind } : {}),
-    });
-  }
-}
-
-const granted = (r: ApplyResult) => {
-  if (r.status !== 'granted') throw new Error(`expected a grant, got ${JSON.stringify(r)}`);
-  return r;
-};
+import { granted, Log } from './fixtures/log.js';
 
 /** A snapshot's chunks, as the Raft driver streams them to restore(). */
 async function* stream(chunks: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {

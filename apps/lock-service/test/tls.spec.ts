@@ -122,7 +122,7 @@ describe('the client plane under TLS', () => {
     security = securityWith(clientPlane(flags));
     const fake = new FakeLockApi();
     fake.script.set('describe', { held: false });
-    server = await startTestServer(fake, security);
+    server = await startTestServer(fake, { security });
   }
   afterEach(async () => {
     for (const close of open.splice(0)) await close();
@@ -227,7 +227,7 @@ describe('the client plane under TLS', () => {
       configWith(clientPlane({ certFile: files.cert, keyFile: files.key })),
       logger,
     );
-    server = await startTestServer(new FakeLockApi(), security);
+    server = await startTestServer(new FakeLockApi(), { security });
     const good = fingerprint(files.cert);
 
     writeFileSync(files.key, '-----BEGIN PRIVATE KEY-----\ntruncated');

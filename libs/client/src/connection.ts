@@ -33,6 +33,8 @@ export interface ConnectionOptions {
   /** true: TLS with the system roots; an object: TLS with these PEMs; credentials: used as is. */
   readonly tls?: boolean | TlsOptions | grpc.ChannelCredentials;
   readonly retry?: RetryOptions;
+  /** Bearer token sent as `authorization: Bearer <token>` on every call and stream. */
+  readonly token?: string;
 }
 
 /** Per-call controls every SDK method accepts. */
@@ -126,12 +128,24 @@ export class ClusterConnection {
     const addresses = [...new Set(opts.endpoints.map((e) => e.trim()).filter((e) => e !== ''))];
     if (addresses.length === 0)
       throw new TypeError('QuorumLockClient: endpoints must not be empty');
+    if (opts.token !== undefined && !/^[\x21-\x7e]+$/.test(opts.token))
+      throw new TypeError('QuorumLockClient: token must be printable ASCII without spaces');
     this.creds = credentials(opts.tls);
     this.endpoints = addresses.map((address) => ({
       address,
       client: new grpc.Client(address, this.creds, CHANNEL_OPTIONS),
       failedAt: -Infinity,
     }));
+  }
+
+  /**
+   * Every call's metadata: the bearer token, when there is one. Added per call rather than as
+   * call credentials, which grpc-js refuses on a plaintext channel (a token on loopback, in dev).
+   */
+  private metadata(): grpc.Metadata {
+    const md = new grpc.Metadata();
+    if (this.opts.token !== undefined) md.set('authorization', `Bearer ${this.opts.token}`);
+    return md;
   }
 
   /** Aborted by close(): every call and stream of this connection listens to it. */
@@ -255,7 +269,7 @@ export class ClusterConnection {
         def.requestSerialize,
         def.responseDeserialize,
         req,
-        new grpc.Metadata(),
+        this.metadata(),
         { deadline: wallDeadline(deadline) },
         (err, res) => {
           for (const s of signals) s.removeEventListener('abort', onAbort);
@@ -362,7 +376,7 @@ export class ClusterConnection {
       def.requestSerialize,
       def.responseDeserialize,
       req,
-      new grpc.Metadata(),
+      this.metadata(),
       {},
     ) as grpc.ClientReadableStream<Response<S, M>>;
     return { call, address: ep.address };
@@ -380,7 +394,7 @@ export class ClusterConnection {
       def.path,
       def.requestSerialize,
       def.responseDeserialize,
-      new grpc.Metadata(),
+      this.metadata(),
       {},
     ) as grpc.ClientDuplexStream<Request<S, M>, Response<S, M>>;
     return { call, address: ep.address };

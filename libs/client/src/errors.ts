@@ -46,6 +46,23 @@ export class DeadlineExceededError extends QuorumLockError {
   }
 }
 
+/** The server runs with --auth-config and the call carried no credentials it knows. */
+export class UnauthenticatedError extends QuorumLockError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(status.UNAUTHENTICATED, message, options);
+  }
+}
+
+/**
+ * The caller's identity may not do this: its roles grant no such action on the name, or the
+ * lease belongs to another identity.
+ */
+export class PermissionDeniedError extends QuorumLockError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(status.PERMISSION_DENIED, message, options);
+  }
+}
+
 /** acquire() gave up: the lock stayed held (by `holder`) for the whole wait. */
 export class LockNotAcquiredError extends QuorumLockError {
   constructor(
@@ -99,6 +116,10 @@ export function fromGrpcError(e: unknown): unknown {
       return new UnavailableError(message, { cause: e });
     case status.DEADLINE_EXCEEDED:
       return new DeadlineExceededError(message, { cause: e });
+    case status.UNAUTHENTICATED:
+      return new UnauthenticatedError(message, { cause: e });
+    case status.PERMISSION_DENIED:
+      return new PermissionDeniedError(message, { cause: e });
     default:
       return new QuorumLockError(e.code, message, { cause: e });
   }

@@ -16,7 +16,9 @@ export {
   LockNotAcquiredError,
   NotElectedError,
   NotFoundError,
+  PermissionDeniedError,
   QuorumLockError,
+  UnauthenticatedError,
   UnavailableError,
 } from './errors.js';
 export { type Grant, Leadership, LeaseHandle, Lock, type RenewedEvent } from './handles.js';

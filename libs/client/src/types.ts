@@ -11,6 +11,11 @@ export interface QuorumLockClientOptions {
   readonly endpoints: readonly string[];
   readonly tls?: boolean | TlsOptions | grpc.ChannelCredentials;
   readonly retry?: RetryOptions;
+  /**
+   * Bearer token for a server run with --auth-config, sent as `authorization: Bearer <token>`
+   * on every call and stream.
+   */
+  readonly token?: string;
   /** Owner/candidate name when a call names none; default `<hostname>:<pid>`. */
   readonly owner?: string;
   /** Budget of a call, retries included, on top of any wait it asks for (default 10000). */

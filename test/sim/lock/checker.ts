@@ -28,6 +28,8 @@ export interface CheckOptions {
    * no request of theirs could renew them any more.
    */
   readonly abandoned: ReadonlyMap<string, { at: number }>;
+  /** The identity the nodes count as an admin: it may use any lease. */
+  readonly admin: string;
 }
 
 type Ev = { index: number; at: number; clock: number; e: SmEvent };
@@ -58,6 +60,7 @@ export function checkHistory(h: LockHistory, o: CheckOptions): CheckReport {
   examined['reads-linearizable'] = checkReads(h.ops, evs, add);
   examined['members-linearizable'] = checkMembers(h.ops, evs, add);
   examined['clock-monotonic'] = checkClock(h, add);
+  examined['lease-ownership'] = checkOwnership(h.ops, o.admin, add);
   // The state machine is deterministic: every replica applies an entry to the same effect.
   for (const d of h.divergent) add('replicas-agree', d);
   examined['replicas-agree'] = h.firstApplied.size;
@@ -377,6 +380,37 @@ function checkMembers(ops: Op[], evs: Ev[], add: (p: string, d: string) => void)
           `ListMembers by ${o.client} [${o.invoke.toFixed(1)}, ${o.complete!.toFixed(1)}] answered ${id}=${JSON.stringify(address)}`,
         );
     }
+  }
+  return n;
+}
+
+/**
+ * A lease is used only by the identity that created it, or an admin: no call of another
+ * identity on it renews it, releases anything of it, is granted with it, or proclaims with it.
+ */
+function checkOwnership(ops: Op[], admin: string, add: (p: string, d: string) => void): number {
+  const creator = new Map<string, string>();
+  for (const o of ops)
+    if ((o.kind === 'acquire' || o.kind === 'campaign') && o.grant && o.lease === '')
+      if (!creator.has(o.grant.lease)) creator.set(o.grant.lease, o.principal);
+  let n = 0;
+  for (const o of ops) {
+    const owner = creator.get(o.lease);
+    if (o.lease === '' || owner === undefined || owner === o.principal || o.principal === admin)
+      continue;
+    // Examined: the calls the service decided (refused, or answered), not those lost or late.
+    if (o.outcome === 'ok' || o.code === 7) n++;
+    const used =
+      o.outcome === 'ok' &&
+      (o.kind === 'renew' ||
+        o.kind === 'proclaim' ||
+        ((o.kind === 'release' || o.kind === 'resign') && o.released === true) ||
+        o.grant !== undefined);
+    if (used)
+      add(
+        'lease-ownership',
+        `${o.kind} by ${o.client} as ${o.principal} used lease ${o.lease} of ${owner} [${o.invoke.toFixed(1)}, ${o.complete!.toFixed(1)}]`,
+      );
   }
   return n;
 }

@@ -15,6 +15,7 @@ export const Status = {
   INVALID_ARGUMENT: 3,
   DEADLINE_EXCEEDED: 4,
   NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   FAILED_PRECONDITION: 9,
   ABORTED: 10,
@@ -71,6 +72,8 @@ export class FencedStore {
 
 export interface ClientEnv {
   readonly id: string;
+  /** The identity its calls carry: several clients may share one, as replicas of a service. */
+  readonly principal: string;
   readonly runtime: Runtime;
   readonly rand: () => number;
   readonly rpc: Rpc;
@@ -237,6 +240,7 @@ export class SimClient {
     const sentAt = runtime.now();
     const op = history.begin({
       client: this.env.id,
+      principal: this.env.principal,
       kind: kind === 'lock' ? 'acquire' : 'campaign',
       mutex: kind,
       name,
@@ -406,6 +410,7 @@ export class SimClient {
     }
     const op = this.env.history.begin({
       client: this.env.id,
+      principal: this.env.principal,
       kind: kind === 'lock' ? 'release' : 'resign',
       mutex: kind,
       name,
@@ -448,6 +453,7 @@ export class SimClient {
     const sentAt = runtime.now();
     const op = history.begin({
       client: this.env.id,
+      principal: this.env.principal,
       kind: 'acquire',
       mutex: 'lock',
       name,
@@ -486,6 +492,7 @@ export class SimClient {
   async members(): Promise<void> {
     const op = this.env.history.begin({
       client: this.env.id,
+      principal: this.env.principal,
       kind: 'members',
       mutex: 'lock',
       name: '',
@@ -512,6 +519,7 @@ export class SimClient {
   async proclaim(election: string, lease: string, value: string): Promise<void> {
     const op = this.env.history.begin({
       client: this.env.id,
+      principal: this.env.principal,
       kind: 'proclaim',
       mutex: 'election',
       name: election,
@@ -537,6 +545,7 @@ export class SimClient {
   async read(kind: MutexKind, name: string): Promise<void> {
     const op = this.env.history.begin({
       client: this.env.id,
+      principal: this.env.principal,
       kind: kind === 'lock' ? 'describe' : 'leader',
       mutex: kind,
       name,
@@ -568,12 +577,16 @@ export class SimClient {
     }
   }
 
-  private finish(op: Op, e: RpcError): void {
+  /** Records a failed call's outcome on its op. */
+  finish(op: Op, e: RpcError): void {
     op.complete = this.env.realNow();
     op.code = e.code;
-    // Only a refusal before anything was written is certain; anything else may have happened.
+    // Only a refusal that changed nothing is certain (another identity's lease is refused
+    // where the entry applies, without effect); anything else may have happened.
     op.outcome =
-      e.code === Status.INVALID_ARGUMENT || e.code === Status.RESOURCE_EXHAUSTED
+      e.code === Status.INVALID_ARGUMENT ||
+      e.code === Status.RESOURCE_EXHAUSTED ||
+      e.code === Status.PERMISSION_DENIED
         ? 'fail'
         : 'unknown';
   }

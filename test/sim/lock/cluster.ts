@@ -54,6 +54,9 @@ export interface LockClusterOptions {
   readonly snapshotEntries: number;
 }
 
+/** The identity the nodes count as an admin, who may use any lease. */
+export const ADMIN = 'ops';
+
 export const simNodeDefaults: LockClusterOptions = {
   electionTimeoutMinMs: 150,
   electionTimeoutMaxMs: 300,
@@ -133,6 +136,7 @@ export class SimLockCluster {
       snapshotEntries: this.opts.snapshotEntries,
       limits: { ...defaultLimits, maxWaitersPerLock: 64, maxStreams: 64 },
       logger: traceLogger(this.world, host.name),
+      isAdmin: (principal) => principal === ADMIN,
     };
     let ids = 0;
     const rand = this.world.rand;

@@ -9,6 +9,8 @@ export type Outcome = 'ok' | 'fail' | 'unknown';
 export interface Op {
   readonly id: number;
   readonly client: string;
+  /** The identity the client called as. */
+  readonly principal: string;
   readonly kind:
     | 'acquire'
     | 'campaign'
@@ -32,6 +34,8 @@ export interface Op {
   grant?: { lease: string; token: number; ttl: number };
   /** acquire/campaign answered: the owner it asked as (unique per call). */
   owner?: string;
+  /** release/resign answered: whether it released anything. */
+  released?: boolean;
   /** Attempts the client made (retries repeat the request, under its request_id if any). */
   attempts?: number;
   /** describe/leader: the holder seen ('' if none) and its token. */

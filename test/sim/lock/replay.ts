@@ -18,6 +18,7 @@ const FLOORS_PER_SEED: Record<string, number> = {
   streams: 2,
   'reads-linearizable': 5,
   'clock-monotonic': 30,
+  'lease-ownership': 3,
 };
 
 export async function checkLockSeedRange(first: number, count: number): Promise<LockSimResult[]> {

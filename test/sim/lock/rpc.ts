@@ -23,6 +23,11 @@ type Call = {
   /** Relative, like gRPC's grpc-timeout header. */
   timeoutMs: number;
   forwardedBy?: { id: string; clientAddress: string };
+  /**
+   * The caller's identity. The simulated network stands in for authentication: a client's
+   * calls carry its own, a forwarded call the one its member authenticated.
+   */
+  principal?: string;
 };
 type Cancel = { kind: 'cancel'; id: number; from: string; inc: number };
 type Reply = (
@@ -94,6 +99,7 @@ export function serveApi(host: SimHost, net: SimNetwork, api: LockApi): void {
       signal: controller.signal,
       forwarded: m.forwardedBy !== undefined,
       ...(m.forwardedBy ? { forwardedBy: m.forwardedBy } : {}),
+      ...(m.principal !== undefined ? { principal: m.principal } : {}),
     };
     const method = METHODS[m.method];
     if (!method) {
@@ -177,9 +183,11 @@ class Caller {
   private next = 0;
   readonly pending = new Map<number, (r: Reply) => void>();
 
+  /** principal: the identity this host's calls carry (a client's); none for a node's own. */
   constructor(
     readonly host: SimHost,
     readonly net: SimNetwork,
+    private readonly principal?: string,
   ) {
     net.listen<Reply>(host, REPLY_PORT, (r) => {
       if (r.inc === host.incarnation) this.pending.get(r.id)?.(r);
@@ -194,6 +202,7 @@ class Caller {
     timeoutMs: number,
     by?: Call['forwardedBy'],
     signal?: AbortSignal,
+    principal = this.principal,
   ): Promise<T> {
     const id = ++this.next;
     return new Promise<T>((resolve, reject) => {
@@ -236,6 +245,7 @@ class Caller {
         req,
         timeoutMs,
         forwardedBy: by,
+        ...(principal !== undefined ? { principal } : {}),
       };
       const verdict = this.net.post(this.host, node, API_PORT, call);
       // Connection refused (the node is down): the caller learns at once, a little later.
@@ -294,6 +304,7 @@ class Caller {
       method,
       req,
       timeoutMs: 3_600_000,
+      ...(this.principal !== undefined ? { principal: this.principal } : {}),
     } satisfies Call);
     if (verdict === 'down') this.host.after(1, () => end(Status.UNAVAILABLE));
     return () => {
@@ -309,9 +320,9 @@ class Caller {
   }
 }
 
-/** A client process's Rpc. */
-export function clientRpc(host: SimHost, net: SimNetwork): Rpc {
-  const c = new Caller(host, net);
+/** A client process's Rpc: its calls carry its identity. */
+export function clientRpc(host: SimHost, net: SimNetwork, principal: string): Rpc {
+  const c = new Caller(host, net, principal);
   return {
     unary: (node, _service, method, req, timeoutMs) => c.unary(node, method, req, timeoutMs),
     stream: (node, _service, method, req, h) => c.stream(node, method, req, h),
@@ -335,7 +346,15 @@ export function simForwarder(host: SimHost, net: SimNetwork, self: string): Forw
       // Like GrpcForwarder: a call its caller has already given up on is not sent.
       if (ctx.signal?.aborted)
         return Promise.reject(new DomainError(Code.UNAVAILABLE, 'forwarded call cancelled'));
-      const p = c.unary<T>(address, method, req as object, timeoutMs, by, ctx.signal);
+      const p = c.unary<T>(
+        address,
+        method,
+        req as object,
+        timeoutMs,
+        by,
+        ctx.signal,
+        ctx.principal,
+      );
       return p.catch((e: RpcError) => {
         // Like GrpcForwarder: the leader's own codes pass through; a leader we cannot reach is
         // UNAVAILABLE to our caller, who retries.

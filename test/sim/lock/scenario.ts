@@ -4,9 +4,10 @@
 import { SimNetwork, SimWorld } from '../world/index.js';
 import { checkHistory, type CheckReport } from './checker.js';
 import { type ClientEnv, FencedStore, SimClient } from './client.js';
-import { SimLockCluster, simNodeDefaults } from './cluster.js';
+import { ADMIN, SimLockCluster, simNodeDefaults } from './cluster.js';
 import { LockHistory } from './history.js';
 import { clientRpc } from './rpc.js';
+import { type Loot, SimThief } from './thief.js';
 
 export interface LockSimOptions {
   readonly seed: number;
@@ -30,6 +31,17 @@ export interface LockSimResult {
 
 const LOCKS = ['l/a', 'l/b'];
 const ELECTION = 'e/one';
+/**
+ * Who the clients are: lockers and electors share identities (replicas of one service), the
+ * admin among them; a thief uses leases of the others (a stranger, or one of them).
+ */
+const IDENTITIES = {
+  locker: ['alice', 'bob', ADMIN, 'alice'],
+  elector: ['carol', 'dave'],
+  watcher: ['erin'],
+  thief: ['mallory', 'bob'],
+} as const;
+type Role = keyof typeof IDENTITIES;
 
 export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
   const seed = o.seed;
@@ -63,16 +75,20 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
 
   // ---- clients -------------------------------------------------------------------------------
   const clients: SimClient[] = [];
-  const roles = new Map<SimClient, 'locker' | 'elector' | 'watcher'>();
+  const roles = new Map<SimClient, Role>();
   let clientSeq = 0;
-  const spawnClient = (role: 'locker' | 'elector' | 'watcher') => {
+  const spawned: Record<Role, number> = { locker: 0, elector: 0, watcher: 0, thief: 0 };
+  const spawnClient = (role: Role) => {
     const cid = `c${++clientSeq}`;
     const host = world.spawn(cid);
+    const names = IDENTITIES[role];
+    const principal = names[spawned[role]++ % names.length]!;
     const env: ClientEnv = {
       id: cid,
+      principal,
       runtime: host,
       rand: world.rand,
-      rpc: clientRpc(host, net),
+      rpc: clientRpc(host, net, principal),
       nodes: world.shuffle(ids),
       history,
       store,
@@ -80,16 +96,29 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
       toReal: (local) => world.now + (local - host.now()) / host.rate,
       abandon: (lease, lastTouch) => abandoned.set(lease, { at: lastTouch }),
     };
-    const c = new SimClient(env);
+    const c = role === 'thief' ? new SimThief(env) : new SimClient(env);
     clients.push(c);
     roles.set(c, role);
     host.onCrash(() => c.crashed());
     host.run(() => void loop(c, role).catch((e: unknown) => world.fail(e)));
     return { c, host };
   };
-  const loop = async (c: SimClient, role: 'locker' | 'elector' | 'watcher') => {
+  /** Recent grants to identities other than `principal`: what a thief may try to use. */
+  const lootFor = (principal: string): Loot[] =>
+    history.ops
+      .slice(-200)
+      .filter((o) => o.grant && o.principal !== principal)
+      .map((o) => ({ lease: o.grant!.lease, mutex: o.mutex, name: o.name }));
+  const loop = async (c: SimClient, role: Role) => {
     const r = c.env.rand;
     while (c.running) {
+      if (c instanceof SimThief) {
+        const loot = lootFor(c.env.principal);
+        if (loot.length > 0)
+          await c.steal(loot[Math.floor(r() * loot.length)]!, LOCKS[Math.floor(r() * 2)]!);
+        await c.sleep(50 + r() * 250);
+        continue;
+      }
       if (role === 'watcher') {
         await (r() < 0.5
           ? c.watchFor('watch', 'l/', 500 + r() * 1500)
@@ -118,6 +147,8 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
   for (let i = 0; i < 4; i++) spawnClient('locker');
   for (let i = 0; i < 2; i++) spawnClient('elector');
   spawnClient('watcher');
+  spawned.thief = world.int(0, IDENTITIES.thief.length); // a stranger or a fellow client
+  spawnClient('thief');
 
   // ---- leaderless time, sampled --------------------------------------------------------------
   let without: number | undefined;
@@ -267,6 +298,6 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
   if (!served) throw new Error(`seed ${seed}: no leader serving ${recoverMs} ms after healing`);
   await world.run(world.now + 3_000);
   if (without !== undefined) history.leaderless.push({ from: without, to: world.now });
-  const report = checkHistory(history, { end: world.now, abandoned });
+  const report = checkHistory(history, { end: world.now, abandoned, admin: ADMIN });
   return { history, seed, nodes: size, faults, report, events: world.events, simMs: world.now };
 }

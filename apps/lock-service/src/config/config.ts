@@ -152,6 +152,12 @@ export const serverConfigSchema = z
     peerKeyFile: file,
     peerTrustedCaFile: file,
     peerClientCertAuth: onOff,
+    authConfig: z
+      .string()
+      .trim()
+      .min(1, { error: 'must not be empty' })
+      .transform((file) => resolve(file))
+      .optional(),
     insecure: onOff,
   })
   .check((ctx) => {
@@ -315,7 +321,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   option(
     'clientCertAuth',
     undefined,
-    'require a client certificate signed by --trusted-ca-file (HTTP: for /metrics, not probes)',
+    'require a client certificate signed by --trusted-ca-file (on the gRPC API; HTTPS asks no caller)',
   ),
   option(
     'peerCertFile',
@@ -330,9 +336,14 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     'refuse peer connections without a certificate signed by --peer-trusted-ca-file',
   ),
   option(
+    'authConfig',
+    'file',
+    'YAML users, roles and grants: callers must authenticate (re-read on change and SIGHUP)',
+  ),
+  option(
     'insecure',
     undefined,
-    'allow a plaintext client or peer listener on an address other than loopback',
+    'allow plaintext client and peer listeners off loopback, and (without --auth-config) admin calls from callers not on loopback',
   ),
 ];
 

@@ -1,6 +1,6 @@
 import { type RaftNodeStatus, TransferNotPossibleError } from '../../../../libs/raft/src/index.js';
 import type * as api from './api.js';
-import { Code, DomainError, invalidArgument, unavailable } from './errors.js';
+import { Code, DomainError, invalidArgument, notLeaseOwner, unavailable } from './errors.js';
 import type { LeaderDuties, MutexRequest } from './leader-duties.js';
 import type { LeaderRouter } from './router.js';
 import type { LockStateView } from './state-view.js';
@@ -89,7 +89,7 @@ export class LockApiService implements api.LockApi {
     // and its stamp starts the new TTL, which every later leader continues from.
     return this.router.route('LockService', 'Renew', req, ctx, async () => ({
       lease_id: leaseId,
-      ttl_ms: await this.duties.renew(leaseId),
+      ttl_ms: await this.duties.renew(leaseId, ctx),
     }));
   }
 
@@ -97,7 +97,15 @@ export class LockApiService implements api.LockApi {
     const leaseId = checkLeaseId('lease_id', req.lease_id, true);
     const name = req.name ? checkName('name', req.name, 256) : '';
     return this.router.route('LockService', 'Release', req, ctx, async () => {
-      const r = await this.duties.propose({ op: 'release', kind: 'lock', lease_id: leaseId, name });
+      const by = this.duties.caller(ctx);
+      const r = await this.duties.propose({
+        op: 'release',
+        kind: 'lock',
+        lease_id: leaseId,
+        name,
+        by,
+      });
+      if (r.status === 'not_owner') throw notLeaseOwner('lock', leaseId);
       return { released: r.status === 'ok' && r.released === true };
     });
   }
@@ -146,7 +154,9 @@ export class LockApiService implements api.LockApi {
     const leaseId = checkLeaseId('lease_id', req.lease_id, true);
     const value = checkOptional('value', req.value, 4096);
     return this.router.route('ElectionService', 'Proclaim', req, ctx, async () => {
-      const r = await this.duties.propose({ op: 'proclaim', name, lease_id: leaseId, value });
+      const by = this.duties.caller(ctx);
+      const r = await this.duties.propose({ op: 'proclaim', name, lease_id: leaseId, value, by });
+      if (r.status === 'not_owner') throw notLeaseOwner('elect', leaseId);
       if (r.status !== 'ok')
         throw new DomainError(
           Code.FAILED_PRECONDITION,
@@ -165,7 +175,9 @@ export class LockApiService implements api.LockApi {
         kind: 'election',
         lease_id: leaseId,
         name,
+        by: this.duties.caller(ctx),
       });
+      if (r.status === 'not_owner') throw notLeaseOwner('elect', leaseId);
       return { resigned: r.status === 'ok' && r.released === true };
     });
   }

@@ -1,24 +1,63 @@
-// The commands' encoding in the log: binary and versioned. The first byte is the format: 2 for
-// this one; a '{' is a JSON entry written by version 1, which still decodes.
+// The commands' encoding in the log: binary and versioned. The first byte is the format: 3 for
+// this one; format 2 (the same without callers) and a '{', a JSON entry written by version 1,
+// still decode.
 //
-//   u8 format (2), u8 op, f64 t (the stamp), then per op:
+//   u8 format (3), u8 op, f64 t (the stamp), then per op:
 //   acquire      u8 kind, str name, str owner, str value, varint ttl_ms, u8 wait,
 //                str request_id, str lease_id, str new_lease_id, varint max_leases,
-//                varint max_waiters, varint max_per_lease, varint max_elections
+//                varint max_waiters, varint max_per_lease, varint max_elections, caller
 //   cancel_wait  u8 kind, str name, str request_id
-//   renew        varint n, str lease_id * n
-//   release      u8 kind, str lease_id, str name
+//   renew        varint callers, (u8 admin, str principal) * callers, varint n,
+//                (str lease_id, [varint caller index, when callers > 0]) * n
+//   release      u8 kind, str lease_id, str name, caller
 //   tick         (nothing)
-//   proclaim     str name, str lease_id, str value
+//   proclaim     str name, str lease_id, str value, caller
 //   member       str id, str client_address
+//   caller       u8 (0 none, 1 caller, 2 admin caller), [str principal, unless none]
+// Format 2 is format 3 without the callers (renew: varint n, str lease_id * n).
 import { BytesReader, ChunkWriter } from './byte-codec.js';
-import type { Command, MutexKind } from './commands.js';
+import type { Caller, Command, MutexKind } from './commands.js';
 
-export const COMMAND_FORMAT = 2;
+export const COMMAND_FORMAT = 3;
 const OPS = ['acquire', 'cancel_wait', 'renew', 'release', 'tick', 'proclaim', 'member'] as const;
 
 const kind = (k: MutexKind) => (k === 'lock' ? 0 : 1);
 const kindOf = (b: number): MutexKind => (b === 0 ? 'lock' : 'election');
+
+function writeCaller(w: ChunkWriter, by: Caller | undefined): void {
+  if (!by) return w.u8(0);
+  w.u8(by.admin ? 2 : 1);
+  w.str(by.principal);
+}
+
+/** A command's caller, absent when the entry has none (format 2, or written without one). */
+function readCaller(r: BytesReader, format: number): { by?: Caller } {
+  if (format < 3) return {};
+  const b = r.u8();
+  return b === 0 ? {} : { by: { principal: r.str(), admin: b === 2 } };
+}
+
+function writeRenewCallers(w: ChunkWriter, ids: readonly string[], by?: readonly Caller[]): void {
+  if (by && by.length !== ids.length) throw new Error('renew: one caller per lease');
+  // Renewals batch many clients; most share few identities, written once each.
+  const table = new Map<string, number>();
+  const index = (by ?? []).map((c) => {
+    const key = `${c.admin ? 1 : 0}${c.principal}`;
+    let i = table.get(key);
+    if (i === undefined) table.set(key, (i = table.size));
+    return i;
+  });
+  w.varint(table.size);
+  for (const key of table.keys()) {
+    w.u8(key[0] === '1' ? 1 : 0);
+    w.str(key.slice(1));
+  }
+  w.varint(ids.length);
+  ids.forEach((id, i) => {
+    w.str(id);
+    if (table.size > 0) w.varint(index[i]!);
+  });
+}
 
 export function encodeCommand(c: Command): Uint8Array {
   const w = new ChunkWriter(256);
@@ -40,6 +79,7 @@ export function encodeCommand(c: Command): Uint8Array {
       w.varint(c.max_waiters);
       w.varint(c.max_per_lease ?? 0);
       w.varint(c.max_elections ?? 0);
+      writeCaller(w, c.by);
       break;
     case 'cancel_wait':
       w.u8(kind(c.kind));
@@ -47,13 +87,13 @@ export function encodeCommand(c: Command): Uint8Array {
       w.str(c.request_id);
       break;
     case 'renew':
-      w.varint(c.lease_ids.length);
-      for (const id of c.lease_ids) w.str(id);
+      writeRenewCallers(w, c.lease_ids, c.by);
       break;
     case 'release':
       w.u8(kind(c.kind));
       w.str(c.lease_id);
       w.str(c.name);
+      writeCaller(w, c.by);
       break;
     case 'tick':
       break;
@@ -61,6 +101,7 @@ export function encodeCommand(c: Command): Uint8Array {
       w.str(c.name);
       w.str(c.lease_id);
       w.str(c.value);
+      writeCaller(w, c.by);
       break;
     case 'member':
       w.str(c.id);
@@ -76,7 +117,9 @@ export function decodeCommand(data: Uint8Array): Command {
     return JSON.parse(
       Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString(),
     ) as Command;
-  if (data[0] !== COMMAND_FORMAT) throw new Error(`command format ${data[0]} is unknown`);
+  const format = data[0]!;
+  if (format !== COMMAND_FORMAT && format !== 2)
+    throw new Error(`command format ${format} is unknown`);
   const r = new BytesReader(data.subarray(1));
   const op = OPS[r.u8()];
   const t = r.f64();
@@ -98,6 +141,7 @@ export function decodeCommand(data: Uint8Array): Command {
         max_waiters: r.varint(),
         max_per_lease: r.varint() || undefined,
         max_elections: r.varint() || undefined,
+        ...readCaller(r, format),
       };
       if (c.max_per_lease === undefined) delete (c as { max_per_lease?: number }).max_per_lease;
       if (c.max_elections === undefined) delete (c as { max_elections?: number }).max_elections;
@@ -105,21 +149,50 @@ export function decodeCommand(data: Uint8Array): Command {
     }
     case 'cancel_wait':
       return { op, t, kind: kindOf(r.u8()), name: r.str(), request_id: r.str() };
-    case 'renew': {
-      const n = r.varint();
-      const lease_ids: string[] = [];
-      for (let i = 0; i < n; i++) lease_ids.push(r.str());
-      return { op, t, lease_ids };
-    }
+    case 'renew':
+      return { op, t, ...readRenewals(r, format) };
     case 'release':
-      return { op, t, kind: kindOf(r.u8()), lease_id: r.str(), name: r.str() };
+      return {
+        op,
+        t,
+        kind: kindOf(r.u8()),
+        lease_id: r.str(),
+        name: r.str(),
+        ...readCaller(r, format),
+      };
     case 'tick':
       return { op, t };
     case 'proclaim':
-      return { op, t, name: r.str(), lease_id: r.str(), value: r.str() };
+      return {
+        op,
+        t,
+        name: r.str(),
+        lease_id: r.str(),
+        value: r.str(),
+        ...readCaller(r, format),
+      };
     case 'member':
       return { op, t, id: r.str(), client_address: r.str() };
     default:
       throw new Error('command: unknown op');
   }
+}
+
+function readRenewals(r: BytesReader, format: number): { lease_ids: string[]; by?: Caller[] } {
+  const callers: Caller[] = [];
+  if (format >= 3) {
+    const m = r.varint();
+    for (let i = 0; i < m; i++) callers.push({ admin: r.u8() === 1, principal: r.str() });
+  }
+  const n = r.varint();
+  const lease_ids: string[] = [];
+  const by: Caller[] = [];
+  for (let i = 0; i < n; i++) {
+    lease_ids.push(r.str());
+    if (callers.length === 0) continue;
+    const c = callers[r.varint()];
+    if (!c) throw new Error('renew: caller index out of range');
+    by.push(c);
+  }
+  return callers.length === 0 ? { lease_ids } : { lease_ids, by };
 }

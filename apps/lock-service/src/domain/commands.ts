@@ -4,6 +4,20 @@
 
 export type MutexKind = 'lock' | 'election';
 
+/**
+ * Who asked, as the node that authorized the call named it: the identity (principal) a new
+ * lease belongs to, and the one a lease must belong to for the command to use it. An admin may
+ * use any lease. Entries written before identities existed carry none and are not checked.
+ */
+export interface Caller {
+  /** '' when the server runs without --auth-config: every lease then belongs to ''. */
+  readonly principal: string;
+  readonly admin: boolean;
+}
+
+/** The leader acting on its own (renewing a lease its waiting call made): any lease. */
+export const LEADER_ITSELF: Caller = Object.freeze({ principal: '', admin: true });
+
 interface Stamped {
   /**
    * The leader's lease clock (ms) when it proposed the command. Lease expiry and retry-table
@@ -31,6 +45,8 @@ export interface AcquireCmd extends Stamped {
   readonly max_per_lease?: number;
   /** Elections alive at once (absent in entries of older versions). */
   readonly max_elections?: number;
+  /** Absent in entries of older versions. */
+  readonly by?: Caller;
 }
 
 export interface CancelWaitCmd extends Stamped {
@@ -44,6 +60,8 @@ export interface RenewCmd extends Stamped {
   readonly op: 'renew';
   /** Renewals that must go through the log, batched: one entry per turn of the event loop. */
   readonly lease_ids: readonly string[];
+  /** Who asked for each renewal, in lease_ids' order (absent in entries of older versions). */
+  readonly by?: readonly Caller[];
 }
 
 export interface ReleaseCmd extends Stamped {
@@ -52,6 +70,7 @@ export interface ReleaseCmd extends Stamped {
   readonly lease_id: string;
   /** '' releases the whole lease and everything it holds or waits for. */
   readonly name: string;
+  readonly by?: Caller;
 }
 
 /**
@@ -68,6 +87,7 @@ export interface ProclaimCmd extends Stamped {
   readonly name: string;
   readonly lease_id: string;
   readonly value: string;
+  readonly by?: Caller;
 }
 
 export interface MemberCmd extends Stamped {
@@ -89,8 +109,11 @@ export type ApplyResult =
   | { status: 'queued'; lease_id: string; ttl_ms: number }
   | { status: 'lease_not_found' }
   | { status: 'not_holder' }
+  /** The lease belongs to another identity than the caller's. */
+  | { status: 'not_owner' }
   | { status: 'exhausted'; what: string }
-  | { status: 'ok'; released?: boolean; missing?: string[] }
+  /** renew: missing names leases gone; denied, positions of lease_ids not the caller's. */
+  | { status: 'ok'; released?: boolean; missing?: string[]; denied?: number[] }
   | { status: 'ignored' };
 
 /** A command before the leader stamps its clock on it. */

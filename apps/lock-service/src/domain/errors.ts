@@ -6,10 +6,12 @@ export enum Code {
   INVALID_ARGUMENT = 3,
   DEADLINE_EXCEEDED = 4,
   NOT_FOUND = 5,
+  PERMISSION_DENIED = 7,
   FAILED_PRECONDITION = 9,
   RESOURCE_EXHAUSTED = 8,
   ABORTED = 10,
   UNAVAILABLE = 14,
+  UNAUTHENTICATED = 16,
 }
 
 export class DomainError extends Error {
@@ -30,6 +32,17 @@ export const leaseNotFound = () =>
 
 export const unavailable = (why: string) =>
   new DomainError(Code.UNAVAILABLE, `${why}; retry with the same request_id`);
+
+/**
+ * The caller may not do `action` on `name` (a lock, an election, a prefix, or a lease). The
+ * message names both, never what the name holds.
+ */
+export const permissionDenied = (action: string, name: string, why: string) =>
+  new DomainError(Code.PERMISSION_DENIED, `permission denied: ${action} on ${name}: ${why}`);
+
+/** A lease used by an identity other than the one that created it (and not an admin). */
+export const notLeaseOwner = (action: string, leaseId: string) =>
+  permissionDenied(action, `lease ${leaseId}`, 'the lease belongs to another identity');
 
 export const exhausted = (what: string) => new DomainError(Code.RESOURCE_EXHAUSTED, what);
 

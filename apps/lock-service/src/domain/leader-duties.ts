@@ -1,7 +1,14 @@
 import type { Logger } from 'pino';
 import type { CallContext } from './api.js';
-import type { ApplyResult, Command, MutexKind, UnstampedCommand } from './commands.js';
-import { exhausted, leaseNotFound, unavailable } from './errors.js';
+import {
+  type ApplyResult,
+  type Caller,
+  type Command,
+  LEADER_ITSELF,
+  type MutexKind,
+  type UnstampedCommand,
+} from './commands.js';
+import { exhausted, leaseNotFound, notLeaseOwner, unavailable } from './errors.js';
 import type { EventBus } from './event-bus.js';
 import type { SmEvent } from './events.js';
 import { LeaseClock } from './lease-clock.js';
@@ -25,6 +32,7 @@ export interface LeaderDutiesOptions {
   readonly checkpointIntervalMs: number;
   readonly limits: Limits;
   readonly logger: Logger;
+  readonly isAdmin?: (principal: string) => boolean;
 }
 
 export interface MutexRequest {
@@ -51,9 +59,7 @@ export class LeaderDuties {
   private lastStamp = 0;
   private tickInFlight = false;
   private readonly renewing = new Set<string>();
-  private renewBatch:
-    | { batch: Map<string, ((found: boolean) => void)[]>; failed: ((e: Error) => void)[] }
-    | undefined;
+  private renewBatch: { batch: Map<string, Renewal>; failed: ((e: Error) => void)[] } | undefined;
 
   constructor(
     private readonly sm: LockStateView,
@@ -102,6 +108,16 @@ export class LeaderDuties {
     this.waits.failAll(unavailable('leadership changed while waiting'));
   }
 
+  /**
+   * Who the call is, for the commands it proposes: its identity (set by the node that
+   * authorized it, also when it was forwarded here), and whether this node's auth config makes
+   * that identity an admin.
+   */
+  caller(ctx: CallContext): Caller {
+    const principal = ctx.principal ?? '';
+    return { principal, admin: principal !== '' && (this.opts.isAdmin?.(principal) ?? false) };
+  }
+
   /** Proposes a command stamped with the lease clock. */
   propose(c: UnstampedCommand): Promise<ApplyResult> {
     const t = this.clock.now();
@@ -127,7 +143,7 @@ export class LeaderDuties {
       const lease = this.sm.live(id);
       if (!lease || now < lease.expires_at - lease.ttl_ms / 2 || this.renewing.has(id)) continue;
       this.renewing.add(id);
-      this.renewThroughLog(id)
+      this.renewThroughLog(id, LEADER_ITSELF)
         .catch((e: Error) => this.opts.logger.debug({ err: e.message }, 'waiter renewal failed'))
         .finally(() => this.renewing.delete(id));
     }
@@ -144,39 +160,58 @@ export class LeaderDuties {
     }
   }
 
-  /** Renews a lease through the log; throws NOT_FOUND if it was gone when the entry applied. */
-  async renew(leaseId: string): Promise<number> {
+  /**
+   * Renews a lease through the log; throws NOT_FOUND if it was gone when the entry applied,
+   * PERMISSION_DENIED if it belongs to another identity than the caller's.
+   */
+  async renew(leaseId: string, ctx: CallContext): Promise<number> {
     if (!this.active) throw unavailable('not the leader');
-    if (!(await this.renewThroughLog(leaseId))) throw leaseNotFound();
+    const outcome = await this.renewThroughLog(leaseId, this.caller(ctx));
+    if (outcome === 'missing') throw leaseNotFound();
+    if (outcome === 'denied') throw notLeaseOwner('lock', leaseId);
     return this.sm.live(leaseId)?.ttl_ms ?? 0;
   }
 
   /**
    * Renewals share one log entry per turn of the event loop, so that thousands of leases
-   * renewing at once cost a few proposals, not thousands. Resolves false if the lease was gone
-   * (or past its expiry) when the entry applied.
+   * renewing at once cost a few proposals, not thousands. Resolves 'missing' if the lease was
+   * gone (or past its expiry) when the entry applied, 'denied' if it was not the caller's.
    */
-  private renewThroughLog(leaseId: string): Promise<boolean> {
+  private renewThroughLog(leaseId: string, by: Caller): Promise<RenewOutcome> {
     if (!this.renewBatch) {
-      const batch = new Map<string, ((found: boolean) => void)[]>();
+      const batch = new Map<string, Renewal>();
       const failed: ((e: Error) => void)[] = [];
       this.renewBatch = { batch, failed };
       this.runtime.soon(() => {
         this.renewBatch = undefined;
-        this.propose({ op: 'renew', lease_ids: [...batch.keys()] }).then(
+        const renewals = [...batch.values()];
+        const cmd = {
+          op: 'renew' as const,
+          lease_ids: renewals.map((x) => x.leaseId),
+          by: renewals.map((x) => x.by),
+        };
+        this.propose(cmd).then(
           (r) => {
-            const missing = new Set(r.status === 'ok' ? r.missing : batch.keys());
-            for (const [id, done] of batch) for (const d of done) d(!missing.has(id));
+            const ok = r.status === 'ok';
+            const missing = new Set(ok ? r.missing : cmd.lease_ids);
+            const denied = new Set(ok ? r.denied : []);
+            renewals.forEach((x, i) => {
+              const outcome = missing.has(x.leaseId) ? 'missing' : denied.has(i) ? 'denied' : 'ok';
+              for (const d of x.done) d(outcome);
+            });
           },
           (e: Error) => failed.forEach((f) => f(e)),
         );
       });
     }
     const { batch, failed } = this.renewBatch;
+    // One renewal per lease and caller: a lease asked for by another identity too is judged
+    // for each on its own.
+    const key = `${leaseId}\u0000${by.admin ? 1 : 0}${by.principal}`;
     return new Promise((resolve, reject) => {
-      const list = batch.get(leaseId) ?? [];
-      list.push(resolve);
-      batch.set(leaseId, list);
+      const r = batch.get(key) ?? { leaseId, by, done: [] };
+      r.done.push(resolve);
+      batch.set(key, r);
       failed.push(reject);
     });
   }
@@ -201,13 +236,16 @@ export class LeaderDuties {
     slot: ReturnType<Waits['reserve']> | undefined,
   ): Promise<WaitOutcome> {
     const newLeaseId = this.ids.next();
-    // A client's request id is scoped to the lock or election it names: the retry table is
-    // shared by every lock and election, and an Acquire of another lock or a Campaign reusing
-    // the id must not be answered with this one's grant. Names hold no control characters, so
-    // the NUL separator keeps scoped ids distinct. A wait must be resumable after a leader
-    // change, so it always has a request id.
+    const by = this.caller(ctx);
+    // A client's request id is scoped to the lock or election it names, and to the caller's
+    // identity: the retry table is shared by every lock, election and identity, and an Acquire
+    // of another lock, a Campaign, or another identity reusing the id must not be answered
+    // with this one's grant. Names and identities hold no control characters, so the NUL
+    // separators keep scoped ids distinct. A wait must be resumable after a leader change, so
+    // it always has a request id.
+    const scope = requestScope(kind, f.name) + (by.principal ? `\u0000${by.principal}` : '');
     const requestId = f.requestId
-      ? `${requestScope(kind, f.name)}\u0000${f.requestId}`
+      ? `${scope}\u0000${f.requestId}`
       : f.waitMs > 0
         ? `srv-${this.ids.next()}`
         : '';
@@ -226,6 +264,7 @@ export class LeaderDuties {
       max_waiters: this.opts.limits.maxWaitersPerLock,
       max_per_lease: this.opts.limits.maxLocksPerLease,
       max_elections: this.opts.limits.maxElections,
+      by,
     });
     switch (r.status) {
       case 'granted':
@@ -240,6 +279,8 @@ export class LeaderDuties {
         return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: r.holder };
       case 'lease_not_found':
         throw leaseNotFound();
+      case 'not_owner':
+        throw notLeaseOwner(kind === 'lock' ? 'lock' : 'elect', f.leaseId);
       case 'exhausted':
         throw exhausted(r.what);
       case 'queued': {
@@ -310,4 +351,13 @@ export class LeaderDuties {
       return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: r.holder };
     throw leaseNotFound();
   }
+}
+
+type RenewOutcome = 'ok' | 'missing' | 'denied';
+
+/** One lease's renewal for one caller in a batch, and the calls waiting on it. */
+interface Renewal {
+  readonly leaseId: string;
+  readonly by: Caller;
+  readonly done: ((outcome: RenewOutcome) => void)[];
 }

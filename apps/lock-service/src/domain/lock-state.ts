@@ -36,6 +36,8 @@ export class LockState {
   retrySeq = 0;
   /** Elections among the mutexes (the rest are locks). */
   elections = 0;
+  /** One string per identity, shared by its leases (each command decodes a new copy). */
+  private readonly principals = new Map<string, string>();
   /**
    * Figures for metrics, kept as mutexes change so that reading them costs nothing: a scan of a
    * million mutexes per scrape would stall the event loop for tens of milliseconds.
@@ -52,6 +54,17 @@ export class LockState {
   };
 
   // ---- changes ---------------------------------------------------------------------------------
+
+  /** The shared copy of a lease's identity. */
+  intern(principal: string): string {
+    const known = this.principals.get(principal);
+    if (known !== undefined) return known;
+    // Identities are the auth config's users, a handful; the bound only guards against a
+    // config that churns through many: sharing is an economy, not a rule.
+    if (this.principals.size >= MAX_INTERNED) this.principals.clear();
+    this.principals.set(principal, principal);
+    return principal;
+  }
 
   private retire<T extends Snapshotted>(prev: T | undefined, kept: T[]): void {
     if (prev && this.epoch !== 0 && prev.snap !== this.epoch) {
@@ -208,6 +221,8 @@ export class LockState {
     Object.assign(this.tally, { ...EMPTY_TALLY, maxToken: this.tally.maxToken });
   }
 }
+
+const MAX_INTERNED = 4096;
 
 export type LockTally = typeof EMPTY_TALLY;
 

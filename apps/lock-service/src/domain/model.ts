@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto';
-import type { MutexKind } from './commands.js';
+import type { Caller, MutexKind } from './commands.js';
 
 // The replicated state's records. Records are never changed in place (except the bookkeeping
 // fields marked so, which no snapshot reads): a change replaces the record in its map, so that
@@ -32,6 +32,13 @@ export interface Lease extends Snapshotted {
    * owner's to renew. A timed-out wait drops it. '' for any other lease.
    */
   readonly created_for: string;
+  /**
+   * The identity that created the lease: only it (or an admin) may renew, release, keep alive
+   * or acquire with it. Absent, not '', when there is none (the server runs without
+   * --auth-config), so that it costs nothing then; one string per identity otherwise
+   * (LockState.intern).
+   */
+  readonly principal?: string;
   /** Position in the expiry queue (mutable bookkeeping). */
   hi: number;
 }
@@ -83,6 +90,12 @@ export function requestScope(kind: MutexKind, name: string): string {
  */
 export function requestKey(requestId: string): string {
   return hash('sha256', requestId, 'binary').slice(0, 16);
+}
+
+/** Whether `by` may use the lease: it is the lease's identity's, or an admin's. */
+export function mayUse(lease: Lease, by: Caller | undefined): boolean {
+  // Entries written before identities existed name no caller: they applied unchecked.
+  return by === undefined || by.admin || (lease.principal ?? '') === by.principal;
 }
 
 export function keysOf(k: Keys): readonly string[] {

@@ -32,6 +32,11 @@ export interface LockNodeOptions {
   readonly snapshotEntries: number;
   readonly limits: Limits;
   readonly logger: Logger;
+  /**
+   * Whether an identity is an admin, who may use any lease (--auth-config). Asked by the
+   * leader as it proposes a call's command; by default nobody is.
+   */
+  readonly isAdmin?: (principal: string) => boolean;
 }
 
 export const defaultLimits: Limits = {

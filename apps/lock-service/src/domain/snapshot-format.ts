@@ -1,23 +1,27 @@
 // The lock state's snapshot: a binary, versioned stream of records, written and read in chunks
 // so that no state the limits allow needs one big string or buffer.
 //
-//   header   "QLS" u8(version = 3) f64(clock) f64(retry seq) varint(members) (str id, address)*
+//   header   "QLS" u8(version = 4) f64(clock) f64(retry seq) varint(members) (str id, address)*
 //   records  u8(tag) payload, until u8(0):
-//     1 lease   str id, varint ttl_ms, f64 expires_at, str created_for
-//     2 mutex   u8 kind (0 lock, 1 election), str name, u8 has holder,
-//               [str lease, str owner, str value, f64 token], varint waiters,
-//               (str lease, str owner, str value, str request_id)*
-//     3 retry   str key (latin1: a hash), f64 t, f64 seq, result
+//     4 identity   str principal: the next identity number, from 1, before the first lease
+//                  naming it
+//     1 lease      str id, varint ttl_ms, f64 expires_at, str created_for,
+//                  varint identity (0: none)
+//     2 mutex      u8 kind (0 lock, 1 election), str name, u8 has holder,
+//                  [str lease, str owner, str value, f64 token], varint waiters,
+//                  (str lease, str owner, str value, str request_id)*
+//     3 retry      str key (latin1: a hash), f64 t, f64 seq, result
 //   result   u8 status, then: granted: str lease, f64 token, varint ttl; held: str holder;
 //            exhausted: str what; ok: u8 released (0 no, 1 yes, 2 unset); others nothing.
 // Leases' holds and waits, the waiting index and the expiry queue are derived on restore.
-// Version 1 and 2 snapshots were one JSON document; restore reads those too.
+// Version 3 is version 4 without identities (no tag 4, leases end at created_for, no
+// not_owner result). Version 1 and 2 snapshots were one JSON document; restore reads those too.
 import type { ApplyResult, MutexKind } from './commands.js';
 import { ChunkReader, ChunkWriter, NeedMore } from './byte-codec.js';
 import type { LockState, RetryRecord } from './lock-state.js';
 import { type Holder, type Lease, type Mutex, NO_WAITERS, type Waiter } from './model.js';
 
-export const SNAPSHOT_VERSION = 3;
+export const SNAPSHOT_VERSION = 4;
 const MAGIC = [0x51, 0x4c, 0x53]; // "QLS"
 export const CHUNK_BYTES = 256 * 1024;
 
@@ -30,6 +34,7 @@ const STATUS = [
   'exhausted',
   'ok',
   'ignored',
+  'not_owner',
 ] as const;
 
 function writeResult(w: ChunkWriter, r: ApplyResult): void {
@@ -58,6 +63,7 @@ function readResult(r: ChunkReader): ApplyResult {
     }
     case 'lease_not_found':
     case 'not_holder':
+    case 'not_owner':
     case 'ignored':
       return { status };
     default:
@@ -79,12 +85,23 @@ export function* writeSnapshot(state: LockState, chunkBytes = CHUNK_BYTES): Gene
       w.str(id);
       w.str(address);
     }
+    const identities = new Map<string, number>();
     for (const l of view.leases) {
+      let identity = 0;
+      if (l.principal) {
+        identity = identities.get(l.principal) ?? 0;
+        if (identity === 0) {
+          identities.set(l.principal, (identity = identities.size + 1));
+          w.u8(4);
+          w.str(l.principal);
+        }
+      }
       w.u8(1);
       w.str(l.id);
       w.varint(l.ttl_ms);
       w.f64(l.expires_at);
       w.str(l.created_for);
+      w.varint(identity);
       yield* w.take();
     }
     for (const m of view.mutexes) {
@@ -145,6 +162,8 @@ export class SnapshotParser {
   };
   private state: 'start' | 'json' | 'header' | 'records' | 'done' = 'start';
   private readonly json: Uint8Array[] = [];
+  /** The version being read, and its identities by number (0: none). */
+  private readonly format = { version: 0, identities: [''] };
 
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
@@ -159,10 +178,10 @@ export class SnapshotParser {
       r.begin();
       try {
         if (this.state === 'header') {
-          readHeader(r, this.out);
+          this.format.version = readHeader(r, this.out);
           this.state = 'records';
         } else if (this.state === 'records') {
-          if (!readRecord(r, this.out)) this.state = 'done';
+          if (!readRecord(r, this.out, this.format)) this.state = 'done';
         } else return;
       } catch (e) {
         if (!(e instanceof NeedMore)) throw e;
@@ -188,25 +207,40 @@ export async function readSnapshot(
   return p.finish();
 }
 
-function readHeader(r: ChunkReader, out: Restored): void {
+/** Reads the header; returns the snapshot's version. */
+function readHeader(r: ChunkReader, out: Restored): number {
   for (const b of MAGIC) if (r.u8() !== b) throw new Error('snapshot: not a lock-state snapshot');
   const version = r.u8();
-  if (version !== SNAPSHOT_VERSION)
-    throw new Error(`snapshot: version ${version}; this version reads ${SNAPSHOT_VERSION}`);
+  if (version !== SNAPSHOT_VERSION && version !== 3)
+    throw new Error(`snapshot: version ${version}; this version reads 1 to ${SNAPSHOT_VERSION}`);
   out.clock = r.f64();
   out.retrySeq = r.f64();
   const n = r.varint();
   for (let i = 0; i < n; i++) out.members.push([r.str(), r.str()]);
+  return version;
 }
 
 /** Reads one record; false at the end marker. */
-function readRecord(r: ChunkReader, out: Restored): boolean {
+function readRecord(
+  r: ChunkReader,
+  out: Restored,
+  format: { version: number; identities: string[] },
+): boolean {
   const tag = r.u8();
   switch (tag) {
     case 0:
       return false;
-    case 1:
-      out.leases.push(lease(r.str(), r.varint(), r.f64(), r.str()));
+    case 1: {
+      const [id, ttl, expiresAt, createdFor] = [r.str(), r.varint(), r.f64(), r.str()];
+      const n = format.version >= 4 ? r.varint() : 0;
+      const principal = format.identities[n];
+      if (principal === undefined) throw new Error(`snapshot: lease ${id} names identity ${n}`);
+      out.leases.push(lease(id, ttl, expiresAt, createdFor, principal));
+      return true;
+    }
+    case 4:
+      if (format.version < 4) throw new Error(`snapshot: unknown record tag ${tag}`);
+      format.identities.push(r.str());
       return true;
     case 2: {
       const kind: MutexKind = r.u8() === 0 ? 'lock' : 'election';
@@ -235,7 +269,26 @@ function readRecord(r: ChunkReader, out: Restored): boolean {
   }
 }
 
-export function lease(id: string, ttl: number, expiresAt: number, createdFor: string): Lease {
+/** A new lease record; one without an identity has no principal property at all. */
+export function lease(
+  id: string,
+  ttl: number,
+  expiresAt: number,
+  createdFor: string,
+  principal = '',
+): Lease {
+  if (principal !== '')
+    return {
+      id,
+      ttl_ms: ttl,
+      expires_at: expiresAt,
+      holds: null,
+      waits: null,
+      created_for: createdFor,
+      principal,
+      snap: 0,
+      hi: -1,
+    };
   return {
     id,
     ttl_ms: ttl,

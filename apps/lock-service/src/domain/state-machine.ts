@@ -25,6 +25,7 @@ import {
   keysHas,
   keysOf,
   type Lease,
+  mayUse,
   type Mutex,
   NO_WAITERS,
   requestKey,
@@ -206,12 +207,14 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
 
   private renew(c: RenewCmd): ApplyResult {
     const missing: string[] = [];
-    for (const id of c.lease_ids) {
+    const denied: number[] = [];
+    c.lease_ids.forEach((id, i) => {
       const lease = this.live(id);
-      if (lease) this.extend(lease);
-      else missing.push(id);
-    }
-    return { status: 'ok', missing };
+      if (!lease) missing.push(id);
+      else if (!mayUse(lease, c.by?.[i])) denied.push(i);
+      else this.extend(lease);
+    });
+    return denied.length > 0 ? { status: 'ok', missing, denied } : { status: 'ok', missing };
   }
 
   /** A full TTL from this entry's stamp, which the leader took after the request arrived. */
@@ -236,6 +239,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       if (key) {
         const w = this.s.mutexes.get(key)?.queue.find((x) => x.request_id === c.request_id);
         const lease = w && this.live(w.lease_id);
+        if (lease && !mayUse(lease, c.by)) return { status: 'not_owner' };
         if (lease) return { status: 'queued', lease_id: lease.id, ttl_ms: lease.ttl_ms };
       }
     }
@@ -253,6 +257,8 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     if (seen.status !== 'granted') return seen;
     const lease = this.live(seen.lease_id);
     if (!lease) return { status: 'lease_not_found' };
+    // The leader scopes request ids by identity; entries of older leaders did not.
+    if (!mayUse(lease, c.by)) return { status: 'not_owner' };
     const h = this.mutex(c.kind, c.name)?.holder;
     if (h?.lease_id !== lease.id || h.token !== seen.token)
       return { status: 'held', holder: h?.owner ?? '' };
@@ -263,6 +269,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   private acquireOnce(c: AcquireCmd, index: number): ApplyResult {
     let lease = c.lease_id ? this.live(c.lease_id) : undefined;
     if (c.lease_id && !lease) return { status: 'lease_not_found' };
+    if (lease && !mayUse(lease, c.by)) return { status: 'not_owner' };
     const key = stateKey(c.kind, c.name);
     const m = this.s.mutexes.get(key);
     if (lease && m?.holder?.lease_id === lease.id) {
@@ -287,7 +294,8 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       if (this.s.leases.has(c.new_lease_id))
         return { status: 'exhausted', what: 'lease id in use' };
       const createdFor = c.wait && c.request_id ? c.request_id : '';
-      lease = newLease(c.new_lease_id, c.ttl_ms, this.s.clock + c.ttl_ms, createdFor);
+      const principal = c.by?.principal ? this.s.intern(c.by.principal) : '';
+      lease = newLease(c.new_lease_id, c.ttl_ms, this.s.clock + c.ttl_ms, createdFor, principal);
       this.s.setLease(lease);
       this.emit({ type: 'lease', lease_id: lease.id, expires_at: lease.expires_at });
     }
@@ -442,6 +450,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   private release(c: ReleaseCmd, index: number): ApplyResult {
     const lease = this.s.leases.get(c.lease_id);
     if (!lease) return { status: 'ok', released: false };
+    if (!mayUse(lease, c.by)) return { status: 'not_owner' };
     if (c.name === '') {
       this.dropLease(lease, index, false);
       return { status: 'ok', released: true };
@@ -488,6 +497,8 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   }
 
   private proclaim(c: ProclaimCmd): ApplyResult {
+    const lease = this.s.leases.get(c.lease_id);
+    if (lease && !mayUse(lease, c.by)) return { status: 'not_owner' };
     const m = this.mutex('election', c.name);
     if (!m?.holder || m.holder.lease_id !== c.lease_id) return { status: 'not_holder' };
     const holder = { ...m.holder, value: c.value };

@@ -10,31 +10,38 @@ import type {
   TransferLeadershipRequest,
   TransferLeadershipResponse,
 } from '../domain/api.js';
-import { type GrpcCall, withContext } from './call-context.js';
+import { AccessGate, type GatedCall } from './access-gate.js';
 import { GrpcExceptionFilter } from './exception.filter.js';
 import { LOCK_API } from './tokens.js';
 
 @Controller()
 @UseFilters(GrpcExceptionFilter)
 export class ClusterController {
-  constructor(@Inject(LOCK_API) private readonly api: LockApi) {}
+  constructor(
+    @Inject(LOCK_API) private readonly api: LockApi,
+    private readonly gate: AccessGate,
+  ) {}
 
   @GrpcMethod('ClusterService', 'Status')
-  status(req: StatusRequest, _md: Metadata, call: GrpcCall): Promise<StatusResponse> {
-    return withContext(call, (ctx) => this.api.status(req, ctx));
+  status(req: StatusRequest, _md: Metadata, call: GatedCall): Promise<StatusResponse> {
+    return this.gate.unary(call, 'ClusterService/Status', req, (ctx) => this.api.status(req, ctx));
   }
 
   @GrpcMethod('ClusterService', 'ListMembers')
-  listMembers(req: ListMembersRequest, _md: Metadata, call: GrpcCall): Promise<MembersResponse> {
-    return withContext(call, (ctx) => this.api.listMembers(req, ctx));
+  listMembers(req: ListMembersRequest, _md: Metadata, call: GatedCall): Promise<MembersResponse> {
+    return this.gate.unary(call, 'ClusterService/ListMembers', req, (ctx) =>
+      this.api.listMembers(req, ctx),
+    );
   }
 
   @GrpcMethod('ClusterService', 'TransferLeadership')
   transferLeadership(
     req: TransferLeadershipRequest,
     _md: Metadata,
-    call: GrpcCall,
+    call: GatedCall,
   ): Promise<TransferLeadershipResponse> {
-    return withContext(call, (ctx) => this.api.transferLeadership(req, ctx));
+    return this.gate.unary(call, 'ClusterService/TransferLeadership', req, (ctx) =>
+      this.api.transferLeadership(req, ctx),
+    );
   }
 }

@@ -15,7 +15,8 @@ import type {
   RenewResponse,
   WatchRequest,
 } from '../domain/api.js';
-import { type GrpcCall, streamFrom, streamWithContext, withContext } from './call-context.js';
+import { AccessGate, type GatedCall, onlyReadable } from './access-gate.js';
+import { streamFrom } from './call-context.js';
 import { Code, DomainError } from '../domain/errors.js';
 import { GrpcExceptionFilter } from './exception.filter.js';
 
@@ -27,16 +28,19 @@ import { ignoreRejection } from '../../../../libs/common/src/ignore.js';
 @Controller()
 @UseFilters(GrpcExceptionFilter)
 export class LockController {
-  constructor(@Inject(LOCK_API) private readonly api: LockApi) {}
+  constructor(
+    @Inject(LOCK_API) private readonly api: LockApi,
+    private readonly gate: AccessGate,
+  ) {}
 
   @GrpcMethod('LockService', 'Acquire')
-  acquire(req: AcquireRequest, _md: Metadata, call: GrpcCall): Promise<AcquireResponse> {
-    return withContext(call, (ctx) => this.api.acquire(req, ctx));
+  acquire(req: AcquireRequest, _md: Metadata, call: GatedCall): Promise<AcquireResponse> {
+    return this.gate.unary(call, 'LockService/Acquire', req, (ctx) => this.api.acquire(req, ctx));
   }
 
   @GrpcMethod('LockService', 'Renew')
-  renew(req: RenewRequest, _md: Metadata, call: GrpcCall): Promise<RenewResponse> {
-    return withContext(call, (ctx) => this.api.renew(req, ctx));
+  renew(req: RenewRequest, _md: Metadata, call: GatedCall): Promise<RenewResponse> {
+    return this.gate.unary(call, 'LockService/Renew', req, (ctx) => this.api.renew(req, ctx));
   }
 
   /**
@@ -47,9 +51,9 @@ export class LockController {
   keepAlive(
     requests: Observable<RenewRequest>,
     _md: Metadata,
-    call: GrpcCall,
+    call: GatedCall,
   ): Observable<RenewResponse> {
-    return streamWithContext(call, (ctx) => {
+    return this.gate.stream(call, 'LockService/KeepAlive', undefined, ({ ctx }, failed) => {
       const closeSlot = this.api.openKeepAlive(ctx);
       let inFlight = 0;
       return requests.pipe(
@@ -65,6 +69,7 @@ export class LockController {
             );
           }
           const p = this.api.renew(req, ctx).finally(() => inFlight--);
+          void p.catch(failed);
           // concatMap reports a failure in order, but never reaches the ones after the first.
           void ignoreRejection(p, 'an earlier renewal on this stream has failed it');
           return p;
@@ -76,17 +81,23 @@ export class LockController {
   }
 
   @GrpcMethod('LockService', 'Release')
-  release(req: ReleaseRequest, _md: Metadata, call: GrpcCall): Promise<ReleaseResponse> {
-    return withContext(call, (ctx) => this.api.release(req, ctx));
+  release(req: ReleaseRequest, _md: Metadata, call: GatedCall): Promise<ReleaseResponse> {
+    return this.gate.unary(call, 'LockService/Release', req, (ctx) => this.api.release(req, ctx));
   }
 
   @GrpcMethod('LockService', 'Describe')
-  describe(req: DescribeRequest, _md: Metadata, call: GrpcCall): Promise<DescribeResponse> {
-    return withContext(call, (ctx) => this.api.describe(req, ctx));
+  describe(req: DescribeRequest, _md: Metadata, call: GatedCall): Promise<DescribeResponse> {
+    return this.gate.unary(call, 'LockService/Describe', req, (ctx) => this.api.describe(req, ctx));
   }
 
+  /** Delivers only the names its caller may read, of the prefix it watches. */
   @GrpcMethod('LockService', 'Watch')
-  watch(req: WatchRequest, _md: Metadata, call: GrpcCall): Observable<LockEvent> {
-    return streamWithContext(call, (ctx) => streamFrom(this.api.watch(req, ctx), call));
+  watch(req: WatchRequest, _md: Metadata, call: GatedCall): Observable<LockEvent> {
+    return this.gate.stream(call, 'LockService/Watch', req, (a) =>
+      streamFrom(
+        onlyReadable(this.api.watch(req, a.ctx), (e) => a.readable(e.name)),
+        call,
+      ),
+    );
   }
 }

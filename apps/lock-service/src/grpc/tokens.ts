@@ -4,3 +4,5 @@
 export const LOCK_API = Symbol('LockApi');
 /** The process's pino Logger. */
 export const LOGGER = Symbol('Logger');
+/** The AccessControl that admits each call on the client plane. */
+export const ACCESS_CONTROL = Symbol('AccessControl');

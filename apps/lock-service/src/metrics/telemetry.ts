@@ -11,6 +11,8 @@ import type { LockApi } from '../domain/api.js';
 import type { ApplyResult } from '../domain/commands.js';
 import type { LockNode } from '../domain/lock-node.js';
 import type { MetricsRegistry } from '../http/metrics.js';
+import type { Action } from '../security/auth-config.js';
+import { AuthMetrics } from './auth-metrics.js';
 import { EventLoopLag } from './event-loop.js';
 import { GrpcServerMetrics } from './grpc-metrics.js';
 import { LockCallMetrics, registerLockStateMetrics } from './lock-metrics.js';
@@ -25,6 +27,7 @@ export class Telemetry implements MetricsRegistry {
   readonly registry = new Registry();
   private readonly grpc: GrpcServerMetrics;
   private readonly calls: LockCallMetrics;
+  private readonly auth: AuthMetrics;
   private raft: RaftNode<ApplyResult> | undefined;
   private readonly lag: EventLoopLag;
 
@@ -39,6 +42,7 @@ export class Telemetry implements MetricsRegistry {
     }).set({ version: packageVersion(), node_version: process.version }, 1);
     this.grpc = new GrpcServerMetrics(this.registry);
     this.calls = new LockCallMetrics(this.registry);
+    this.auth = new AuthMetrics(this.registry);
     this.lag = new EventLoopLag(this.registry);
     this.lag.start();
   }
@@ -66,6 +70,11 @@ export class Telemetry implements MetricsRegistry {
     this.raft = node.raft;
     registerRaftMetrics(this.registry, node.raft, logger);
     registerLockStateMetrics(this.registry, node.state, node.bus);
+  }
+
+  /** A call refused by authentication or authorization. */
+  authDenied(action: Action): void {
+    this.auth.onDenied(action);
   }
 
   /** The LockApi the gRPC layer calls, measured. */

@@ -72,9 +72,10 @@ export interface ClientFlags {
   cacert?: string;
   cert?: string;
   key?: string;
+  token?: string;
 }
 
-/** --endpoints, --json, --timeout and the TLS files, on every client command. */
+/** --endpoints, --json, --timeout, the TLS files and --token, on every client command. */
 export function clientCommand(program: Command, name: string, description: string): Command {
   return program
     .command(name)
@@ -98,6 +99,12 @@ export function clientCommand(program: Command, name: string, description: strin
     )
     .addOption(
       new Option('--key <file>', 'mutual TLS: PEM private key of --cert').env('QUORUMLOCK_KEY'),
+    )
+    .addOption(
+      new Option(
+        '--token <token>',
+        'bearer token for a cluster run with --auth-config (prefer the variable: flags show in ps)',
+      ).env('QUORUMLOCK_TOKEN'),
     );
 }
 
@@ -143,10 +150,13 @@ export function makeClient(cmd: Command, flags: ClientFlags): QuorumLockClient {
       `--endpoints: ${bad === undefined ? 'none given' : `"${bad}" is not host:port`}`,
     );
   const tls = tlsFrom(cmd, flags);
+  if (flags.token !== undefined && !/^[\x21-\x7e]+$/.test(flags.token))
+    usageError(cmd, '--token: must be printable ASCII without spaces');
   return new QuorumLockClient({
     endpoints,
     callTimeoutMs: flags.timeout,
     ...(tls === undefined ? {} : { tls }),
+    ...(flags.token ? { token: flags.token } : {}),
   });
 }
 

@@ -3,7 +3,9 @@ import type { Command } from 'commander';
 import {
   type MemberStatus,
   type NodeStatus,
+  PermissionDeniedError,
   type QuorumLockClient,
+  UnauthenticatedError,
   UnavailableError,
 } from '@quorumlock/client';
 import { action, type ClientFlags, clientCommand, EXIT, out, toJson } from './client-common.js';
@@ -56,6 +58,10 @@ async function collect(client: QuorumLockClient, timeoutMs: number) {
   return { answers, members: listed?.members };
 }
 
+/** A node that answered, but refused this caller (--auth-config): not a node that is down. */
+const refused = (e: Error) =>
+  e instanceof UnauthenticatedError || e instanceof PermissionDeniedError;
+
 export function statusRows(
   answers: Map<string, NodeStatus | Error>,
   listed?: readonly MemberStatus[],
@@ -74,7 +80,7 @@ export function statusRows(
       rows.push({
         id: '',
         address,
-        role: 'unreachable',
+        role: refused(s) ? 'refused' : 'unreachable',
         term: null,
         commit: null,
         applied: null,
@@ -165,7 +171,8 @@ export function registerStatus(program: Command): void {
         for (const r of rows.filter((x) => x.error))
           process.stderr.write(`${r.id} ${r.address}: ${r.error}\n`);
       if (rows.some((r) => r.term !== null)) return EXIT.OK;
-      throw new UnavailableError('no node answered');
+      const refusal = [...answers.values()].find((a) => a instanceof Error && refused(a));
+      throw refusal ?? new UnavailableError('no node answered');
     }),
   );
 }
