@@ -221,7 +221,7 @@ describe('mutual TLS on both planes (3-node cluster)', () => {
     const pid = c.pid(leader)!;
     process.kill(pid, 'SIGHUP');
     await waitFor('the node to say it re-reads', () =>
-      c.logs(leader).includes('signal received: re-reading certificate files'),
+      c.logs(leader).includes('signal received: re-reading certificate and auth files'),
     );
     expect(c.isUp(leader)).toBe(true);
     expect(await c.agreedLeader()).toBe(leader);

@@ -95,7 +95,13 @@ export class GrpcForwarder implements ForwardPort {
 
 function toDomainError(err: grpc.ServiceError): DomainError {
   // Our own codes pass through; a leader that cannot be reached is UNAVAILABLE to the client.
-  if (err.code in Code && err.code !== grpc.status.UNKNOWN)
+  // UNAUTHENTICATED on the peer plane refuses this member, not the client (the client was
+  // authenticated here): the client sees a leader it cannot reach through this node.
+  if (
+    err.code in Code &&
+    err.code !== grpc.status.UNKNOWN &&
+    err.code !== grpc.status.UNAUTHENTICATED
+  )
     return new DomainError(err.code as unknown as Code, err.details || err.message);
   if (err.code === grpc.status.CANCELLED)
     return new DomainError(Code.UNAVAILABLE, 'forwarded call cancelled');
