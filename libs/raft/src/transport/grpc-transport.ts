@@ -92,6 +92,8 @@ export class GrpcTransport implements Transport {
   private snapshotStatusHandler: (peer: NodeId, ok: boolean) => void = () => {};
   private state: State = 'new';
   private boundPort = 0;
+  /** Addresses from the configuration in force, over those of the options. */
+  private readonly addresses = new Map<NodeId, string>();
 
   constructor(private readonly opts: GrpcTransportOptions) {
     this.id = opts.id;
@@ -192,6 +194,22 @@ export class GrpcTransport implements Transport {
     }
   }
 
+  /** See Transport.updatePeers: a peer whose address changed is reconnected at its new one. */
+  updatePeers(addresses: Readonly<Record<NodeId, string>>): void {
+    for (const [peer, address] of Object.entries(addresses)) {
+      if (peer === this.id || this.addressOf(peer) === address) continue;
+      this.addresses.set(peer, address);
+      this.links.get(peer)?.close();
+      this.links.delete(peer);
+      this.clients.get(peer)?.close();
+      this.clients.delete(peer);
+    }
+  }
+
+  private addressOf(peer: NodeId): string | undefined {
+    return this.addresses.get(peer) ?? this.opts.peers[peer];
+  }
+
   /** Outbound state of one peer, for metrics and tests; null before anything was sent to it. */
   peerStats(peer: NodeId): { queued: number; dropped: number; connected: boolean } | null {
     const link = this.links.get(peer);
@@ -244,7 +262,7 @@ export class GrpcTransport implements Transport {
   private clientFor(peer: NodeId): grpc.Client | null {
     const existing = this.clients.get(peer);
     if (existing !== undefined) return existing;
-    const address = peer === this.id ? undefined : this.opts.peers[peer];
+    const address = peer === this.id ? undefined : this.addressOf(peer);
     if (address === undefined) {
       this.log.warn({ peer }, 'dropping message to unknown peer');
       return null;
