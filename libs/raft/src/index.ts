@@ -23,3 +23,12 @@ export type { ProposalOutcome, RaftNodeObserver } from './observer.js';
 export { MemoryStorage, RocksDbStorage } from './storage/index.js';
 export { GrpcTransport, type GrpcTransportOptions } from './transport/index.js';
 export { MinHeap } from './min-heap.js';
+export {
+  bootstrapMembership,
+  isVoter,
+  learnersOf,
+  type MemberConfig,
+  type Membership,
+  type MembershipChange,
+  votersOf,
+} from './membership.js';

@@ -433,6 +433,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private async restoreSnapshot(snapshot: Snapshot): Promise<void> {
     const { seconds } = await this.snapshots.restore(snapshot, () => !this.running);
     this.appliedIndex = this.lastSnapshotIndex = snapshot.meta.index;
+    // Entries this node proposed and that the snapshot covers will not be applied one by one.
+    this.counters.proposals.lost += this.pending.leadershipLost(this.core.leader, -1);
     this.counters.snapshotsInstalled++;
     this.emit('snapshotInstalled', snapshot.meta, snapshot.data.bytes, seconds);
     this.log.info(
@@ -443,7 +445,10 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private onSoftState(s: SoftState): void {
     if (s.role !== Role.Leader)
-      this.counters.proposals.lost += this.pending.leadershipLost(s.leader);
+      this.counters.proposals.lost += this.pending.leadershipLost(
+        s.leader,
+        this.core.log.committed,
+      );
     this.log.info({ role: s.role, term: s.term, leader: s.leader }, 'raft state changed');
     this.emit('role', s.role, s.term);
     this.emit('leader', s.leader, s.term);

@@ -128,10 +128,15 @@ export class RaftCore {
     this.ticks++;
     this.electionElapsed++;
     if (this.role === Role.Leader) return this.tickLeader();
-    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.electionElapsed < this.randomizedElectionTimeout) return;
+    if (this.voters.includes(this.id)) {
       this.electionElapsed = 0;
-      // Learners, removed nodes and nodes waiting to be added never campaign.
-      if (this.voters.includes(this.id)) this.campaign(this.cfg.preVote, false);
+      this.campaign(this.cfg.preVote, false);
+    } else if (this.leader !== '') {
+      // Learners, removed nodes and nodes waiting to be added never campaign; one that has not
+      // heard from its leader for an election timeout knows none any more, and, its lease over,
+      // answers vote requests (it may be a voter in the candidate's configuration already).
+      this.leader = '';
     }
   }
 
@@ -187,6 +192,8 @@ export class RaftCore {
   private caughtUp(id: NodeId): true | string {
     const pr = this.prs.get(id);
     if (!pr) return 'not tracked by this leader';
+    if (pr.state !== ProgressState.Replicate)
+      return `its log is not known to match the leader's yet (${pr.state})`;
     if (this.ticks - pr.lastHeardTick >= this.cfg.electionTicksMin)
       return `not heard from within the last election timeout (${this.cfg.electionTicksMin} ticks)`;
     const lag = this.log.lastIndex() - pr.matchIndex;

@@ -52,6 +52,29 @@ describe('Raft core: membership changes (thesis 4, single-server)', () => {
     expect(c.core('n4').role).toBe(Role.Follower);
   });
 
+  it('a learner cut off from its leader forgets it and answers vote requests', () => {
+    const { c, leader } = withLearner(514);
+    expect(c.core('n4').leader).toBe(leader);
+    c.isolate(leader);
+    c.tick(2 * baseConfig.electionTicksMax, ['n4']);
+    expect(c.core('n4').leader).toBe('');
+    const term = c.core('n4').term;
+    c.core('n4').step({
+      type: 'RequestVote',
+      from: 'n2',
+      to: 'n4',
+      term: term + 1,
+      lastLogIndex: c.core('n4').log.lastIndex(),
+      lastLogTerm: c.core('n4').log.lastTerm(),
+      preVote: true,
+      transfer: false,
+    });
+    const rd = c.core('n4').ready();
+    expect(rd.messages).toEqual([
+      expect.objectContaining({ type: 'RequestVoteResponse', to: 'n2', voteGranted: true }),
+    ]);
+  });
+
   it("a candidate does not count a learner's vote", () => {
     const { c, leader } = withLearner(503);
     const [x, y] = c.others(leader).filter((id) => id !== 'n4') as [string, string];
