@@ -38,6 +38,7 @@ function setup(o: { leading?: boolean; leader?: string; isLeader?: boolean } = {
       isLeader: () => o.isLeader ?? s.leading,
       leaderId: () => s.leader,
       applied: () => s.applied,
+      isMember: (id: string) => ['n1', 'n2', 'n3'].includes(id),
     },
     () => s.leading,
     { memberAddress: (id: string) => members.get(id) } as unknown as LockStateView,

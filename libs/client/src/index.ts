@@ -29,6 +29,7 @@ export type {
   LockDescription,
   LockEvent,
   MemberStatus,
+  NewMember,
   NodeStatus,
   QuorumLockClientOptions,
 } from './types.js';

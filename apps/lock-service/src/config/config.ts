@@ -3,36 +3,19 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { parseAddress } from '../domain/address.js';
 import { defaultLimits, type LockNodeOptions } from '../domain/options.js';
+
+export { parseAddress, splitHostPort } from '../domain/address.js';
 
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const MAX_PORT = 65_535;
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 const POSITIVE_INT = /^[1-9]\d*$/;
 
 const required = (issue: { input: unknown }) =>
   issue.input === undefined ? 'required' : undefined;
-
-/** host:port (IPv6 in brackets) split for listen(): brackets dropped, any port number. */
-export function splitHostPort(value: string): { host: string; port: number } | undefined {
-  const match = ADDRESS.exec(value);
-  const [, host, port] = match ?? [];
-  if (host === undefined || port === undefined) return undefined;
-  return { host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(port) };
-}
-
-/** Parses host:port; port 0 is refused because addresses are advertised to peers and clients. */
-export function parseAddress(value: string): { host: string; port: number } | string {
-  const parsed = splitHostPort(value);
-  if (parsed === undefined) return `"${value}" is not host:port`;
-  if (parsed.port < 1 || parsed.port > MAX_PORT) {
-    return `port ${parsed.port} of "${value}" is not within 1-65535`;
-  }
-  return parsed;
-}
 
 const address = z
   .string({ error: required })

@@ -29,6 +29,8 @@ export interface RouterRaft {
   leaderId(): string;
   /** This node's applied index. */
   applied(): number;
+  /** Whether id is a member of the configuration in force. */
+  isMember(id: string): boolean;
 }
 
 export interface RouterOptions {
@@ -120,7 +122,7 @@ export class LeaderRouter {
 
   /** The leader writes a forwarding member's client address to the log if it is new. */
   private learnMember(by: { id: string; clientAddress: string }): void {
-    if (!Object.hasOwn(this.opts.peers, by.id)) return;
+    if (!this.raft.isMember(by.id)) return;
     if (this.state.memberAddress(by.id) === by.clientAddress || this.announcing.has(by.id)) return;
     this.announcing.add(by.id);
     this.propose({ op: 'member', id: by.id, client_address: by.clientAddress })

@@ -2,9 +2,12 @@ import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type {
+  AddMemberRequest,
   ListMembersRequest,
   LockApi,
   MembersResponse,
+  PromoteMemberRequest,
+  RemoveMemberRequest,
   StatusRequest,
   StatusResponse,
   TransferLeadershipRequest,
@@ -27,6 +30,25 @@ export class ClusterController {
   @GrpcMethod('ClusterService', 'ListMembers')
   listMembers(req: ListMembersRequest, _md: Metadata, call: GrpcCall): Promise<MembersResponse> {
     return withContext(call, (ctx) => this.api.listMembers(req, ctx));
+  }
+
+  @GrpcMethod('ClusterService', 'AddMember')
+  addMember(req: AddMemberRequest, _md: Metadata, call: GrpcCall): Promise<MembersResponse> {
+    return withContext(call, (ctx) => this.api.addMember(req, ctx));
+  }
+
+  @GrpcMethod('ClusterService', 'PromoteMember')
+  promoteMember(
+    req: PromoteMemberRequest,
+    _md: Metadata,
+    call: GrpcCall,
+  ): Promise<MembersResponse> {
+    return withContext(call, (ctx) => this.api.promoteMember(req, ctx));
+  }
+
+  @GrpcMethod('ClusterService', 'RemoveMember')
+  removeMember(req: RemoveMemberRequest, _md: Metadata, call: GrpcCall): Promise<MembersResponse> {
+    return withContext(call, (ctx) => this.api.removeMember(req, ctx));
   }
 
   @GrpcMethod('ClusterService', 'TransferLeadership')
