@@ -15,6 +15,7 @@ import {
   type Storage,
   type Transport,
 } from '../../../libs/raft/src/index.js';
+import { ClusterIdFile } from './cluster-id.js';
 import { type ServerConfig, toLockNodeOptions } from './config/config.js';
 import { LockNode } from './domain/lock-node.js';
 import type { ForwardPort } from './domain/router.js';
@@ -29,6 +30,7 @@ export const LOCK_NODE = Symbol('LockNode');
 /** The node's ports: Raft storage and transport, and how followers reach the leader's API. */
 export const RAFT_STORAGE = Symbol('RaftStorage');
 export const RAFT_TRANSPORT = Symbol('RaftTransport');
+export const CLUSTER_ID = Symbol('ClusterId');
 export const FORWARD_PORT = Symbol('ForwardPort');
 /** The process's Telemetry, or null when the server runs without metrics. */
 export const TELEMETRY = Symbol('Telemetry');
@@ -80,8 +82,19 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
       inject: [SERVER_CONFIG],
     },
     {
+      provide: CLUSTER_ID,
+      useFactory: (config: ServerConfig, logger: Logger) =>
+        new ClusterIdFile(config.dataDir, config, logger),
+      inject: [SERVER_CONFIG, LOGGER],
+    },
+    {
       provide: RAFT_TRANSPORT,
-      useFactory: (config: ServerConfig, storage: Storage, logger: Logger) =>
+      useFactory: (
+        config: ServerConfig,
+        storage: Storage,
+        logger: Logger,
+        cluster: ClusterIdFile,
+      ) =>
         new GrpcTransport({
           id: config.id,
           listenAddress: config.peerAddress,
@@ -89,8 +102,10 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
           readSnapshot: () => storage.readSnapshot(),
           receiveSnapshot: (meta, chunks) => storage.receiveSnapshot(meta, chunks),
           logger: { warn: (o, m) => logger.warn(o, m) },
+          cluster,
+          advertiseAddress: config.peers[config.id] ?? config.peerAddress,
         }),
-      inject: [SERVER_CONFIG, RAFT_STORAGE, LOGGER],
+      inject: [SERVER_CONFIG, RAFT_STORAGE, LOGGER, CLUSTER_ID],
     },
     {
       provide: FORWARD_PORT,
@@ -99,7 +114,7 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
       inject: [SERVER_CONFIG],
     },
   ],
-  exports: [RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT],
+  exports: [CLUSTER_ID, RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT],
 })
 export class NodePortsModule {}
 

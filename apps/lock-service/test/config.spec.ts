@@ -54,6 +54,7 @@ describe('loadServerConfig', () => {
       maxStreamBufferBytes: defaultLimits.maxStreamBufferBytes,
       logFormat: 'json',
       logLevel: 'info',
+      join: false,
     });
   });
 
@@ -82,6 +83,7 @@ describe('loadServerConfig', () => {
         QUORUMLOCK_MAX_STREAM_BUFFER_BYTES: '1000000',
         QUORUMLOCK_LOG_FORMAT: 'pretty',
         QUORUMLOCK_LOG_LEVEL: 'debug',
+        QUORUMLOCK_JOIN: 'true',
       },
     );
     expect(config).toEqual({
@@ -106,7 +108,23 @@ describe('loadServerConfig', () => {
       maxStreamBufferBytes: 1_000_000,
       logFormat: 'pretty',
       logLevel: 'debug',
+      join: true,
     });
+  });
+
+  it('lets a node that joins leave itself out of --peers, and reads --join as a flag', () => {
+    const { peers: _own, ...rest } = valid;
+    const config = loadServerConfig(
+      { ...rest, id: 'n4', peerAddress: '127.0.0.1:7104', peers: 'n1=127.0.0.1:7101', join: true },
+      {},
+    );
+    expect(config).toMatchObject({ id: 'n4', join: true, peers: { n1: '127.0.0.1:7101' } });
+    expect(() => loadServerConfig({ ...valid, id: 'n4', peers: 'n1=127.0.0.1:7101' }, {})).toThrow(
+      /is not a member of --peers/,
+    );
+    expect(() => loadServerConfig(valid, { QUORUMLOCK_JOIN: 'maybe' })).toThrow(
+      /invalid --join \(QUORUMLOCK_JOIN\): must be true or false/,
+    );
   });
 
   it('lets a flag win over its variable', () => {
@@ -327,6 +345,7 @@ describe('CONFIG_ENV_VARS', () => {
         'QUORUMLOCK_MAX_STREAM_BUFFER_BYTES',
         'QUORUMLOCK_LOG_FORMAT',
         'QUORUMLOCK_LOG_LEVEL',
+        'QUORUMLOCK_JOIN',
       ].sort(),
     );
   });
@@ -341,6 +360,7 @@ describe('toLockNodeOptions', () => {
       clientAddress: '127.0.0.1:7001',
       peerAddress: '0.0.0.0:7101',
       peers: config.peers,
+      join: false,
       dataDir: config.dataDir,
       electionTimeoutMinMs: 150,
       electionTimeoutMaxMs: 300,

@@ -21,7 +21,11 @@ export type { RaftNodeOptions, RaftNodeStatus, RaftLogger } from './node-options
 export type { ProposalResult } from './pending.js';
 export type { ProposalOutcome, RaftNodeObserver } from './observer.js';
 export { MemoryStorage, RocksDbStorage } from './storage/index.js';
-export { GrpcTransport, type GrpcTransportOptions } from './transport/index.js';
+export {
+  type ClusterIdentity,
+  GrpcTransport,
+  type GrpcTransportOptions,
+} from './transport/index.js';
 export { MinHeap } from './min-heap.js';
 export {
   bootstrapMembership,

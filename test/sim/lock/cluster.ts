@@ -125,6 +125,7 @@ export class SimLockCluster {
       clientAddress: id,
       peerAddress: id,
       peers: Object.fromEntries(this.ids.map((p) => [p, p])),
+      join: false,
       dataDir: '',
       electionTimeoutMinMs: this.opts.electionTimeoutMinMs,
       electionTimeoutMaxMs: this.opts.electionTimeoutMaxMs,

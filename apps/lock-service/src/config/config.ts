@@ -104,6 +104,10 @@ export const serverConfigSchema = z
     logLevel: z
       .enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` })
       .default('info'),
+    join: z
+      .enum(['true', 'false', '1', '0'], { error: 'must be true or false' })
+      .default('false')
+      .transform((v) => v === 'true' || v === '1'),
   })
   .check((ctx) => {
     if (ctx.issues.length > 0) return;
@@ -111,12 +115,13 @@ export const serverConfigSchema = z
     const issue = (key: ConfigKey, message: string) =>
       ctx.issues.push({ code: 'custom', path: [key], message, input: cfg[key] });
     const own = cfg.peers[cfg.id];
-    if (own === undefined) {
+    // A node that joins lists existing members to reach; it need not be among them.
+    if (own === undefined && !cfg.join) {
       issue(
         'id',
         `"${cfg.id}" is not a member of ${describe('peers')}: ${Object.keys(cfg.peers).join(', ')}`,
       );
-    } else {
+    } else if (own !== undefined) {
       const ownPort = portOf(own);
       if (portOf(cfg.peerAddress) !== ownPort) {
         issue(
@@ -157,7 +162,7 @@ export interface ConfigOption {
   /** Long flag, e.g. --client-address. */
   readonly flag: string;
   readonly env: string;
-  /** Placeholder shown in --help. */
+  /** Placeholder shown in --help; '' for a flag that takes no value (true when given). */
   readonly value: string;
   readonly description: string;
   readonly default?: string;
@@ -252,6 +257,12 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   ),
   option('logFormat', LOG_FORMATS.join('|'), 'log output', 'json'),
   option('logLevel', LOG_LEVELS.join('|'), 'minimum log level', 'info'),
+  option(
+    'join',
+    '',
+    'start with no data and wait to be added to the running cluster that --peers names (quorumlock member add)',
+    'false',
+  ),
 ];
 
 /** Every environment variable the server reads. */
@@ -275,7 +286,8 @@ export class ConfigError extends Error {
   }
 }
 
-export type ConfigFlags = Partial<Record<ConfigKey, string | undefined>>;
+/** Flags as commander gives them: a string, or true for a flag without a value (--join). */
+export type ConfigFlags = Partial<Record<ConfigKey, string | boolean | undefined>>;
 
 /**
  * Flags win over the environment. An empty environment variable counts as unset because
@@ -288,7 +300,9 @@ export function loadServerConfig(
   const input: Record<string, string | undefined> = {};
   for (const o of CONFIG_OPTIONS) {
     const fromEnv = env[o.env];
-    input[o.key] = flags[o.key] ?? (fromEnv === '' ? undefined : fromEnv);
+    const flag = flags[o.key];
+    input[o.key] =
+      typeof flag === 'boolean' ? String(flag) : (flag ?? (fromEnv === '' ? undefined : fromEnv));
   }
   const result = serverConfigSchema.safeParse(input);
   if (result.success) return result.data;
@@ -310,6 +324,7 @@ export function toLockNodeOptions(config: ServerConfig, logger: Logger): LockNod
     clientAddress: config.clientAddress,
     peerAddress: config.peerAddress,
     peers: config.peers,
+    join: config.join,
     dataDir: config.dataDir,
     electionTimeoutMinMs: config.electionTimeoutMinMs,
     electionTimeoutMaxMs: config.electionTimeoutMaxMs,

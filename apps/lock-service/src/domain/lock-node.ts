@@ -134,7 +134,8 @@ export class LockNode {
     const log = opts.logger;
     node.raft = await RaftNode.start<ApplyResult>({
       id: opts.id,
-      voters: Object.keys(opts.peers),
+      // A node that joins waits to be added; once the log holds a configuration, that one rules.
+      voters: opts.join ? [] : Object.keys(opts.peers),
       addresses: opts.peers,
       storage: ports.storage,
       transport: ports.transport,

@@ -21,7 +21,8 @@ export interface ClusterIdentity {
 export class ClusterGuard {
   constructor(
     private readonly cluster: ClusterIdentity | undefined,
-    private readonly advertiseAddress: string | undefined,
+    /** Updated from the configuration in force, which has this node's address. */
+    public advertiseAddress: string | undefined,
   ) {}
 
   /** Metadata for an outgoing call. */

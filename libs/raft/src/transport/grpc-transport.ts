@@ -210,6 +210,7 @@ export class GrpcTransport implements Transport {
   /** See Transport.updatePeers: a peer whose address changed is reconnected at its new one. */
   updatePeers(addresses: Readonly<Record<NodeId, string>>): void {
     for (const [peer, address] of Object.entries(addresses)) {
+      if (peer === this.id) this.guard.advertiseAddress = address;
       if (peer === this.id || this.addressOf(peer) === address) continue;
       this.addresses.set(peer, address);
       this.links.get(peer)?.close();

@@ -16,7 +16,8 @@ export function registerServe(program: Command): void {
     .description('run one node of a Quorum Lock cluster (flags override QUORUMLOCK_* variables)');
   for (const o of CONFIG_OPTIONS) {
     const dflt = o.default === undefined ? '' : `, default ${o.default}`;
-    command.option(`${o.flag} <${o.value}>`, `${o.description} [${o.env}${dflt}]`);
+    const flag = o.value === '' ? o.flag : `${o.flag} <${o.value}>`;
+    command.option(flag, `${o.description} [${o.env}${dflt}]`);
   }
   command.action(async (flags: ConfigFlags, cmd: Command) => {
     let config: ServerConfig;

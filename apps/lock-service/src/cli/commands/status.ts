@@ -25,6 +25,8 @@ export interface StatusRow {
   lag: bigint | null;
   healthy: boolean;
   leader: string;
+  /** A non-voting member (shown as ROLE "learner" in the table). */
+  learner: boolean;
   error?: string;
 }
 
@@ -81,6 +83,7 @@ export function statusRows(
         lag: null,
         healthy: false,
         leader: '',
+        learner: false,
         error: s.message,
       });
       continue;
@@ -98,6 +101,7 @@ export function statusRows(
       lag,
       healthy,
       leader: s.leaderId,
+      learner: false,
     });
   }
   // Members no endpoint answered for (their client address is unknown or down).
@@ -115,6 +119,7 @@ export function statusRows(
       lag: null,
       healthy: false,
       leader: '',
+      learner: false,
       error: 'did not answer (client address unknown or not in --endpoints)',
     });
   }
@@ -122,6 +127,7 @@ export function statusRows(
   for (const r of rows.filter((x) => x.id === '')) {
     r.id = members.find((m) => m.clientAddress === r.address)?.id ?? '?';
   }
+  for (const r of rows) r.learner = members.find((m) => m.id === r.id)?.learner ?? false;
   return rows.sort((a, b) => a.id.localeCompare(b.id) || a.address.localeCompare(b.address));
 }
 
@@ -131,7 +137,7 @@ function table(rows: StatusRow[]): string {
   const body = rows.map((r) => [
     r.id,
     r.address || '-',
-    r.role,
+    r.learner && r.role === 'follower' ? 'learner' : r.role,
     cell(r.term),
     cell(r.commit),
     cell(r.applied),
