@@ -11,15 +11,14 @@ const FILE = 'cluster-id';
 const FORMAT = /^[0-9a-f]{16}$/;
 
 /**
- * The id a cluster gets when bootstrapped: a digest of its initial members and addresses, so
- * that every node started with the same --peers agrees on it without talking, and a node started
- * with other peers (a typo, or a stray node without --join) is told apart.
+ * The id a cluster gets when bootstrapped: a digest of its initial member ids, so that every
+ * node started with the same --peers agrees on it without talking (whatever address each uses to
+ * reach the others: proxies, NAT), and a node started with other members (a stray node started
+ * without --join) is told apart. Two clusters bootstrapped with the same ids share an id: give
+ * clusters whose nodes can reach each other distinct node ids.
  */
 export function bootstrapClusterId(peers: Readonly<Record<string, string>>): string {
-  const members = Object.entries(peers)
-    .map(([id, address]) => `${id}=${address}`)
-    .sort()
-    .join(',');
+  const members = Object.keys(peers).sort().join(',');
   return createHash('sha256').update(members).digest('hex').slice(0, 16);
 }
 

@@ -12,8 +12,8 @@ describe('ClusterIdFile', () => {
   beforeEach(() => (dir = tempDir('cluster-id')));
   afterEach(() => removeTempDir(dir));
 
-  it('gives every node bootstrapped with the same peers the same id, others another', () => {
-    expect(bootstrapClusterId({ n3: 'h3:7103', n1: 'h1:7101', n2: 'h2:7102' })).toBe(
+  it('gives every node bootstrapped with the same members the same id, others another', () => {
+    expect(bootstrapClusterId({ n3: 'h3:7103', n1: 'proxy:1', n2: 'h2:7102' })).toBe(
       bootstrapClusterId(peers),
     );
     expect(bootstrapClusterId({ ...peers, n4: 'h4:7104' })).not.toBe(bootstrapClusterId(peers));

@@ -49,6 +49,19 @@ export class MembershipApi {
     }));
   }
 
+  /**
+   * Refuses at once while a change is in progress: its new majority may be unable to answer the
+   * read barrier (a voter added but down), which would only make this call wait for nothing.
+   */
+  private checkNoChangeInProgress(): void {
+    const s = this.raft.status();
+    if (s.membership.index > s.commit)
+      throw new DomainError(
+        Code.FAILED_PRECONDITION,
+        `the change at index ${s.membership.index} is not committed yet (one change at a time)`,
+      );
+  }
+
   isMember(id: string): boolean {
     return this.raft.membership().members.some((m) => m.id === id);
   }
@@ -74,6 +87,7 @@ export class MembershipApi {
   }
 
   async add(change: MembershipChange & { clientAddress: string }): Promise<api.MembersResponse> {
+    this.checkNoChangeInProgress();
     await this.raft.barrier();
     const clash = this.raft
       .membership()
@@ -92,6 +106,7 @@ export class MembershipApi {
   }
 
   async change(change: MembershipChange): Promise<api.MembersResponse> {
+    this.checkNoChangeInProgress();
     await this.raft.barrier();
     try {
       await this.raft.changeMembership(change);
