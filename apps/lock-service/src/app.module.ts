@@ -130,16 +130,31 @@ export class NodePortsModule {}
         storage: Storage,
         transport: Transport,
         forward: ForwardPort,
+        cluster: ClusterIdFile,
       ) => {
-        const node = await LockNode.start(toLockNodeOptions(config, logger), {
-          storage,
-          transport,
-          forward,
-        });
+        // --join matters only to a node whose data dir belongs to no cluster yet: a node that
+        // has data (it bootstrapped, or was added) restarts as the member it is.
+        const join = config.join && cluster.id() === '';
+        const node = await LockNode.start(
+          { ...toLockNodeOptions(config, logger), join },
+          {
+            storage,
+            transport,
+            forward,
+          },
+        );
         telemetry?.attach(node, logger);
         return node;
       },
-      inject: [SERVER_CONFIG, LOGGER, TELEMETRY, RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT],
+      inject: [
+        SERVER_CONFIG,
+        LOGGER,
+        TELEMETRY,
+        RAFT_STORAGE,
+        RAFT_TRANSPORT,
+        FORWARD_PORT,
+        CLUSTER_ID,
+      ],
     },
     {
       provide: LOCK_API,

@@ -134,8 +134,9 @@ export class LockNode {
     const log = opts.logger;
     node.raft = await RaftNode.start<ApplyResult>({
       id: opts.id,
-      // A node that joins waits to be added; once the log holds a configuration, that one rules.
-      voters: opts.join ? [] : Object.keys(opts.peers),
+      // A node that joins waits to be added; once the log holds a configuration, that one rules
+      // (a node added later may not be in --peers: its log has its configuration).
+      voters: opts.join || !Object.hasOwn(opts.peers, opts.id) ? [] : Object.keys(opts.peers),
       addresses: opts.peers,
       storage: ports.storage,
       transport: ports.transport,
