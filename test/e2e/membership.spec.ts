@@ -207,6 +207,14 @@ describe('membership changes (processes)', () => {
         expect(c.logs('n4')).toMatch(/installed snapshot from leader/);
         const m = await admin.promoteMember('n4');
         expect(voters(m)).toEqual(['n1', 'n2', 'n3', 'n4']);
+        // Restarted on its data (with --join still on its command line, which a node with data
+        // ignores), n4 is the voter it was: with n2 down, it is needed for a majority of four.
+        await c.kill('n4');
+        c.startNode('n4');
+        const now = await c.leader();
+        await c.kill(['n1', 'n2', 'n3'].find((id) => id !== now)!);
+        const lock = await admin.acquire('with-n4', { ttlMs: 5_000 });
+        await lock.release();
       } finally {
         await admin.close();
       }
