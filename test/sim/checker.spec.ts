@@ -88,4 +88,28 @@ describe('SafetyChecker', () => {
     expect(() => c.onRead('n3', 6, 7)).toThrow(/linearizable read/);
     c.onRead('n3', 7, 7);
   });
+
+  test('a leader needs durable votes from a majority of its voters; learners do not count', () => {
+    const c = new SafetyChecker();
+    c.onDurableHardState('n1', { term: 2, vote: 'n1', commit: 0 });
+    c.onDurableHardState('s1', { term: 2, vote: 'n1', commit: 0 });
+    expect(() => c.onLeaderVoters(2, 'n1', ['n1', 'n2', 'n3'])).toThrow(/no majority/);
+    c.onDurableHardState('n2', { term: 2, vote: 'n1', commit: 0 });
+    expect(() => c.onLeaderVoters(2, 'n1', ['n1', 'n2', 'n3'])).not.toThrow();
+    expect(() => c.onLeaderVoters(2, 's1', ['n1', 'n2', 'n3'])).toThrow(/not a voter/);
+  });
+
+  test('a membership change replaces a committed configuration and moves one voter', () => {
+    const c = new SafetyChecker();
+    const v3 = { index: 5, voters: ['n1', 'n2', 'n3'] };
+    expect(() =>
+      c.onMembershipChange('n1', v3, { index: 9, voters: ['n1', 'n2', 'n3', 'n4'] }, 5),
+    ).not.toThrow();
+    expect(() =>
+      c.onMembershipChange('n1', v3, { index: 9, voters: ['n1', 'n2', 'n3', 'n4'] }, 4),
+    ).toThrow(/uncommitted/);
+    expect(() =>
+      c.onMembershipChange('n1', v3, { index: 9, voters: ['n1', 'n4', 'n5'] }, 5),
+    ).toThrow(/in one step/);
+  });
 });

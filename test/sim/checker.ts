@@ -37,6 +37,10 @@ export class SafetyChecker {
   maxAckedIndex = 0;
   /** node -> its latest durable term and vote. */
   private durableVotes = new Map<NodeId, { term: number; vote: NodeId }>();
+  /** `${node}/${term}` -> the vote it made durable in that term. */
+  private votesByTerm = new Map<string, NodeId>();
+  /** Membership changes appended by leaders. */
+  membershipChanges = 0;
 
   /**
    * report records a violation with the run (checks run inside the code under test, which may
@@ -50,6 +54,44 @@ export class SafetyChecker {
     if (prev !== undefined && prev !== id)
       this.fail(`election safety: ${prev} and ${id} both lead term ${term}`);
     this.leaders.set(term, id);
+  }
+
+  /**
+   * A leader was elected by a majority of the voters of the configuration it campaigned with:
+   * durable votes for it in its term from more than half of them (a learner's or a removed
+   * node's vote counts for nothing).
+   */
+  onLeaderVoters(term: number, id: NodeId, voters: readonly NodeId[]): void {
+    if (!voters.includes(id)) this.fail(`election: ${id} leads term ${term} but is not a voter`);
+    const granted = voters.filter((v) => this.votesByTerm.get(`${v}/${term}`) === id);
+    if (granted.length < Math.floor(voters.length / 2) + 1)
+      this.fail(
+        `election: ${id} leads term ${term} with votes of ${granted.join(',') || 'nobody'}, no majority of voters ${voters.join(',')}`,
+      );
+  }
+
+  /**
+   * A leader appended a configuration change. The single-server rule keeps every two
+   * configurations that can be in use at once overlapping in a majority: the configuration it
+   * replaces was committed (one change at a time), and the two differ by one voter at most.
+   */
+  onMembershipChange(
+    node: NodeId,
+    before: { index: number; voters: readonly NodeId[] },
+    after: { index: number; voters: readonly NodeId[] },
+    commit: number,
+  ): void {
+    this.membershipChanges++;
+    if (before.index > commit)
+      this.fail(
+        `membership: ${node} appended a change at ${after.index} while the one at ${before.index} is uncommitted (commit ${commit})`,
+      );
+    const added = after.voters.filter((v) => !before.voters.includes(v));
+    const removed = before.voters.filter((v) => !after.voters.includes(v));
+    if (added.length + removed.length > 1)
+      this.fail(
+        `membership: ${node} changed voters ${before.voters.join(',')} -> ${after.voters.join(',')} in one step`,
+      );
   }
 
   /** Leader Completeness: a new leader's log holds every committed entry. */
@@ -140,6 +182,7 @@ export class SafetyChecker {
   onDurableHardState(node: NodeId, hs: HardState): void {
     const prev = this.durableVotes.get(node);
     this.durableVotes.set(node, { term: hs.term, vote: hs.vote });
+    if (hs.vote !== '') this.votesByTerm.set(`${node}/${hs.term}`, hs.vote);
     if (!prev) return;
     if (hs.term < prev.term)
       this.fail(`durable term: ${node} went back from term ${prev.term} to ${hs.term}`);

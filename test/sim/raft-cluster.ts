@@ -7,6 +7,7 @@ import {
   Role,
   type Transport,
 } from '../../libs/raft/src/index.js';
+import { learnersOf, type MembershipChange, votersOf } from '../../libs/raft/src/membership.js';
 import { SafetyChecker } from './checker.js';
 import { encodeValue, KvMachine } from './kv-machine.js';
 import { SimDisk, type SimHost, SimNetwork, SimTransport, type SimWorld } from './world/index.js';
@@ -24,6 +25,7 @@ export function emptyStats() {
     snapshotsSent: 0,
     crashes: 0,
     freezes: 0,
+    membershipChanges: 0,
   };
 }
 
@@ -41,6 +43,7 @@ export const raftSimOptions = {
   maxMsgBytes: 512,
   snapshotEntries: 40,
   snapshotRetainEntries: 8,
+  maxPromoteLagEntries: 10,
 } as const;
 
 /** One node id's machine: its disk survives restarts; host, transport and RaftNode do not. */
@@ -77,13 +80,18 @@ export class SimRaftCluster {
   /** Figures of transports whose process is gone. */
   private retired = { messages: 0, snapshotsSent: 0 };
 
+  /** Every node: the bootstrap voters, then the spares that start empty and wait to be added. */
+  readonly all: NodeId[];
+
   constructor(
     readonly world: SimWorld,
     readonly ids: NodeId[],
+    readonly spares: NodeId[] = [],
   ) {
     this.net = new SimNetwork(world);
     this.checker = new SafetyChecker((v) => world.fail(v));
-    for (const id of ids) {
+    this.all = [...ids, ...spares];
+    for (const id of this.all) {
       const node = new SimRaftNode(id, world);
       node.disk.onDurable = (w) => {
         const mem = node.disk.mem;
@@ -133,7 +141,7 @@ export class SimRaftCluster {
     const started = RaftNode.start<number>({
       ...raftSimOptions,
       id,
-      voters: this.ids,
+      voters: this.spares.includes(id) ? [] : this.ids,
       storage,
       transport: checked,
       stateMachine: node.sm,
@@ -150,6 +158,7 @@ export class SimRaftCluster {
           w.trace(() => `${id} ${role} term=${term}`);
           if (role !== Role.Leader) return;
           this.checker.onLeader(term, id);
+          this.checker.onLeaderVoters(term, id, votersOf(raft.membership()));
           // Everything before the new leader's no-op is durable: check the log on its disk.
           this.checker.checkLeaderLog(
             id,
@@ -212,6 +221,46 @@ export class SimRaftCluster {
         this.checker.onAck(value, r.index);
         this.stats.acked++;
       });
+    });
+  }
+
+  /**
+   * Asks a leader for a random membership change: add a spare (as a learner, sometimes as a
+   * voter), promote a learner, remove a learner or (keeping three voters) a voter, the leader
+   * included; a removed node may be added again later, with its old data. The checker checks
+   * each change the leader appends against the configuration it replaces.
+   */
+  changeMembership(): void {
+    const leaders = this.leaders();
+    if (leaders.length === 0) return;
+    const w = this.world;
+    const n = w.pick(leaders);
+    const raft = n.raft!;
+    const current = raft.membership();
+    const voters = votersOf(current);
+    const learners = learnersOf(current);
+    const outside = this.all.filter((id) => !current.members.some((m) => m.id === id));
+    const options: MembershipChange[] = [];
+    for (const id of outside)
+      options.push({ type: w.chance(0.8) ? 'addLearner' : 'addVoter', id, address: '' });
+    for (const id of learners) options.push({ type: 'promote', id }, { type: 'remove', id });
+    if (voters.length > 3) for (const id of voters) options.push({ type: 'remove', id });
+    if (options.length === 0) return;
+    const change = w.pick(options);
+    n.host!.run(() => {
+      if (!raft.isLeader()) return;
+      const before = raft.membership();
+      const commit = raft.status().commit;
+      w.trace(() => `${n.id} proposes ${change.type} ${change.id}`);
+      settle(raft.proposeMembership(change), () => this.stats.membershipChanges++);
+      const after = raft.membership();
+      if (after === before) return;
+      this.checker.onMembershipChange(
+        n.id,
+        { index: before.index, voters: votersOf(before) },
+        { index: after.index, voters: votersOf(after) },
+        commit,
+      );
     });
   }
 

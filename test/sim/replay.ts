@@ -28,6 +28,7 @@ export async function checkSeedRange(first: number, count: number): Promise<void
   expect(totals.crashes).toBeGreaterThan(count / 2);
   expect(totals.freezes).toBeGreaterThan(count / 2);
   expect(totals.snapshotsSent).toBeGreaterThan(count / 2);
+  expect(totals.membershipChanges).toBeGreaterThan(count);
 }
 
 /** [first, last] pairs covering count seeds from first, size at a time. */

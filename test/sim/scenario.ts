@@ -31,9 +31,12 @@ export interface SimResult {
 export async function runSeed(opts: SimOptions): Promise<SimResult> {
   const seed = opts.seed;
   const size = opts.nodes ?? (seed % 2 === 0 ? 3 : 5);
-  const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+  const voters = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+  const spares = Array.from({ length: size === 3 ? 2 : 1 }, (_, i) => `s${i + 1}`);
   const world = new SimWorld(seed, { trace: opts.trace });
-  const sim = new SimRaftCluster(world, ids);
+  const sim = new SimRaftCluster(world, voters, spares);
+  // Faults strike every node, members or not.
+  const ids = sim.all;
   const net = sim.net;
   const chaosMs = opts.chaosMs ?? 3000;
   const recoverMs = opts.recoverMs ?? 10000;
@@ -166,6 +169,14 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
   };
   world.schedule(world.between(300, 600), faultLoop);
 
+  // Membership changes among the faults: add, promote, remove (the leader too), re-add.
+  const membershipLoop = () => {
+    if (world.now >= chaosMs) return;
+    sim.changeMembership();
+    world.schedule(world.between(100, 500), membershipLoop);
+  };
+  world.schedule(world.between(300, 600), membershipLoop);
+
   await world.run(chaosMs);
 
   // Heal everything, then demand recovery.
@@ -187,12 +198,15 @@ export async function runSeed(opts: SimOptions): Promise<SimResult> {
     const leaders = sim.leaders();
     if (leaders.length !== 1) return false;
     const maxAcked = sim.checker.maxAckedIndex;
-    for (const n of sim.nodes.values()) {
+    // Nodes removed from the cluster no longer receive its log.
+    const members = new Set(leaders[0]!.raft!.membership().members.map((m) => m.id));
+    const nodes = [...sim.nodes.values()].filter((n) => members.has(n.id));
+    for (const n of nodes) {
       if (!n.up || n.raft!.status().role === Role.Candidate) return false;
       if (n.sm.appliedIndex < maxAcked) return false;
     }
     for (const [value, index] of sim.checker.acked) {
-      for (const n of sim.nodes.values()) {
+      for (const n of nodes) {
         if (n.sm.values.get(index) !== value)
           throw new Error(`acknowledged write ${value}@${index} missing on ${n.id}`);
       }

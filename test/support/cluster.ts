@@ -64,15 +64,19 @@ export interface ClusterOptions {
 }
 
 export class LocalCluster {
-  readonly ids: readonly string[];
+  /** The members, in order: the initial ones, then those joined, less those forgotten. */
+  private members: string[];
   readonly dir: string;
+  /** Nodes started with --join, and the members their --peers lists. */
+  private readonly joinVia = new Map<string, readonly string[]>();
+  private readonly commandLines = new Map<string, string[]>();
   private readonly nodes = new Map<string, LocalNode>();
   private readonly procs = new Map<string, Child>();
   private readonly apis = new Map<string, ApiClient>();
   private readonly exits: string[] = [];
 
   constructor(private readonly o: ClusterOptions = {}) {
-    this.ids = o.ids ?? ['n1', 'n2', 'n3'];
+    this.members = [...(o.ids ?? ['n1', 'n2', 'n3'])];
     this.dir = o.dir ?? tempDir('quorumlock-cluster-');
     mkdirSync(this.dir, { recursive: true });
   }
@@ -98,6 +102,32 @@ export class LocalCluster {
     }
   }
 
+  get ids(): readonly string[] {
+    return this.members;
+  }
+
+  /**
+   * Starts a new node on a new, empty data dir with `serve --join`, its --peers listing `via`
+   * (default: the current members). It waits to be added (ClusterService.AddMember); from now on
+   * it is one of `ids`.
+   */
+  async join(id: string, via: readonly string[] = this.members): Promise<LocalNode> {
+    if (this.nodes.has(id)) throw new Error(`${id} already exists`);
+    this.joinVia.set(id, [...via]);
+    this.members.push(id);
+    await this.assignAddresses();
+    this.startNode(id);
+    return this.node(id);
+  }
+
+  /**
+   * Stops counting node id as a member (it was removed from the cluster): it leaves `ids`, and
+   * leader agreement no longer waits for it. A process still running is stopped by stop().
+   */
+  forget(id: string): void {
+    this.members = this.members.filter((m) => m !== id);
+  }
+
   /** Free ports for every node; start() picks them before it starts any. */
   protected async assignAddresses(): Promise<void> {
     for (const id of this.ids) {
@@ -114,8 +144,8 @@ export class LocalCluster {
   }
 
   /** The --peers node id starts with: every node's own Raft address. */
-  protected peersFor(_id: string): string {
-    return peersFlag(this.ids.map((i) => this.node(i)));
+  protected peersFor(id: string): string {
+    return peersFlag((this.joinVia.get(id) ?? this.ids).map((i) => this.node(i)));
   }
 
   node(id: string): LocalNode {
@@ -129,10 +159,18 @@ export class LocalCluster {
     return this.ids.map((id) => this.node(id).client);
   }
 
-  /** Starts node id, again after a kill: on its data directory, its log continuing. */
+  /**
+   * Starts node id, again after a kill: on its data directory, its log continuing, with the
+   * command line it had (as a supervisor restarts a process), even once removed.
+   */
   startNode(id: string): void {
     if (this.isUp(id)) throw new Error(`${id} is running`);
-    const args = serveArgs(this.node(id), this.peersFor(id), this.o.flags);
+    const flags = [...(this.o.flags ?? []), ...(this.joinVia.has(id) ? ['--join'] : [])];
+    let args = this.commandLines.get(id);
+    if (args === undefined) {
+      args = serveArgs(this.node(id), this.peersFor(id), flags);
+      this.commandLines.set(id, args);
+    }
     const proc = new Child(
       id,
       process.execPath,
@@ -238,11 +276,12 @@ export class LocalCluster {
    * QUORUMLOCK_TEST_LOGS=dir, each node's log is kept there first, to diagnose a failed run.
    */
   async stop(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    await Promise.all(this.ids.map((id) => this.kill(id, signal)));
+    const all = [...this.nodes.keys()];
+    await Promise.all(all.map((id) => this.kill(id, signal)));
     const keep = process.env.QUORUMLOCK_TEST_LOGS;
     if (keep) {
       mkdirSync(keep, { recursive: true });
-      for (const id of this.ids)
+      for (const id of all)
         if (existsSync(this.logFile(id)))
           copyFileSync(this.logFile(id), join(keep, `${basename(this.dir)}-${id}.log`));
     }

@@ -15,6 +15,7 @@ import {
   type Storage,
   type Transport,
 } from '../../../libs/raft/src/index.js';
+import { ClusterIdFile } from './cluster-id.js';
 import { type ServerConfig, toLockNodeOptions } from './config/config.js';
 import { LockNode } from './domain/lock-node.js';
 import type { ForwardPort } from './domain/router.js';
@@ -32,6 +33,7 @@ export const LOCK_NODE = Symbol('LockNode');
 /** The node's ports: Raft storage and transport, and how followers reach the leader's API. */
 export const RAFT_STORAGE = Symbol('RaftStorage');
 export const RAFT_TRANSPORT = Symbol('RaftTransport');
+export const CLUSTER_ID = Symbol('ClusterId');
 export const FORWARD_PORT = Symbol('ForwardPort');
 /** The process's Telemetry, or null when the server runs without metrics. */
 export const TELEMETRY = Symbol('Telemetry');
@@ -104,6 +106,12 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
       inject: [SERVER_CONFIG],
     },
     {
+      provide: CLUSTER_ID,
+      useFactory: (config: ServerConfig, logger: Logger) =>
+        new ClusterIdFile(config.dataDir, config, logger),
+      inject: [SERVER_CONFIG, LOGGER],
+    },
+    {
       provide: RAFT_TRANSPORT,
       useFactory: (
         config: ServerConfig,
@@ -111,6 +119,7 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
         logger: Logger,
         security: TransportSecurity,
         forwarded: ForwardedCalls,
+        cluster: ClusterIdFile,
       ) =>
         new GrpcTransport({
           id: config.id,
@@ -122,8 +131,17 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
           serverCredentials: security.peerServer,
           channelCredentials: security.peerChannel,
           services: forwarded.services(),
+          cluster,
+          advertiseAddress: config.peers[config.id] ?? config.peerAddress,
         }),
-      inject: [SERVER_CONFIG, RAFT_STORAGE, LOGGER, TRANSPORT_SECURITY, FORWARDED_CALLS],
+      inject: [
+        SERVER_CONFIG,
+        RAFT_STORAGE,
+        LOGGER,
+        TRANSPORT_SECURITY,
+        FORWARDED_CALLS,
+        CLUSTER_ID,
+      ],
     },
     {
       provide: FORWARD_PORT,
@@ -135,7 +153,7 @@ export class LockNodeLifecycle implements OnApplicationShutdown {
       inject: [SERVER_CONFIG, TRANSPORT_SECURITY],
     },
   ],
-  exports: [RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT, FORWARDED_CALLS],
+  exports: [CLUSTER_ID, RAFT_STORAGE, RAFT_TRANSPORT, FORWARD_PORT, FORWARDED_CALLS],
 })
 export class NodePortsModule {}
 
@@ -152,8 +170,12 @@ export class NodePortsModule {}
         storage: Storage,
         transport: Transport,
         forward: ForwardPort,
+        cluster: ClusterIdFile,
       ) => {
-        const options = { ...toLockNodeOptions(config, logger), isAdmin: access.isAdmin };
+        // --join matters only to a node whose data dir belongs to no cluster yet: a node that
+        // has data (it bootstrapped, or was added) restarts as the member it is.
+        const join = config.join && cluster.id() === '';
+        const options = { ...toLockNodeOptions(config, logger), isAdmin: access.isAdmin, join };
         const node = await LockNode.start(options, { storage, transport, forward });
         telemetry?.attach(node, logger);
         return node;
@@ -166,6 +188,7 @@ export class NodePortsModule {}
         RAFT_STORAGE,
         RAFT_TRANSPORT,
         FORWARD_PORT,
+        CLUSTER_ID,
       ],
     },
     {

@@ -8,7 +8,8 @@ import type { ServerCredentials, ServerInterceptor } from '@grpc/grpc-js';
 import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { pino, type Logger } from 'pino';
-import { AppModule, LockNodeLifecycle } from './app.module.js';
+import { AppModule, CLUSTER_ID, LockNodeLifecycle } from './app.module.js';
+import type { ClusterIdFile } from './cluster-id.js';
 import { CONFIG_OPTIONS, ConfigError, type ServerConfig, splitHostPort } from './config/config.js';
 import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
 import { GrpcHealth } from './grpc/health.js';
@@ -400,6 +401,21 @@ export async function serve(
         logger.error({ err }, 'shutting down after the fatal error failed');
         exit();
       });
+    }
+  });
+
+  // A node that reaches a peer of another cluster before it has found a leader of its own is on
+  // the wrong data dir or pointed at the wrong peers: it refuses to run. A node serving its own
+  // cluster only logs it (the stray node is the one to stop).
+  started.app.get<ClusterIdFile>(CLUSTER_ID).onMismatch((peer, detail) => {
+    if (lockNode.node.raft.leaderId() !== '' || closing !== undefined) return;
+    logger.fatal(
+      { peer, detail },
+      'this data dir belongs to another cluster than its peers: refusing to run',
+    );
+    if (options.handleSignals ?? true) {
+      const exit = () => process.exit(78);
+      void close().then(exit, exit);
     }
   });
 

@@ -57,6 +57,7 @@ describe('loadServerConfig', () => {
       clientCertAuth: false,
       peerClientCertAuth: false,
       insecure: false,
+      join: false,
     });
   });
 
@@ -95,6 +96,7 @@ describe('loadServerConfig', () => {
         QUORUMLOCK_PEER_CLIENT_CERT_AUTH: '1',
         QUORUMLOCK_AUTH_CONFIG: '/etc/quorumlock/auth.yaml',
         QUORUMLOCK_INSECURE: 'true',
+        QUORUMLOCK_JOIN: 'true',
       },
     );
     expect(config).toEqual({
@@ -129,6 +131,7 @@ describe('loadServerConfig', () => {
       peerClientCertAuth: true,
       authConfig: '/etc/quorumlock/auth.yaml',
       insecure: true,
+      join: true,
     });
   });
 
@@ -147,6 +150,21 @@ describe('loadServerConfig', () => {
     expect(problems({ ...valid, authConfig: ' ' })).toEqual([
       'invalid --auth-config (QUORUMLOCK_AUTH_CONFIG): must not be empty',
     ]);
+  });
+
+  it('lets a node that joins leave itself out of --peers, and reads --join as a flag', () => {
+    const { peers: _own, ...rest } = valid;
+    const config = loadServerConfig(
+      { ...rest, id: 'n4', peerAddress: '127.0.0.1:7104', peers: 'n1=127.0.0.1:7101', join: true },
+      {},
+    );
+    expect(config).toMatchObject({ id: 'n4', join: true, peers: { n1: '127.0.0.1:7101' } });
+    expect(() => loadServerConfig({ ...valid, id: 'n4', peers: 'n1=127.0.0.1:7101' }, {})).toThrow(
+      /is not a member of --peers/,
+    );
+    expect(() => loadServerConfig(valid, { QUORUMLOCK_JOIN: 'maybe' })).toThrow(
+      /invalid --join \(QUORUMLOCK_JOIN\): must be true or false/,
+    );
   });
 
   it('lets a flag win over its variable', () => {
@@ -377,6 +395,7 @@ describe('CONFIG_ENV_VARS', () => {
         'QUORUMLOCK_PEER_CLIENT_CERT_AUTH',
         'QUORUMLOCK_AUTH_CONFIG',
         'QUORUMLOCK_INSECURE',
+        'QUORUMLOCK_JOIN',
       ].sort(),
     );
   });
@@ -391,6 +410,7 @@ describe('toLockNodeOptions', () => {
       clientAddress: '127.0.0.1:7001',
       peerAddress: '127.0.0.1:7101',
       peers: config.peers,
+      join: false,
       dataDir: config.dataDir,
       electionTimeoutMinMs: 150,
       electionTimeoutMaxMs: 300,

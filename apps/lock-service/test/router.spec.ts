@@ -38,6 +38,9 @@ function setup(o: { leading?: boolean; leader?: string; isLeader?: boolean } = {
       isLeader: () => o.isLeader ?? s.leading,
       leaderId: () => s.leader,
       applied: () => s.applied,
+      isMember: (id: string) => ['n1', 'n2', 'n3', 'n4'].includes(id),
+      // n4 joined after this node started: only the configuration knows its address.
+      peerAddress: (id: string) => ({ n2: 'config-b', n4: 'config-d' })[id],
     },
     () => s.leading,
     { memberAddress: (id: string) => members.get(id) } as unknown as LockStateView,
@@ -75,6 +78,15 @@ describe('LeaderRouter', () => {
     ]);
   });
 
+  test('forwards to a leader added since this node started at its address in the configuration', async () => {
+    const f = setup({ leader: 'n4' });
+    await f.router.route('LockService', 'Acquire', {}, {}, local);
+    // --peers first (this node's view, maybe through a proxy), the configuration for the rest.
+    f.s.leader = 'n2';
+    await f.router.route('LockService', 'Acquire', {}, {}, local);
+    expect(f.forwarded.map((x) => x.address)).toEqual(['config-d', 'b']);
+  });
+
   test('never forwards twice, nor guesses: UNAVAILABLE without a known leader or peer address, DEADLINE_EXCEEDED past the deadline', async () => {
     const f = setup();
     const code = (p: Promise<unknown>) =>
@@ -85,7 +97,7 @@ describe('LeaderRouter', () => {
     expect(
       await code(f.router.route('LockService', 'Acquire', {}, { forwarded: true }, local)),
     ).toBe(Code.UNAVAILABLE);
-    f.s.leader = 'n9'; // not in --peers: no address to forward to
+    f.s.leader = 'n9'; // neither in --peers nor in the configuration: no address to forward to
     expect(await code(f.router.route('LockService', 'Acquire', {}, {}, local))).toBe(
       Code.UNAVAILABLE,
     );

@@ -21,6 +21,7 @@ import {
   type LockDescription,
   type LockEvent,
   type ClusterMembers,
+  type NewMember,
   type NodeStatus,
   type QuorumLockClientOptions,
   toLeaderInfo,
@@ -343,6 +344,30 @@ export class QuorumLockClient {
    */
   async members(o: CallOptions = {}): Promise<ClusterMembers> {
     return toClusterMembers(await this.call('ClusterService', 'ListMembers', {}, o));
+  }
+
+  /**
+   * Adds a member; resolves with the new membership once the change is committed. A retry after
+   * a lost reply may be refused with ALREADY_EXISTS: the first attempt took effect.
+   */
+  async addMember(m: NewMember, o: CallOptions = {}): Promise<ClusterMembers> {
+    const req = {
+      id: m.id,
+      peer_address: m.peerAddress,
+      client_address: m.clientAddress,
+      learner: m.learner ?? false,
+    };
+    return toClusterMembers(await this.call('ClusterService', 'AddMember', req, o));
+  }
+
+  /** Makes a caught-up learner a voter; FAILED_PRECONDITION while it is behind. */
+  async promoteMember(id: string, o: CallOptions = {}): Promise<ClusterMembers> {
+    return toClusterMembers(await this.call('ClusterService', 'PromoteMember', { id }, o));
+  }
+
+  /** Removes a member (the leader too: it hands over once the change commits). */
+  async removeMember(id: string, o: CallOptions = {}): Promise<ClusterMembers> {
+    return toClusterMembers(await this.call('ClusterService', 'RemoveMember', { id }, o));
   }
 
   /** Status of the node that answers (the leader when known): that node's own view. */

@@ -31,6 +31,7 @@ export type {
   LockDescription,
   LockEvent,
   MemberStatus,
+  NewMember,
   NodeStatus,
   QuorumLockClientOptions,
 } from './types.js';

@@ -65,6 +65,19 @@ export interface MemberStatus {
   readonly clientAddress: string;
   readonly matchIndex: bigint;
   readonly isLeader: boolean;
+  /** A non-voting member: it receives the log but does not vote or count toward a quorum. */
+  readonly learner: boolean;
+}
+
+/** A member to add (ClusterService.AddMember). */
+export interface NewMember {
+  readonly id: string;
+  /** host:port the other members reach its Raft transport at. */
+  readonly peerAddress: string;
+  /** host:port it serves clients at. */
+  readonly clientAddress: string;
+  /** Add it as a learner (promote it once caught up); default false: a voter at once. */
+  readonly learner?: boolean;
 }
 
 export interface NodeStatus {
@@ -100,6 +113,7 @@ const toMember = (m: Member): MemberStatus => ({
   clientAddress: m.client_address,
   matchIndex: m.match_index,
   isLeader: m.is_leader,
+  learner: m.learner,
 });
 
 export const toNodeStatus = (w: StatusResponse): NodeStatus => ({

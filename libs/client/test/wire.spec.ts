@@ -34,7 +34,14 @@ describe('the SDK wire layer', () => {
       ['Campaign', 'Leader', 'Observe', 'Proclaim', 'Resign'].sort(),
     );
     expect(Object.keys(API_DEFINITIONS.ClusterService).sort()).toEqual(
-      ['ListMembers', 'Status', 'TransferLeadership'].sort(),
+      [
+        'AddMember',
+        'ListMembers',
+        'PromoteMember',
+        'RemoveMember',
+        'Status',
+        'TransferLeadership',
+      ].sort(),
     );
   });
 

@@ -44,3 +44,20 @@ export class TransferNotPossibleError extends Error {
     this.name = 'TransferNotPossibleError';
   }
 }
+
+/**
+ * A membership change the leader refuses, changing nothing. `code` says why, for callers that
+ * map it to their own errors: `invalid` (a malformed request), `exists` (the id or address is
+ * already a member's), `not-found` (no such member, or not a learner), `precondition` (another
+ * change is in progress, the leader has not committed an entry of its term yet, the learner is
+ * not caught up, or the change would leave no voter).
+ */
+export class MembershipChangeError extends Error {
+  constructor(
+    readonly code: 'invalid' | 'exists' | 'not-found' | 'precondition',
+    reason: string,
+  ) {
+    super(`membership change refused: ${reason}`);
+    this.name = 'MembershipChangeError';
+  }
+}

@@ -21,5 +21,19 @@ export type { RaftNodeOptions, RaftNodeStatus, RaftLogger } from './node-options
 export type { ProposalResult } from './pending.js';
 export type { ProposalOutcome, RaftNodeObserver } from './observer.js';
 export { MemoryStorage, RocksDbStorage } from './storage/index.js';
-export { GrpcTransport, type GrpcTransportOptions, type PeerService } from './transport/index.js';
+export {
+  type ClusterIdentity,
+  GrpcTransport,
+  type GrpcTransportOptions,
+  type PeerService,
+} from './transport/index.js';
 export { MinHeap } from './min-heap.js';
+export {
+  bootstrapMembership,
+  isVoter,
+  learnersOf,
+  type MemberConfig,
+  type Membership,
+  type MembershipChange,
+  votersOf,
+} from './membership.js';

@@ -6,8 +6,19 @@ import type { NodeId } from './types.js';
 
 export interface RaftNodeOptions<R> {
   readonly id: NodeId;
-  /** Every voter, this node included. */
+  /**
+   * The bootstrap membership: every voter, this node included; empty for a node that joins an
+   * existing cluster and waits to be added. Once a configuration is in the log or a snapshot,
+   * that one is in force and this is ignored.
+   */
   readonly voters: readonly NodeId[];
+  /** Peer addresses of the bootstrap voters, recorded in the first configuration change. */
+  readonly addresses?: Readonly<Record<NodeId, string>>;
+  /**
+   * A learner is promoted only within this many entries of the leader's last index (and heard
+   * from within the minimum election timeout). Default 1000.
+   */
+  readonly maxPromoteLagEntries?: number;
   readonly storage: Storage;
   readonly transport: Transport;
   readonly stateMachine: StateMachine<R>;
@@ -44,7 +55,9 @@ export interface RaftLogger {
 }
 
 export interface RaftNodeStatus extends CoreStatus {
+  /** Voters and learners of the configuration in force. */
   readonly voters: readonly NodeId[];
+  readonly learners: readonly NodeId[];
 }
 
 export const silentLogger: RaftLogger = { info: () => {}, warn: () => {}, error: () => {} };

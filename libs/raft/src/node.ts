@@ -6,7 +6,8 @@ import {
   type RaftNodeStatus,
   silentLogger,
 } from './node-options.js';
-import { NotLeaderError, ProposalDroppedError } from './errors.js';
+import { NotLeaderError, ProposalDroppedError, MembershipChangeError } from './errors.js';
+import { learnersOf, type Membership, type MembershipChange, votersOf } from './membership.js';
 import { entriesBytes, type ProposalOutcome, type RaftNodeObserver } from './observer.js';
 import { type Runtime, systemRuntime, type Timer, type Transport } from './ports.js';
 import { seededRandom } from './prng.js';
@@ -42,6 +43,8 @@ export interface RaftNodeEvents {
   snapshot: [meta: SnapshotMeta, bytes: number, seconds: number];
   /** A snapshot from the leader was installed. */
   snapshotInstalled: [meta: SnapshotMeta, bytes: number, seconds: number];
+  /** The configuration in force changed (appended, reverted, or from a snapshot). */
+  membership: [membership: Membership];
 }
 
 export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
@@ -102,6 +105,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
         ...coreDefaults,
         id: opts.id,
         voters: opts.voters,
+        addresses: opts.addresses,
+        maxPromoteLagEntries: opts.maxPromoteLagEntries ?? coreDefaults.maxPromoteLagEntries,
         electionTicksMin: ticks(opts.electionTimeoutMinMs ?? 150),
         electionTicksMax: ticks(this.electionTimeoutMaxMs),
         heartbeatTicks: ticks(opts.heartbeatIntervalMs ?? 50),
@@ -130,6 +135,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       await node.snapshots.restore(restored.snapshot, () => false);
       node.appliedIndex = node.lastSnapshotIndex = restored.snapshot.meta.index;
     }
+    node.onMembership(node.core.membership());
     opts.transport.onMessage((m) => node.onMessage(m));
     opts.transport.onUnreachable((p) => node.guarded(() => node.core.reportUnreachable(p)));
     opts.transport.onSnapshotStatus((p, ok) => {
@@ -170,6 +176,29 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       }
       return Promise.reject(asError(e));
     }
+  }
+
+  /**
+   * Proposes a single-server membership change; resolves once its entry is committed and applied
+   * here. Rejects at once with MembershipChangeError when the leader refuses it (see
+   * RaftCore.proposeMembership), NotLeaderError on a follower.
+   */
+  proposeMembership(change: MembershipChange): Promise<ProposalResult<R>> {
+    if (!this.running) return Promise.reject(new NotLeaderError('', 'node is stopped'));
+    try {
+      const { index, term } = this.core.proposeMembership(change);
+      this.schedule();
+      return this.pending.proposal(index, term);
+    } catch (e) {
+      if (!(e instanceof NotLeaderError || e instanceof MembershipChangeError))
+        this.fatal(asError(e));
+      return Promise.reject(asError(e));
+    }
+  }
+
+  /** The configuration in force: the latest in this node's log, committed or not. */
+  membership(): Membership {
+    return this.core.membership();
   }
 
   /** The peer transport, for its own figures (queues, connections). */
@@ -227,7 +256,13 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   }
 
   status(): RaftNodeStatus {
-    return { ...this.core.status(), applied: this.appliedIndex, voters: this.opts.voters };
+    const status = this.core.status();
+    return {
+      ...status,
+      applied: this.appliedIndex,
+      voters: votersOf(status.membership),
+      learners: learnersOf(status.membership),
+    };
   }
 
   isLeader(): boolean {
@@ -244,10 +279,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
    */
   async stop(opts: { transferLeadership?: boolean } = {}): Promise<void> {
     if (this.stopped) return;
-    if (opts.transferLeadership && this.isLeader() && this.opts.voters.length > 1) {
-      const [best] = Object.entries(this.core.status().progress).sort(
-        (a, b) => b[1].matchIndex - a[1].matchIndex,
-      );
+    const voters = votersOf(this.core.membership());
+    if (opts.transferLeadership && this.isLeader() && voters.length > 1) {
+      const [best] = Object.entries(this.core.status().progress)
+        .filter(([id]) => voters.includes(id))
+        .sort((a, b) => b[1].matchIndex - a[1].matchIndex);
       // A leader tracks every other voter, and there is one: best is always there.
       if (best) {
         await this.transferLeadership(best[0]).catch((e: Error) =>
@@ -362,6 +398,7 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   /** This node's side of the Ready contract (see handleReady for the order). */
   private readonly readyHandler: ReadyHandler = {
     softState: (s) => this.onSoftState(s),
+    membership: (m) => this.onMembership(m),
     send: (m) => {
       if (m.type === 'AppendEntries') this.counters.appendEntriesSent++;
       this.opts.transport.send(m);
@@ -396,6 +433,8 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private async restoreSnapshot(snapshot: Snapshot): Promise<void> {
     const { seconds } = await this.snapshots.restore(snapshot, () => !this.running);
     this.appliedIndex = this.lastSnapshotIndex = snapshot.meta.index;
+    // Entries this node proposed and that the snapshot covers will not be applied one by one.
+    this.counters.proposals.lost += this.pending.leadershipLost(this.core.leader, -1);
     this.counters.snapshotsInstalled++;
     this.emit('snapshotInstalled', snapshot.meta, snapshot.data.bytes, seconds);
     this.log.info(
@@ -406,10 +445,25 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
 
   private onSoftState(s: SoftState): void {
     if (s.role !== Role.Leader)
-      this.counters.proposals.lost += this.pending.leadershipLost(s.leader);
+      this.counters.proposals.lost += this.pending.leadershipLost(
+        s.leader,
+        this.core.log.committed,
+      );
     this.log.info({ role: s.role, term: s.term, leader: s.leader }, 'raft state changed');
     this.emit('role', s.role, s.term);
     this.emit('leader', s.leader, s.term);
+  }
+
+  private onMembership(m: Membership): void {
+    const addresses: Record<NodeId, string> = {};
+    for (const member of m.members)
+      if (member.address !== '') addresses[member.id] = member.address;
+    this.opts.transport.updatePeers?.(addresses);
+    this.log.info(
+      { index: m.index, voters: votersOf(m), learners: learnersOf(m) },
+      'membership in force',
+    );
+    this.emit('membership', m);
   }
 
   private apply(e: Entry): void {

@@ -52,7 +52,7 @@ export class PendingRequests<R> {
     const p = this.proposals.get(e.index);
     if (!p) return undefined;
     this.proposals.delete(e.index);
-    if (p.term === e.term && e.type === EntryType.Normal) {
+    if (p.term === e.term && e.type !== EntryType.Noop) {
       p.resolve({ index: e.index, result });
       return (this.now() - p.started) / 1000;
     }
@@ -60,11 +60,19 @@ export class PendingRequests<R> {
     return -1;
   }
 
-  /** What this node proposed may still commit under the next leader: the outcome is unknown. */
-  leadershipLost(leaderHint: NodeId): number {
-    const n = this.proposals.size;
-    for (const p of this.proposals.values()) p.reject(new LeadershipLostError(leaderHint));
-    this.proposals.clear();
+  /**
+   * What this node proposed after `committed` may still commit under the next leader: the
+   * outcome is unknown. Proposals up to `committed` are committed, so they are answered when
+   * applied here (a leader that removed itself steps down as its removal commits).
+   */
+  leadershipLost(leaderHint: NodeId, committed: number): number {
+    let n = 0;
+    for (const [index, p] of this.proposals) {
+      if (index <= committed) continue;
+      p.reject(new LeadershipLostError(leaderHint));
+      this.proposals.delete(index);
+      n++;
+    }
     return n;
   }
 

@@ -41,6 +41,12 @@ export interface Transport {
   onMessage(handler: (msg: Message) => void): void;
   onUnreachable(handler: (peer: NodeId) => void): void;
   onSnapshotStatus(handler: (peer: NodeId, ok: boolean) => void): void;
+  /**
+   * The members' addresses as a configuration in force gives them: reach each peer listed there
+   * from now on (peers not listed keep their address). Optional: a transport whose peers need no
+   * addresses (a simulated one) leaves it out.
+   */
+  updatePeers?(addresses: Readonly<Record<NodeId, string>>): void;
   stop(): Promise<void>;
 }
 

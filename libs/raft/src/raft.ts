@@ -1,6 +1,18 @@
 import { type CoreConfig, validateCoreConfig } from './config.js';
 import { NotLeaderError, ProposalDroppedError, TransferNotPossibleError } from './errors.js';
 import { RaftLog } from './log.js';
+import {
+  applyChange,
+  bootstrapMembership,
+  ConfigHistory,
+  decodeMembers,
+  encodeMembers,
+  isVoter,
+  type Membership,
+  type MembershipChange,
+  quorumOf,
+  votersOf,
+} from './membership.js';
 import { randomInt } from './prng.js';
 import { Progress, ProgressState } from './progress.js';
 import { ReadIndex } from './read-index.js';
@@ -38,6 +50,8 @@ export interface CoreStatus {
     NodeId,
     { matchIndex: number; nextIndex: number; state: ProgressState }
   >;
+  /** The configuration in force: the latest in the log, committed or not. */
+  readonly membership: Membership;
 }
 
 /**
@@ -53,8 +67,12 @@ export class RaftCore {
   leader: NodeId = '';
   readonly log: RaftLog;
 
-  private readonly peers: NodeId[];
-  private readonly quorum: number;
+  private readonly bootstrap: Membership;
+  private readonly configs: ConfigHistory;
+  /** Voters of the configuration in force, and a majority of them. */
+  private voters: NodeId[] = [];
+  private quorum = 1;
+  private prevMembership: Membership;
   private prs = new Map<NodeId, Progress>();
   private votes = new Map<NodeId, boolean>();
   private electionElapsed = 0;
@@ -83,9 +101,9 @@ export class RaftCore {
     validateCoreConfig(cfg);
     this.reads = new ReadIndex(cfg.maxPendingReads);
     this.id = cfg.id;
-    this.peers = cfg.voters.filter((v) => v !== cfg.id);
-    this.quorum = Math.floor(cfg.voters.length / 2) + 1;
     this.latestSnapshot = restored.snapshot ?? { index: 0, term: 0 };
+    this.bootstrap = bootstrapMembership(cfg.voters, cfg.addresses);
+    this.configs = new ConfigHistory(this.latestSnapshot.membership ?? this.bootstrap);
     // Storages check this themselves, naming where their data lives; this covers any other.
     checkCommitStored(
       cfg.id,
@@ -99,6 +117,9 @@ export class RaftCore {
     this.prevHard = this.hardState();
     this.resetTimers();
     this.prevSoft = this.softState();
+    this.scanConfigs(this.log.firstIndex());
+    this.configChanged();
+    this.prevMembership = this.configs.current();
   }
 
   // ---- inputs --------------------------------------------------------------------------------
@@ -107,9 +128,15 @@ export class RaftCore {
     this.ticks++;
     this.electionElapsed++;
     if (this.role === Role.Leader) return this.tickLeader();
-    if (this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.electionElapsed < this.randomizedElectionTimeout) return;
+    if (this.voters.includes(this.id)) {
       this.electionElapsed = 0;
       this.campaign(this.cfg.preVote, false);
+    } else if (this.leader !== '') {
+      // Learners, removed nodes and nodes waiting to be added never campaign; one that has not
+      // heard from its leader for an election timeout knows none any more, and, its lease over,
+      // answers vote requests (it may be a voter in the candidate's configuration already).
+      this.leader = '';
     }
   }
 
@@ -134,6 +161,45 @@ export class RaftCore {
     this.log.truncateAndAppend(ents);
     this.broadcastPending = true;
     return { index, term: this.term };
+  }
+
+  /**
+   * Appends a Config entry for a single-server change (thesis 4.1); it is in force at once, on
+   * this leader and on each follower as it appends it. Throws MembershipChangeError (nothing
+   * changed) unless the previous change committed and this leader committed an entry of its
+   * term, and the change makes sense against the configuration in force.
+   */
+  proposeMembership(change: MembershipChange): { index: number; term: number } {
+    if (this.role !== Role.Leader) throw new NotLeaderError(this.leader);
+    if (this.leadTransferee)
+      throw new NotLeaderError('', `transferring leadership to ${this.leadTransferee}`);
+    const current = this.configs.current();
+    const members = applyChange(current, change, {
+      configCommitted: current.index <= this.log.committed,
+      termCommitted: this.log.term(this.log.committed) === this.term,
+      caughtUp: (id) => this.caughtUp(id),
+    });
+    const index = this.log.lastIndex() + 1;
+    const data = encodeMembers(members);
+    this.log.truncateAndAppend([{ index, term: this.term, type: EntryType.Config, data }]);
+    this.configs.push({ index, members }, this.term);
+    this.configChanged();
+    this.broadcastPending = true;
+    return { index, term: this.term };
+  }
+
+  /** Whether a learner's log is close enough to the leader's to make it a voter safely. */
+  private caughtUp(id: NodeId): true | string {
+    const pr = this.prs.get(id);
+    if (!pr) return 'not tracked by this leader';
+    if (pr.state !== ProgressState.Replicate)
+      return `its log is not known to match the leader's yet (${pr.state})`;
+    if (this.ticks - pr.lastHeardTick >= this.cfg.electionTicksMin)
+      return `not heard from within the last election timeout (${this.cfg.electionTicksMin} ticks)`;
+    const lag = this.log.lastIndex() - pr.matchIndex;
+    if (lag > this.cfg.maxPromoteLagEntries)
+      return `${lag} entries behind the leader (at most ${this.cfg.maxPromoteLagEntries})`;
+    return true;
   }
 
   /** Starts a ReadIndex round; its ReadState (same id) arrives in a later Ready. */
@@ -164,6 +230,8 @@ export class RaftCore {
     }
     const pr = this.prs.get(target);
     if (!pr) throw new Error(`unknown transfer target ${target}`);
+    if (!this.voters.includes(target))
+      throw new TransferNotPossibleError(target, 'it is a learner, which cannot lead');
     if (target === this.leadTransferee) return;
     if (this.ticks - pr.lastHeardTick >= this.cfg.electionTicksMin) {
       throw new TransferNotPossibleError(
@@ -199,12 +267,20 @@ export class RaftCore {
     return this.pendingSnapshot?.data;
   }
 
-  /** Index and term of the applied entry at index, for the application's snapshot metadata. */
+  /**
+   * Index, term and membership of the applied entry at index, for the application's snapshot
+   * metadata: every snapshot carries the configuration in force at its index.
+   */
   snapshotMetaAt(index: number): SnapshotMeta {
     const term = this.log.term(index);
     if (term === undefined || index > this.log.applied)
       throw new Error(`no applied entry at ${index}`);
-    return { index, term };
+    return { index, term, membership: this.configs.at(index) };
+  }
+
+  /** The configuration in force (the latest in the log, committed or not). */
+  membership(): Membership {
+    return this.configs.current();
   }
 
   /** The application stored a snapshot at meta.index and the log up to compactUpTo may go. */
@@ -214,6 +290,13 @@ export class RaftCore {
   }
 
   step(m: Message): void {
+    this.stepMessage(m);
+    // Entries a follower appended or overwrote may carry (or have removed) configurations.
+    if (m.type === 'AppendEntries' && m.entries.length > 0 && this.role === Role.Follower)
+      this.scanConfigs(m.prevLogIndex + 1);
+  }
+
+  private stepMessage(m: Message): void {
     if (m.to !== this.id) return;
     if (m.term > this.term) {
       if (m.type === 'RequestVote' && !m.transfer && this.inLeaderLease()) return;
@@ -267,7 +350,8 @@ export class RaftCore {
       this.pendingSnapshot !== undefined ||
       this.reads.hasOutput() ||
       !sameHard(this.hardState(), this.prevHard) ||
-      !sameSoft(this.softState(), this.prevSoft)
+      !sameSoft(this.softState(), this.prevSoft) ||
+      this.configs.current() !== this.prevMembership
     );
   }
 
@@ -275,8 +359,10 @@ export class RaftCore {
     this.flush();
     const hard = this.hardState();
     const soft = this.softState();
+    const membership = this.configs.current();
     const rd: Ready = {
       softState: sameSoft(soft, this.prevSoft) ? undefined : soft,
+      membership: membership === this.prevMembership ? undefined : membership,
       hardState: sameHard(hard, this.prevHard) ? undefined : hard,
       snapshot: this.pendingSnapshot,
       entries: this.log.unstableEntries(),
@@ -286,6 +372,7 @@ export class RaftCore {
     };
     this.prevHard = hard;
     this.prevSoft = soft;
+    this.prevMembership = membership;
     this.msgs = [];
     this.pendingSnapshot = undefined;
     return rd;
@@ -323,6 +410,7 @@ export class RaftCore {
       applied: this.log.applied,
       lastIndex: this.log.lastIndex(),
       progress,
+      membership: this.configs.current(),
     };
   }
 
@@ -379,7 +467,8 @@ export class RaftCore {
       this.vote = this.id; // counted in advance(), once durable
     }
     const term = preVote ? this.term + 1 : this.term;
-    for (const p of this.peers) {
+    for (const p of this.voters) {
+      if (p === this.id) continue;
       this.send({
         type: 'RequestVote',
         to: p,
@@ -395,6 +484,9 @@ export class RaftCore {
   }
 
   private recordVote(from: NodeId, granted: boolean): void {
+    // Only the voters of this node's configuration count: a learner may answer (see
+    // handleVoteRequest), but its vote decides nothing.
+    if (!this.voters.includes(from)) return;
     if (!this.votes.has(from)) this.votes.set(from, granted);
     let yes = 0;
     for (const g of this.votes.values()) if (g) yes++;
@@ -412,8 +504,7 @@ export class RaftCore {
     this.leader = this.id;
     this.resetTimers();
     this.prs.clear();
-    for (const p of this.peers)
-      this.prs.set(p, new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightMsgs));
+    this.trackMembers();
     // The no-op lets this leader commit, and so learn the commit index (paper 5.4.2, 8).
     this.log.truncateAndAppend([
       { index: this.log.lastIndex() + 1, term: this.term, type: EntryType.Noop, data: EMPTY },
@@ -544,6 +635,8 @@ export class RaftCore {
     if (!m.data) return;
     this.log.restore(meta);
     this.latestSnapshot = meta;
+    this.configs.reset(meta.membership ?? this.bootstrap);
+    this.configChanged();
     this.pendingSnapshot = { meta, data: m.data };
     reply(meta.index);
   }
@@ -558,9 +651,9 @@ export class RaftCore {
     if (this.electionElapsed >= this.cfg.electionTicksMin) {
       this.electionElapsed = 0;
       if (this.cfg.checkQuorum) {
-        let active = 1;
-        for (const pr of this.prs.values()) {
-          if (pr.recentActive) active++;
+        let active = this.voters.includes(this.id) ? 1 : 0;
+        for (const [id, pr] of this.prs) {
+          if (pr.recentActive && this.voters.includes(id)) active++;
           pr.recentActive = false;
         }
         if (active < this.quorum) return this.becomeFollower(this.term, '');
@@ -652,49 +745,116 @@ export class RaftCore {
   }
 
   private maybeCommit(): boolean {
-    const matches = [this.log.stable];
-    for (const pr of this.prs.values()) matches.push(pr.matchIndex);
-    matches.sort((a, b) => b - a);
-    const n = this.atQuorum(matches);
+    const n = this.atQuorum((id) =>
+      id === this.id ? this.log.stable : this.prs.get(id)?.matchIndex,
+    );
     // Only entries of the current term commit by counting replicas (paper 5.4.2).
     if (n <= this.log.committed || this.log.term(n) !== this.term) return false;
+    const configIndex = this.configs.current().index;
+    const configCommitted = configIndex > this.log.committed && configIndex <= n;
     this.log.commitTo(n);
+    if (configCommitted) {
+      if (!isVoter(this.configs.current(), this.id)) return this.stepDownRemoved();
+      this.trackMembers();
+    }
     // Heartbeats acknowledged since waiting reads arrived may already confirm them.
     if (this.reads.commitKnown(this.log.committed)) this.readsStarted();
     return true;
   }
 
   private readsStarted(): void {
-    if (this.peers.length > 0) this.heartbeatPending = true;
+    if (this.prs.size > 0) this.heartbeatPending = true;
     this.confirmReads();
   }
 
   private confirmReads(): void {
-    const acks = [this.reads.latest];
-    for (const pr of this.prs.values()) acks.push(pr.readAck);
-    acks.sort((a, b) => b - a);
-    this.reads.confirm(this.atQuorum(acks));
+    this.reads.confirm(
+      this.atQuorum((id) => (id === this.id ? this.reads.latest : this.prs.get(id)?.readAck)),
+    );
   }
 
   /**
-   * The quorum-th largest of one value per voter (sorted descending): what a quorum has reached.
-   * A leader tracks every peer, and voters are unique and include this node (validated), so
-   * there is one value per voter.
+   * The largest value a majority of the voters has reached, given each voter's. A leader tracks
+   * every member but itself, so every voter has a value; a leader that is not a voter (it is
+   * removing itself) does not count its own.
    */
-  private atQuorum(perVoter: readonly number[]): number {
-    const v = perVoter[this.quorum - 1];
-    if (v === undefined || perVoter.length !== this.cfg.voters.length) {
-      throw new Error(
-        `raft invariant: ${perVoter.length} values for ${this.cfg.voters.length} voters`,
-      );
-    }
+  private atQuorum(valueOf: (id: NodeId) => number | undefined): number {
+    const values = this.voters.map((id) => {
+      const v = valueOf(id);
+      if (v === undefined) throw new Error(`raft invariant: leader does not track voter ${id}`);
+      return v;
+    });
+    values.sort((a, b) => b - a);
+    const v = values[this.quorum - 1];
+    if (v === undefined) throw new Error(`raft invariant: ${values.length} voters, no quorum`);
     return v;
+  }
+
+  /**
+   * A leader whose own removal (or demotion) committed steps down (thesis 4.2.2), handing over
+   * to the most caught-up voter at once rather than after an election timeout.
+   */
+  private stepDownRemoved(): true {
+    let best: NodeId = '';
+    let bestMatch = -1;
+    for (const id of this.voters) {
+      const m = this.prs.get(id)?.matchIndex ?? -1;
+      if (m > bestMatch) [best, bestMatch] = [id, m];
+    }
+    this.broadcastPending = true;
+    this.flush();
+    if (best !== '' && bestMatch === this.log.lastIndex())
+      this.send({ type: 'TimeoutNow', to: best, term: this.term });
+    this.becomeFollower(this.term, '');
+    return true;
+  }
+
+  /** Re-reads the configurations of the log from index `from` on (entries there changed). */
+  private scanConfigs(from: number): void {
+    const before = this.configs.current();
+    const lo = this.configs.truncateFrom(Math.max(from, this.log.firstIndex()), (i) =>
+      this.log.term(i),
+    );
+    for (let i = lo; i <= this.log.lastIndex(); i++) {
+      const e = this.log.entry(i);
+      if (e.type === EntryType.Config)
+        this.configs.push({ index: i, members: decodeMembers(e.data) }, e.term);
+    }
+    if (this.configs.current() !== before) this.configChanged();
+  }
+
+  /** The configuration in force may have changed: recompute the voters and what a leader tracks. */
+  private configChanged(): void {
+    const m = this.configs.current();
+    this.voters = votersOf(m);
+    this.quorum = quorumOf(this.voters.length);
+    if (this.role === Role.Leader) this.trackMembers();
+  }
+
+  /**
+   * A leader tracks the progress of every member but itself, voters and learners, and until a
+   * change commits also the members it removed: they then learn of their removal (and stop
+   * campaigning), as they would not if the entry removing them never reached them.
+   */
+  private trackMembers(): void {
+    const current = this.configs.current();
+    const ids = new Set(current.members.map((x) => x.id));
+    if (current.index > this.log.committed)
+      for (const m of this.configs.at(current.index - 1).members) ids.add(m.id);
+    ids.delete(this.id);
+    for (const id of this.prs.keys()) if (!ids.has(id)) this.prs.delete(id);
+    for (const id of ids) {
+      if (this.prs.has(id)) continue;
+      this.prs.set(id, new Progress(this.log.lastIndex() + 1, this.cfg.maxInflightMsgs));
+      this.sendPending.add(id);
+    }
+    if (this.leadTransferee && !this.prs.has(this.leadTransferee)) this.leadTransferee = '';
   }
 
   /** Sends what is pending, batching everything proposed since the last Ready. */
   private flush(): void {
     if (this.role !== Role.Leader) return;
-    if (this.broadcastPending) for (const p of this.peers) this.sendPending.add(p);
+    if (this.broadcastPending) for (const p of this.prs.keys()) this.sendPending.add(p);
     this.broadcastPending = false;
     for (const p of this.sendPending) {
       const pr = this.prs.get(p);

@@ -1,4 +1,5 @@
 import type { PersistBatch } from './storage.js';
+import type { Membership } from './membership.js';
 import type { Entry, HardState, Message, NodeId, Role, Snapshot } from './types.js';
 
 export interface SoftState {
@@ -20,6 +21,8 @@ export interface ReadState {
  */
 export interface Ready {
   readonly softState?: SoftState;
+  /** The configuration in force changed (a Config entry appended or removed, or a snapshot). */
+  readonly membership?: Membership;
   readonly hardState?: HardState;
   readonly snapshot?: Snapshot;
   readonly entries: Entry[];
@@ -65,6 +68,8 @@ export function sendsBeforePersist(m: Message): boolean {
 export interface ReadyHandler {
   /** A change of role, leader or term, before anything else of the Ready. */
   softState?(s: SoftState): void;
+  /** A new configuration in force, before any message goes out (new members need addresses). */
+  membership?(m: Membership): void;
   /** Sends one message; never blocks. */
   send(m: Message): void;
   /**
@@ -105,6 +110,7 @@ export function handleReady(
   h: ReadyHandler,
 ): void | Promise<void> {
   if (rd.softState) h.softState?.(rd.softState);
+  if (rd.membership) h.membership?.(rd.membership);
   for (const m of rd.messages) if (sendsBeforePersist(m)) h.send(m);
   const written =
     rd.hardState || rd.snapshot || rd.entries.length > 0

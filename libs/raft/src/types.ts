@@ -1,5 +1,6 @@
 // Shared vocabulary of the Raft engine: the words of Figure 2 of the Raft paper.
 // Terms and indexes are JS numbers: exact up to 2^53, far beyond any log this service writes.
+import type { Membership } from './membership.js';
 
 export type NodeId = string;
 
@@ -8,6 +9,8 @@ export enum EntryType {
   Normal = 0,
   /** The empty entry a new leader appends to commit entries of earlier terms (paper 5.4.2). */
   Noop = 1,
+  /** A new cluster membership (its data: encodeMembers), in force from the moment it is in the log. */
+  Config = 2,
 }
 
 export interface Entry {
@@ -30,6 +33,11 @@ export interface SnapshotMeta {
   readonly index: number;
   /** Term of the entry at `index`. */
   readonly term: number;
+  /**
+   * The membership in force at `index`. Absent only in snapshots stored before membership
+   * changes existed: the bootstrap membership applies to them.
+   */
+  readonly membership?: Membership;
 }
 
 /**

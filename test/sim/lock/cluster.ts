@@ -6,7 +6,13 @@ import {
   defaultLimits,
   type LockNodeOptions,
 } from '../../../apps/lock-service/src/domain/options.js';
-import { Role, type Transport } from '../../../libs/raft/src/index.js';
+import {
+  learnersOf,
+  type MembershipChange,
+  Role,
+  type Transport,
+  votersOf,
+} from '../../../libs/raft/src/index.js';
 import { SafetyChecker } from '../checker.js';
 import {
   SimDisk,
@@ -71,15 +77,20 @@ export class SimLockCluster {
   /** Raft's safety properties, checked as the nodes persist, send and lead (test/sim/checker.ts). */
   readonly raftChecker: SafetyChecker;
 
+  /** Every node: the bootstrap voters (ids), then spares that start empty and join. */
+  readonly all: readonly string[];
+
   constructor(
     readonly world: SimWorld,
     readonly net: SimNetwork,
     readonly ids: readonly string[],
     private readonly history: LockHistory,
     private readonly opts: LockClusterOptions = simNodeDefaults,
+    readonly spares: readonly string[] = [],
   ) {
     this.raftChecker = new SafetyChecker((v) => world.fail(v));
-    for (const id of ids) {
+    this.all = [...ids, ...spares];
+    for (const id of this.all) {
       const disk = new SimDisk(world);
       disk.onDurable = (w) => {
         const mem = disk.mem;
@@ -128,6 +139,7 @@ export class SimLockCluster {
       clientAddress: id,
       peerAddress: id,
       peers: Object.fromEntries(this.ids.map((p) => [p, p])),
+      join: this.spares.includes(id),
       dataDir: '',
       electionTimeoutMinMs: this.opts.electionTimeoutMinMs,
       electionTimeoutMaxMs: this.opts.electionTimeoutMaxMs,
@@ -158,6 +170,7 @@ export class SimLockCluster {
           node.raft.on('role', (role: Role, term: number) => {
             if (role !== Role.Leader) return;
             this.raftChecker.onLeader(term, id);
+            this.raftChecker.onLeaderVoters(term, id, node.raft.status().voters);
             // Everything before the new leader's no-op is durable: check the log on its disk.
             this.raftChecker.checkLeaderLog(
               id,
@@ -195,6 +208,42 @@ export class SimLockCluster {
       if (s.node && s.host && !s.host.crashed && s.node.duties.active)
         return { id: s.id, node: s.node, host: s.host };
     return undefined;
+  }
+
+  /**
+   * Rotates the membership one step on the leader, keeping `ids.length` voters between steps:
+   * a node outside joins as a learner, is promoted, then a voter (the leader too) is removed and
+   * later re-added with its old data. Each change the leader appends is checked against the
+   * configuration it replaces. Returns what was asked, if anything.
+   */
+  changeMembership(pick: <T>(xs: readonly T[]) => T): string | undefined {
+    const l = this.leader();
+    if (!l) return undefined;
+    const raft = l.node.raft;
+    const m = raft.membership();
+    const voters = votersOf(m);
+    const [learner] = learnersOf(m);
+    const outside = this.all.filter((id) => !m.members.some((x) => x.id === id));
+    let change: MembershipChange;
+    if (learner !== undefined) change = { type: 'promote', id: learner };
+    else if (voters.length > this.ids.length) change = { type: 'remove', id: pick(voters) };
+    else if (outside.length > 0) change = { type: 'addLearner', id: pick(outside), address: '' };
+    else return undefined;
+    l.host.run(() => {
+      if (!raft.isLeader()) return;
+      const before = raft.membership();
+      const commit = raft.status().commit;
+      raft.proposeMembership(change).catch(() => undefined);
+      const after = raft.membership();
+      if (after === before) return;
+      this.raftChecker.onMembershipChange(
+        l.id,
+        { index: before.index, voters: votersOf(before) },
+        { index: after.index, voters: votersOf(after) },
+        commit,
+      );
+    });
+    return `${change.type} ${change.id} on ${l.id}`;
   }
 
   /** Running nodes that think they lead (more than one only across a partition). */

@@ -1,7 +1,8 @@
 // npm run sim:mutants -- [--only name,name] [--seeds 2000] [--control]
-// Proves the whole-service simulator finds lock-layer bugs: each file in test/sim/mutants/ is a
-// small diff against the server sources that plants one bug, with a header saying what it plants
-// (so that it can be re-created when the code moves). For each, a scratch copy of this working
+// Proves the simulators find planted bugs: each file in test/sim/mutants/ is a small diff against
+// the sources that plants one bug, with a header saying what it plants (so that it can be
+// re-created when the code moves). Patches named raft-* plant a bug in libs/raft and run the
+// Raft simulator (npm run sim); the others run the whole-service simulator of the lock layer. For each, a scratch copy of this working
 // tree gets the patch, is built, and runs simulation seeds until one fails; the first failing
 // seed and what fired are printed, then a table. --control first runs the same seeds unpatched,
 // which must all pass. Not in CI: a few minutes.
@@ -23,14 +24,28 @@ interface Outcome {
   seconds: number;
 }
 
-function simulate(dir: string, seeds: number): { out: string; code: number } {
-  const args = ['dist/test/sim/lock/sim-lock-cli.js', '--seeds', String(seeds), '--stop-at-first'];
+function simulate(dir: string, seeds: number, raft: boolean): { out: string; code: number } {
+  const args = raft
+    ? ['dist/test/sim/sim-cli.js', '--seeds', String(seeds)]
+    : ['dist/test/sim/lock/sim-lock-cli.js', '--seeds', String(seeds), '--stop-at-first'];
   try {
-    const out = execFileSync(process.execPath, args, { cwd: dir, maxBuffer: 64 << 20 }).toString();
+    const out = execFileSync(process.execPath, args, {
+      cwd: dir,
+      maxBuffer: 64 << 20,
+      stdio: 'pipe',
+    }).toString();
     return { out, code: 0 };
   } catch (e) {
-    const x = e as { stdout?: Buffer; status?: number };
-    return { out: x.stdout?.toString() ?? '', code: x.status ?? 1 };
+    const x = e as { stdout?: Buffer; stderr?: Buffer; status?: number };
+    const out = `${x.stdout?.toString() ?? ''}${x.stderr?.toString() ?? ''}`;
+    if (!raft) return { out, code: x.status ?? 1 };
+    // The Raft simulator stops at the first failing seed:
+    // "seed N FAILED: SimFailure: at T ms: SafetyViolation: <check>: ...".
+    const violation = /^seed (\d+) FAILED: .*?SafetyViolation: (([a-z ]+):.*)$/m.exec(out);
+    const failed = violation ?? /^seed (\d+) FAILED: (.*)$/m.exec(out);
+    const check = violation ? `\n  [${violation[3]!.replace(/ /g, '-')}] ${violation[2]}` : '';
+    const text = failed ? `seed ${failed[1]}: ${failed[2]}${check}` : out;
+    return { out: text, code: x.status ?? 1 };
   }
 }
 
@@ -46,7 +61,7 @@ function tryMutant(patch: string | null, seeds: number): Outcome {
   try {
     const bad = patchAndBuild(dir, patch);
     if (bad) return done({ result: 'broken', fired: [], detail: bad });
-    const r = simulate(dir, seeds);
+    const r = simulate(dir, seeds, mutant.startsWith('raft-'));
     const first = /^seed (\d+): (.*)$/m.exec(r.out);
     if (r.code === 0 || !first)
       return done({ result: patch ? 'missed' : 'passed', fired: [], detail: `${seeds} seeds` });

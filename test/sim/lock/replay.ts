@@ -46,6 +46,8 @@ export async function checkLockSeedRange(first: number, count: number): Promise<
   const thin = Object.entries(FLOORS_PER_SEED)
     .filter(([check, floor]) => (totals[check] ?? 0) < Math.floor(floor * count))
     .map(([check, floor]) => `${check}: ${totals[check] ?? 0} < ${Math.floor(floor * count)}`);
+  const changes = results.flatMap((r) => r.faults.filter((f) => f.includes(' membership: ')));
+  if (changes.length < count) thin.push(`membership changes: ${changes.length} < ${count}`);
   if (thin.length > 0)
     throw new Error(`seeds ${first}-${first + count - 1} examined too little: ${thin.join('; ')}`);
   return results;

@@ -47,7 +47,7 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
   const seed = o.seed;
   const world = new SimWorld(seed, { trace: o.trace });
   const size = o.nodes ?? (seed % 2 === 0 ? 3 : 5);
-  const ids = Array.from({ length: size }, (_, i) => `n${i + 1}`);
+  const voters = Array.from({ length: size }, (_, i) => `n${i + 1}`);
   const net = new SimNetwork(world, {
     dropRate: world.chance(0.5) ? world.between(0, 0.03) : 0,
     dupRate: world.chance(0.3) ? world.between(0, 0.02) : 0,
@@ -56,10 +56,16 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
   const history = new LockHistory();
   const store = new FencedStore(history);
   // Frequent snapshots in some seeds, so that restarts and followers restore from them often.
-  const cluster = new SimLockCluster(world, net, ids, history, {
-    ...simNodeDefaults,
-    snapshotEntries: world.pick([20, 60, 200]),
-  });
+  const cluster = new SimLockCluster(
+    world,
+    net,
+    voters,
+    history,
+    { ...simNodeDefaults, snapshotEntries: world.pick([20, 60, 200]) },
+    ['s1'],
+  );
+  // Faults strike every node, members of the moment or not.
+  const ids = cluster.all;
   const chaosMs = o.chaosMs ?? 3_500;
   const recoverMs = o.recoverMs ?? 6_000;
   /** Clients go on this long after the faults heal, on a cluster that must serve them. */
@@ -162,12 +168,17 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
     }
     world.schedule(10, sample);
   };
-  const reachesMajority = (id: string) =>
-    ids.filter(
-      (p) =>
-        p === id || (!net.isBlocked(id, p) && !net.isBlocked(p, id) && !world.host(p)?.crashed),
-    ).length >
-    ids.length / 2;
+  // A majority of the voters of the leader's configuration (membership changes move it).
+  const reachesMajority = (id: string) => {
+    const current = cluster.leader()?.node.raft.status().voters ?? voters;
+    return (
+      current.filter(
+        (p) =>
+          p === id || (!net.isBlocked(id, p) && !net.isBlocked(p, id) && !world.host(p)?.crashed),
+      ).length >
+      current.length / 2
+    );
+  };
   world.schedule(0, sample);
 
   // ---- faults --------------------------------------------------------------------------------
@@ -276,6 +287,16 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
     world.schedule(world.between(100, 600), faultLoop);
   };
   world.schedule(300, faultLoop);
+
+  // Membership changes among the faults: a spare joins, is promoted, a voter is removed, and
+  // re-added later with its old data.
+  const membershipLoop = () => {
+    if (world.now >= chaosMs) return;
+    const asked = cluster.changeMembership((xs) => world.pick(xs));
+    if (asked) note(`membership: ${asked}`);
+    world.schedule(world.between(300, 900), membershipLoop);
+  };
+  world.schedule(world.between(400, 800), membershipLoop);
 
   // ---- run, heal, recover, check ---------------------------------------------------------------
   await world.run(chaosMs);

@@ -24,6 +24,7 @@ const COMMANDS: readonly (readonly [name: string, load: Load])[] = [
   ['leader', async () => (await import('./commands/leader.js')).registerLeader],
   ['observe', async () => (await import('./commands/observe.js')).registerObserve],
   ['status', async () => (await import('./commands/status.js')).registerStatus],
+  ['member', async () => (await import('./commands/member.js')).registerMember],
   [
     'transfer-leadership',
     async () => (await import('./commands/transfer-leadership.js')).registerTransferLeadership,

@@ -3,37 +3,20 @@
 import { resolve } from 'node:path';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { parseAddress, splitHostPort } from '../domain/address.js';
 import { defaultLimits, type LockNodeOptions } from '../domain/options.js';
 import { tlsProblems } from './tls-rules.js';
+
+export { parseAddress, splitHostPort } from '../domain/address.js';
 
 export const LOG_FORMATS = ['json', 'pretty'] as const;
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const MAX_PORT = 65_535;
 const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 const POSITIVE_INT = /^[1-9]\d*$/;
 
 const required = (issue: { input: unknown }) =>
   issue.input === undefined ? 'required' : undefined;
-
-/** host:port (IPv6 in brackets) split for listen(): brackets dropped, any port number. */
-export function splitHostPort(value: string): { host: string; port: number } | undefined {
-  const match = ADDRESS.exec(value);
-  const [, host, port] = match ?? [];
-  if (host === undefined || port === undefined) return undefined;
-  return { host: host.replace(/^\[(.*)\]$/, '$1'), port: Number(port) };
-}
-
-/** Parses host:port; port 0 is refused because addresses are advertised to peers and clients. */
-export function parseAddress(value: string): { host: string; port: number } | string {
-  const parsed = splitHostPort(value);
-  if (parsed === undefined) return `"${value}" is not host:port`;
-  if (parsed.port < 1 || parsed.port > MAX_PORT) {
-    return `port ${parsed.port} of "${value}" is not within 1-65535`;
-  }
-  return parsed;
-}
 
 const address = z
   .string({ error: required })
@@ -159,6 +142,7 @@ export const serverConfigSchema = z
       .transform((file) => resolve(file))
       .optional(),
     insecure: onOff,
+    join: onOff,
   })
   .check((ctx) => {
     if (ctx.issues.length > 0) return;
@@ -166,12 +150,13 @@ export const serverConfigSchema = z
     const issue = (key: ConfigKey, message: string) =>
       ctx.issues.push({ code: 'custom', path: [key], message, input: cfg[key] });
     const own = cfg.peers[cfg.id];
-    if (own === undefined) {
+    // A node that joins lists existing members to reach; it need not be among them.
+    if (own === undefined && !cfg.join) {
       issue(
         'id',
         `"${cfg.id}" is not a member of ${describe('peers')}: ${Object.keys(cfg.peers).join(', ')}`,
       );
-    } else {
+    } else if (own !== undefined) {
       const ownPort = portOf(own);
       if (portOf(cfg.peerAddress) !== ownPort) {
         issue(
@@ -345,6 +330,11 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     undefined,
     'allow plaintext client and peer listeners off loopback, and (without --auth-config) admin calls from callers not on loopback',
   ),
+  option(
+    'join',
+    undefined,
+    'start with no data and wait to be added to the running cluster that --peers names (quorumlock member add)',
+  ),
 ];
 
 /** Every environment variable the server reads. */
@@ -409,6 +399,7 @@ export function toLockNodeOptions(config: ServerConfig, logger: Logger): LockNod
     clientAddress: config.clientAddress,
     peerAddress: config.peerAddress,
     peers: config.peers,
+    join: config.join,
     dataDir: config.dataDir,
     electionTimeoutMinMs: config.electionTimeoutMinMs,
     electionTimeoutMaxMs: config.electionTimeoutMaxMs,

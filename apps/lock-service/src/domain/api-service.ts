@@ -2,6 +2,7 @@ import { type RaftNodeStatus, TransferNotPossibleError } from '../../../../libs/
 import type * as api from './api.js';
 import { Code, DomainError, invalidArgument, notLeaseOwner, unavailable } from './errors.js';
 import type { LeaderDuties, MutexRequest } from './leader-duties.js';
+import type { MembershipApi } from './membership-api.js';
 import type { LeaderRouter } from './router.js';
 import type { LockStateView } from './state-view.js';
 import { type StreamHub, toLeaderResponse } from './stream-hub.js';
@@ -26,7 +27,6 @@ export interface ApiRaft {
 export interface ApiOptions {
   readonly id: string;
   readonly clientAddress: string;
-  readonly peers: Readonly<Record<string, string>>;
   readonly electionTimeoutMaxMs: number;
 }
 
@@ -40,6 +40,7 @@ export class LockApiService implements api.LockApi {
   constructor(
     private readonly opts: ApiOptions,
     private readonly raft: ApiRaft,
+    private readonly membership: MembershipApi,
     private readonly state: LockStateView,
     private readonly duties: LeaderDuties,
     private readonly router: LeaderRouter,
@@ -211,24 +212,32 @@ export class LockApiService implements api.LockApi {
 
   // ---- cluster -------------------------------------------------------------------------------
 
-  /** The members as this node knows them: addresses from the log, progress if it leads. */
-  private members(): api.Member[] {
-    const s = this.raft.status();
-    return Object.entries(this.opts.peers).map(([id, peer]) => ({
-      id,
-      peer_address: peer,
-      client_address:
-        this.state.memberAddress(id) ?? (id === this.opts.id ? this.opts.clientAddress : ''),
-      match_index: id === s.id ? s.lastIndex : (s.progress[id]?.matchIndex ?? 0),
-      is_leader: id === s.leader,
-    }));
-  }
-
   listMembers(req: api.ListMembersRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
     return this.router.route('ClusterService', 'ListMembers', req, ctx, async () => {
       await this.raft.barrier();
-      return { members: this.members(), leader_id: this.opts.id, config_index: 0 };
+      return this.membership.response();
     });
+  }
+
+  addMember(req: api.AddMemberRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
+    const change = this.membership.checkAdd(req);
+    return this.router.route('ClusterService', 'AddMember', req, ctx, () =>
+      this.membership.add(change),
+    );
+  }
+
+  promoteMember(req: api.PromoteMemberRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
+    const id = this.membership.checkId(req.id);
+    return this.router.route('ClusterService', 'PromoteMember', req, ctx, () =>
+      this.membership.change({ type: 'promote', id }),
+    );
+  }
+
+  removeMember(req: api.RemoveMemberRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
+    const id = this.membership.checkId(req.id);
+    return this.router.route('ClusterService', 'RemoveMember', req, ctx, () =>
+      this.membership.change({ type: 'remove', id }),
+    );
   }
 
   status(_req: api.StatusRequest, _ctx: api.CallContext): Promise<api.StatusResponse> {
@@ -241,7 +250,7 @@ export class LockApiService implements api.LockApi {
       leader_client_address: s.leader ? (this.state.memberAddress(s.leader) ?? '') : '',
       commit_index: s.commit,
       applied_index: s.applied,
-      members: this.members(),
+      members: this.membership.members(),
     });
   }
 
@@ -250,13 +259,15 @@ export class LockApiService implements api.LockApi {
     ctx: api.CallContext,
   ): Promise<api.TransferLeadershipResponse> {
     const target = typeof req.id === 'string' ? req.id : '';
-    if (target && !Object.hasOwn(this.opts.peers, target))
+    if (target && !this.membership.isMember(target))
       throw invalidArgument('id', `unknown node ${JSON.stringify(target)}`);
     return this.router.route('ClusterService', 'TransferLeadership', req, ctx, async () => {
       const s = this.raft.status();
       const to =
         target ||
-        Object.entries(s.progress).sort((a, b) => b[1].matchIndex - a[1].matchIndex)[0]?.[0];
+        Object.entries(s.progress)
+          .filter(([id]) => s.voters.includes(id))
+          .sort((a, b) => b[1].matchIndex - a[1].matchIndex)[0]?.[0];
       if (!to || to === s.id) return { leader_id: s.id };
       try {
         await this.raft.transferLeadership(to);

@@ -2,9 +2,12 @@
 // (scripts/gen-proto.sh): snake_case fields as on the wire, uint64 as number, so controllers
 // pass them straight through.
 import type {
+  AddMemberRequest,
   ListMembersRequest,
   Member,
   MembersResponse,
+  PromoteMemberRequest,
+  RemoveMemberRequest,
   StatusRequest,
   StatusResponse,
   TransferLeadershipRequest,
@@ -35,6 +38,9 @@ import type {
 
 export { LockEvent_Type as LockEventType } from '../gen/quorumlock/v1/lock.js';
 export type {
+  AddMemberRequest,
+  PromoteMemberRequest,
+  RemoveMemberRequest,
   AcquireRequest,
   AcquireResponse,
   CampaignRequest,
@@ -98,6 +104,10 @@ export interface LockApi {
   status(req: StatusRequest, ctx: CallContext): Promise<StatusResponse>;
   /** The members as the leader knows them after a read barrier (linearizable). */
   listMembers(req: ListMembersRequest, ctx: CallContext): Promise<MembersResponse>;
+  /** Membership changes: each returns once committed (see ClusterService in cluster.proto). */
+  addMember(req: AddMemberRequest, ctx: CallContext): Promise<MembersResponse>;
+  promoteMember(req: PromoteMemberRequest, ctx: CallContext): Promise<MembersResponse>;
+  removeMember(req: RemoveMemberRequest, ctx: CallContext): Promise<MembersResponse>;
   transferLeadership(
     req: TransferLeadershipRequest,
     ctx: CallContext,

@@ -1,5 +1,6 @@
 import {
   LeadershipLostError,
+  MembershipChangeError,
   NotLeaderError,
   ProposalDroppedError,
   RaftNode,
@@ -15,6 +16,7 @@ import { LeaderDuties } from './leader-duties.js';
 import type { LockNodeOptions } from './options.js';
 import { ANNOUNCE_CHECK_MS, type ForwardPort, LeaderRouter } from './router.js';
 import { type IdSource, randomIds, type Runtime, systemRuntime, type Timer } from './runtime.js';
+import { MembershipApi } from './membership-api.js';
 import { LockStateMachine } from './state-machine.js';
 import type { LockStateView } from './state-view.js';
 import { StreamHub } from './stream-hub.js';
@@ -43,6 +45,7 @@ export class LockNode {
   readonly bus = new EventBus();
   private readonly sm = new LockStateMachine(this.bus.emit);
   readonly api: LockApiService;
+  private readonly membership: MembershipApi;
   readonly duties: LeaderDuties;
   private readonly router: LeaderRouter;
   private readonly hub: StreamHub;
@@ -64,6 +67,9 @@ export class LockNode {
       term: () => this.raft?.status().term ?? 0,
       leaderId: () => this.raft?.leaderId() ?? '',
       applied: () => this.raft?.applied ?? 0,
+      isMember: (id: string) => this.raft?.membership().members.some((m) => m.id === id) ?? false,
+      peerAddress: (id: string) =>
+        this.raft?.membership().members.find((m) => m.id === id)?.address || undefined,
     };
     this.duties = new LeaderDuties(
       this.sm,
@@ -83,6 +89,25 @@ export class LockNode {
       this.runtime,
       opts,
     );
+    this.membership = new MembershipApi(
+      opts,
+      {
+        status: () => this.raft.status(),
+        membership: () => this.raft.membership(),
+        barrier: () => this.barrier(),
+        changeMembership: async (change) => {
+          try {
+            await this.raft.proposeMembership(change);
+          } catch (e) {
+            throw e instanceof MembershipChangeError ? e : raftError(e);
+          }
+        },
+        recordClientAddress: async (id, client_address) => {
+          await this.duties.propose({ op: 'member', id, client_address });
+        },
+      },
+      this.sm,
+    );
     this.api = new LockApiService(
       opts,
       {
@@ -91,6 +116,7 @@ export class LockNode {
         barrier: () => this.barrier(),
         transferLeadership: (to) => this.raft.transferLeadership(to),
       },
+      this.membership,
       this.sm,
       this.duties,
       this.router,
@@ -110,7 +136,10 @@ export class LockNode {
     const log = opts.logger;
     node.raft = await RaftNode.start<ApplyResult>({
       id: opts.id,
-      voters: Object.keys(opts.peers),
+      // A node that joins waits to be added; once the log holds a configuration, that one rules
+      // (a node added later may not be in --peers: its log has its configuration).
+      voters: opts.join || !Object.hasOwn(opts.peers, opts.id) ? [] : Object.keys(opts.peers),
+      addresses: opts.peers,
       storage: ports.storage,
       transport: ports.transport,
       stateMachine: node.sm,

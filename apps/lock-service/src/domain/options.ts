@@ -21,8 +21,13 @@ export interface LockNodeOptions {
   readonly clientAddress: string;
   /** host:port the Raft transport listens on. */
   readonly peerAddress: string;
-  /** Every member's Raft peer address, this node included. */
+  /**
+   * Every member's Raft peer address, this node included: the bootstrap membership. For a node
+   * that joins (join), members of the running cluster to reach.
+   */
   readonly peers: Readonly<Record<string, string>>;
+  /** Start with no data and wait to be added (quorumlock serve --join). */
+  readonly join: boolean;
   readonly dataDir: string;
   readonly electionTimeoutMinMs: number;
   readonly electionTimeoutMaxMs: number;

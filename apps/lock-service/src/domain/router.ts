@@ -29,6 +29,10 @@ export interface RouterRaft {
   leaderId(): string;
   /** This node's applied index. */
   applied(): number;
+  /** Whether id is a member of the configuration in force. */
+  isMember(id: string): boolean;
+  /** A member's peer address in the configuration in force, if it has one. */
+  peerAddress(id: string): string | undefined;
 }
 
 export interface RouterOptions {
@@ -69,10 +73,17 @@ export class LeaderRouter {
     this.forward.close();
   }
 
-  /** Where forwarded calls reach the leader, if this node knows one. */
+  /**
+   * Where forwarded calls reach the leader, if this node knows one: its address in --peers (this
+   * node's own view, which may route through a proxy), else the one the configuration in force
+   * gives it (a member added since this node started).
+   */
   private leaderAddress(): string | undefined {
     const leader = this.raft.leaderId();
-    return leader && Object.hasOwn(this.opts.peers, leader) ? this.opts.peers[leader] : undefined;
+    if (!leader) return undefined;
+    return Object.hasOwn(this.opts.peers, leader)
+      ? this.opts.peers[leader]
+      : this.raft.peerAddress(leader);
   }
 
   /** Runs local() on the leader; elsewhere forwards the call to the leader. */
@@ -121,7 +132,7 @@ export class LeaderRouter {
 
   /** The leader writes a forwarding member's client address to the log if it is new. */
   private learnMember(by: { id: string; clientAddress: string }): void {
-    if (!Object.hasOwn(this.opts.peers, by.id)) return;
+    if (!this.raft.isMember(by.id)) return;
     if (this.state.memberAddress(by.id) === by.clientAddress || this.announcing.has(by.id)) return;
     this.announcing.add(by.id);
     this.propose({ op: 'member', id: by.id, client_address: by.clientAddress })

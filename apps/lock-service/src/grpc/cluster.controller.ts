@@ -2,9 +2,12 @@ import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
 import type {
+  AddMemberRequest,
   ListMembersRequest,
   LockApi,
   MembersResponse,
+  PromoteMemberRequest,
+  RemoveMemberRequest,
   StatusRequest,
   StatusResponse,
   TransferLeadershipRequest,
@@ -31,6 +34,31 @@ export class ClusterController {
   listMembers(req: ListMembersRequest, _md: Metadata, call: GatedCall): Promise<MembersResponse> {
     return this.gate.unary(call, 'ClusterService/ListMembers', req, (ctx) =>
       this.api.listMembers(req, ctx),
+    );
+  }
+
+  @GrpcMethod('ClusterService', 'AddMember')
+  addMember(req: AddMemberRequest, _md: Metadata, call: GatedCall): Promise<MembersResponse> {
+    return this.gate.unary(call, 'ClusterService/AddMember', req, (ctx) =>
+      this.api.addMember(req, ctx),
+    );
+  }
+
+  @GrpcMethod('ClusterService', 'PromoteMember')
+  promoteMember(
+    req: PromoteMemberRequest,
+    _md: Metadata,
+    call: GatedCall,
+  ): Promise<MembersResponse> {
+    return this.gate.unary(call, 'ClusterService/PromoteMember', req, (ctx) =>
+      this.api.promoteMember(req, ctx),
+    );
+  }
+
+  @GrpcMethod('ClusterService', 'RemoveMember')
+  removeMember(req: RemoveMemberRequest, _md: Metadata, call: GatedCall): Promise<MembersResponse> {
+    return this.gate.unary(call, 'ClusterService/RemoveMember', req, (ctx) =>
+      this.api.removeMember(req, ctx),
     );
   }
 

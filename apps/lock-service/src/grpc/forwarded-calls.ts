@@ -22,6 +22,9 @@ type UnaryMethod =
   | 'leader'
   | 'status'
   | 'listMembers'
+  | 'addMember'
+  | 'promoteMember'
+  | 'removeMember'
   | 'transferLeadership';
 
 /** What a follower forwards: every unary method (streams are served by the node that has them). */
@@ -36,6 +39,9 @@ const FORWARDED: Record<ServiceName, Record<string, UnaryMethod>> = {
   ClusterService: {
     Status: 'status',
     ListMembers: 'listMembers',
+    AddMember: 'addMember',
+    PromoteMember: 'promoteMember',
+    RemoveMember: 'removeMember',
     TransferLeadership: 'transferLeadership',
   },
 };

@@ -238,6 +238,15 @@ class MeteredLockApi implements api.LockApi {
   listMembers(req: api.ListMembersRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
     return this.inner.listMembers(req, ctx);
   }
+  addMember(req: api.AddMemberRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
+    return this.inner.addMember(req, ctx);
+  }
+  promoteMember(req: api.PromoteMemberRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
+    return this.inner.promoteMember(req, ctx);
+  }
+  removeMember(req: api.RemoveMemberRequest, ctx: api.CallContext): Promise<api.MembersResponse> {
+    return this.inner.removeMember(req, ctx);
+  }
   transferLeadership(
     req: api.TransferLeadershipRequest,
     ctx: api.CallContext,

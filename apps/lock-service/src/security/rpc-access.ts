@@ -43,6 +43,9 @@ export const RPC_ACCESS = {
   'ClusterService/Status': { action: 'read' },
   'ClusterService/ListMembers': { action: 'read' },
   'ClusterService/TransferLeadership': { action: 'admin' },
+  'ClusterService/AddMember': { action: 'admin' },
+  'ClusterService/PromoteMember': { action: 'admin' },
+  'ClusterService/RemoveMember': { action: 'admin' },
 } as const satisfies Record<string, RpcAccess>;
 
 export type RpcName = keyof typeof RPC_ACCESS;

@@ -5,6 +5,7 @@
 import { crc32c } from '@node-rs/crc32';
 import { SNAPSHOT_CHUNK_BYTES } from '../snapshot-stream.js';
 import { StorageCorruptionError } from '../storage.js';
+import { decodeMembers, encodeMembers, MembershipFormatError } from '../membership.js';
 import { EntryType, type Entry, type HardState, type SnapshotMeta } from '../types.js';
 
 // Single-byte prefixes order the keyspace: hard state, snapshot meta, the log (whose big-endian
@@ -32,7 +33,8 @@ const LEGACY_CHUNK_KEY_LENGTH = 1 + 4;
 const CRC_LENGTH = 4;
 const ENTRY_HEADER_LENGTH = CRC_LENGTH + 8 + 1;
 const HARD_STATE_HEADER_LENGTH = CRC_LENGTH + 8 + 8;
-const SNAPSHOT_META_FORMAT = 2;
+const SNAPSHOT_META_FORMAT_FIXED = 2;
+const SNAPSHOT_META_FORMAT = 3;
 const SNAPSHOT_META_LENGTH = CRC_LENGTH + 1 + 8 + 8 + 8 + 8 + 4 + 4;
 const LEGACY_SNAPSHOT_META_LENGTH = CRC_LENGTH + 8 + 8 + 8 + 4 + 4;
 const TWO_POW_32 = 0x1_0000_0000;
@@ -105,7 +107,7 @@ export function decodeEntry(ctx: CorruptionContext, key: Buffer, value: Buffer):
   const term = readUint64(value, CRC_LENGTH);
   const type = value[CRC_LENGTH + 8];
   if (term < 0) corruption(ctx, index, 'entry term out of range');
-  if (type !== EntryType.Normal && type !== EntryType.Noop) {
+  if (type !== EntryType.Normal && type !== EntryType.Noop && type !== EntryType.Config) {
     corruption(ctx, index, `unknown entry type ${type}`);
   }
   // A view, not a copy: RocksDB hands every value over in a buffer of its own.
@@ -156,13 +158,21 @@ export function snapshotChunkCount(dataLength: number): number {
 }
 
 /**
- * Value layout: [crc32c][format: 2][index][term][id][data length: uint64 BE][chunks: uint32]
- * [data crc32c]. Format 1 had no format byte and no id (its chunks are those of id 0).
+ * Value layout: [crc32c][format: 3][index][term][id][data length: uint64 BE][chunks: uint32]
+ * [data crc32c][membership index: uint64 BE][membership: encodeMembers]. Format 2 ended after
+ * the data crc (no membership: the bootstrap one applies); format 1 also had no format byte and
+ * no id (its chunks are those of id 0). Snapshots without a membership are written as format 2.
  */
 export function encodeSnapshotMeta(stored: StoredSnapshotMeta): Buffer {
-  const value = Buffer.allocUnsafe(SNAPSHOT_META_LENGTH);
+  const membership = stored.meta.membership;
+  const members = membership ? Buffer.from(encodeMembers(membership.members)) : undefined;
+  const value = Buffer.allocUnsafe(SNAPSHOT_META_LENGTH + (members ? 8 + members.length : 0));
+  if (membership && members) {
+    writeUint64(value, membership.index, SNAPSHOT_META_LENGTH);
+    members.copy(value, SNAPSHOT_META_LENGTH + 8);
+  }
   let at = CRC_LENGTH;
-  value[at++] = SNAPSHOT_META_FORMAT;
+  value[at++] = members ? SNAPSHOT_META_FORMAT : SNAPSHOT_META_FORMAT_FIXED;
   for (const n of [stored.meta.index, stored.meta.term, stored.id, stored.dataLength]) {
     writeUint64(value, n, at);
     at += 8;
@@ -174,13 +184,15 @@ export function encodeSnapshotMeta(stored: StoredSnapshotMeta): Buffer {
 
 export function decodeSnapshotMeta(ctx: CorruptionContext, value: Buffer): StoredSnapshotMeta {
   const legacy = value.length === LEGACY_SNAPSHOT_META_LENGTH;
-  const expected = legacy ? LEGACY_SNAPSHOT_META_LENGTH : SNAPSHOT_META_LENGTH;
-  if (value.length !== expected || !intact(SNAPSHOT_META_KEY, value)) {
+  const format = legacy ? 1 : value[CRC_LENGTH];
+  const lengthOk =
+    legacy ||
+    (format === SNAPSHOT_META_FORMAT_FIXED && value.length === SNAPSHOT_META_LENGTH) ||
+    (format === SNAPSHOT_META_FORMAT && value.length > SNAPSHOT_META_LENGTH + 8);
+  if (!intact(SNAPSHOT_META_KEY, value) || (!lengthOk && value.length < SNAPSHOT_META_LENGTH)) {
     corruption(ctx, null, 'snapshot metadata checksum mismatch');
   }
-  if (!legacy && value[CRC_LENGTH] !== SNAPSHOT_META_FORMAT) {
-    corruption(ctx, null, `unknown snapshot metadata format ${value[CRC_LENGTH]}`);
-  }
+  if (!lengthOk) corruption(ctx, null, `unknown snapshot metadata format ${format}`);
   let at = legacy ? CRC_LENGTH : CRC_LENGTH + 1;
   const next = (): number => {
     at += 8;
@@ -200,7 +212,21 @@ export function decodeSnapshotMeta(ctx: CorruptionContext, value: Buffer): Store
   ) {
     corruption(ctx, null, 'snapshot metadata out of range');
   }
-  return { meta: { index, term }, id, dataLength, chunkCount, dataCrc: value.readUInt32BE(at + 4) };
+  const dataCrc = value.readUInt32BE(at + 4);
+  if (format !== SNAPSHOT_META_FORMAT)
+    return { meta: { index, term }, id, dataLength, chunkCount, dataCrc };
+  const configIndex = readUint64(value, SNAPSHOT_META_LENGTH);
+  let members;
+  try {
+    members = decodeMembers(value.subarray(SNAPSHOT_META_LENGTH + 8));
+  } catch (e) {
+    if (!(e instanceof MembershipFormatError)) throw e;
+    corruption(ctx, null, `snapshot membership: ${e.message}`);
+  }
+  if (configIndex < 0 || configIndex > index)
+    corruption(ctx, null, 'snapshot membership index out of range');
+  const membership = { index: configIndex, members };
+  return { meta: { index, term, membership }, id, dataLength, chunkCount, dataCrc };
 }
 
 /** Key of chunk `chunk` of snapshot `id` (id 0: the layout of format 1). */

@@ -72,7 +72,11 @@ function checkEntries(entries: readonly Entry[], bounds: LogBounds): void {
       );
     }
     checkNumber(`term of entry ${entry.index}`, entry.term);
-    if (entry.type !== EntryType.Normal && entry.type !== EntryType.Noop) {
+    if (
+      entry.type !== EntryType.Normal &&
+      entry.type !== EntryType.Noop &&
+      entry.type !== EntryType.Config
+    ) {
       throw new InvalidWriteError(`entry ${entry.index} has unknown type ${String(entry.type)}`);
     }
     if (!(entry.data instanceof Uint8Array)) {

@@ -17,6 +17,7 @@ import {
   type SnapshotMeta,
   type TimeoutNow,
 } from '../types.js';
+import { decodeMembers, encodeMembers } from '../membership.js';
 import { rechunk } from '../snapshot-stream.js';
 
 /** Field names match Entry exactly, so entries cross the codec without being copied. */
@@ -88,8 +89,42 @@ export interface RaftMessagePb {
   msg?: string;
 }
 
+export interface SnapshotMetaPb {
+  index: number;
+  term: number;
+  /** Absent or empty: no membership (a sender that predates membership changes). */
+  membership?: Uint8Array;
+  membership_index?: number;
+}
+
+export function encodeSnapshotMeta(meta: SnapshotMeta): SnapshotMetaPb {
+  const m = meta.membership;
+  if (!m) return { index: meta.index, term: meta.term };
+  return {
+    index: meta.index,
+    term: meta.term,
+    membership: encodeMembers(m.members),
+    membership_index: m.index,
+  };
+}
+
+export function decodeSnapshotMeta(pb: SnapshotMetaPb): SnapshotMeta {
+  if (!pb.membership || pb.membership.length === 0) return { index: pb.index, term: pb.term };
+  let members;
+  try {
+    members = decodeMembers(pb.membership);
+  } catch (e) {
+    throw new CodecError(`snapshot membership: ${(e as Error).message}`);
+  }
+  return {
+    index: pb.index,
+    term: pb.term,
+    membership: { index: pb.membership_index ?? 0, members },
+  };
+}
+
 export interface InstallSnapshotChunkPb extends EnvelopePb {
-  meta: { index: number; term: number } | null;
+  meta: SnapshotMetaPb | null;
   offset: number;
   data: Uint8Array;
   done: boolean;
@@ -252,7 +287,11 @@ export function decodeMessage(pb: RaftMessagePb): StreamMessage {
   }
 }
 
-const ENTRY_TYPES: ReadonlySet<number> = new Set([EntryType.Normal, EntryType.Noop]);
+const ENTRY_TYPES: ReadonlySet<number> = new Set([
+  EntryType.Normal,
+  EntryType.Noop,
+  EntryType.Config,
+]);
 
 export function decodeAppendEntries(m: AppendEntriesPb): AppendEntries {
   // Decoded entries already have Entry's shape; only the enum needs checking.
@@ -326,7 +365,7 @@ export async function* encodeSnapshotChunks(
       from: first ? header.from : '',
       to: first ? header.to : '',
       term: first ? header.term : 0,
-      meta: first ? { index: snapshot.meta.index, term: snapshot.meta.term } : null,
+      meta: first ? encodeSnapshotMeta(snapshot.meta) : null,
       offset,
       data,
       done: offset + data.length === total,
@@ -381,7 +420,7 @@ export class SnapshotChunkSequence {
 
   get meta(): SnapshotMeta | null {
     const m = this.header?.meta;
-    return m == null ? null : { index: m.index, term: m.term };
+    return m == null ? null : decodeSnapshotMeta(m);
   }
 
   get bytes(): number {
@@ -404,7 +443,7 @@ export class SnapshotChunkSequence {
       from: h.from,
       to: h.to,
       term: h.term,
-      snapshot: { index: h.meta.index, term: h.meta.term },
+      snapshot: decodeSnapshotMeta(h.meta),
       data,
     };
   }

@@ -24,6 +24,7 @@ import {
 import { PeerLink } from './peer-link.js';
 import { SnapshotReceiver } from './snapshot-receiver.js';
 import { loadRaftProto } from './proto.js';
+import { ClusterGuard, type ClusterIdentity } from './cluster-guard.js';
 
 export interface TransportLogger {
   warn(obj: object, msg: string): void;
@@ -74,6 +75,16 @@ export interface GrpcTransportOptions {
    * node-to-node calls there rather than open a second listener to secure.
    */
   readonly services?: readonly PeerService[];
+  /**
+   * The cluster this node belongs to: its id travels with every call, and calls from another
+   * cluster are refused (FAILED_PRECONDITION). Without it, no check is made.
+   */
+  readonly cluster?: ClusterIdentity;
+  /**
+   * This node's peer address as the others reach it: sent with every call, so that a node that
+   * does not know this one yet (it is joining the cluster) can answer it.
+   */
+  readonly advertiseAddress?: string;
 }
 
 const MiB = 1024 * 1024;
@@ -107,11 +118,15 @@ export class GrpcTransport implements Transport {
   private snapshotStatusHandler: (peer: NodeId, ok: boolean) => void = () => {};
   private state: State = 'new';
   private boundPort = 0;
+  /** Addresses from the configuration in force, over those of the options. */
+  private readonly addresses = new Map<NodeId, string>();
+  private readonly guard: ClusterGuard;
 
   constructor(private readonly opts: GrpcTransportOptions) {
     this.id = opts.id;
     this.maxMessageBytes = opts.maxMessageBytes ?? 16 * MiB;
     this.log = opts.logger ?? consoleLogger;
+    this.guard = new ClusterGuard(opts.cluster, opts.advertiseAddress);
     const limits = {
       'grpc.max_send_message_length': this.maxMessageBytes,
       'grpc.max_receive_message_length': this.maxMessageBytes,
@@ -209,6 +224,23 @@ export class GrpcTransport implements Transport {
     }
   }
 
+  /** See Transport.updatePeers: a peer whose address changed is reconnected at its new one. */
+  updatePeers(addresses: Readonly<Record<NodeId, string>>): void {
+    for (const [peer, address] of Object.entries(addresses)) {
+      if (peer === this.id) this.guard.advertiseAddress = address;
+      if (peer === this.id || this.addressOf(peer) === address) continue;
+      this.addresses.set(peer, address);
+      this.links.get(peer)?.close();
+      this.links.delete(peer);
+      this.clients.get(peer)?.close();
+      this.clients.delete(peer);
+    }
+  }
+
+  private addressOf(peer: NodeId): string | undefined {
+    return this.addresses.get(peer) ?? this.opts.peers[peer];
+  }
+
   /** Outbound state of one peer, for metrics and tests; null before anything was sent to it. */
   peerStats(peer: NodeId): { queued: number; dropped: number; connected: boolean } | null {
     const link = this.links.get(peer);
@@ -248,7 +280,9 @@ export class GrpcTransport implements Transport {
       openTimeoutMs: 5_000,
       initialBackoffMs: 50,
       maxBackoffMs: this.opts.maxReconnectBackoffMs ?? 1000,
+      metadata: () => this.guard.metadata(),
       onFailure: (p, err, wasConnected) => {
+        if (this.guard.refused(p, err)) return;
         // Only a lost link is news; repeated failures to reach a down peer would flood the log.
         if (wasConnected) this.log.warn({ peer: p, err }, 'stream to peer lost');
         this.reportUnreachable(p);
@@ -261,7 +295,7 @@ export class GrpcTransport implements Transport {
   private clientFor(peer: NodeId): grpc.Client | null {
     const existing = this.clients.get(peer);
     if (existing !== undefined) return existing;
-    const address = peer === this.id ? undefined : this.opts.peers[peer];
+    const address = peer === this.id ? undefined : this.addressOf(peer);
     if (address === undefined) {
       this.log.warn({ peer }, 'dropping message to unknown peer');
       return null;
@@ -323,6 +357,7 @@ export class GrpcTransport implements Transport {
       this.proto.installSnapshotPath,
       passThrough,
       ignoreAck,
+      this.guard.metadata(),
       (err) => {
         ended = true;
         settle(err);
@@ -388,6 +423,12 @@ export class GrpcTransport implements Transport {
     call: grpc.ServerReadableStream<RaftMessagePb, object>,
     callback: grpc.sendUnaryData<object>,
   ): void => {
+    const refused = this.guard.admit(call.metadata);
+    if (refused) {
+      this.log.warn({ err: refused.details }, 'refusing a peer of another cluster');
+      callback(refused);
+      return;
+    }
     // Early headers tell the sender the stream reached this node, so it starts writing.
     call.sendMetadata(new grpc.Metadata());
     let first = true;
@@ -401,6 +442,10 @@ export class GrpcTransport implements Transport {
       }
       if (first) {
         first = false;
+        const address = this.guard.callerAddress(call.metadata);
+        // A node that joins learns where its leader is from the leader's own calls.
+        if (address !== undefined && this.addressOf(msg.from) === undefined)
+          this.addresses.set(msg.from, address);
         this.links.get(msg.from)?.peerIsUp();
       }
       this.deliver(msg);
@@ -419,11 +464,18 @@ export class GrpcTransport implements Transport {
     const state = (call as unknown as { _readableState?: { highWaterMark: number } })
       ._readableState;
     if (state !== undefined) state.highWaterMark = 1;
+    const refused = this.guard.admit(call.metadata);
+    if (refused) {
+      callback(refused);
+      return;
+    }
     this.receiver.receive(call, (err) => (err === null ? callback(null, ACK) : callback(err)));
   };
 
   private unary<T>(decode: (pb: T) => Message): grpc.handleUnaryCall<T, object> {
     return (call, callback) => {
+      const refused = this.guard.admit(call.metadata);
+      if (refused) return callback(refused);
       let msg: Message;
       try {
         msg = decode(call.request);

@@ -20,3 +20,4 @@ export {
   PROTO_LOADER_OPTIONS,
   RAFT_SERVICE_NAME,
 } from './proto.js';
+export { CLUSTER_ID_HEADER, type ClusterIdentity } from './cluster-guard.js';

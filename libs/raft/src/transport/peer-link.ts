@@ -1,6 +1,6 @@
 // The outbound half of a peer connection: one long-lived Send stream carrying pre-encoded
 // messages in order, a bounded queue in front of it, and re-opening with backoff after failure.
-import type * as grpc from '@grpc/grpc-js';
+import * as grpc from '@grpc/grpc-js';
 import type { NodeId } from '../types.js';
 
 export interface PeerLinkOptions {
@@ -18,6 +18,8 @@ export interface PeerLinkOptions {
    * from another failed attempt to reach a peer that is still down.
    */
   readonly onFailure: (peer: NodeId, err: Error | null, wasConnected: boolean) => void;
+  /** Metadata of each stream opened (the cluster id); none by default. */
+  readonly metadata?: () => grpc.Metadata;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -102,6 +104,7 @@ export class PeerLink {
         this.opts.sendPath,
         passThrough,
         ignoreAck,
+        this.opts.metadata?.() ?? new grpc.Metadata(),
         (err) => this.onStreamEnd(gen, err),
       );
     } catch (err) {

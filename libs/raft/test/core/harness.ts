@@ -32,6 +32,7 @@ export const baseConfig = {
   maxApplyEntries: 1000,
   maxPendingReads: 1000,
   snapshotTimeoutTicks: 100,
+  maxPromoteLagEntries: 5,
 } as const;
 
 const encoder = new TextEncoder();
@@ -130,6 +131,8 @@ export class Cluster {
   readonly safetyViolations: string[] = [];
 
   private readonly cuts = new Set<string>();
+  /** Bootstrap voters of nodes that joined later (empty: they wait to be added). */
+  private readonly joined = new Set<NodeId>();
   private readonly seed: number;
   private readonly overrides: ConfigOverrides;
 
@@ -163,11 +166,39 @@ export class Cluster {
   }
 
   private build(id: NodeId, p: Persisted, seed: number): RaftCore {
-    return new RaftCore(makeConfig(id, this.ids, seed, this.overrides), {
+    const voters = this.joined.has(id) ? [] : this.ids.filter((x) => !this.joined.has(x));
+    return new RaftCore(makeConfig(id, voters, seed, this.overrides), {
       hardState: p.hardState,
       snapshot: p.snapshot,
       entries: [...p.entries],
     });
+  }
+
+  /** Starts a node with no data that waits to be added (quorumlock serve --join). */
+  join(id: NodeId): SimNode {
+    this.joined.add(id);
+    this.ids.push(id);
+    const persisted: Persisted = {
+      hardState: EMPTY_HARD,
+      snapshot: null,
+      snapshotData: null,
+      entries: [],
+    };
+    const node: SimNode = {
+      id,
+      core: this.build(id, persisted, this.seed * 1000 + this.ids.length),
+      up: true,
+      persisted,
+      appliedIndex: 0,
+      applied: [],
+      readStates: [],
+      droppedReads: [],
+      readies: [],
+      restoredSnapshots: [],
+      incarnation: 0,
+    };
+    this.nodes.set(id, node);
+    return node;
   }
 
   node(id: NodeId): SimNode {

@@ -12,6 +12,7 @@ import {
 } from '../../src/storage/rocksdb-format.js';
 import { RocksDbStorage } from '../../src/storage/rocksdb-storage.js';
 import { InvalidWriteError } from '../../src/storage/validation.js';
+import { encodeMembers } from '../../src/membership.js';
 import { EntryType } from '../../src/types.js';
 import { waitFor } from '../../../testing/src/wait.js';
 import {
@@ -113,6 +114,32 @@ describe('RocksDbStorage', () => {
     s = await reopen();
     expect(await materialize(await s.load())).toEqual(before);
     expect(await bytesOf(await s.readSnapshot())).toEqual(snapshot(2, 1));
+  });
+
+  it('keeps Config entries and the membership of local and received snapshots across a restart', async () => {
+    let s = await open();
+    const members = [
+      { id: 'a', learner: false, address: 'h1:1' },
+      { id: 'b', learner: true, address: 'h2:1' },
+    ];
+    const config = { index: 4, term: 1, type: EntryType.Config, data: encodeMembers(members) };
+    await s.save({ entries: [...range(1, 3, 1), config, ...range(5, 6, 1)] });
+    s = await reopen();
+    expect((await s.load()).entries[3]).toEqual(config);
+    const local = snapshot(5, 1);
+    const withMembers = { ...local, meta: { ...local.meta, membership: { index: 4, members } } };
+    await saveLocal(s, withMembers, 2);
+    s = await reopen();
+    let state = await s.load();
+    expect(state.snapshot?.meta).toEqual(withMembers.meta);
+    expect(indexes(state.entries)).toEqual([6]);
+    const remote = snapshot(30, 2);
+    const remoteMeta = { ...remote.meta, membership: { index: 0, members: [members[0]!] } };
+    await s.save({ snapshot: await received(s, { ...remote, meta: remoteMeta }) });
+    s = await reopen();
+    state = await s.load();
+    expect(state.snapshot?.meta).toEqual(remoteMeta);
+    expect(await bytesOf(await s.readSnapshot())).toEqual({ ...remote, meta: remoteMeta });
   });
 
   it('overwrites a conflicting suffix with a shorter and with a longer one', async () => {

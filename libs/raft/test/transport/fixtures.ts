@@ -32,8 +32,20 @@ const envelope = { from: id, to: id, term: num };
 export const entryArb: fc.Arbitrary<Entry> = fc.record({
   index: num,
   term: num,
-  type: fc.constantFrom(EntryType.Normal, EntryType.Noop),
+  type: fc.constantFrom(EntryType.Normal, EntryType.Noop, EntryType.Config),
   data: fc.uint8Array({ maxLength: 64 }),
+});
+
+const membershipArb = fc.record({
+  index: num,
+  members: fc.uniqueArray(
+    fc.record({
+      id: id.filter((s) => s !== ''),
+      learner: fc.boolean(),
+      address: fc.string({ maxLength: 20 }),
+    }),
+    { selector: (m) => m.id, maxLength: 6 },
+  ),
 });
 
 /** Every Message variant, InstallSnapshot with its data as the receiving driver sees it. */
@@ -74,7 +86,10 @@ export const messageArb: fc.Arbitrary<Message> = fc.oneof(
   fc.record({
     type: fc.constant('InstallSnapshot' as const),
     ...envelope,
-    snapshot: fc.record({ index: num, term: num }),
+    snapshot: fc.oneof(
+      fc.record({ index: num, term: num }),
+      fc.record({ index: num, term: num, membership: membershipArb }),
+    ),
     data: fc.uint8Array({ maxLength: 4096 }).map((raw) => bytesData(raw)),
   }),
   fc.record({

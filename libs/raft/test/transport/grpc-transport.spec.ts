@@ -77,6 +77,50 @@ describe('GrpcTransport', () => {
     expect(h.warnings).toEqual([]);
   });
 
+  it('refuses calls from another cluster; a joining node adopts the first cluster and learns its address', async () => {
+    const identity = (id: string) => {
+      const c = { current: id, mismatches: [] as string[] };
+      return {
+        c,
+        cluster: {
+          id: () => c.current,
+          adopt: (x: string) => (c.current = x),
+          mismatch: (peer: string, detail: string) => c.mismatches.push(`${peer}: ${detail}`),
+        },
+      };
+    };
+    const ia = identity('cluster-a');
+    const ib = identity('cluster-b');
+    const ij = identity('');
+    const a = h.create('a', { cluster: ia.cluster, advertiseAddress: 'unused' });
+    const b = h.create('b', { cluster: ib.cluster });
+    await h.start(a.transport, 'a');
+    await h.start(b.transport, 'b');
+    // Only the joiner's own address is listed nowhere: it must learn where a is from a's call.
+    const a2Address = `127.0.0.1:${await freePort()}`;
+    const a2 = h.create('a2', {
+      cluster: ia.cluster,
+      listenAddress: a2Address,
+      advertiseAddress: a2Address,
+    });
+    await h.start(a2.transport, 'a2');
+    delete h.peers['a2'];
+    const j = h.create('j', { cluster: ij.cluster, peers: {} });
+    await j.transport.start();
+    h.peers['j'] = `127.0.0.1:${j.transport.port}`;
+    a.transport.send(everyMessageType('a', 'b')[2]!);
+    await waitFor('a told of the mismatch', () => ia.c.mismatches.length > 0);
+    expect(ia.c.mismatches[0]).toMatch(
+      /^b: cluster id mismatch: this node is in cluster cluster-b/,
+    );
+    expect(b.received).toEqual([]);
+    a2.transport.send(everyMessageType('a2', 'j')[2]!);
+    await waitFor('j received', () => j.received.length === 1);
+    expect(ij.c.current).toBe('cluster-a');
+    j.transport.send(everyMessageType('j', 'a2')[3]!);
+    await waitFor('a2 received the answer', () => a2.received.length === 1);
+  });
+
   it('delivers 1000 messages over one stream in order', async () => {
     const a = h.create('a');
     const b = h.create('b');

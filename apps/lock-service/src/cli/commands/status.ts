@@ -27,6 +27,8 @@ export interface StatusRow {
   lag: bigint | null;
   healthy: boolean;
   leader: string;
+  /** A non-voting member (shown as ROLE "learner" in the table). */
+  learner: boolean;
   error?: string;
 }
 
@@ -87,6 +89,7 @@ export function statusRows(
         lag: null,
         healthy: false,
         leader: '',
+        learner: false,
         error: s.message,
       });
       continue;
@@ -104,6 +107,7 @@ export function statusRows(
       lag,
       healthy,
       leader: s.leaderId,
+      learner: false,
     });
   }
   // Members no endpoint answered for (their client address is unknown or down).
@@ -121,6 +125,7 @@ export function statusRows(
       lag: null,
       healthy: false,
       leader: '',
+      learner: false,
       error: 'did not answer (client address unknown or not in --endpoints)',
     });
   }
@@ -128,6 +133,7 @@ export function statusRows(
   for (const r of rows.filter((x) => x.id === '')) {
     r.id = members.find((m) => m.clientAddress === r.address)?.id ?? '?';
   }
+  for (const r of rows) r.learner = members.find((m) => m.id === r.id)?.learner ?? false;
   return rows.sort((a, b) => a.id.localeCompare(b.id) || a.address.localeCompare(b.address));
 }
 
@@ -137,7 +143,7 @@ function table(rows: StatusRow[]): string {
   const body = rows.map((r) => [
     r.id,
     r.address || '-',
-    r.role,
+    r.learner && r.role === 'follower' ? 'learner' : r.role,
     cell(r.term),
     cell(r.commit),
     cell(r.applied),

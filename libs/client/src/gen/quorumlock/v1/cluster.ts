@@ -13,6 +13,8 @@ export interface Member {
   client_address: string;
   match_index: bigint;
   is_leader: boolean;
+  /** A non-voting member: it receives the log but does not vote or count toward a quorum. */
+  learner: boolean;
 }
 
 export interface StatusResponse {
@@ -43,6 +45,23 @@ export interface MembersResponse {
   leader_id: string;
   /** The log index of the membership in force (0: the static membership given at start-up). */
   config_index: bigint;
+}
+
+export interface AddMemberRequest {
+  id: string;
+  /** host:port the other members reach its Raft transport at. */
+  peer_address: string;
+  /** host:port it serves clients at. */
+  client_address: string;
+  learner: boolean;
+}
+
+export interface PromoteMemberRequest {
+  id: string;
+}
+
+export interface RemoveMemberRequest {
+  id: string;
 }
 
 function createBaseStatusRequest(): StatusRequest {
@@ -89,7 +108,7 @@ export const StatusRequest: MessageFns<StatusRequest> = {
 };
 
 function createBaseMember(): Member {
-  return { id: "", peer_address: "", client_address: "", match_index: 0n, is_leader: false };
+  return { id: "", peer_address: "", client_address: "", match_index: 0n, is_leader: false, learner: false };
 }
 
 export const Member: MessageFns<Member> = {
@@ -111,6 +130,9 @@ export const Member: MessageFns<Member> = {
     }
     if (message.is_leader !== false) {
       writer.uint32(40).bool(message.is_leader);
+    }
+    if (message.learner !== false) {
+      writer.uint32(48).bool(message.learner);
     }
     return writer;
   },
@@ -168,6 +190,14 @@ export const Member: MessageFns<Member> = {
             message.is_leader = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.learner = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -192,6 +222,7 @@ export const Member: MessageFns<Member> = {
       ? BigInt(object.match_index)
       : 0n;
     message.is_leader = object.is_leader ?? false;
+    message.learner = object.learner ?? false;
     return message;
   },
 };
@@ -594,6 +625,207 @@ export const MembersResponse: MessageFns<MembersResponse> = {
   },
 };
 
+function createBaseAddMemberRequest(): AddMemberRequest {
+  return { id: "", peer_address: "", client_address: "", learner: false };
+}
+
+export const AddMemberRequest: MessageFns<AddMemberRequest> = {
+  encode(message: AddMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    if (message.peer_address !== "") {
+      writer.uint32(18).string(message.peer_address);
+    }
+    if (message.client_address !== "") {
+      writer.uint32(26).string(message.client_address);
+    }
+    if (message.learner !== false) {
+      writer.uint32(32).bool(message.learner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AddMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAddMemberRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.peer_address = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.client_address = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.learner = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<AddMemberRequest>): AddMemberRequest {
+    return AddMemberRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AddMemberRequest>): AddMemberRequest {
+    const message = createBaseAddMemberRequest();
+    message.id = object.id ?? "";
+    message.peer_address = object.peer_address ?? "";
+    message.client_address = object.client_address ?? "";
+    message.learner = object.learner ?? false;
+    return message;
+  },
+};
+
+function createBasePromoteMemberRequest(): PromoteMemberRequest {
+  return { id: "" };
+}
+
+export const PromoteMemberRequest: MessageFns<PromoteMemberRequest> = {
+  encode(message: PromoteMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PromoteMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePromoteMemberRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PromoteMemberRequest>): PromoteMemberRequest {
+    return PromoteMemberRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PromoteMemberRequest>): PromoteMemberRequest {
+    const message = createBasePromoteMemberRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveMemberRequest(): RemoveMemberRequest {
+  return { id: "" };
+}
+
+export const RemoveMemberRequest: MessageFns<RemoveMemberRequest> = {
+  encode(message: RemoveMemberRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== "") {
+      writer.uint32(10).string(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveMemberRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveMemberRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.id = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RemoveMemberRequest>): RemoveMemberRequest {
+    return RemoveMemberRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveMemberRequest>): RemoveMemberRequest {
+    const message = createBaseRemoveMemberRequest();
+    message.id = object.id ?? "";
+    return message;
+  },
+};
+
 /** Cluster membership and Raft state, for operators and the CLI. */
 export type ClusterServiceDefinition = typeof ClusterServiceDefinition;
 export const ClusterServiceDefinition = {
@@ -629,6 +861,43 @@ export const ClusterServiceDefinition = {
     listMembers: {
       name: "ListMembers",
       requestType: ListMembersRequest as typeof ListMembersRequest,
+      requestStream: false,
+      responseType: MembersResponse as typeof MembersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Adds a member (a learner when learner is set, else a voter); returns once the change is
+     * committed. INVALID_ARGUMENT for a malformed id or address, ALREADY_EXISTS for an id or
+     * address already a member's, FAILED_PRECONDITION while another change is in progress.
+     */
+    addMember: {
+      name: "AddMember",
+      requestType: AddMemberRequest as typeof AddMemberRequest,
+      requestStream: false,
+      responseType: MembersResponse as typeof MembersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Makes a learner a voter once it is caught up (FAILED_PRECONDITION until then, or if it is a
+     * voter already); NOT_FOUND for an unknown id.
+     */
+    promoteMember: {
+      name: "PromoteMember",
+      requestType: PromoteMemberRequest as typeof PromoteMemberRequest,
+      requestStream: false,
+      responseType: MembersResponse as typeof MembersResponse,
+      responseStream: false,
+      options: {},
+    },
+    /**
+     * Removes a member (the leader too: it steps down once the change commits). NOT_FOUND for an
+     * unknown id, FAILED_PRECONDITION for the last voter or while another change is in progress.
+     */
+    removeMember: {
+      name: "RemoveMember",
+      requestType: RemoveMemberRequest as typeof RemoveMemberRequest,
       requestStream: false,
       responseType: MembersResponse as typeof MembersResponse,
       responseStream: false,
