@@ -198,8 +198,11 @@ describe('quorumlock serve', () => {
       20_000,
     );
     clients = new TestClients(`127.0.0.1:${client}`);
-    expect(await clients.unary(clients.health, 'Check', { service: '' })).toEqual({
-      status: 'SERVING',
+    const c = clients;
+    // The gRPC health status follows readiness on its own refresh: wait for it, within a bound.
+    await node.waitFor('the gRPC API to report SERVING', async () => {
+      const r = await c.unary<{ status: string }>(c.health, 'Check', { service: '' });
+      return r.status === 'SERVING';
     });
   });
 

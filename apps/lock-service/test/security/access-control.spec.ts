@@ -78,6 +78,9 @@ const MATRIX: [RpcName, object, string, string | undefined][] = [
   ['ClusterService/Status', {}, 't-reader', undefined],
   ['ClusterService/ListMembers', {}, 't-reader', undefined],
   ['ClusterService/TransferLeadership', { id: '' }, 't-root', 't-locker'],
+  ['ClusterService/AddMember', { id: 'n4' }, 't-root', 't-reader'],
+  ['ClusterService/PromoteMember', { id: 'n4' }, 't-root', 't-locker'],
+  ['ClusterService/RemoveMember', { id: 'n4' }, 't-root', 't-reader'],
 ];
 
 describe('with an auth config', () => {
@@ -197,14 +200,15 @@ describe('without an auth config', () => {
   test('every call is admitted, as nobody, but admin calls from other hosts', () => {
     const { access, denials } = setup({ auth: false });
     for (const [rpc, req] of MATRIX) {
-      const from = rpc === 'ClusterService/TransferLeadership' ? '127.0.0.1:4000' : '10.0.0.9:1';
+      const from = RPC_ACCESS[rpc].action === 'admin' ? '127.0.0.1:4000' : '10.0.0.9:1';
       const a = access.admit(rpc, req, {}, { peer: from, authorization: [] });
       expect(a.ctx.principal).toBeUndefined();
     }
-    expect(() => access.admit('ClusterService/TransferLeadership', {}, {}, nobody)).toThrow(
-      'permission denied: admin on the cluster: without --auth-config, admin calls are taken from loopback callers only, not 10.1.2.3',
-    );
-    expect(denials).toHaveLength(1);
+    for (const rpc of ['ClusterService/TransferLeadership', 'ClusterService/AddMember'] as const)
+      expect(() => access.admit(rpc, {}, {}, nobody)).toThrow(
+        'permission denied: admin on the cluster: without --auth-config, admin calls are taken from loopback callers only, not 10.1.2.3',
+      );
+    expect(denials).toHaveLength(2);
     expect(access.isAdmin('anyone')).toBe(false);
   });
 
