@@ -135,7 +135,7 @@ describe('deploy/k8s TLS', () => {
     expect(covers(client.spec.dnsNames ?? [], service.metadata.name)).toBe(true);
   });
 
-  it('gives Prometheus the client plane’s CA to verify /metrics with', () => {
+  it('gives Prometheus a client certificate of the client plane’s CA for /metrics', () => {
     const [monitor] = ofKind<
       K8sObject & {
         spec: {
@@ -156,14 +156,14 @@ describe('deploy/k8s TLS', () => {
       expect(e.scheme).toBe('https');
       const tls = present(e.tlsConfig, 'tlsConfig');
       expect(covers(server.spec.dnsNames ?? [], present(tls.serverName, 'serverName'))).toBe(true);
-      expect(tls.cert).toBeUndefined();
-      expect(tls.keySecret).toBeUndefined();
-      const ca = present(tls.ca?.secret, 'the CA secret');
-      expect(ca.key).toBe('ca.crt');
+      const refs = [tls.ca?.secret, tls.cert?.secret, tls.keySecret];
+      expect(refs.map((r) => r?.key)).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
       const scraper = present(
-        certificates.find((c) => c.spec.secretName === ca.name),
-        'Certificate whose secret holds the CA',
+        certificates.find((c) => c.spec.secretName === refs[0]?.name),
+        'Certificate of the scrape identity',
       );
+      expect(new Set(refs.map((r) => r?.name))).toEqual(new Set([scraper.spec.secretName]));
+      expect(scraper.spec.usages).toContain('client auth');
       // Its ca.crt is the client plane's CA: the one that issued the server certificate.
       expect(scraper.spec.issuerRef.name).toBe(server.spec.issuerRef.name);
     }

@@ -1,9 +1,10 @@
 // Starts the server: the Nest application (gRPC API and HTTP probes) around one LockNode, pino
 // logging, and a graceful shutdown on SIGTERM/SIGINT.
 import 'reflect-metadata';
-import type { Server as HttpServer } from 'node:http';
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { ServerCredentials, ServerInterceptor } from '@grpc/grpc-js';
 import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -164,12 +165,8 @@ export interface ApplicationOptions {
   readonly grpcInterceptors?: ServerInterceptor[];
   /** The gRPC API's credentials (TLS); default plaintext. */
   readonly grpcCredentials?: ServerCredentials;
-  /**
-   * HTTPS instead of HTTP. No path asks for a client certificate: kubelets and load balancers
-   * probe without one, and Prometheus then needs only the CA (as with etcd's metrics listener,
-   * keep the port on an internal network).
-   */
-  readonly https?: { readonly options: HttpsSettings };
+  /** HTTPS instead of HTTP, and whether /metrics needs a verified client certificate. */
+  readonly https?: { readonly options: HttpsSettings; readonly metricsNeedClientCert: boolean };
 }
 
 export interface Application {
@@ -204,6 +201,7 @@ export async function startApplication(
     ...(options.https ? { httpsOptions: options.https.options } : {}),
   });
   try {
+    if (options.https?.metricsNeedClientCert) app.use('/metrics', requireClientCertificate);
     const health = app.get(GrpcHealth);
     const grpcServer = new QuorumLockGrpcServer({
       address: options.clientAddress,
@@ -238,6 +236,16 @@ export async function startApplication(
     await ignoreRejection(app.close(), 'the start-up failure is the one to report', options.logger);
     throw err;
   }
+}
+
+/**
+ * Under --client-cert-auth, /metrics answers only a client whose certificate verified against
+ * the trusted CA; the probes stay open, since kubelets and load balancers have no certificate.
+ */
+function requireClientCertificate(req: IncomingMessage, res: ServerResponse, next: () => void) {
+  if ((req.socket as TLSSocket).authorized) return next();
+  res.writeHead(401, { 'content-type': 'text/plain', 'cache-control': 'no-store' });
+  res.end('a client certificate signed by the trusted CA (--trusted-ca-file) is required\n');
 }
 
 /** The --auth-config file, loaded and watched; a bad one is a configuration error. */
@@ -308,7 +316,14 @@ export async function serve(
           timeoutMs: config.grpcKeepaliveTimeoutMs,
         },
         grpcCredentials: security.clientServer,
-        ...(httpsOptions ? { https: { options: httpsOptions } } : {}),
+        ...(httpsOptions
+          ? {
+              https: {
+                options: httpsOptions,
+                metricsNeedClientCert: security.metricsNeedClientCert,
+              },
+            }
+          : {}),
       },
     );
   } catch (err) {

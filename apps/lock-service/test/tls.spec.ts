@@ -186,13 +186,14 @@ describe('the client plane under TLS', () => {
     await expect(sdk({}).describe('a')).rejects.toBeInstanceOf(UnavailableError);
   });
 
-  it('serves HTTPS to probes and scrapers without a client certificate, and nothing in plaintext', async () => {
+  it('serves HTTPS: probes answer anyone, /metrics only a verified client certificate', async () => {
     await start({});
     expect(server.httpBase).toMatch(/^https:/);
     expect(await httpsGet(`${server.httpBase}/healthz`)).toBe(200);
     expect(await httpsGet(`${server.httpBase}/readyz`)).toBe(200);
-    expect(await httpsGet(`${server.httpBase}/metrics`)).toBe(200);
-    await expect(fetch(server.httpBase.replace(/^https:/, 'http:') + '/healthz')).rejects.toThrow();
+    expect(await httpsGet(`${server.httpBase}/metrics`)).toBe(401);
+    expect(await httpsGet(`${server.httpBase}/metrics`, { pair: pki.stranger })).toBe(401);
+    expect(await httpsGet(`${server.httpBase}/metrics`, { pair: pki.client })).toBe(200);
   });
 
   it('picks up a rotated certificate for new connections, gRPC and HTTPS, while calls go on', async () => {

@@ -306,7 +306,7 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   option(
     'clientCertAuth',
     undefined,
-    'require a client certificate signed by --trusted-ca-file (on the gRPC API; HTTPS asks no caller)',
+    'require a client certificate signed by --trusted-ca-file (HTTP: for /metrics, not probes)',
   ),
   option(
     'peerCertFile',

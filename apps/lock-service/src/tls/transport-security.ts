@@ -54,6 +54,8 @@ export class TransportSecurity {
   /** Raft transport and forwarded calls: the listener, and the calls this node makes. */
   readonly peerServer: grpc.ServerCredentials;
   readonly peerChannel: grpc.ChannelCredentials;
+  /** Whether /metrics needs a client certificate (probes never do: kubelets have none). */
+  readonly metricsNeedClientCert: boolean;
 
   /**
    * Reads and checks every configured file. Throws one ConfigError listing each unusable
@@ -97,6 +99,7 @@ export class TransportSecurity {
     this.peerChannel = this.peer
       ? grpc.experimental.createCertificateProviderChannelCredentials(this.peer, this.peer)
       : grpc.credentials.createInsecure();
+    this.metricsNeedClientCert = this.client !== undefined && config.clientCertAuth;
   }
 
   /**
@@ -112,8 +115,12 @@ export class TransportSecurity {
   /** The HTTPS server's options, when the client plane has TLS. */
   httpsOptions(): HttpsSettings | undefined {
     if (this.client === undefined) return undefined;
-    // No client certificate is asked for: probes and scrapers come without one.
-    return { ...secureContext(this.client.current), requestCert: false };
+    return {
+      ...secureContext(this.client.current),
+      // Asked for so that /metrics can check it; probes come without one.
+      requestCert: this.client.current.ca !== undefined,
+      rejectUnauthorized: false,
+    };
   }
 
   /** Calls back with the HTTPS server's new secure context whenever the client plane's changes. */
