@@ -154,8 +154,11 @@ describe('quorumlock serve', () => {
       20_000,
     );
     clients = new TestClients(client);
-    expect(await clients.unary(clients.health, 'Check', { service: '' })).toEqual({
-      status: 'SERVING',
+    const c = clients;
+    // The gRPC health status follows readiness on its own refresh: wait for it, within a bound.
+    await node.waitFor('the gRPC API to report SERVING', async () => {
+      const r = await c.unary<{ status: string }>(c.health, 'Check', { service: '' });
+      return r.status === 'SERVING';
     });
     const acquired = await clients.unary(clients.lock, 'Acquire', { name: 'cli', owner: 'test' });
     expect(acquired).toMatchObject({ acquired: true, holder: 'test' });
