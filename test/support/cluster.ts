@@ -128,6 +128,19 @@ export class LocalCluster {
     this.members = this.members.filter((m) => m !== id);
   }
 
+  /**
+   * Picks every node's addresses without starting any, for a caller that writes their data dirs
+   * first (a restore); start() then starts them there.
+   */
+  async prepare(): Promise<void> {
+    await this.assignAddresses();
+  }
+
+  /** The --peers of the initial members: id=Raft address, comma-separated. */
+  peers(): string {
+    return peersFlag(this.ids.map((i) => this.node(i)));
+  }
+
   /** Free ports for every node; start() picks them before it starts any. */
   protected async assignAddresses(): Promise<void> {
     for (const id of this.ids) {
@@ -161,9 +174,10 @@ export class LocalCluster {
 
   /**
    * Starts node id, again after a kill: on its data directory, its log continuing, with the
-   * command line it had (as a supervisor restarts a process), even once removed.
+   * command line it had (as a supervisor restarts a process), even once removed. `once`: flags
+   * for this start only (--force-new-cluster).
    */
-  startNode(id: string): void {
+  startNode(id: string, once: readonly string[] = []): void {
     if (this.isUp(id)) throw new Error(`${id} is running`);
     const flags = [...(this.o.flags ?? []), ...(this.joinVia.has(id) ? ['--join'] : [])];
     let args = this.commandLines.get(id);
@@ -174,7 +188,7 @@ export class LocalCluster {
     const proc = new Child(
       id,
       process.execPath,
-      [...(this.o.nodeArgs?.(id) ?? []), QUORUMLOCK_BIN, ...args],
+      [...(this.o.nodeArgs?.(id) ?? []), QUORUMLOCK_BIN, ...args, ...once],
       { logFile: this.logFile(id), ownGroup: this.o.ownGroups },
     );
     this.procs.set(id, proc);

@@ -176,7 +176,12 @@ export class NodePortsModule {}
         // has data (it bootstrapped, or was added) restarts as the member it is.
         const join = config.join && cluster.id() === '';
         const options = { ...toLockNodeOptions(config, logger), isAdmin: access.isAdmin, join };
-        const node = await LockNode.start(options, { storage, transport, forward });
+        const node = await LockNode.start(options, {
+          storage,
+          transport,
+          forward,
+          clusterId: () => cluster.id(),
+        });
         telemetry?.attach(node, logger);
         return node;
       },

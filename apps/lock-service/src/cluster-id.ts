@@ -71,9 +71,24 @@ export class ClusterIdFile implements ClusterIdentity {
   }
 
   private write(id: string): void {
-    mkdirSync(this.dataDir, { recursive: true });
-    const file = join(this.dataDir, FILE);
-    writeFileSync(`${file}.tmp`, `${id}\n`, { flush: true });
-    renameSync(`${file}.tmp`, file);
+    writeClusterId(this.dataDir, id);
   }
+}
+
+/** Replaces a data dir's cluster id (a restore or a forced new cluster makes a new cluster). */
+export function writeClusterId(dataDir: string, id: string): void {
+  if (!FORMAT.test(id)) throw new Error(`cluster id ${JSON.stringify(id)} is not 16 hex digits`);
+  mkdirSync(dataDir, { recursive: true });
+  const file = join(dataDir, FILE);
+  writeFileSync(`${file}.tmp`, `${id}\n`, { flush: true });
+  renameSync(`${file}.tmp`, file);
+}
+
+/**
+ * The id of a cluster made from another's data (a restore, a forced new cluster): a digest of
+ * where it comes from, so that every member made from the same data agrees on it without
+ * talking, and never the old cluster's id, so that members of the old one cannot mix in.
+ */
+export function derivedClusterId(...parts: readonly string[]): string {
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
 }

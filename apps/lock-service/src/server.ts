@@ -11,6 +11,7 @@ import { NestFactory } from '@nestjs/core';
 import { pino, type Logger } from 'pino';
 import { AppModule, CLUSTER_ID, LockNodeLifecycle } from './app.module.js';
 import type { ClusterIdFile } from './cluster-id.js';
+import { prepareDataDir } from './data-dir-startup.js';
 import { CONFIG_OPTIONS, ConfigError, type ServerConfig, splitHostPort } from './config/config.js';
 import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
 import { GrpcHealth } from './grpc/health.js';
@@ -290,6 +291,8 @@ export async function serve(
   const logger = telemetry.withRaftContext(
     options.logger ?? createLogger(config).child({ node: config.id }),
   );
+  // Before anything opens the data dir: whose it is, and a forced new cluster.
+  await prepareDataDir(config, logger);
   const security = options.security ?? new TransportSecurity(config, logger);
   const httpsOptions = security.httpsOptions();
   const access = new AccessControl({

@@ -58,6 +58,7 @@ describe('loadServerConfig', () => {
       peerClientCertAuth: false,
       insecure: false,
       join: false,
+      forceNewCluster: false,
     });
   });
 
@@ -132,6 +133,7 @@ describe('loadServerConfig', () => {
       authConfig: '/etc/quorumlock/auth.yaml',
       insecure: true,
       join: true,
+      forceNewCluster: false,
     });
   });
 
@@ -164,6 +166,16 @@ describe('loadServerConfig', () => {
     );
     expect(() => loadServerConfig(valid, { QUORUMLOCK_JOIN: 'maybe' })).toThrow(
       /invalid --join \(QUORUMLOCK_JOIN\): must be true or false/,
+    );
+  });
+
+  it('reads --force-new-cluster as a flag, and refuses it with --join', () => {
+    expect(loadServerConfig({ ...valid, forceNewCluster: true }, {}).forceNewCluster).toBe(true);
+    expect(loadServerConfig(valid, { QUORUMLOCK_FORCE_NEW_CLUSTER: 'true' }).forceNewCluster).toBe(
+      true,
+    );
+    expect(() => loadServerConfig({ ...valid, forceNewCluster: true, join: true }, {})).toThrow(
+      /invalid --force-new-cluster \(QUORUMLOCK_FORCE_NEW_CLUSTER\): cannot be used with --join/,
     );
   });
 
@@ -396,6 +408,7 @@ describe('CONFIG_ENV_VARS', () => {
         'QUORUMLOCK_AUTH_CONFIG',
         'QUORUMLOCK_INSECURE',
         'QUORUMLOCK_JOIN',
+        'QUORUMLOCK_FORCE_NEW_CLUSTER',
       ].sort(),
     );
   });

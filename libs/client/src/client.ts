@@ -6,15 +6,17 @@ import {
   LockLostError,
   LockNotAcquiredError,
   NotElectedError,
+  fromGrpcError,
   NotFoundError,
   QuorumLockError,
+  UnavailableError,
 } from './errors.js';
 import { type Grant, type HandleOps, Leadership, type LeaseHandle, Lock } from './handles.js';
 import { KeepAliveManager, safetyMarginMs } from './keepalive.js';
 import { subscribe } from './streams.js';
 import type { AcquireResponse } from './gen/quorumlock/v1/lock.js';
 import type { MethodName, Request, Response, ServiceName } from './proto.js';
-import { type CallOptions, ClusterConnection, type UnaryOptions } from './connection.js';
+import { type CallOptions, ClusterConnection, sleep, type UnaryOptions } from './connection.js';
 import {
   type LeaderInfo,
   type LeaseOptions,
@@ -389,6 +391,56 @@ export class QuorumLockClient {
       },
     );
     return toNodeStatus(w);
+  }
+
+  /**
+   * A backup: the bytes of a snapshot file of the whole replicated state (a header naming the
+   * cluster, index, term and counts; the state; a SHA-256 of both), taken on the leader after a
+   * read barrier, so that it holds every write acknowledged before the call. The bytes come at
+   * the pace they are read. Until the first bytes arrive, the call looks for the leader again
+   * while the cluster has none or the snapshot was interrupted, within `timeoutMs`; after that,
+   * a failure ends the iteration with the error (start again: a backup is all or nothing).
+   * Needs `admin` on a cluster with --auth-config.
+   */
+  async *snapshot(o: CallOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+    const deadline = performance.now() + (o.timeoutMs ?? this.callTimeoutMs);
+    for (let attempt = 0; ; attempt++) {
+      const left = () => Math.max(1, deadline - performance.now());
+      const node = await this.status({ timeoutMs: left(), signal: o.signal });
+      let started = false;
+      try {
+        if (node.leaderClientAddress === '') throw new UnavailableError('no leader is known');
+        const call = this.connection.serverStreamAt(
+          node.leaderClientAddress,
+          'ClusterService',
+          'Snapshot',
+          {},
+        );
+        const cancel = () => call.cancel();
+        o.signal?.addEventListener('abort', cancel, { once: true });
+        try {
+          for await (const chunk of call as AsyncIterable<{ data: Uint8Array }>) {
+            started = true;
+            yield chunk.data;
+          }
+          return;
+        } catch (e) {
+          throw fromGrpcError(e);
+        } finally {
+          o.signal?.removeEventListener('abort', cancel);
+          call.cancel();
+        }
+      } catch (e) {
+        const retry =
+          !started &&
+          !o.signal?.aborted &&
+          performance.now() < deadline &&
+          e instanceof QuorumLockError &&
+          (e.code === status.UNAVAILABLE || e.code === status.FAILED_PRECONDITION);
+        if (!retry) throw e;
+        await sleep(Math.min(50 * 2 ** attempt, 1_000, left()), o.signal);
+      }
+    }
   }
 
   /** Moves Raft leadership to node id ('' = the most caught-up follower); the new leader's id. */

@@ -349,6 +349,32 @@ export class ClusterConnection {
     req: Request<S, M>,
     o: { deadline: number; signal?: AbortSignal },
   ): Promise<Response<S, M>> {
+    return this.once(this.clientAt(address), service, method, req, o.deadline, o.signal).catch(
+      (e) => {
+        throw fromGrpcError(e);
+      },
+    );
+  }
+
+  /** Opens a server stream on one address (the leader, for a snapshot). */
+  serverStreamAt<S extends ServiceName, M extends MethodName<S>>(
+    address: string,
+    service: S,
+    method: M,
+    req: Request<S, M>,
+  ): grpc.ClientReadableStream<Response<S, M>> {
+    const def = API_DEFINITIONS[service][method];
+    return this.clientAt(address).makeServerStreamRequest(
+      def.path,
+      def.requestSerialize,
+      def.responseDeserialize,
+      req,
+      this.metadata(),
+      {},
+    ) as grpc.ClientReadableStream<Response<S, M>>;
+  }
+
+  private clientAt(address: string): grpc.Client {
     let client = this.endpoints.find((e) => e.address === address)?.client;
     if (!client) {
       client = this.extra.get(address);
@@ -357,9 +383,7 @@ export class ClusterConnection {
         this.extra.set(address, client);
       }
     }
-    return this.once(client, service, method, req, o.deadline, o.signal).catch((e) => {
-      throw fromGrpcError(e);
-    });
+    return client;
   }
 
   /** Opens a server stream on an endpoint (the leader by preference). */

@@ -39,6 +39,7 @@ describe('the SDK wire layer', () => {
         'ListMembers',
         'PromoteMember',
         'RemoveMember',
+        'Snapshot',
         'Status',
         'TransferLeadership',
       ].sort(),

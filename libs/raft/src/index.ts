@@ -17,6 +17,13 @@ export {
   snapshotDataOf,
 } from './snapshot-stream.js';
 export { RaftNode } from './node.js';
+export { SnapshotAbandoned } from './node-snapshots.js';
+export {
+  forceNewCluster,
+  type ForcedCluster,
+  storedConfiguration,
+  type StoredConfiguration,
+} from './force-new-cluster.js';
 export type { RaftNodeOptions, RaftNodeStatus, RaftLogger } from './node-options.js';
 export type { ProposalResult } from './pending.js';
 export type { ProposalOutcome, RaftNodeObserver } from './observer.js';
@@ -30,6 +37,8 @@ export {
 export { MinHeap } from './min-heap.js';
 export {
   bootstrapMembership,
+  decodeMembers,
+  encodeMembers,
   isVoter,
   learnersOf,
   type MemberConfig,

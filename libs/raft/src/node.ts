@@ -212,6 +212,37 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return { entries: log.lastIndex() - log.firstIndex() + 1, bytes: this.counters.logBytes };
   }
 
+  /**
+   * The state machine's point-in-time view as of the last applied entry, with the meta a
+   * snapshot of it carries (index, term, membership): for a backup taken outside the node. The
+   * first chunk is made now, in the caller's turn (see StateMachine.snapshot); the caller pulls
+   * the rest at its own pace and should call return() on the iterator if it stops early.
+   * Throws SnapshotAbandoned while the node takes a snapshot of its own: a state machine may
+   * serve one view at a time, and the node's own snapshot comes first (one that begins while
+   * the export is read ends the export: the iterator then throws).
+   */
+  exportSnapshot(): { meta: SnapshotMeta; chunks: Iterator<Uint8Array> } {
+    if (this.snapshots.busy) {
+      throw new SnapshotAbandoned('the node is taking a snapshot of its own; retry');
+    }
+    const meta = this.core.snapshotMetaAt(this.appliedIndex);
+    const view = this.opts.stateMachine.snapshot()[Symbol.iterator]();
+    const first = view.next();
+    let pending: IteratorResult<Uint8Array> | undefined = first;
+    const chunks: Iterator<Uint8Array> = {
+      next: () => {
+        const r = pending ?? view.next();
+        pending = undefined;
+        return r;
+      },
+      return: (value?: unknown) => {
+        pending = undefined;
+        return view.return?.(value) ?? { done: true, value: undefined };
+      },
+    };
+    return { meta, chunks };
+  }
+
   /** Linearizable read barrier (ReadIndex): resolves once this leader's state is current. */
   read(): Promise<void> {
     if (!this.running) return Promise.reject(new NotLeaderError('', 'node is stopped'));

@@ -25,6 +25,7 @@ const COMMANDS: readonly (readonly [name: string, load: Load])[] = [
   ['observe', async () => (await import('./commands/observe.js')).registerObserve],
   ['status', async () => (await import('./commands/status.js')).registerStatus],
   ['member', async () => (await import('./commands/member.js')).registerMember],
+  ['snapshot', async () => (await import('./commands/snapshot.js')).registerSnapshot],
   [
     'transfer-leadership',
     async () => (await import('./commands/transfer-leadership.js')).registerTransferLeadership,

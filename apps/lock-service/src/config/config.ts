@@ -58,7 +58,7 @@ const onOff = z
 
 const file = z.string().trim().min(1, { error: 'must not be empty' }).optional();
 
-const peers = z
+export const peersSchema = z
   .string({ error: required })
   .trim()
   .transform((value, ctx) => {
@@ -99,7 +99,7 @@ export const serverConfigSchema = z
     clientAddress: address,
     clientListenAddress: address.optional(),
     peerAddress: address,
-    peers,
+    peers: peersSchema,
     dataDir: z
       .string({ error: required })
       .trim()
@@ -143,6 +143,7 @@ export const serverConfigSchema = z
       .optional(),
     insecure: onOff,
     join: onOff,
+    forceNewCluster: onOff,
   })
   .check((ctx) => {
     if (ctx.issues.length > 0) return;
@@ -150,6 +151,11 @@ export const serverConfigSchema = z
     const issue = (key: ConfigKey, message: string) =>
       ctx.issues.push({ code: 'custom', path: [key], message, input: cfg[key] });
     const own = cfg.peers[cfg.id];
+    if (cfg.join && cfg.forceNewCluster)
+      issue(
+        'forceNewCluster',
+        `cannot be used with ${describe('join')}: a forced cluster starts from its own data`,
+      );
     // A node that joins lists existing members to reach; it need not be among them.
     if (own === undefined && !cfg.join) {
       issue(
@@ -334,6 +340,11 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
     'join',
     undefined,
     'start with no data and wait to be added to the running cluster that --peers names (quorumlock member add)',
+  ),
+  option(
+    'forceNewCluster',
+    undefined,
+    'disaster recovery: make this node, with its data, a cluster of one (its old members must never run again); then add members',
   ),
 ];
 

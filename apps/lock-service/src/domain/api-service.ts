@@ -22,6 +22,11 @@ export interface ApiRaft {
   /** Read barrier (ReadIndex); rejects with a DomainError. */
   barrier(): Promise<void>;
   transferLeadership(to: string): Promise<void>;
+  /**
+   * The bytes of a backup file of the state as of now; throws, or its iterator does, when the
+   * node's own snapshot (or another backup) takes the state machine's one view.
+   */
+  backup(): Iterator<Uint8Array>;
 }
 
 export interface ApiOptions {
@@ -231,6 +236,46 @@ export class LockApiService implements api.LockApi {
     return this.router.route('ClusterService', 'PromoteMember', req, ctx, () =>
       this.membership.change({ type: 'promote', id }),
     );
+  }
+
+  snapshot(_req: api.SnapshotRequest, _ctx: api.CallContext): AsyncIterable<api.SnapshotChunk> {
+    const leader = this.raft.leaderId();
+    if (leader === '') throw unavailable('no leader is known');
+    if (!this.duties.active) {
+      if (leader === this.opts.id) throw unavailable('this node is becoming the leader');
+      const at = this.state.memberAddress(leader);
+      throw new DomainError(
+        Code.FAILED_PRECONDITION,
+        `not the leader: take the snapshot from the leader, ${leader}${at ? ` at ${at}` : ''}`,
+      );
+    }
+    const raft = this.raft;
+    // Another view of the state began (the node's own snapshot, or a newer backup): retry.
+    const superseded = (e: unknown) =>
+      unavailable(`the snapshot was interrupted (${(e as Error).message})`);
+    return (async function* () {
+      await raft.barrier();
+      let bytes: Iterator<Uint8Array>;
+      try {
+        bytes = raft.backup();
+      } catch (e) {
+        throw superseded(e);
+      }
+      try {
+        for (;;) {
+          let next: IteratorResult<Uint8Array>;
+          try {
+            next = bytes.next();
+          } catch (e) {
+            throw superseded(e);
+          }
+          if (next.done) return;
+          yield { data: next.value };
+        }
+      } finally {
+        bytes.return?.();
+      }
+    })();
   }
 
   removeMember(req: api.RemoveMemberRequest, ctx: api.CallContext): Promise<api.MembersResponse> {

@@ -8,6 +8,8 @@ import type {
   MembersResponse,
   PromoteMemberRequest,
   RemoveMemberRequest,
+  SnapshotChunk,
+  SnapshotRequest,
   StatusRequest,
   StatusResponse,
   TransferLeadershipRequest,
@@ -61,6 +63,8 @@ export type {
   RenewResponse,
   ResignRequest,
   ResignResponse,
+  SnapshotChunk,
+  SnapshotRequest,
   StatusRequest,
   StatusResponse,
   TransferLeadershipRequest,
@@ -112,6 +116,11 @@ export interface LockApi {
     req: TransferLeadershipRequest,
     ctx: CallContext,
   ): Promise<TransferLeadershipResponse>;
+  /**
+   * A backup: the bytes of a snapshot file of the state, taken on the leader after a read
+   * barrier (FAILED_PRECONDITION on a follower, naming the leader).
+   */
+  snapshot(req: SnapshotRequest, ctx: CallContext): AsyncIterable<SnapshotChunk>;
   /** True while this node knows a leader and has applied up to its commit index. */
   isServing(): boolean;
 }

@@ -8,6 +8,7 @@ import {
   type Storage,
   type Transport,
 } from '../../../../libs/raft/src/index.js';
+import { BACKUP_FORMAT, backupBytes } from '../backup/backup-file.js';
 import { LockApiService } from './api-service.js';
 import { type ApplyResult, type Command, encodeCommand } from './commands.js';
 import { DomainError, unavailable } from './errors.js';
@@ -21,6 +22,7 @@ import { LockStateMachine } from './state-machine.js';
 import type { LockStateView } from './state-view.js';
 import { StreamHub } from './stream-hub.js';
 import { snapshotDue } from './snapshot-policy.js';
+import { SNAPSHOT_VERSION } from './snapshot-format.js';
 
 /** How often the leader looks for due leases (and leases its waiting calls must keep). */
 const LEASE_SCAN_MS = 25;
@@ -34,6 +36,8 @@ export interface NodePorts {
   readonly ids?: IdSource;
   /** Seed of Raft's election-timeout draws (random by default). */
   readonly seed?: number;
+  /** The cluster's id, for the header of backups ('' when there is none). */
+  readonly clusterId?: () => string;
 }
 
 /**
@@ -115,6 +119,7 @@ export class LockNode {
         leaderId: () => this.raft.leaderId(),
         barrier: () => this.barrier(),
         transferLeadership: (to) => this.raft.transferLeadership(to),
+        backup: () => this.backup(),
       },
       this.membership,
       this.sm,
@@ -210,6 +215,36 @@ export class LockNode {
     } catch (e) {
       throw raftError(e);
     }
+  }
+
+  /** A backup file's bytes: the state as of the last applied entry, under a header. */
+  private backup(): Iterator<Uint8Array> {
+    const { meta, chunks } = this.raft.exportSnapshot();
+    const t = this.sm.tally;
+    const members =
+      meta.membership?.members ??
+      Object.entries(this.opts.peers).map(([id, address]) => ({ id, address, learner: false }));
+    return backupBytes(
+      {
+        format: BACKUP_FORMAT,
+        cluster_id: this.ports.clusterId?.() ?? '',
+        index: meta.index,
+        term: meta.term,
+        state_format: SNAPSHOT_VERSION,
+        taken_by: this.opts.id,
+        // Wall-clock time, for the operator only: nothing replicated reads it.
+        taken_at: new Date().toISOString(),
+        counts: {
+          leases: this.sm.leaseCount,
+          locks_held: t.locksHeld,
+          elections_led: t.electionsLed,
+          waiters: t.lockWaiters + t.electionWaiters,
+          max_token: t.maxToken,
+        },
+        members: members.map((m) => ({ id: m.id, address: m.address, learner: m.learner })),
+      },
+      chunks,
+    );
   }
 
   private async barrier(): Promise<void> {

@@ -1,5 +1,6 @@
 import type { Metadata } from '@grpc/grpc-js';
 import { Controller, Inject, UseFilters } from '@nestjs/common';
+import type { Observable } from 'rxjs';
 import { GrpcMethod } from '@nestjs/microservices';
 import type {
   AddMemberRequest,
@@ -8,12 +9,15 @@ import type {
   MembersResponse,
   PromoteMemberRequest,
   RemoveMemberRequest,
+  SnapshotChunk,
+  SnapshotRequest,
   StatusRequest,
   StatusResponse,
   TransferLeadershipRequest,
   TransferLeadershipResponse,
 } from '../domain/api.js';
 import { AccessGate, type GatedCall } from './access-gate.js';
+import { streamFrom } from './call-context.js';
 import { GrpcExceptionFilter } from './exception.filter.js';
 import { LOCK_API } from './tokens.js';
 
@@ -70,6 +74,14 @@ export class ClusterController {
   ): Promise<TransferLeadershipResponse> {
     return this.gate.unary(call, 'ClusterService/TransferLeadership', req, (ctx) =>
       this.api.transferLeadership(req, ctx),
+    );
+  }
+
+  /** Streamed at the pace the client reads it (a backup may be large). */
+  @GrpcMethod('ClusterService', 'Snapshot')
+  snapshot(req: SnapshotRequest, _md: Metadata, call: GatedCall): Observable<SnapshotChunk> {
+    return this.gate.stream(call, 'ClusterService/Snapshot', req, (a) =>
+      streamFrom(this.api.snapshot(req, a.ctx), call),
     );
   }
 }

@@ -253,6 +253,9 @@ class MeteredLockApi implements api.LockApi {
   ): Promise<api.TransferLeadershipResponse> {
     return this.inner.transferLeadership(req, ctx);
   }
+  snapshot(req: api.SnapshotRequest, ctx: api.CallContext): AsyncIterable<api.SnapshotChunk> {
+    return this.inner.snapshot(req, ctx);
+  }
   isServing(): boolean {
     return this.inner.isServing();
   }

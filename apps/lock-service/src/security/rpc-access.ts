@@ -46,6 +46,7 @@ export const RPC_ACCESS = {
   'ClusterService/AddMember': { action: 'admin' },
   'ClusterService/PromoteMember': { action: 'admin' },
   'ClusterService/RemoveMember': { action: 'admin' },
+  'ClusterService/Snapshot': { action: 'admin' },
 } as const satisfies Record<string, RpcAccess>;
 
 export type RpcName = keyof typeof RPC_ACCESS;

@@ -81,6 +81,7 @@ const MATRIX: [RpcName, object, string, string | undefined][] = [
   ['ClusterService/AddMember', { id: 'n4' }, 't-root', 't-reader'],
   ['ClusterService/PromoteMember', { id: 'n4' }, 't-root', 't-locker'],
   ['ClusterService/RemoveMember', { id: 'n4' }, 't-root', 't-reader'],
+  ['ClusterService/Snapshot', {}, 't-root', 't-locker'],
 ];
 
 describe('with an auth config', () => {

@@ -7,6 +7,7 @@ import {
   loadServerConfig,
   type ServerConfig,
 } from '../../config/config.js';
+import { DataDirError } from '../../data-dir.js';
 import { createLogger, serve } from '../../server.js';
 import { TransportSecurity } from '../../tls/transport-security.js';
 import { usageError } from './common.js';
@@ -37,8 +38,15 @@ export function registerServe(program: Command): void {
       await server.closed;
     } catch (err) {
       if (err instanceof ConfigError) usageError(cmd, err.message);
-      logger.fatal({ err }, 'quorumlock serve failed');
-      code = 1;
+      if (err instanceof DataDirError) {
+        // Not a crash: the data dir is not this node's to use. EX_CONFIG, as for another cluster.
+        logger.fatal({ err: err.message }, 'refusing to start on this data dir');
+        process.stderr.write(`quorumlock serve: ${err.message}\n`);
+        code = 78;
+      } else {
+        logger.fatal({ err }, 'quorumlock serve failed');
+        code = 1;
+      }
     }
     // Explicit: a handle some library forgot to close must not keep a stopped node alive.
     process.exit(code);

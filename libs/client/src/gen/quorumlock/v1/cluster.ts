@@ -64,6 +64,14 @@ export interface RemoveMemberRequest {
   id: string;
 }
 
+export interface SnapshotRequest {
+}
+
+export interface SnapshotChunk {
+  /** The next bytes of the snapshot file. */
+  data: Uint8Array;
+}
+
 function createBaseStatusRequest(): StatusRequest {
   return {};
 }
@@ -826,6 +834,104 @@ export const RemoveMemberRequest: MessageFns<RemoveMemberRequest> = {
   },
 };
 
+function createBaseSnapshotRequest(): SnapshotRequest {
+  return {};
+}
+
+export const SnapshotRequest: MessageFns<SnapshotRequest> = {
+  encode(_: SnapshotRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SnapshotRequest>): SnapshotRequest {
+    return SnapshotRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<SnapshotRequest>): SnapshotRequest {
+    const message = createBaseSnapshotRequest();
+    return message;
+  },
+};
+
+function createBaseSnapshotChunk(): SnapshotChunk {
+  return { data: new Uint8Array(0) };
+}
+
+export const SnapshotChunk: MessageFns<SnapshotChunk> = {
+  encode(message: SnapshotChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.data.length !== 0) {
+      writer.uint32(10).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SnapshotChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSnapshotChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.data = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SnapshotChunk>): SnapshotChunk {
+    return SnapshotChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SnapshotChunk>): SnapshotChunk {
+    const message = createBaseSnapshotChunk();
+    message.data = object.data ?? new Uint8Array(0);
+    return message;
+  },
+};
+
 /** Cluster membership and Raft state, for operators and the CLI. */
 export type ClusterServiceDefinition = typeof ClusterServiceDefinition;
 export const ClusterServiceDefinition = {
@@ -901,6 +1007,21 @@ export const ClusterServiceDefinition = {
       requestStream: false,
       responseType: MembersResponse as typeof MembersResponse,
       responseStream: false,
+      options: {},
+    },
+    /**
+     * A consistent copy of the replicated state, for a backup (`quorumlock snapshot save`): taken
+     * on the leader after a read barrier, so that it holds every write acknowledged before the
+     * call, and streamed as the bytes of a snapshot file (a header naming the cluster, index,
+     * term and counts; the state; a SHA-256 of both). FAILED_PRECONDITION on a follower, with
+     * the leader named in the message.
+     */
+    snapshot: {
+      name: "Snapshot",
+      requestType: SnapshotRequest as typeof SnapshotRequest,
+      requestStream: false,
+      responseType: SnapshotChunk as typeof SnapshotChunk,
+      responseStream: true,
       options: {},
     },
   },
