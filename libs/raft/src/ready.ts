@@ -98,8 +98,8 @@ export interface ReadySource {
 
 /**
  * Carries out rd: softState; the messages that may precede the write (sendsBeforePersist);
- * the write, waited for; the other messages; the snapshot, waited for, and the committed
- * entries; the reads; then core.advance(rd). `persisted` is the last durable term and vote,
+ * the write, waited for (unless it only moves the commit index); the other messages; the
+ * snapshot, waited for, and the committed entries; the reads; then core.advance(rd). `persisted` is the last durable term and vote,
  * which decide whether the write must be synced. Returns a promise only if persist or restore
  * did.
  */
@@ -112,17 +112,19 @@ export function handleReady(
   if (rd.softState) h.softState?.(rd.softState);
   if (rd.membership) h.membership?.(rd.membership);
   for (const m of rd.messages) if (sendsBeforePersist(m)) h.send(m);
+  const sync = mustSync(rd, persisted);
   const written =
     rd.hardState || rd.snapshot || rd.entries.length > 0
-      ? h.persist({
-          hardState: rd.hardState,
-          entries: rd.entries,
-          snapshot: rd.snapshot,
-          sync: mustSync(rd, persisted),
-        })
+      ? h.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, sync })
       : undefined;
-  if (written) return written.then(() => finishReady(core, rd, h));
-  return finishReady(core, rd, h);
+  if (!written) return finishReady(core, rd, h);
+  if (sync) return written.then(() => finishReady(core, rd, h));
+  // Only the commit index is written: nothing else in this Ready waits for it. Its committed
+  // entries were made durable here by earlier Readys and on a quorum, and its messages claim
+  // nothing about the commit index being stored (a node that loses it learns it again). So the
+  // leader applies, and answers its client, while the write runs; the next Ready still waits.
+  const finished = finishReady(core, rd, h);
+  return finished ? Promise.all([written, finished]).then(() => undefined) : written;
 }
 
 function finishReady(core: ReadySource, rd: Ready, h: ReadyHandler): void | Promise<void> {

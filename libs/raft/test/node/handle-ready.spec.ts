@@ -170,4 +170,34 @@ describe('handleReady', () => {
     expect(handleReady(vote.core, rd, { term: 2, vote: '' }, vote.h)).toBeUndefined();
     expect(vote.calls[0]).toBe('persist sync=true entries=0');
   });
+
+  test('a write of the commit index alone does not hold up the apply, the answers or the reads', async () => {
+    let complete: () => void = () => {};
+    const { calls, h, core } = recorder(() => new Promise<void>((r) => (complete = r)));
+    const rd = ready({
+      hardState: { term: 2, vote: 'a', commit: 3 },
+      messages: [msg('AppendEntriesResponse'), msg('AppendEntries')],
+      committedEntries: [ent(2), ent(3)],
+      readStates: [{ id: 4, index: 3 }],
+    });
+    let settled = false;
+    const done = handleReady(core, rd, { term: 2, vote: 'a' }, h);
+    expect(done).toBeInstanceOf(Promise);
+    void done!.then(() => (settled = true));
+    expect(calls).toEqual([
+      'send AppendEntries',
+      'persist sync=false entries=0',
+      'send AppendEntriesResponse',
+      'apply 2',
+      'apply 3',
+      'reads dropped= confirmed=4',
+      'advance',
+    ]);
+    // The driver still waits for the write before its next Ready.
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    complete();
+    await done;
+    expect(settled).toBe(true);
+  });
 });
