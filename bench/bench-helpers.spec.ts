@@ -13,6 +13,7 @@ import {
 } from './report.js';
 import { LatencyRecorder, median, percentile, ratio, summarize } from './stats.js';
 import { escapeXml, renderChart } from './svg-chart.js';
+import { chartRows } from './write-results.js';
 
 /**
  * A strict little XML well-formedness check (no DTDs, no CDATA): every tag closes in order,
@@ -81,6 +82,7 @@ function sample(): BenchResults {
           snapshots: 1,
         },
         etcd: { opsPerSec: 1500, latency: lat(4, 16), errors: 3 },
+        etcdV3lock: { opsPerSec: 2000, latency: lat(3, 12), errors: 0 },
       },
       {
         key: 'renewals',
@@ -157,11 +159,13 @@ describe('report', () => {
     expect(s.startsWith(START)).toBe(true);
     expect(s.endsWith(END)).toBe(true);
     expect(s).toContain(
-      '| uncontended, 16 workers | quorumlock | 3,000 | 2.00 | 2.00 | 8.00 | 16.0 | 0 | 2.00x | 0.50x |',
+      // Ratios against the better of etcd's two paths: v3lock's throughput and p99 here.
+      '| uncontended, 16 workers | quorumlock | 3,000 | 2.00 | 2.00 | 8.00 | 16.0 | 0 | 1.50x | 0.67x |',
     );
     expect(s).toContain('| uncontended, 16 workers | quorumlock | 900 | 1,234 | 0.13 | 2.00 | 1 |');
-    expect(s).toContain('|  | etcd | – | – | – | – | – |');
-    expect(s).toContain('|  | etcd | 1,500 | 4.00 | 4.00 | 16.0 | 32.0 | 3 |  |  |');
+    expect(s).toContain('|  | etcd (etcd3 client) | – | – | – | – | – |');
+    expect(s).toContain('|  | etcd (etcd3 client) | 1,500 | 4.00 | 4.00 | 16.0 | 32.0 | 3 |  |  |');
+    expect(s).toContain('|  | etcd (v3lock) | 2,000 | 3.00 | 3.00 | 12.0 | 24.0 | 0 |  |  |');
     expect(s).toContain('| failover: median of 3 kills | 400 ms | 2500 ms | 0.16x |');
     // A kill with no acquire within the bound is the worst case, not a missing value.
     expect(s).toContain('| failover: max | 500 ms | none within the bound | – |');
@@ -176,6 +180,15 @@ describe('report', () => {
     );
     expect(fmtMs(0.123)).toBe('0.12');
     expect(fmtMs(NaN)).toBe('–');
+  });
+
+  it("charts quorumlock against the better of etcd's paths on each row", () => {
+    const rows = chartRows(sample());
+    expect(rows[0]!.values).toEqual({
+      quorumlock: { opsPerSec: 3000, p99Ms: 8 },
+      etcd: { opsPerSec: 2000, p99Ms: 12 },
+    });
+    expect(rows[1]!.values['etcd']).toEqual({ opsPerSec: 40000, p99Ms: 1.5 });
   });
 
   it('replaces only its own section and keeps the Raft one', () => {

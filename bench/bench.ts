@@ -12,7 +12,7 @@ import type { BenchCluster } from './adapters/types.js';
 import { ensureEtcd, installHandlers } from './processes.js';
 import { leaseWorkload } from './lease-phase.js';
 import { Progress } from './progress.js';
-import type { BenchResults, Side, SideResult } from './report.js';
+import type { BenchResults, Contestant, Side, SideResult } from './report.js';
 import { fmtInt, fmtMs } from './report.js';
 import { LatencyRecorder } from './stats.js';
 import { startSelfProfile } from './self-profile.js';
@@ -121,10 +121,10 @@ const stopSelfProfile = a.profile ? await startSelfProfile(join(profileDir, 'loa
 const nodeArgs = (id: string) =>
   a.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, id)}`] : [];
 
-function line(what: string, side: Side, m: w.Measured): string {
+function line(what: string, side: Contestant, m: w.Measured): string {
   const l = m.latency.summary();
   return (
-    `${what.padEnd(30)} ${side.padEnd(10)} ${fmtInt(m.ops / m.seconds).padStart(8)} ops/s  ` +
+    `${what.padEnd(30)} ${side.padEnd(11)} ${fmtInt(m.ops / m.seconds).padStart(8)} ops/s  ` +
     `p50 ${fmtMs(l.p50)}  p90 ${fmtMs(l.p90)}  p99 ${fmtMs(l.p99)}  max ${fmtMs(l.max)} ms  ` +
     `CPU/op ${fmtInt((1e6 * m.serverCpuS) / m.ops)}+${fmtInt((1e6 * m.clientCpuS) / m.ops)} µs  ` +
     `fsyncs/op ${(m.disk.fsyncs / m.ops).toFixed(2)} proposals/op ${(m.disk.proposals / m.ops).toFixed(2)}` +
@@ -155,30 +155,49 @@ async function leaderCounters(c: BenchCluster) {
   return () => c.diskCounters(leader);
 }
 
-/** Rounds alternate between the systems so that drift on a shared machine hits both. */
+/** One system as a workload row shows it: etcd twice for locks, its npm client and v3lock. */
+interface Contender {
+  readonly key: Contestant;
+  readonly side: Side;
+  readonly flavor?: 'client' | 'v3lock';
+}
+
+/** Rounds alternate between the contenders so that drift on a shared machine hits all. */
 async function alternate(
   key: string,
-  once: (c: BenchCluster, side: Side, round: number) => Promise<w.Measured>,
-): Promise<Partial<Record<Side, SideResult>>> {
-  const by: Partial<Record<Side, w.Measured[]>> = {};
+  contenders: readonly Contender[],
+  once: (c: BenchCluster, who: Contender, round: number) => Promise<w.Measured>,
+): Promise<Partial<Record<Contestant, SideResult>>> {
+  const by: Partial<Record<Contestant, w.Measured[]>> = {};
   for (let r = 1; r <= rounds; r++) {
-    for (const side of sides) {
-      progress.note(`${side}, round ${r} of ${rounds}`);
-      const m = await once(clusters[side]!, side, r);
-      (by[side] ??= []).push(m);
-      say(line(`${key} r${r}`, side, m));
+    for (const who of contenders) {
+      progress.note(`${who.key}, round ${r} of ${rounds}`);
+      const m = await once(clusters[who.side]!, who, r);
+      (by[who.key] ??= []).push(m);
+      say(line(`${key} r${r}`, who.key, m));
     }
   }
-  const out: Partial<Record<Side, SideResult>> = {};
-  for (const side of sides) out[side] = combine(by[side]!);
+  const out: Partial<Record<Contestant, SideResult>> = {};
+  for (const who of contenders) out[who.key] = combine(by[who.key]!);
   return out;
 }
+
+const bySide = (side: Side): Contender => ({ key: side, side });
 
 async function lockWorkloads(): Promise<void> {
   for (const l of LOCKS) {
     progress.phase(l.key);
-    const res = await alternate(l.key, async (c, _side, r) => {
-      const client = c.lockClient();
+    // etcd3's lock() tries once: it has no row where locks are waited for.
+    const contenders = sides.flatMap((side): Contender[] =>
+      side === 'etcd'
+        ? [
+            ...(l.waitMs ? [] : [{ key: 'etcd', side, flavor: 'client' } as const]),
+            { key: 'etcdV3lock', side, flavor: 'v3lock' },
+          ]
+        : [bySide(side)],
+    );
+    const res = await alternate(l.key, contenders, async (c, who, r) => {
+      const client = c.lockClient({ flavor: who.flavor });
       const name = (i: number) =>
         l.waitMs ? `bench/contended/r${r}` : `bench/u${l.workers}/r${r}/w${i}`;
       try {
@@ -216,7 +235,7 @@ async function renewalWorkload(): Promise<void> {
   // whose remaining TTL is checkpointed renews through the log next time. Measure that state.
   progress.note('letting the leases age past one checkpoint interval');
   await sleep(6000);
-  const res = await alternate('renewals', async (c, side) =>
+  const res = await alternate('renewals', sides.map(bySide), async (c, { side }) =>
     w.renewals(held[side]!.backend, held[side]!.ids, {
       ...timing,
       serverCpu: w.clusterCpu(c),

@@ -84,7 +84,12 @@ export interface BenchCluster {
   health(id: string): Promise<NodeHealth>;
   pid(id: string): number | undefined;
   /** callDeadlineMs: a deadline on every unary call (etcd3 sets none by default). */
-  lockClient(o?: { callDeadlineMs?: number }): LockClient;
+  /**
+   * flavor picks etcd's path (ignored by quorumlock): 'client' is the etcd3 npm client's lock()
+   * (one try, no queue: uncontended only), 'v3lock' etcd's own Lock service (what `etcdctl lock`
+   * uses; it queues). Default: v3lock for a wait, the client otherwise.
+   */
+  lockClient(o?: { callDeadlineMs?: number; flavor?: 'client' | 'v3lock' }): LockClient;
   leaseBackend(address: string): LeaseBackend;
   /** Stops every member; SIGTERM lets Node write --cpu-prof profiles. */
   stop(signal?: NodeJS.Signals): Promise<void>;

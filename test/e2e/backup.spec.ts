@@ -84,7 +84,8 @@ describe('snapshot save and restore', () => {
       const bad = join(old.dir, 'corrupt.snap');
       copyFileSync(file, bad);
       const bytes = readFileSync(bad);
-      bytes[Math.floor(bytes.length / 2)] ^= 0x40;
+      const at = Math.floor(bytes.length / 2);
+      bytes[at] = bytes[at]! ^ 0x40;
       writeFileSync(bad, bytes);
       const badStatus = await cli(['snapshot', 'status', bad]);
       expect(badStatus.code).toBe(1);
