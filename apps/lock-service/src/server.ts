@@ -151,8 +151,8 @@ class NestPinoLogger implements LoggerService {
 export interface ApplicationOptions {
   /** gRPC listen address; port 0 picks a free port. */
   readonly clientAddress: string;
-  /** HTTP listen address of the probes and metrics; port 0 picks a free port. */
-  readonly metricsAddress: string;
+  /** HTTP listen address (gateway, live view, probes, metrics); port 0 picks a free port. */
+  readonly httpAddress: string;
   readonly logger: Logger;
   readonly grpcGraceMs?: number;
   /**
@@ -189,9 +189,8 @@ export async function startApplication(
   rootModule: DynamicModule | Type,
   options: ApplicationOptions,
 ): Promise<Application> {
-  const http = splitHostPort(options.metricsAddress);
-  if (http === undefined)
-    throw new Error(`metrics address "${options.metricsAddress}" is not host:port`);
+  const http = splitHostPort(options.httpAddress);
+  if (http === undefined) throw new Error(`HTTP address "${options.httpAddress}" is not host:port`);
   const app = await NestFactory.create(rootModule, {
     logger: new NestPinoLogger(options.logger.child({ component: 'nest' })),
     // Nest's default answers a failed start-up with process.abort(): a core dump, no message.
@@ -308,7 +307,7 @@ export async function serve(
       AppModule.forRoot(config, logger, security, access, telemetry),
       {
         clientAddress: config.clientListenAddress ?? config.clientAddress,
-        metricsAddress: config.metricsAddress,
+        httpAddress: config.httpAddress,
         logger,
         grpcInterceptors: [telemetry.grpcInterceptor],
         grpcKeepalive: {
@@ -340,7 +339,7 @@ export async function serve(
       client: config.clientAddress,
       clientListen: config.clientListenAddress,
       peer: config.peerAddress,
-      metrics: config.metricsAddress,
+      http: config.httpAddress,
       clientTls: security.client !== undefined,
       peerTls: security.peer !== undefined,
     },
