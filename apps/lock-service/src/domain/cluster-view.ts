@@ -113,7 +113,7 @@ export class ClusterView {
     const local = this.s.status();
     const nodes = await Promise.all(
       local.membership.members.map((m) =>
-        m.id === local.id ? this.localNode(local) : this.remoteNode(m.id, local),
+        m.id === local.id ? Promise.resolve(this.localNode(local)) : this.remoteNode(m.id, local),
       ),
     );
     const tail = this.s.logTail(VIEW_LIMITS.log);

@@ -135,8 +135,7 @@ export class LockNode {
       leases: () => this.sm.leases.values(),
       remainingMs: (leaseId) => this.duties.remainingMs(leaseId),
       // As the router reaches the leader: --peers first, then the configuration in force.
-      peerAddress: (id) =>
-        Object.hasOwn(opts.peers, id) ? opts.peers[id] : role.peerAddress(id),
+      peerAddress: (id) => (Object.hasOwn(opts.peers, id) ? opts.peers[id] : role.peerAddress(id)),
       peerStatus: (address, ctx) =>
         ports.forward.call<StatusResponse>(address, 'ClusterService', 'Status', {}, ctx),
     });

@@ -47,7 +47,8 @@ export function messageType(typeName: string): DescMessage {
 
 type Plain = Record<string, unknown>;
 
-const isLong = (f: DescField) => f.fieldKind !== 'message' && f.scalar !== undefined && LONG.has(f.scalar);
+const isLong = (f: DescField) =>
+  f.fieldKind !== 'message' && f.scalar !== undefined && LONG.has(f.scalar);
 
 /** A protobuf-es message as the LockApi's request shape: proto field names, numbers. */
 function toPlain(desc: DescMessage, msg: Plain): Plain {
@@ -91,11 +92,14 @@ const UNKNOWN_KEY = /^cannot decode message [\w.]+ from JSON: key "(.*)" is unkn
  */
 export function paramsToRequest(typeName: string, params: unknown): Plain {
   const desc = messageType(typeName);
-  if (params !== undefined && (typeof params !== 'object' || params === null || Array.isArray(params)))
+  if (
+    params !== undefined &&
+    (typeof params !== 'object' || params === null || Array.isArray(params))
+  )
     throw new ParamsError('params must be an object of named fields');
   let msg: Plain;
   try {
-    msg = fromJson(desc, (params ?? {}) as JsonValue) as unknown as Plain;
+    msg = fromJson(desc, (params ?? {}) as JsonValue);
   } catch (e) {
     const text = (e as Error).message;
     const bad = DECODE_FIELD.exec(text);
