@@ -35,7 +35,7 @@ dt { color:var(--muted); } dd { margin:0; font-variant-numeric:tabular-nums; }
 table { width:100%; border-collapse:collapse; font-size:.9rem; }
 th, td { text-align:left; padding:.3rem .4rem; border-bottom:1px solid var(--line); }
 th { color:var(--muted); font-weight:600; }
-td.num { font-variant-numeric:tabular-nums; }
+td.num { font-variant-numeric:tabular-nums; white-space:nowrap; }
 tr.fresh { animation:flash 1.2s ease-out; }
 @keyframes flash { from { background:color-mix(in srgb, var(--accent) 25%, transparent); } }
 .uncommitted { color:var(--warn); }
