@@ -94,6 +94,10 @@ export class SocketSession {
         for (;;) {
           const n = await iterator.next();
           if (n.done || !this.subs.has(id) || !notify({ result: n.value })) break;
+          // Past half the bound, let the socket write before the next item: a burst of events
+          // must not cut off a reader that keeps up, only one that does not read.
+          if (this.outbox.bufferedAmount > this.limits.maxBufferedBytes / 2)
+            await new Promise((resolve) => setImmediate(resolve));
         }
       } catch (e) {
         if (this.subs.has(id)) notify({ error: toError(e) });
