@@ -1,4 +1,5 @@
 // A WebSocket JSON-RPC client for tests: keeps every message, waits for the ones a test expects.
+import type { ClientRequestArgs } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { WebSocket } from 'ws';
 import { waitFor } from '../../../../libs/testing/src/wait.js';
@@ -29,8 +30,8 @@ export class WsClient {
     let tcp: Socket | undefined;
     const ws = new WebSocket(url, {
       headers,
-      createConnection: (o: { host?: string; port?: number }) =>
-        (tcp = connect({ host: o.host ?? '127.0.0.1', port: o.port ?? 80 })),
+      createConnection: (o: ClientRequestArgs) =>
+        (tcp = connect({ host: o.host ?? '127.0.0.1', port: Number(o.port ?? 80) })),
     });
     const client = new WsClient(ws);
     client.tcp = tcp!;
