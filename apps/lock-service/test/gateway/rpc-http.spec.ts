@@ -343,7 +343,7 @@ describe('bodies', () => {
       method: 'POST',
       body: chunks,
       duplex: 'half',
-    } as RequestInit);
+    });
     expect(res.status).toBe(413);
   });
 
