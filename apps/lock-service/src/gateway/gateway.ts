@@ -113,8 +113,9 @@ export class Gateway {
 
   /** Closes every WebSocket (going away): their subscriptions end. */
   close(): Promise<void> {
+    // The close frame says why; then the sockets are cut, since a shutdown does not wait for
+    // clients to answer it.
     for (const ws of this.wss.clients) ws.close(1001, 'the node is shutting down');
-    // Sockets that do not finish the closing handshake at once are cut.
     for (const ws of this.wss.clients) ws.terminate();
     return new Promise((resolve) => this.wss.close(() => resolve()));
   }
