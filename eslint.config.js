@@ -81,12 +81,18 @@ export default tseslint.config(
   },
   {
     files: ['apps/lock-service/src/domain/**'],
-    rules: noImports(layer(['grpc', 'http'], 'the domain knows no transport'), RAFT_TESTS),
+    rules: noImports(
+      layer(['grpc', 'http', 'gateway'], 'the domain knows no transport'),
+      RAFT_TESTS,
+    ),
   },
   {
     files: ['apps/lock-service/src/security/**'],
     rules: noImports(
-      layer(['grpc', 'http', 'metrics'], 'who may call what is decided without a transport'),
+      layer(
+        ['grpc', 'http', 'gateway', 'metrics'],
+        'who may call what is decided without a transport',
+      ),
       RAFT_TESTS,
     ),
   },

@@ -93,7 +93,7 @@ export class QuorumLockCluster extends LocalCluster implements BenchCluster {
   }
 
   private async metricsText(id: string): Promise<string> {
-    const res = await fetch(`http://${this.node(id).metrics}/metrics`, {
+    const res = await fetch(`http://${this.node(id).http}/metrics`, {
       signal: AbortSignal.timeout(2000),
     });
     return res.text();

@@ -82,11 +82,11 @@ describe('Dockerfile', () => {
     const exposed = runtime
       .filter((s) => s.op === 'EXPOSE')
       .flatMap((s) => s.args.split(/\s+/).map(Number));
-    const bound = ['CLIENT_LISTEN_ADDRESS', 'PEER_ADDRESS', 'METRICS_ADDRESS'].map((k) =>
+    const bound = ['CLIENT_LISTEN_ADDRESS', 'PEER_ADDRESS', 'HTTP_ADDRESS'].map((k) =>
       portOf(imageEnv[`QUORUMLOCK_${k}`]),
     );
     expect(exposed.sort()).toEqual(bound.sort());
-    for (const k of ['CLIENT_LISTEN_ADDRESS', 'PEER_ADDRESS', 'METRICS_ADDRESS'])
+    for (const k of ['CLIENT_LISTEN_ADDRESS', 'PEER_ADDRESS', 'HTTP_ADDRESS'])
       expect(hostOf(imageEnv[`QUORUMLOCK_${k}`])).toBe('0.0.0.0');
   });
 });
@@ -118,7 +118,7 @@ describe('docker-compose.yml', () => {
       const volume = mountOf(s, config.dataDir);
       expect(volume).toBe(`${name}-data`);
       expect(compose.volumes).toHaveProperty(volume!);
-      expect(s.healthcheck?.test.join(' ')).toContain(`:${portOf(config.metricsAddress)}/healthz`);
+      expect(s.healthcheck?.test.join(' ')).toContain(`:${portOf(config.httpAddress)}/healthz`);
     }
   });
 
@@ -166,7 +166,7 @@ describe('prometheus.yml', () => {
     expect(targets).toEqual(
       nodes.map(([name, s]) => {
         const config = configFrom({ ...imageEnv, ...s.environment! });
-        return `${name}:${portOf(config.metricsAddress)}`;
+        return `${name}:${portOf(config.httpAddress)}`;
       }),
     );
   });

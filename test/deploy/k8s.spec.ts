@@ -124,10 +124,10 @@ describe('deploy/k8s', () => {
     const listen = config.clientListenAddress ?? config.clientAddress;
     expect(hostOf(listen)).toBe('0.0.0.0');
     expect(hostOf(config.peerAddress)).toBe('0.0.0.0');
-    expect(hostOf(config.metricsAddress)).toBe('0.0.0.0');
+    expect(hostOf(config.httpAddress)).toBe('0.0.0.0');
     expect(namedPort('client')).toBe(portOf(listen));
     expect(namedPort('peer')).toBe(portOf(config.peerAddress));
-    expect(namedPort('metrics')).toBe(portOf(config.metricsAddress));
+    expect(namedPort('metrics')).toBe(portOf(config.httpAddress));
     for (const p of headless.spec.ports) expect(namedPort(p.targetPort)).toBe(p.port);
   });
 
@@ -139,7 +139,7 @@ describe('deploy/k8s', () => {
   });
 
   it('probes readiness at /readyz and liveness at /healthz on the metrics port, over HTTPS', () => {
-    const metrics = portOf(configFrom(envOf(`${sts.metadata.name}-0`)).metricsAddress);
+    const metrics = portOf(configFrom(envOf(`${sts.metadata.name}-0`)).httpAddress);
     // The listener is HTTPS once the client plane has TLS; probes need no client certificate.
     expect(container.readinessProbe?.httpGet?.scheme).toBe('HTTPS');
     expect(container.livenessProbe?.httpGet?.scheme).toBe('HTTPS');
@@ -184,7 +184,7 @@ describe('deploy/k8s', () => {
       selects(monitor.spec.selector.matchLabels, s.metadata.labels),
     );
     expect(target).toEqual([headless]);
-    const metrics = portOf(configFrom(envOf(`${sts.metadata.name}-0`)).metricsAddress);
+    const metrics = portOf(configFrom(envOf(`${sts.metadata.name}-0`)).httpAddress);
     for (const e of monitor.spec.endpoints) {
       expect(e.path).toBe('/metrics');
       const port = headless.spec.ports.find((p) => p.name === e.port)!;

@@ -19,7 +19,7 @@ export async function exportedNames(): Promise<ReadonlySet<string>> {
       peerAddress: `127.0.0.1:${peer}`,
       peers: `n1=127.0.0.1:${peer}`,
       dataDir: dir,
-      metricsAddress: `127.0.0.1:${metrics}`,
+      httpAddress: `127.0.0.1:${metrics}`,
     },
     {},
   );
@@ -29,7 +29,7 @@ export async function exportedNames(): Promise<ReadonlySet<string>> {
     const e: Exposition = await waitFor(
       'the node to lead',
       async () => {
-        const e = await scrape(config.metricsAddress);
+        const e = await scrape(config.httpAddress);
         return e.samples.some((s) => s.name === 'quorumlock_raft_is_leader' && s.value === 1)
           ? e
           : undefined;

@@ -92,7 +92,7 @@ describe('a real Prometheus scraping a live 3-node cluster', () => {
       scrape_configs: [
         {
           job_name: 'quorumlock',
-          static_configs: [{ targets: cluster.live().map((id) => cluster.node(id).metrics) }],
+          static_configs: [{ targets: cluster.live().map((id) => cluster.node(id).http) }],
         },
       ],
     };

@@ -189,7 +189,7 @@ describe('authentication and authorization (3-node cluster, --auth-config)', () 
   });
 
   test('refusals are counted by action on the node called, and logged without secrets', async () => {
-    const before = await scrape(c.node(follower).metrics);
+    const before = await scrape(c.node(follower).http);
     const count = (e: typeof before, action: string) =>
       valueOf(e, 'quorumlock_auth_denied_total', { action });
     await expectCode(as('reports').acquire({ name: 'billing/m', owner: 'r' }), DENIED);
@@ -197,7 +197,7 @@ describe('authentication and authorization (3-node cluster, --auth-config)', () 
     await expectCode(as('none').describe('billing/m'), UNAUTH);
     const billing = as('billing').api;
     await expectCode(billing.call(billing.cluster, 'TransferLeadership', {}), DENIED);
-    const after = await scrape(c.node(follower).metrics);
+    const after = await scrape(c.node(follower).http);
     expect(count(after, 'lock') - count(before, 'lock')).toBe(2);
     expect(count(after, 'read') - count(before, 'read')).toBe(1);
     expect(count(after, 'admin') - count(before, 'admin')).toBe(1);

@@ -29,7 +29,7 @@ describe('a bad --auth-config at start', () => {
       id: 'n1',
       client: `127.0.0.1:${client}`,
       peer: `127.0.0.1:${peer}`,
-      metrics: `127.0.0.1:${metrics}`,
+      http: `127.0.0.1:${metrics}`,
       dataDir: join(dir, 'data'),
     };
     const args = serveArgs(node, `n1=${node.peer}`, via === 'flag' ? ['--auth-config', file] : []);

@@ -97,7 +97,7 @@ describe('a node of another cluster', () => {
         id: 'n7',
         client: `127.0.0.1:${client}`,
         peer: `127.0.0.1:${peer}`,
-        metrics: `127.0.0.1:${metrics}`,
+        http: `127.0.0.1:${metrics}`,
         dataDir: join(c.dir, 'n7'),
       };
       // Started without --join, naming itself and n1: a cluster of its own, pointed at n1.

@@ -198,7 +198,7 @@ describe('mutual TLS on both planes (3-node cluster)', () => {
           return (await shown(n.client, pki.clientCa.cert, pki.alice)()) === now.server;
         });
         await waitFor(`${id}'s HTTPS to show it`, async () => {
-          return (await shown(n.metrics, pki.clientCa.cert, pki.alice)()) === now.server;
+          return (await shown(n.http, pki.clientCa.cert, pki.alice)()) === now.server;
         });
         await waitFor(`${id}'s peer listener to show its new one`, async () => {
           return (await shown(n.peer, pki.peerCa.cert, pki.peer)()) === now.peer;

@@ -150,7 +150,7 @@ export class LocalCluster {
         id,
         client: `127.0.0.1:${client}`,
         peer: `127.0.0.1:${peer}`,
-        metrics: `127.0.0.1:${metrics}`,
+        http: `127.0.0.1:${metrics}`,
         dataDir: join(this.dir, id),
       });
     }

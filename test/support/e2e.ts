@@ -90,5 +90,5 @@ export async function stateGauge(
   name: 'leases_active' | 'lock_waiters',
   labels: Readonly<Record<string, string>> = {},
 ): Promise<number> {
-  return valueOf(await scrape(c.node(id).metrics), `quorumlock_${name}`, labels);
+  return valueOf(await scrape(c.node(id).http), `quorumlock_${name}`, labels);
 }

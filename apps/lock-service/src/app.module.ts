@@ -22,7 +22,7 @@ import type { ForwardPort } from './domain/router.js';
 import { ForwardedCalls } from './grpc/forwarded-calls.js';
 import { GrpcForwarder } from './grpc/grpc-forwarder.js';
 import { GrpcApiModule } from './grpc/grpc.module.js';
-import { ACCESS_CONTROL, LOCK_API, LOGGER } from './grpc/tokens.js';
+import { ACCESS_CONTROL, CLUSTER_VIEW, LOCK_API, LOGGER } from './grpc/tokens.js';
 import { HttpApiModule } from './http/http.module.js';
 import type { Telemetry } from './metrics/telemetry.js';
 import type { TransportSecurity } from './tls/transport-security.js';
@@ -205,9 +205,10 @@ export class NodePortsModule {}
       },
       inject: [LOCK_NODE, TELEMETRY, FORWARDED_CALLS],
     },
+    { provide: CLUSTER_VIEW, useFactory: (node: LockNode) => node.view, inject: [LOCK_NODE] },
     LockNodeLifecycle,
   ],
-  exports: [LOCK_NODE, LOCK_API, LockNodeLifecycle],
+  exports: [LOCK_NODE, LOCK_API, CLUSTER_VIEW, LockNodeLifecycle],
 })
 export class LockModule {}
 

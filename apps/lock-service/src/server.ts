@@ -13,7 +13,12 @@ import { AppModule, CLUSTER_ID, LockNodeLifecycle } from './app.module.js';
 import type { ClusterIdFile } from './cluster-id.js';
 import { prepareDataDir } from './data-dir-startup.js';
 import { CONFIG_OPTIONS, ConfigError, type ServerConfig, splitHostPort } from './config/config.js';
+import type { ClusterView } from './domain/cluster-view.js';
+import type { LockApi } from './domain/api.js';
+import { DEFAULT_GATEWAY_LIMITS, Gateway, type GatewayLimits } from './gateway/gateway.js';
+import { JsonRpcEndpoint } from './gateway/json-rpc.js';
 import { QuorumLockGrpcServer } from './grpc/grpc-server.js';
+import { ACCESS_CONTROL, CLUSTER_VIEW, LOCK_API } from './grpc/tokens.js';
 import { GrpcHealth } from './grpc/health.js';
 import { ServingState } from './grpc/serving.js';
 import { Telemetry } from './metrics/telemetry.js';
@@ -152,8 +157,8 @@ class NestPinoLogger implements LoggerService {
 export interface ApplicationOptions {
   /** gRPC listen address; port 0 picks a free port. */
   readonly clientAddress: string;
-  /** HTTP listen address of the probes and metrics; port 0 picks a free port. */
-  readonly metricsAddress: string;
+  /** HTTP listen address (gateway, live view, probes, metrics); port 0 picks a free port. */
+  readonly httpAddress: string;
   readonly logger: Logger;
   readonly grpcGraceMs?: number;
   /**
@@ -168,6 +173,32 @@ export interface ApplicationOptions {
   readonly grpcCredentials?: ServerCredentials;
   /** HTTPS instead of HTTP, and whether /metrics needs a verified client certificate. */
   readonly https?: { readonly options: HttpsSettings; readonly metricsNeedClientCert: boolean };
+  /** The JSON-RPC gateway's bounds (tests make them small) and the live view's refresh. */
+  readonly gateway?: Partial<GatewayLimits> & { readonly viewIntervalMs?: number };
+}
+
+/** Requests in one JSON-RPC batch, at most. */
+const MAX_BATCH = 100;
+/** How often the live view gets a new snapshot of the cluster. */
+const VIEW_INTERVAL_MS = 500;
+
+/** The gateway over the application's LockApi and AccessControl (and ClusterView, if any). */
+function createGateway(app: INestApplication, options: ApplicationOptions): Gateway {
+  let view: ClusterView | undefined;
+  try {
+    view = app.get<ClusterView>(CLUSTER_VIEW);
+  } catch {
+    view = undefined;
+  }
+  const rpc = new JsonRpcEndpoint({
+    api: app.get<LockApi>(LOCK_API),
+    access: app.get<AccessControl>(ACCESS_CONTROL),
+    logger: options.logger.child({ component: 'gateway' }),
+    ...(view ? { view } : {}),
+    maxBatch: MAX_BATCH,
+    viewIntervalMs: options.gateway?.viewIntervalMs ?? VIEW_INTERVAL_MS,
+  });
+  return new Gateway(rpc, { ...DEFAULT_GATEWAY_LIMITS, ...options.gateway });
 }
 
 export interface Application {
@@ -190,19 +221,24 @@ export async function startApplication(
   rootModule: DynamicModule | Type,
   options: ApplicationOptions,
 ): Promise<Application> {
-  const http = splitHostPort(options.metricsAddress);
-  if (http === undefined)
-    throw new Error(`metrics address "${options.metricsAddress}" is not host:port`);
+  const http = splitHostPort(options.httpAddress);
+  if (http === undefined) throw new Error(`HTTP address "${options.httpAddress}" is not host:port`);
+  let gateway: Gateway | undefined;
   const app = await NestFactory.create(rootModule, {
     logger: new NestPinoLogger(options.logger.child({ component: 'nest' })),
     // Nest's default answers a failed start-up with process.abort(): a core dump, no message.
     abortOnError: false,
     // Keep-alive connections of scrapers and probes would otherwise hold close() open.
     forceCloseConnections: true,
+    // No route takes a parsed body: the gateway reads POST /rpc itself, within its bound.
+    bodyParser: false,
     ...(options.https ? { httpsOptions: options.https.options } : {}),
   });
   try {
     if (options.https?.metricsNeedClientCert) app.use('/metrics', requireClientCertificate);
+    gateway = createGateway(app, options);
+    app.use(gateway.http);
+    gateway.attach(app.getHttpServer() as HttpServer);
     const health = app.get(GrpcHealth);
     const grpcServer = new QuorumLockGrpcServer({
       address: options.clientAddress,
@@ -230,10 +266,12 @@ export async function startApplication(
       },
       async close() {
         await grpcServer.shutdown(grace);
+        await gateway?.close();
         await app.close();
       },
     };
   } catch (err) {
+    await gateway?.close();
     await ignoreRejection(app.close(), 'the start-up failure is the one to report', options.logger);
     throw err;
   }
@@ -311,7 +349,7 @@ export async function serve(
       AppModule.forRoot(config, logger, security, access, telemetry),
       {
         clientAddress: config.clientListenAddress ?? config.clientAddress,
-        metricsAddress: config.metricsAddress,
+        httpAddress: config.httpAddress,
         logger,
         grpcInterceptors: [telemetry.grpcInterceptor],
         grpcKeepalive: {
@@ -343,7 +381,7 @@ export async function serve(
       client: config.clientAddress,
       clientListen: config.clientListenAddress,
       peer: config.peerAddress,
-      metrics: config.metricsAddress,
+      http: config.httpAddress,
       clientTls: security.client !== undefined,
       peerTls: security.peer !== undefined,
     },

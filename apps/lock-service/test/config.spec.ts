@@ -17,7 +17,7 @@ const valid: ConfigFlags = {
   peerAddress: '127.0.0.1:7101',
   peers: 'n1=127.0.0.1:7101,n2=127.0.0.1:7102,n3=127.0.0.1:7103',
   dataDir: './data/n1',
-  metricsAddress: '127.0.0.1:9101',
+  httpAddress: '127.0.0.1:9101',
 };
 
 function problems(flags: ConfigFlags, env: Record<string, string> = {}): string[] {
@@ -38,7 +38,7 @@ describe('loadServerConfig', () => {
       peerAddress: '127.0.0.1:7101',
       peers: { n1: '127.0.0.1:7101', n2: '127.0.0.1:7102', n3: '127.0.0.1:7103' },
       dataDir: resolve('./data/n1'),
-      metricsAddress: '127.0.0.1:9101',
+      httpAddress: '127.0.0.1:9101',
       electionTimeoutMinMs: 150,
       electionTimeoutMaxMs: 300,
       heartbeatIntervalMs: 50,
@@ -62,6 +62,24 @@ describe('loadServerConfig', () => {
     });
   });
 
+  it('reads --metrics-address and QUORUMLOCK_METRICS_ADDRESS as aliases of the HTTP address', () => {
+    const { httpAddress: _, ...rest } = valid;
+    expect(loadServerConfig({ ...rest, metricsAddress: '127.0.0.1:9201' }, {}).httpAddress).toBe(
+      '127.0.0.1:9201',
+    );
+    expect(
+      loadServerConfig(rest, { QUORUMLOCK_METRICS_ADDRESS: '127.0.0.1:9202' }).httpAddress,
+    ).toBe('127.0.0.1:9202');
+    // The new spelling wins over an old variable a deployment may still set.
+    expect(
+      loadServerConfig(valid, { QUORUMLOCK_METRICS_ADDRESS: '127.0.0.1:9101' }).httpAddress,
+    ).toBe('127.0.0.1:9101');
+    expect(problems({ ...valid, metricsAddress: '127.0.0.1:9203' })).toEqual([
+      'invalid --http-address (QUORUMLOCK_HTTP_ADDRESS): "127.0.0.1:9101" differs from its alias --metrics-address (QUORUMLOCK_METRICS_ADDRESS) "127.0.0.1:9203": give one',
+    ]);
+    expect(problems(rest)).toContain('invalid --http-address (QUORUMLOCK_HTTP_ADDRESS): required');
+  });
+
   it('reads every setting from QUORUMLOCK_* variables', () => {
     const config = loadServerConfig(
       {},
@@ -71,7 +89,7 @@ describe('loadServerConfig', () => {
         QUORUMLOCK_PEER_ADDRESS: 'n2.internal:7102',
         QUORUMLOCK_PEERS: 'n1=n1.internal:7101, n2=n2.internal:7102',
         QUORUMLOCK_DATA_DIR: '/var/lib/quorumlock',
-        QUORUMLOCK_METRICS_ADDRESS: '0.0.0.0:9102',
+        QUORUMLOCK_HTTP_ADDRESS: '0.0.0.0:9102',
         QUORUMLOCK_ELECTION_TIMEOUT_MIN_MS: '500',
         QUORUMLOCK_ELECTION_TIMEOUT_MAX_MS: '1000',
         QUORUMLOCK_HEARTBEAT_INTERVAL_MS: '100',
@@ -106,7 +124,7 @@ describe('loadServerConfig', () => {
       peerAddress: 'n2.internal:7102',
       peers: { n1: 'n1.internal:7101', n2: 'n2.internal:7102' },
       dataDir: '/var/lib/quorumlock',
-      metricsAddress: '0.0.0.0:9102',
+      httpAddress: '0.0.0.0:9102',
       electionTimeoutMinMs: 500,
       electionTimeoutMaxMs: 1000,
       heartbeatIntervalMs: 100,
@@ -205,7 +223,7 @@ describe('loadServerConfig', () => {
       'invalid --peer-address (QUORUMLOCK_PEER_ADDRESS): required',
       'invalid --peers (QUORUMLOCK_PEERS): required',
       'invalid --data-dir (QUORUMLOCK_DATA_DIR): required',
-      'invalid --metrics-address (QUORUMLOCK_METRICS_ADDRESS): required',
+      'invalid --http-address (QUORUMLOCK_HTTP_ADDRESS): required',
     ]);
   });
 
@@ -218,8 +236,8 @@ describe('loadServerConfig', () => {
     ],
     [
       'port 0',
-      { metricsAddress: '127.0.0.1:0' },
-      '--metrics-address (QUORUMLOCK_METRICS_ADDRESS)',
+      { httpAddress: '127.0.0.1:0' },
+      '--http-address (QUORUMLOCK_HTTP_ADDRESS)',
       /1-65535/,
     ],
     [
@@ -279,8 +297,8 @@ describe('loadServerConfig', () => {
     ],
     [
       'client and metrics on one port',
-      { metricsAddress: '0.0.0.0:7001' },
-      '--metrics-address (QUORUMLOCK_METRICS_ADDRESS)',
+      { httpAddress: '0.0.0.0:7001' },
+      '--http-address (QUORUMLOCK_HTTP_ADDRESS)',
       /same port as --client-address/,
     ],
     [
@@ -355,7 +373,7 @@ describe('loadServerConfig', () => {
       'invalid --client-listen-address (QUORUMLOCK_CLIENT_LISTEN_ADDRESS): "0.0.0.0" is not host:port',
     ]);
     expect(problems({ ...valid, clientListenAddress: '0.0.0.0:9101', insecure: true })).toEqual([
-      'invalid --metrics-address (QUORUMLOCK_METRICS_ADDRESS): must not use the same port as --client-listen-address (QUORUMLOCK_CLIENT_LISTEN_ADDRESS)',
+      'invalid --http-address (QUORUMLOCK_HTTP_ADDRESS): must not use the same port as --client-listen-address (QUORUMLOCK_CLIENT_LISTEN_ADDRESS)',
     ]);
     // The advertised port may differ from the bound one (a port mapping in front of the node).
     const listening = { ...valid, clientListenAddress: '0.0.0.0:7005', insecure: true };
@@ -381,6 +399,7 @@ describe('CONFIG_ENV_VARS', () => {
         'QUORUMLOCK_PEER_ADDRESS',
         'QUORUMLOCK_PEERS',
         'QUORUMLOCK_DATA_DIR',
+        'QUORUMLOCK_HTTP_ADDRESS',
         'QUORUMLOCK_METRICS_ADDRESS',
         'QUORUMLOCK_ELECTION_TIMEOUT_MIN_MS',
         'QUORUMLOCK_ELECTION_TIMEOUT_MAX_MS',

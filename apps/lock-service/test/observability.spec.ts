@@ -12,7 +12,7 @@ interface Acquired {
 }
 
 const c = new LocalCluster();
-const metrics = (id: string): Promise<Exposition> => scrape(c.node(id).metrics);
+const metrics = (id: string): Promise<Exposition> => scrape(c.node(id).http);
 const lock = (id: string, method: string, req: object) =>
   c.api(id).call<Record<string, unknown>>(c.api(id).lock, method, req);
 const acquire = (id: string, req: object) =>

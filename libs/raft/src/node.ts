@@ -243,6 +243,17 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     return { meta, chunks };
   }
 
+  /**
+   * The last `max` entries of this node's log still in memory (none of those a snapshot
+   * compacted), oldest first, committed or not: for a view of the log, not for replication.
+   */
+  logTail(max: number): { entries: Entry[]; commit: number } {
+    const log = this.core.log;
+    const hi = log.lastIndex() + 1;
+    const lo = Math.max(log.firstIndex(), hi - Math.max(0, Math.floor(max)));
+    return { entries: log.slice(lo, hi), commit: log.committed };
+  }
+
   /** Linearizable read barrier (ReadIndex): resolves once this leader's state is current. */
   read(): Promise<void> {
     if (!this.running) return Promise.reject(new NotLeaderError('', 'node is stopped'));

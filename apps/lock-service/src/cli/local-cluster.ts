@@ -7,7 +7,7 @@ export interface LocalNode {
   readonly id: string;
   readonly client: string;
   readonly peer: string;
-  readonly metrics: string;
+  readonly http: string;
   readonly dataDir: string;
 }
 
@@ -24,7 +24,7 @@ export function serveArgs(node: LocalNode, peers: string, flags: readonly string
   return [
     ...['serve', '--id', node.id, '--peers', peers],
     ...['--client-address', node.client, '--peer-address', node.peer],
-    ...['--metrics-address', node.metrics, '--data-dir', node.dataDir],
+    ...['--http-address', node.http, '--data-dir', node.dataDir],
     ...flags,
   ];
 }

@@ -105,7 +105,7 @@ export const serverConfigSchema = z
       .trim()
       .min(1, { error: 'must not be empty' })
       .transform((dir) => resolve(dir)),
-    metricsAddress: address,
+    httpAddress: address,
     electionTimeoutMinMs: positiveInt(150),
     electionTimeoutMaxMs: positiveInt(300),
     heartbeatIntervalMs: positiveInt(50),
@@ -173,7 +173,7 @@ export const serverConfigSchema = z
     }
     // What is bound, not what is advertised: the client listener may differ from its address.
     const client = cfg.clientListenAddress === undefined ? 'clientAddress' : 'clientListenAddress';
-    const listeners = [client, 'peerAddress', 'metricsAddress'] as const;
+    const listeners = [client, 'peerAddress', 'httpAddress'] as const;
     for (const [i, a] of listeners.entries()) {
       for (const b of listeners.slice(i + 1)) {
         if (portOf(cfg[a]!) === portOf(cfg[b]!))
@@ -211,6 +211,8 @@ export interface ConfigOption {
   readonly value?: string;
   readonly description: string;
   readonly default?: string;
+  /** Older spellings still read: the flag (and its commander key) and the variable. */
+  readonly alias?: { readonly key: string; readonly flag: string; readonly env: string };
 }
 
 const option = (
@@ -246,7 +248,18 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
   ),
   option('peers', 'id=host:port,...', 'every member and its Raft address, this node included'),
   option('dataDir', 'dir', 'Raft log and snapshots'),
-  option('metricsAddress', 'host:port', 'HTTP address of /healthz, /readyz and /metrics'),
+  {
+    ...option(
+      'httpAddress',
+      'host:port',
+      'HTTP address of the JSON-RPC gateway (/rpc, /ws), the live view (/), /healthz, /readyz and /metrics',
+    ),
+    alias: {
+      key: 'metricsAddress',
+      flag: '--metrics-address',
+      env: 'QUORUMLOCK_METRICS_ADDRESS',
+    },
+  },
   option('electionTimeoutMinMs', 'ms', 'lower bound of the randomized election timeout', 150),
   option('electionTimeoutMaxMs', 'ms', 'upper bound of the randomized election timeout', 300),
   option('heartbeatIntervalMs', 'ms', 'leader heartbeat, below the election timeout', 50),
@@ -349,7 +362,9 @@ export const CONFIG_OPTIONS: readonly ConfigOption[] = [
 ];
 
 /** Every environment variable the server reads. */
-export const CONFIG_ENV_VARS: readonly string[] = CONFIG_OPTIONS.map((o) => o.env);
+export const CONFIG_ENV_VARS: readonly string[] = CONFIG_OPTIONS.flatMap((o) =>
+  o.alias ? [o.env, o.alias.env] : [o.env],
+);
 
 const byKey = new Map(CONFIG_OPTIONS.map((o) => [o.key, o]));
 
@@ -370,8 +385,9 @@ export class ConfigError extends Error {
   }
 }
 
-/** What the CLI parsed: strings, and true for a switch given. */
-export type ConfigFlags = Partial<Record<ConfigKey, string | boolean | undefined>>;
+/** What the CLI parsed: strings, and true for a switch given (aliases under their own key). */
+export type ConfigFlags = Partial<Record<ConfigKey, string | boolean | undefined>> &
+  Partial<Record<string, string | boolean | undefined>>;
 
 /**
  * Flags win over the environment. An empty environment variable counts as unset because
@@ -382,14 +398,25 @@ export function loadServerConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): ServerConfig {
   const input: Record<string, string | undefined> = {};
+  const conflicts: string[] = [];
+  const read = (key: string, variable: string) => {
+    const fromEnv = env[variable];
+    const fromFlag = flags[key];
+    return typeof fromFlag === 'boolean'
+      ? String(fromFlag)
+      : (fromFlag ?? (fromEnv === '' ? undefined : fromEnv));
+  };
   for (const o of CONFIG_OPTIONS) {
-    const fromEnv = env[o.env];
-    const fromFlag = flags[o.key];
-    input[o.key] =
-      typeof fromFlag === 'boolean'
-        ? String(fromFlag)
-        : (fromFlag ?? (fromEnv === '' ? undefined : fromEnv));
+    const value = read(o.key, o.env);
+    const old = o.alias && read(o.alias.key, o.alias.env);
+    if (o.alias && value !== undefined && old !== undefined && value.trim() !== old.trim()) {
+      conflicts.push(
+        `invalid ${describe(o.key)}: "${value}" differs from its alias ${o.alias.flag} (${o.alias.env}) "${old}": give one`,
+      );
+    }
+    input[o.key] = value ?? old;
   }
+  if (conflicts.length > 0) throw new ConfigError(conflicts);
   const result = serverConfigSchema.safeParse(input);
   if (result.success) return result.data;
   throw new ConfigError(

@@ -10,6 +10,8 @@ import {
 } from '../../../../libs/raft/src/index.js';
 import { BACKUP_FORMAT, backupBytes } from '../backup/backup-file.js';
 import { LockApiService } from './api-service.js';
+import type { StatusResponse } from './api.js';
+import { ClusterView } from './cluster-view.js';
 import { type ApplyResult, type Command, encodeCommand } from './commands.js';
 import { DomainError, unavailable } from './errors.js';
 import { EventBus } from './event-bus.js';
@@ -49,6 +51,8 @@ export class LockNode {
   readonly bus = new EventBus();
   private readonly sm = new LockStateMachine(this.bus.emit);
   readonly api: LockApiService;
+  /** What the live view shows of the cluster, from this node. */
+  readonly view: ClusterView;
   private readonly membership: MembershipApi;
   readonly duties: LeaderDuties;
   private readonly router: LeaderRouter;
@@ -128,6 +132,18 @@ export class LockNode {
       this.hub,
       () => this.isServing(),
     );
+    this.view = new ClusterView({
+      id: opts.id,
+      status: () => this.raft.status(),
+      logTail: (max) => this.raft.logTail(max),
+      mutexes: () => this.sm.allMutexes(),
+      leases: () => this.sm.leases.values(),
+      remainingMs: (leaseId) => this.duties.remainingMs(leaseId),
+      // As the router reaches the leader: --peers first, then the configuration in force.
+      peerAddress: (id) => (Object.hasOwn(opts.peers, id) ? opts.peers[id] : role.peerAddress(id)),
+      peerStatus: (address, ctx) =>
+        ports.forward.call<StatusResponse>(address, 'ClusterService', 'Status', {}, ctx),
+    });
     this.duties.subscribe(this.bus);
     this.bus.on('streams', (e) => this.hub.onEvent(e));
     this.bus.on('log', (e) => {

@@ -6,3 +6,5 @@ export const LOCK_API = Symbol('LockApi');
 export const LOGGER = Symbol('Logger');
 /** The AccessControl that admits each call on the client plane. */
 export const ACCESS_CONTROL = Symbol('AccessControl');
+/** The ClusterView the live view reads (a LockNode's); absent, the gateway offers no view. */
+export const CLUSTER_VIEW = Symbol('ClusterView');

@@ -7,8 +7,8 @@ import { type LocalNode, peersFlag, serveArgs } from '../local-cluster.js';
 
 const IDS = ['n1', 'n2', 'n3'];
 const PEER_OFFSET = 100;
-const METRICS_OFFSET = 2100;
-const MAX_BASE_PORT = 65_535 - METRICS_OFFSET - (IDS.length - 1);
+const HTTP_OFFSET = 2100;
+const MAX_BASE_PORT = 65_535 - HTTP_OFFSET - (IDS.length - 1);
 
 function parseBasePort(value: string): number {
   const port = Number(value);
@@ -23,7 +23,7 @@ export function devNodes(basePort: number, dataDir: string): LocalNode[] {
     id,
     client: `127.0.0.1:${basePort + i}`,
     peer: `127.0.0.1:${basePort + PEER_OFFSET + i}`,
-    metrics: `127.0.0.1:${basePort + METRICS_OFFSET + i}`,
+    http: `127.0.0.1:${basePort + HTTP_OFFSET + i}`,
     dataDir: resolve(dataDir, id),
   }));
 }
@@ -34,7 +34,7 @@ export function registerDev(program: Command): void {
     .description('run a local 3-node cluster in the foreground; Ctrl-C stops it')
     .option(
       '--base-port <port>',
-      `client port of n1 (n2, n3 follow); peer ports +${PEER_OFFSET}, metrics ports +${METRICS_OFFSET}`,
+      `client port of n1 (n2, n3 follow); peer ports +${PEER_OFFSET}, HTTP ports +${HTTP_OFFSET}`,
       parseBasePort,
       7001,
     )
@@ -52,9 +52,11 @@ function runDev(nodes: LocalNode[]): Promise<void> {
   process.stdout.write(`Quorum Lock dev cluster, ${nodes.length} nodes on 127.0.0.1:\n`);
   for (const n of nodes) {
     process.stdout.write(
-      `  ${n.id}  client ${n.client}  peer ${n.peer}  metrics ${n.metrics}  data ${n.dataDir}\n`,
+      `  ${n.id}  client ${n.client}  peer ${n.peer}  http ${n.http}  data ${n.dataDir}\n`,
     );
   }
+  process.stdout.write('Live view and JSON-RPC (POST /rpc, GET /ws) of each node:\n');
+  for (const n of nodes) process.stdout.write(`  ${n.id}  http://${n.http}/\n`);
   process.stdout.write('Ctrl-C stops the cluster.\n');
 
   return new Promise((done) => {

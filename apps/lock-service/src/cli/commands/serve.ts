@@ -20,6 +20,10 @@ export function registerServe(program: Command): void {
     const dflt = o.default === undefined ? '' : `, default ${o.default}`;
     const flag = o.value === undefined ? o.flag : `${o.flag} <${o.value}>`;
     command.option(flag, `${o.description} [${o.env}${dflt}]`);
+    if (o.alias) {
+      const value = o.value === undefined ? '' : ` <${o.value}>`;
+      command.option(`${o.alias.flag}${value}`, `alias of ${o.flag} [${o.alias.env}]`);
+    }
   }
   command.action(async (flags: ConfigFlags, cmd: Command) => {
     let config: ServerConfig;
