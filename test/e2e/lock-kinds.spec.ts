@@ -137,6 +137,9 @@ describe('shared locks, semaphores and lock-delay (3-node cluster)', () => {
     expect((await waiter.describe(name)).owner).toBe('next');
     await lock.release();
     c.startNode(leader);
-    await waitFor('the restarted node to serve', async () => (await c.status(leader)).leader_id !== '');
+    await waitFor(
+      'the restarted node to serve',
+      async () => (await c.status(leader)).leader_id !== '',
+    );
   }, 90_000);
 });

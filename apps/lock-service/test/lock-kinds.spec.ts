@@ -107,7 +107,10 @@ describe('semaphores', () => {
   test('up to `limit` EXCLUSIVE holders at once; the next waits and is granted as one releases', () => {
     const log = new Log();
     const g = [1, 2, 3].map((i) => granted(log.acquire('pool', { owner: `h${i}`, limit: 3 })));
-    expect(log.acquire('pool', { owner: 'h4', limit: 3 })).toEqual({ status: 'held', holder: 'h1' });
+    expect(log.acquire('pool', { owner: 'h4', limit: 3 })).toEqual({
+      status: 'held',
+      holder: 'h1',
+    });
     expect(wait(log, 'pool', 'h4', { limit: 3 }).status).toBe('queued');
     expect(wait(log, 'pool', 'h5', { limit: 3 }).status).toBe('queued');
     release(log, g[1]!.lease_id, 'pool');
@@ -220,7 +223,9 @@ describe('lock-delay', () => {
 
   test('a SHARED or semaphore holder’s expiry delays new grants while the others keep holding', () => {
     const log = new Log();
-    const short = granted(log.acquire('p', { owner: 'a', limit: 2, ttl_ms: 5_000, delay_ms: 1_000 }));
+    const short = granted(
+      log.acquire('p', { owner: 'a', limit: 2, ttl_ms: 5_000, delay_ms: 1_000 }),
+    );
     granted(log.acquire('p', { owner: 'b', limit: 2, ttl_ms: 60_000 }));
     wait(log, 'p', 'c', { limit: 2 });
     log.t += 5_000;
@@ -261,9 +266,7 @@ describe('lock-delay', () => {
       l.apply({ op: 'tick' }, 2);
       expect(holders(l, 'x')).toEqual(['b']);
     }
-    expect(holdersOf(restored.mutex('lock', 'x')!)).toEqual(
-      holdersOf(log.sm.mutex('lock', 'x')!),
-    );
+    expect(holdersOf(restored.mutex('lock', 'x')!)).toEqual(holdersOf(log.sm.mutex('lock', 'x')!));
   });
 });
 
@@ -279,10 +282,16 @@ describe('every replica alike', () => {
         request_id: fc.constantFrom('', 'r1', 'r2', 'r3'),
         lease_id: fc.constantFrom('', 'L1', 'L2'),
         new_lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4'),
-        hold: fc.constantFrom({}, { shared: true as const }, { limit: 2 }, { delay_ms: 700 }, {
-          shared: true as const,
-          delay_ms: 1_300,
-        }),
+        hold: fc.constantFrom(
+          {},
+          { shared: true as const },
+          { limit: 2 },
+          { delay_ms: 700 },
+          {
+            shared: true as const,
+            delay_ms: 1_300,
+          },
+        ),
       })
       .map(({ hold, ...c }) => ({
         op: 'acquire' as const,

@@ -29,23 +29,31 @@ const arbBy = fc.option(
   { nil: undefined },
 );
 const arbCommand = fc.oneof(
-  fc.record({
-    op: fc.constant('acquire' as const),
-    kind: fc.constantFrom('lock' as const, 'election' as const),
-    name: fc.constantFrom(...NAMES),
-    owner: fc.constantFrom('o1', 'o2', 'o3'),
-    value: fc.constantFrom('', 'v'),
-    ttl_ms: fc.constantFrom(1_000, 5_000),
-    wait: fc.boolean(),
-    request_id: fc.constantFrom('', 'r1', 'r2', 'r3', 'r4'),
-    lease_id: fc.constantFrom('', 'L1', 'L2', 'L3'),
-    new_lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4', 'L5'),
-    max_leases: fc.constant(100),
-    max_waiters: fc.constant(100),
-    by: arbBy,
-    // Hold kinds (the state machine applies them to elections too, though the API never asks).
-    hold: fc.constantFrom({}, { shared: true as const }, { limit: 2 }, { limit: 3 }, { delay_ms: 1500 }),
-  }).map(({ hold, ...c }) => ({ ...c, ...hold })),
+  fc
+    .record({
+      op: fc.constant('acquire' as const),
+      kind: fc.constantFrom('lock' as const, 'election' as const),
+      name: fc.constantFrom(...NAMES),
+      owner: fc.constantFrom('o1', 'o2', 'o3'),
+      value: fc.constantFrom('', 'v'),
+      ttl_ms: fc.constantFrom(1_000, 5_000),
+      wait: fc.boolean(),
+      request_id: fc.constantFrom('', 'r1', 'r2', 'r3', 'r4'),
+      lease_id: fc.constantFrom('', 'L1', 'L2', 'L3'),
+      new_lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4', 'L5'),
+      max_leases: fc.constant(100),
+      max_waiters: fc.constant(100),
+      by: arbBy,
+      // Hold kinds (the state machine applies them to elections too, though the API never asks).
+      hold: fc.constantFrom(
+        {},
+        { shared: true as const },
+        { limit: 2 },
+        { limit: 3 },
+        { delay_ms: 1500 },
+      ),
+    })
+    .map(({ hold, ...c }) => ({ ...c, ...hold })),
   fc.record({
     op: fc.constant('release' as const),
     kind: fc.constantFrom('lock' as const, 'election' as const),

@@ -147,8 +147,7 @@ export class LockApiService implements api.LockApi {
     if (oldest) return { ...described, ...oldest };
     // Not held: a name in its lock-delay tells how long the delay has left.
     const until = m?.delayed_until;
-    if (until !== undefined)
-      described.remaining_ms = wholeMs(until - this.duties.clock.now());
+    if (until !== undefined) described.remaining_ms = wholeMs(until - this.duties.clock.now());
     return described;
   }
 

@@ -41,7 +41,10 @@ function readCaller(r: BytesReader, format: number): { by?: Caller } {
 }
 
 /** An acquire's hold kind; each field absent when unused (and in formats before 4). */
-function readHoldKind(r: BytesReader, format: number): Pick<AcquireCmd, 'shared' | 'limit' | 'delay_ms'> {
+function readHoldKind(
+  r: BytesReader,
+  format: number,
+): Pick<AcquireCmd, 'shared' | 'limit' | 'delay_ms'> {
   if (format < 4) return {};
   const [shared, limit, delayMs] = [r.u8() === 1, r.varint(), r.varint()];
   return {

@@ -127,7 +127,7 @@ export class DelayQueue {
   add(until: number, key: string): void {
     const h = this.heap;
     h.push({ until, key });
-    for (let i = h.length - 1; i > 0; ) {
+    for (let i = h.length - 1; i > 0;) {
       const p = (i - 1) >> 1;
       if (!this.before(i, p)) break;
       [h[i], h[p]] = [h[p]!, h[i]!];
@@ -143,7 +143,7 @@ export class DelayQueue {
     const last = h.pop()!;
     if (h.length === 0) return top;
     h[0] = last;
-    for (let i = 0; ; ) {
+    for (let i = 0; ;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;

@@ -229,7 +229,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
    * entry's index). Bounded per entry like expiries; the leader ticks again while more are due.
    */
   private endDelays(index: number): void {
-    for (let n = 0; n < MAX_EXPIRIES_PER_ENTRY; ) {
+    for (let n = 0; n < MAX_EXPIRIES_PER_ENTRY;) {
       const d = this.s.delays.takeDue(this.s.clock);
       if (d === undefined) return;
       const m = this.s.mutexes.get(d.key);
@@ -364,7 +364,10 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   /** Adds w to m's holders (the caller already took it from the queue); the new record. */
   private grant(m: Mutex, w: Waiter, lease: Lease, index: number): Mutex {
     const holder = holderFor(w, lease.id, index);
-    const next = this.putMutex(m, m.holder ? { others: [...(m.others ?? []), holder] } : { holder });
+    const next = this.putMutex(
+      m,
+      m.holder ? { others: [...(m.others ?? []), holder] } : { holder },
+    );
     this.putLease(lease, { holds: keysAdd(lease.holds, stateKey(m.kind, m.name)) });
     if (m.kind === 'lock') {
       this.emit({

@@ -74,15 +74,20 @@ export function checkHoldKind(r: { mode: unknown; limit: unknown; lock_delay_ms:
   delayMs: number;
 } {
   const mode = Number(r.mode ?? 0);
-  if (mode !== LockMode.LOCK_MODE_EXCLUSIVE && mode !== LockMode.LOCK_MODE_SHARED)
+  const modes: number[] = [LockMode.LOCK_MODE_EXCLUSIVE, LockMode.LOCK_MODE_SHARED];
+  if (!modes.includes(mode))
     throw invalidArgument('mode', `must be LOCK_MODE_EXCLUSIVE or LOCK_MODE_SHARED, got ${mode}`);
   const limit = Number(r.limit ?? 0);
   if (!Number.isInteger(limit) || limit < 0)
     throw invalidArgument('limit', 'must be a non-negative integer');
-  if (limit > MAX_LIMIT) throw invalidArgument('limit', `must be at most ${MAX_LIMIT}, got ${limit}`);
-  const shared = mode === LockMode.LOCK_MODE_SHARED;
+  if (limit > MAX_LIMIT)
+    throw invalidArgument('limit', `must be at most ${MAX_LIMIT}, got ${limit}`);
+  const shared = mode === Number(LockMode.LOCK_MODE_SHARED);
   if (shared && limit !== 0)
-    throw invalidArgument('limit', 'applies to EXCLUSIVE holders: not allowed with LOCK_MODE_SHARED');
+    throw invalidArgument(
+      'limit',
+      'applies to EXCLUSIVE holders: not allowed with LOCK_MODE_SHARED',
+    );
   const delayMs = Number(r.lock_delay_ms ?? 0);
   if (!Number.isInteger(delayMs) || delayMs < 0)
     throw invalidArgument('lock_delay_ms', 'must be a non-negative integer');
