@@ -121,6 +121,20 @@ describe('semaphores', () => {
     expect(tokens[2]).toBe(log.index);
   });
 
+  test('slots freed by one entry are granted by it: those grants share its index as their token', () => {
+    const log = new Log();
+    granted(log.acquire('pool', { owner: 'h1', limit: 3, ttl_ms: 60_000 }));
+    granted(log.acquire('pool', { owner: 'h2', limit: 3, ttl_ms: 2_000 }));
+    granted(log.acquire('pool', { owner: 'h3', limit: 3, ttl_ms: 2_000 }));
+    wait(log, 'pool', 'w1', { limit: 3, ttl_ms: 60_000 });
+    wait(log, 'pool', 'w2', { limit: 3, ttl_ms: 60_000 });
+    log.t += 2_000; // h2 and h3 expire at the same entry
+    log.apply({ op: 'tick' });
+    expect(holders(log, 'pool')).toEqual(['h1', 'w1', 'w2']);
+    const tokens = holdersOf(log.sm.mutex('lock', 'pool')!).map((h) => h.token);
+    expect(tokens.slice(1)).toEqual([log.index, log.index]);
+  });
+
   test('the limit is fixed by the first holder while the name has holders or waiters; another limit, or SHARED, is refused naming the limit', () => {
     const log = new Log();
     const a = granted(log.acquire('pool', { owner: 'a', limit: 3 }));
