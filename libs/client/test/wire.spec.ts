@@ -55,6 +55,9 @@ describe('the SDK wire layer', () => {
       wait_ms: 5,
       request_id: '',
       lease_id: '',
+      mode: 0,
+      limit: 0,
+      lock_delay_ms: 0,
     });
   });
 
