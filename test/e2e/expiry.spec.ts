@@ -51,12 +51,12 @@ describe('lease expiry and renewal (3-node cluster)', () => {
 
       const events = [await w.next(), await w.next(), await w.next(), await w.next()];
       expect(events.slice(0, 2)).toEqual([
-        { name: a, type: EventType.ACQUIRED, owner: 'o', fencing_token: g.fencing_token },
-        { name: b, type: EventType.ACQUIRED, owner: 'o', fencing_token: g2.fencing_token },
+        { name: a, type: EventType.ACQUIRED, owner: 'o', fencing_token: g.fencing_token, mode: 0 },
+        { name: b, type: EventType.ACQUIRED, owner: 'o', fencing_token: g2.fencing_token, mode: 0 },
       ]);
       expect(events.slice(2).sort((x, y) => x.name.localeCompare(y.name))).toEqual([
-        { name: a, type: EventType.EXPIRED, owner: 'o', fencing_token: g.fencing_token },
-        { name: b, type: EventType.EXPIRED, owner: 'o', fencing_token: g2.fencing_token },
+        { name: a, type: EventType.EXPIRED, owner: 'o', fencing_token: g.fencing_token, mode: 0 },
+        { name: b, type: EventType.EXPIRED, owner: 'o', fencing_token: g2.fencing_token, mode: 0 },
       ]);
     } finally {
       await w.close();

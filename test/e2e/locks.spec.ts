@@ -390,6 +390,9 @@ describe('locks and leases (3-node cluster)', () => {
         fencing_token: 0,
         remaining_ms: 0,
         waiters: 0,
+        mode: 0,
+        limit: 0,
+        holders: [],
       });
       const g = await F.acquire({ name, owner: 'o', ttl_ms: 10_000 });
       const d = await F.describe(name);
@@ -416,10 +419,34 @@ describe('locks and leases (3-node cluster)', () => {
 
         const got = [await w.next(), await w.next(), await w.next(), await w.next()];
         expect(got).toEqual([
-          { name: a, type: EventType.ACQUIRED, owner: 'h', fencing_token: h.fencing_token },
-          { name: a, type: EventType.RELEASED, owner: 'h', fencing_token: h.fencing_token },
-          { name: a, type: EventType.ACQUIRED, owner: 'w', fencing_token: g.fencing_token },
-          { name: a, type: EventType.RELEASED, owner: 'w', fencing_token: g.fencing_token },
+          {
+            name: a,
+            type: EventType.ACQUIRED,
+            owner: 'h',
+            fencing_token: h.fencing_token,
+            mode: 0,
+          },
+          {
+            name: a,
+            type: EventType.RELEASED,
+            owner: 'h',
+            fencing_token: h.fencing_token,
+            mode: 0,
+          },
+          {
+            name: a,
+            type: EventType.ACQUIRED,
+            owner: 'w',
+            fencing_token: g.fencing_token,
+            mode: 0,
+          },
+          {
+            name: a,
+            type: EventType.RELEASED,
+            owner: 'w',
+            fencing_token: g.fencing_token,
+            mode: 0,
+          },
         ]);
         await F.release(g.lease_id);
       } finally {
@@ -443,6 +470,7 @@ describe('locks and leases (3-node cluster)', () => {
           type: EventType.ACQUIRED,
           owner: 'y',
           fencing_token: inside.fencing_token,
+          mode: 0,
         });
         expect(await w.next()).toMatchObject({ name: `${prefix}in`, type: EventType.RELEASED });
         // A last event under the prefix: nothing else was sent before it.

@@ -64,6 +64,19 @@ function cases(): BadCase[] {
     ['above 600,000', 600_001],
     ['of 2^32-1', 4_294_967_295],
   ]);
+  add('lock', 'Acquire', acquire, 'mode', [['of 7, no LockMode', 7]]);
+  add('lock', 'Acquire', acquire, 'limit', [
+    ['above 10,000', 10_001],
+    ['of 2^32-1', 4_294_967_295],
+  ]);
+  add('lock', 'Acquire', { ...acquire, mode: 1 }, 'limit', [
+    ['with SHARED mode', 2],
+    ['of 1 with SHARED mode', 1],
+  ]);
+  add('lock', 'Acquire', acquire, 'lock_delay_ms', [
+    ['above 60,000', 60_001],
+    ['of 2^32-1', 4_294_967_295],
+  ]);
 
   const campaign = { election: 'e', candidate: 'c' };
   add('election', 'Campaign', campaign, 'election', nameValues(256));

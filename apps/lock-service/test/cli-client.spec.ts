@@ -193,6 +193,75 @@ describe('quorumlock client commands (3-node cluster)', () => {
     });
   });
 
+  test('`acquire --shared`, `--limit N` and `--lock-delay`; describe lists every holder', async () => {
+    const [rw, sem, delayed] = [fresh('rw'), fresh('sem'), fresh('delay')];
+    for (const owner of ['r1', 'r2'])
+      expect((await run(['acquire', rw, '--shared', '--owner', owner])).code).toBe(0);
+    const busy = await run(['acquire', rw, '--owner', 'w']);
+    expect(busy).toMatchObject({ code: 1 });
+    expect(busy.stderr).toContain('held by r1');
+    const d = await run(['describe', rw]);
+    expect(d.stdout).toMatch(
+      new RegExp(
+        `^${rw} held by 2 \\(shared\\) waiters=0\n  r1 shared token=\\d+ remaining=\\S+\n  r2 shared token=`,
+      ),
+    );
+    const holders = json<{ holders: { owner: string; mode: string }[] }>(
+      await run(['describe', rw, '--json']),
+    ).holders;
+    expect(holders.map((h) => [h.owner, h.mode])).toEqual([
+      ['r1', 'shared'],
+      ['r2', 'shared'],
+    ]);
+
+    for (const owner of ['a', 'b'])
+      expect((await run(['acquire', sem, '--limit', '2', '--owner', owner])).code).toBe(0);
+    expect((await run(['acquire', sem, '--limit', '2'])).code).toBe(1);
+    expect((await run(['describe', sem])).stdout).toContain('held by 2 (limit=2)');
+    const other = await run(['acquire', sem, '--limit', '3']);
+    expect(other.code).toBe(5);
+    expect(other.stderr).toMatch(/has limit 2 .*asked for limit 3/);
+
+    // Not renewed: the lease expires after its TTL, and the lock-delay begins.
+    expect((await run(['acquire', delayed, '--ttl', '1s', '--lock-delay', '20s'])).code).toBe(0);
+    await waitFor('the lock-delay to begin', async () =>
+      (await run(['describe', delayed])).stdout.includes('is not held: lock-delay for'),
+    );
+    expect((await run(['acquire', delayed, '--owner', 'x'])).code).toBe(1);
+  });
+
+  test('`run --shared` commands hold the lock together', async () => {
+    const lock = fresh('run-shared');
+    const flag = join(dir, `${lock}.flag`);
+    // The first waits (bounded) for the second to run: only overlapping holds let it finish.
+    const first = finish(
+      start([
+        'run',
+        '--shared',
+        '--lock',
+        lock,
+        '--',
+        'sh',
+        '-c',
+        `i=0; while [ ! -e ${flag} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; [ -e ${flag} ]`,
+      ]),
+    );
+    await waitFor('the first holder', async () => (await run(['describe', lock])).code === 0);
+    const second = await run([
+      'run',
+      '--shared',
+      '--lock',
+      lock,
+      '--wait',
+      '0',
+      '--',
+      'touch',
+      flag,
+    ]);
+    expect(second.code).toBe(0);
+    expect((await first).code).toBe(0);
+  });
+
   test('campaign leads until SIGTERM and resigns; leader and observe follow it', async () => {
     const election = fresh('elect');
     const observer = start(['observe', election, '--json']);
@@ -258,11 +327,19 @@ describe('quorumlock client commands (3-node cluster)', () => {
       ['release'],
       ['campaign', 'e'],
       ['describe', ''],
+      ['acquire', 'x', '--limit', 'banana'],
+      ['acquire', 'x', '--limit', '10001'],
+      ['acquire', 'x', '--lock-delay', '61s'],
+      ['acquire', 'x', '--shared', '--limit', '2'],
+      ['run', '--lock', 'x', '--shared', '--limit', '3', '--', 'true'],
     ];
     const results = await Promise.all(cases.map((args) => run(args)));
     results.forEach((r, i) => {
       expect({ args: cases[i], code: r.code }).toEqual({ args: cases[i], code: 2 });
       expect(r.stderr).toMatch(/Usage: quorumlock/);
+      // A bad flag is named.
+      const flag = cases[i]!.find((x) => ['--limit', '--lock-delay'].includes(x));
+      if (flag) expect(r.stderr).toContain(flag);
     });
     const down = await run(['describe', 'x', '--endpoints', '127.0.0.1:1', '--timeout', '1s']);
     expect(down.code).toBe(4);

@@ -28,8 +28,16 @@ const arbCommand: fc.Arbitrary<Command> = fc.oneof(
       max_per_lease: fc.integer({ min: 1, max: 1000 }),
       max_elections: fc.integer({ min: 1, max: 1_000_000 }),
       by,
+      hold: fc.record(
+        {
+          shared: fc.constant(true as const),
+          limit: fc.integer({ min: 2, max: 10_000 }),
+          delay_ms: fc.integer({ min: 1, max: 60_000 }),
+        },
+        { requiredKeys: [] },
+      ),
     })
-    .map(({ by: b, ...c }) => withBy(c, b)),
+    .map(({ by: b, hold, ...c }) => ({ ...withBy(c, b), ...hold })),
   fc.record({ op: fc.constant('cancel_wait' as const), t, kind, name: str, request_id: str }),
   fc.record({ op: fc.constant('renew' as const), t, lease_ids: fc.array(str, { maxLength: 50 }) }),
   fc
@@ -62,7 +70,7 @@ describe('the command encoding', () => {
 
   test('is versioned: its first byte is the format, and entries of version 1 (JSON) still decode', () => {
     const c: Command = { op: 'tick', t: 12.5 };
-    expect(encodeCommand(c)[0]).toBe(3);
+    expect(encodeCommand(c)[0]).toBe(4);
     expect(decodeCommand(Buffer.from(JSON.stringify(c)))).toEqual(c);
     expect(() => decodeCommand(Uint8Array.of(9, 0))).toThrow(/format 9/);
   });
@@ -112,6 +120,35 @@ describe('the command encoding', () => {
     expect(
       decodeCommand(hex('02050000000000209c4001651030303030303030303030303030306161027632')),
     ).toEqual({ op: 'proclaim', t: 1800, name: 'e', lease_id: '00000000000000aa', value: 'v2' });
+  });
+
+  test('acquires of format 3 (before hold kinds) still decode, as EXCLUSIVE mutexes without a delay', () => {
+    // Written by the previous version's encoder.
+    const v3 = Buffer.from(
+      '0300000000000071974000066a6f62732f6102773100987501027231001030303030303030303030303030306161e8070a4064010762696c6c696e67',
+      'hex',
+    );
+    const c = decodeCommand(v3);
+    expect(c).toEqual({
+      op: 'acquire',
+      t: 1500.25,
+      kind: 'lock',
+      name: 'jobs/a',
+      owner: 'w1',
+      value: '',
+      ttl_ms: 15000,
+      wait: true,
+      request_id: 'r1',
+      lease_id: '',
+      new_lease_id: '00000000000000aa',
+      max_leases: 1000,
+      max_waiters: 10,
+      max_per_lease: 64,
+      max_elections: 100,
+      by: { principal: 'billing', admin: false },
+    });
+    // The same acquire in format 4 costs three bytes more: its hold kind, all defaults.
+    expect(encodeCommand(c).byteLength).toBe(v3.byteLength + 3);
   });
 
   test('a batch of renewals names each identity once', () => {

@@ -129,9 +129,9 @@ describe('unary methods', () => {
 describe('server streams', () => {
   it('Watch sends the events, then ends with the DomainError code', async () => {
     const events = [
-      { name: 'a', type: 0, owner: 'w1', fencing_token: 5 },
-      { name: 'a', type: 1, owner: 'w1', fencing_token: 5 },
-      { name: 'b', type: 2, owner: 'w2', fencing_token: 2 ** 33 },
+      { name: 'a', type: 0, owner: 'w1', fencing_token: 5, mode: 1 },
+      { name: 'a', type: 1, owner: 'w1', fencing_token: 5, mode: 1 },
+      { name: 'b', type: 2, owner: 'w2', fencing_token: 2 ** 33, mode: 0 },
     ];
     server.fake.streamItems = events;
     const { items, status } = await drain(

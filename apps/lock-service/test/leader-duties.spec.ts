@@ -1,5 +1,6 @@
 import { jest } from '@jest/globals';
 import type { MutexRequest } from '../src/domain/leader-duties.js';
+import { decodeCommand } from '../src/domain/commands.js';
 import { Code, DomainError } from '../src/domain/errors.js';
 import type { WaitOutcome } from '../src/domain/waits.js';
 import { LeaderHarness, settle } from './fixtures/leader-harness.js';
@@ -12,6 +13,7 @@ const req = (name: string, o: Partial<MutexRequest> = {}): MutexRequest => ({
   waitMs: o.waitMs ?? 0,
   requestId: o.requestId ?? '',
   leaseId: o.leaseId ?? '',
+  ...(o.hold ? { hold: o.hold } : {}),
 });
 
 /** A call's outcome once it settles, without awaiting it (it may be waiting in a queue). */
@@ -140,6 +142,57 @@ describe('LeaderDuties: what only the leader does', () => {
     expect(ticks.length).toBeGreaterThanOrEqual(4);
     for (let i = 1; i < ticks.length; i++)
       expect(ticks[i]! - ticks[i - 1]!).toBeLessThanOrEqual(225);
+  });
+});
+
+describe('lock-delay under the leader’s duties', () => {
+  test('a new leader grants the waiters once a lock-delay begun under the old one ends, never before', async () => {
+    const h = harness({ nodes: 3 });
+    h.lead(0);
+    const hold = { shared: false, limit: 0, delayMs: 2_000 };
+    await h.leader!.leadership.acquire('lock', req('a', { owner: 'gone', ttl: 1_500, hold }), {});
+    const w = { owner: 'w', waitMs: 60_000, requestId: 'rw', ttl: 60_000 };
+    const first = track(h.leader!.leadership.acquire('lock', req('a', w), {}));
+    // The holder stops renewing: its lease expires, and the delay begins.
+    let until: number | undefined;
+    while (until === undefined) {
+      await h.advance(25);
+      until = h.leader!.sm.mutex('lock', 'a')?.delayed_until;
+    }
+    await h.advance(500);
+    h.heartbeat();
+    h.stepDown();
+    await settle();
+    expect(first.error?.code).toBe(Code.UNAVAILABLE);
+    await h.advance(300);
+    h.members[1]!.catchUp();
+    h.lead(1);
+    // The client retries its wait under the same request id, on the new leader.
+    const retry = track(h.leader!.leadership.acquire('lock', req('a', w), {}));
+    for (let t = 0; t < 3_000 && retry.outcome === undefined; t += 25) {
+      await h.advance(25);
+      const m = h.leader!.sm.mutex('lock', 'a')!;
+      if (m.holder) expect(h.leader!.sm.clock).toBeGreaterThanOrEqual(until);
+      else expect(m.delayed_until).toBe(until);
+    }
+    expect(retry.outcome).toMatchObject({ granted: true, holder: 'w' });
+    // Granted by the tick the new leader proposed once the delay was due.
+    const grant = h.entries.find((e) => e.index === retry.outcome!.token)!;
+    const c = decodeCommand(grant.data);
+    expect(c.op).toBe('tick');
+    expect(c.t).toBeGreaterThanOrEqual(until);
+  });
+
+  test('a leader with a lock-delay but no lease ticks once it is due, and the name is free again', async () => {
+    const h = harness();
+    h.lead();
+    const hold = { shared: false, limit: 0, delayMs: 1_000 };
+    const g = await h.leadership.acquire('lock', req('a', { ttl: 1_500, hold }), {});
+    while (h.sm.leaseCount > 0) await h.advance(25);
+    expect(h.sm.live(g.lease_id)).toBeUndefined();
+    expect(h.sm.mutex('lock', 'a')!.delayed_until).toBeDefined();
+    await h.advance(1_100);
+    expect(h.sm.mutex('lock', 'a')).toBeUndefined();
   });
 });
 

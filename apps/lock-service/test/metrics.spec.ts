@@ -25,6 +25,9 @@ const req = (wait_ms = 0) => ({
   wait_ms,
   request_id: '',
   lease_id: '',
+  mode: 0,
+  limit: 0,
+  lock_delay_ms: 0,
 });
 
 describe('the metered LockApi', () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { type Entry, EntryType } from '../../../libs/raft/src/index.js';
 import { encodeCommand, type UnstampedCommand } from '../src/domain/commands.js';
+import { holdersOf } from '../src/domain/lock-kinds.js';
 import { keysOf } from '../src/domain/model.js';
 import { LockStateMachine } from '../src/domain/state-machine.js';
 
@@ -28,21 +29,31 @@ const arbBy = fc.option(
   { nil: undefined },
 );
 const arbCommand = fc.oneof(
-  fc.record({
-    op: fc.constant('acquire' as const),
-    kind: fc.constantFrom('lock' as const, 'election' as const),
-    name: fc.constantFrom(...NAMES),
-    owner: fc.constantFrom('o1', 'o2', 'o3'),
-    value: fc.constantFrom('', 'v'),
-    ttl_ms: fc.constantFrom(1_000, 5_000),
-    wait: fc.boolean(),
-    request_id: fc.constantFrom('', 'r1', 'r2', 'r3', 'r4'),
-    lease_id: fc.constantFrom('', 'L1', 'L2', 'L3'),
-    new_lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4', 'L5'),
-    max_leases: fc.constant(100),
-    max_waiters: fc.constant(100),
-    by: arbBy,
-  }),
+  fc
+    .record({
+      op: fc.constant('acquire' as const),
+      kind: fc.constantFrom('lock' as const, 'election' as const),
+      name: fc.constantFrom(...NAMES),
+      owner: fc.constantFrom('o1', 'o2', 'o3'),
+      value: fc.constantFrom('', 'v'),
+      ttl_ms: fc.constantFrom(1_000, 5_000),
+      wait: fc.boolean(),
+      request_id: fc.constantFrom('', 'r1', 'r2', 'r3', 'r4'),
+      lease_id: fc.constantFrom('', 'L1', 'L2', 'L3'),
+      new_lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4', 'L5'),
+      max_leases: fc.constant(100),
+      max_waiters: fc.constant(100),
+      by: arbBy,
+      // Hold kinds (the state machine applies them to elections too, though the API never asks).
+      hold: fc.constantFrom(
+        {},
+        { shared: true as const },
+        { limit: 2 },
+        { limit: 3 },
+        { delay_ms: 1500 },
+      ),
+    })
+    .map(({ hold, ...c }) => ({ ...c, ...hold })),
   fc.record({
     op: fc.constant('release' as const),
     kind: fc.constantFrom('lock' as const, 'election' as const),
@@ -101,7 +112,8 @@ describe('the tally kept for metrics', () => {
         let maxToken = 0;
         for (const s of steps) {
           apply(s.cmd, s.advance);
-          for (const m of sm.allMutexes()) maxToken = Math.max(maxToken, m.holder?.token ?? 0);
+          for (const m of sm.allMutexes())
+            for (const h of holdersOf(m)) maxToken = Math.max(maxToken, h.token);
           const { maxToken: kept, ...counts } = sm.tally;
           expect(counts).toEqual(scanTally(sm));
           expect(kept).toBe(maxToken);
@@ -282,10 +294,37 @@ describe('lock state snapshots', () => {
     expect(sm.recorded('r1')).toMatchObject({ status: 'granted', lease_id: 'L1', token: 2 });
     for (const id of ['L1', 'L2', 'L3'])
       expect(Object.hasOwn(sm.live(id)!, 'principal')).toBe(false);
-    // Snapshotted again, it is version 4 and the same state.
+    // Snapshotted again, it is the current version and the same state.
     const again = new LockStateMachine();
     const chunks = [...sm.snapshot()];
-    expect(chunks[0]![3]).toBe(4);
+    expect(chunks[0]![3]).toBe(5);
+    await again.restore(chunks);
+    expect(dump(again)).toEqual(dump(sm));
+  });
+
+  test('a snapshot of version 4 (before hold kinds) still restores: its holds are EXCLUSIVE mutexes', async () => {
+    // Written by the previous version: lock jobs/a held by L1 (identity billing) with L2
+    // waiting (request r2), election e led by L3, and the retry records of r1 and r3.
+    const v4 = Buffer.from(
+      '514c53040000000000408f40000000000000004000040762696c6c696e6701024c319875000000000040cf400272310101024c329875000000000040cf400272320101024c339875000000000040cf40027233010200066a6f62732f6101024c3102773100000000000000f03f01024c32027732000272320201016501024c330277330176000000000000084000031082f3e9c695dc6b8d1b11818d5701919e0000000000408f40000000000000f03f00024c31000000000000f03f98750310e49d63b2a8a78f048bafc4b4590029600000000000408f40000000000000004000024c330000000000000840987500',
+      'hex',
+    );
+    const sm = new LockStateMachine();
+    await sm.restore([v4.subarray(0, 50), v4.subarray(50)]);
+    expect(sm.mutex('lock', 'jobs/a')).toEqual({
+      kind: 'lock',
+      name: 'jobs/a',
+      holder: { lease_id: 'L1', owner: 'w1', value: '', token: 1 },
+      queue: [{ lease_id: 'L2', owner: 'w2', value: '', request_id: 'r2' }],
+      snap: expect.any(Number) as number,
+    });
+    expect(sm.live('L1')).toMatchObject({ holds: 'jobs/a', principal: 'billing' });
+    expect(sm.live('L2')).toMatchObject({ waits: 'jobs/a' });
+    expect(sm.mutex('election', 'e')!.holder).toMatchObject({ lease_id: 'L3', token: 3 });
+    expect(sm.recorded('r1')).toMatchObject({ status: 'granted', lease_id: 'L1', token: 1 });
+    const again = new LockStateMachine();
+    const chunks = [...sm.snapshot()];
+    expect(chunks[0]![3]).toBe(5);
     await again.restore(chunks);
     expect(dump(again)).toEqual(dump(sm));
   });

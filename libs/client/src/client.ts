@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { status } from '@grpc/grpc-js';
 import {
+  InvalidArgumentError,
   LockLostError,
   LockNotAcquiredError,
   NotElectedError,
@@ -22,12 +23,15 @@ import {
   type LeaseOptions,
   type LockDescription,
   type LockEvent,
+  type LockKindOptions,
   type ClusterMembers,
   type NewMember,
   type NodeStatus,
   type QuorumLockClientOptions,
   toLeaderInfo,
+  toLockDescription,
   toLockEvent,
+  toWireLockMode,
   toClusterMembers,
   toNodeStatus,
 } from './types.js';
@@ -37,7 +41,7 @@ export const DEFAULT_WAIT_MS = 30_000;
 /** The server refuses longer waits. */
 export const MAX_WAIT_MS = 600_000;
 
-export interface AcquireOptions extends LeaseOptions, CallOptions {
+export interface AcquireOptions extends LeaseOptions, LockKindOptions, CallOptions {
   readonly owner?: string;
   /**
    * false: do not renew; the handle stops claiming the lock when the TTL may have run out, and
@@ -69,6 +73,24 @@ interface GrantFields {
   request_id: string;
 }
 type GrantReply = Pick<AcquireResponse, 'lease_id' | 'fencing_token' | 'ttl_ms'>;
+
+/** The Acquire fields of a lock kind; the server checks the bounds, naming the field. */
+function lockKind(o: LockKindOptions) {
+  const mode = o.mode ?? 'exclusive';
+  if (mode !== 'exclusive' && mode !== 'shared')
+    throw new InvalidArgumentError(`mode: must be 'exclusive' or 'shared', got ${String(mode)}`);
+  const count = (field: string, v: number | undefined) => {
+    if (v === undefined) return 0;
+    if (!Number.isSafeInteger(v) || v < 0)
+      throw new InvalidArgumentError(`${field}: must be a non-negative integer, got ${v}`);
+    return v;
+  };
+  return {
+    mode: toWireLockMode(mode),
+    limit: count('limit', o.limit),
+    lock_delay_ms: count('lockDelayMs', o.lockDelayMs),
+  };
+}
 
 export class QuorumLockClient {
   private readonly connection: ClusterConnection;
@@ -158,8 +180,14 @@ export class QuorumLockClient {
   /** The lock, or the holder's name when it stayed held. */
   private async lock(name: string, o: AcquireOptions, waitMs: number): Promise<Lock | string> {
     const owner = o.owner ?? this.owner;
+    const kind = lockKind(o);
     const outcome = await this.grant(o, waitMs, (fields, u) =>
-      this.connection.unary('LockService', 'Acquire', () => ({ name, owner, ...fields() }), u),
+      this.connection.unary(
+        'LockService',
+        'Acquire',
+        () => ({ name, owner, ...kind, ...fields() }),
+        u,
+      ),
     );
     if (!outcome.res.acquired) return outcome.res.holder;
     const lock = new Lock(await this.confirm(name, owner, outcome), this.ops);
@@ -248,14 +276,9 @@ export class QuorumLockClient {
   }
 
   describe(name: string, o: CallOptions = {}): Promise<LockDescription> {
-    return this.call('LockService', 'Describe', { name }, o).then((r) => ({
-      name,
-      held: r.held,
-      owner: r.owner,
-      fencingToken: r.fencing_token,
-      remainingMs: r.remaining_ms,
-      waiters: r.waiters,
-    }));
+    return this.call('LockService', 'Describe', { name }, o).then((r) =>
+      toLockDescription(name, r),
+    );
   }
 
   /** Renews a lease once; rejects with NotFoundError if it expired or was released. */

@@ -63,6 +63,13 @@ export class PermissionDeniedError extends QuorumLockError {
   }
 }
 
+/** The request conflicts with the state: a semaphore's limit other than the one in force. */
+export class FailedPreconditionError extends QuorumLockError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(status.FAILED_PRECONDITION, message, options);
+  }
+}
+
 /** acquire() gave up: the lock stayed held (by `holder`) for the whole wait. */
 export class LockNotAcquiredError extends QuorumLockError {
   constructor(
@@ -120,6 +127,8 @@ export function fromGrpcError(e: unknown): unknown {
       return new UnauthenticatedError(message, { cause: e });
     case status.PERMISSION_DENIED:
       return new PermissionDeniedError(message, { cause: e });
+    case status.FAILED_PRECONDITION:
+      return new FailedPreconditionError(message, { cause: e });
     default:
       return new QuorumLockError(e.code, message, { cause: e });
   }

@@ -11,6 +11,7 @@ export {
 } from './client.js';
 export {
   DeadlineExceededError,
+  FailedPreconditionError,
   InvalidArgumentError,
   LockLostError,
   LockNotAcquiredError,
@@ -30,6 +31,9 @@ export type {
   LeaseOptions,
   LockDescription,
   LockEvent,
+  LockHolder,
+  LockKindOptions,
+  LockMode,
   MemberStatus,
   NewMember,
   NodeStatus,

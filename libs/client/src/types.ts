@@ -3,7 +3,12 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { MembersResponse, Member, StatusResponse } from './gen/quorumlock/v1/cluster.js';
 import type { LeaderResponse } from './gen/quorumlock/v1/election.js';
-import { type LockEvent as WireLockEvent, LockEvent_Type } from './gen/quorumlock/v1/lock.js';
+import {
+  type DescribeResponse,
+  type LockEvent as WireLockEvent,
+  LockEvent_Type,
+  LockMode as WireLockMode,
+} from './gen/quorumlock/v1/lock.js';
 import type { RetryOptions, TlsOptions } from './connection.js';
 
 export interface QuorumLockClientOptions {
@@ -33,21 +38,63 @@ export interface LeaseOptions {
   readonly requestId?: string;
 }
 
+/**
+ * How a lock is held: 'exclusive' holders exclude everyone else (up to the name's limit of them
+ * for a semaphore); 'shared' holders exclude only exclusive ones.
+ */
+export type LockMode = 'exclusive' | 'shared';
+
+/** What kind of lock to take (acquire, tryAcquire, withLock). */
+export interface LockKindOptions {
+  /** Default 'exclusive'. */
+  readonly mode?: LockMode;
+  /**
+   * Exclusive holders allowed at once: 0 or 1 (default) is a mutex, above 1 a semaphore (at
+   * most 10,000). The name's first holder fixes it while anyone holds or waits for the name;
+   * another limit is refused (FailedPreconditionError). Not with mode 'shared'.
+   */
+  readonly limit?: number;
+  /**
+   * When this grant ends because its lease expired (not by a release), nobody is granted the
+   * name for this long (ms, at most 60,000): a pause for storage that cannot check fencing
+   * tokens.
+   */
+  readonly lockDelayMs?: number;
+}
+
 export interface LockEvent {
   readonly name: string;
   readonly type: 'ACQUIRED' | 'RELEASED' | 'EXPIRED';
   readonly owner: string;
   readonly fencingToken: bigint;
+  readonly mode: LockMode;
 }
 
+export interface LockHolder {
+  readonly owner: string;
+  readonly fencingToken: bigint;
+  /** The leader's view of the holder's remaining lease time. */
+  readonly remainingMs: number;
+  readonly mode: LockMode;
+}
+
+/** A lock's state. held, owner, fencingToken, remainingMs and mode describe the oldest holder. */
 export interface LockDescription {
   readonly name: string;
   readonly held: boolean;
   readonly owner: string;
   readonly fencingToken: bigint;
-  /** The leader's view of the holder's remaining lease time. */
+  /**
+   * The leader's view of the holder's remaining lease time; when nothing holds a name in its
+   * lock-delay, the delay left.
+   */
   readonly remainingMs: number;
   readonly waiters: number;
+  readonly mode: LockMode;
+  /** The name's limit (1: a mutex); 0 when nothing holds or waits for it. */
+  readonly limit: number;
+  /** Every holder, in grant order. */
+  readonly holders: readonly LockHolder[];
 }
 
 export interface LeaderInfo {
@@ -139,10 +186,34 @@ const EVENT_TYPES: Record<LockEvent_Type, LockEvent['type']> = {
   [LockEvent_Type.EXPIRED]: 'EXPIRED',
 };
 
+export const toLockMode = (m: WireLockMode): LockMode =>
+  m === WireLockMode.LOCK_MODE_SHARED ? 'shared' : 'exclusive';
+
+export const toWireLockMode = (m: LockMode): WireLockMode =>
+  m === 'shared' ? WireLockMode.LOCK_MODE_SHARED : WireLockMode.LOCK_MODE_EXCLUSIVE;
+
 export const toLockEvent = (w: WireLockEvent): LockEvent => ({
   name: w.name,
   // A type added to the proto after this SDK was built reads as its number.
   type: EVENT_TYPES[w.type] ?? (w.type as unknown as LockEvent['type']),
   owner: w.owner,
   fencingToken: w.fencing_token,
+  mode: toLockMode(w.mode),
+});
+
+export const toLockDescription = (name: string, r: DescribeResponse): LockDescription => ({
+  name,
+  held: r.held,
+  owner: r.owner,
+  fencingToken: r.fencing_token,
+  remainingMs: r.remaining_ms,
+  waiters: r.waiters,
+  mode: toLockMode(r.mode),
+  limit: r.limit,
+  holders: r.holders.map((h) => ({
+    owner: h.owner,
+    fencingToken: h.fencing_token,
+    remainingMs: h.remaining_ms,
+    mode: toLockMode(h.mode),
+  })),
 });

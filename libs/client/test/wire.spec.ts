@@ -1,7 +1,7 @@
 // The SDK's wire layer: grpc-js definitions made from the generated code, and the mapping of
 // the generated messages to the public types. In process, no server.
 import type { LeaderResponse } from '../src/gen/quorumlock/v1/election.js';
-import { LockEvent_Type } from '../src/gen/quorumlock/v1/lock.js';
+import { LockEvent_Type, LockMode } from '../src/gen/quorumlock/v1/lock.js';
 import { API_DEFINITIONS } from '../src/proto.js';
 import { toLeaderInfo, toLockEvent } from '../src/types.js';
 
@@ -56,6 +56,9 @@ describe('the SDK wire layer', () => {
       wait_ms: 5,
       request_id: '',
       lease_id: '',
+      mode: 0,
+      limit: 0,
+      lock_delay_ms: 0,
     });
   });
 
@@ -76,12 +79,13 @@ describe('the SDK wire layer', () => {
   });
 
   test('watch events name their type; a type this SDK does not know reads as its number', () => {
-    const event = { name: 'n', owner: 'o', fencing_token: 7n };
+    const event = { name: 'n', owner: 'o', fencing_token: 7n, mode: LockMode.LOCK_MODE_SHARED };
     expect(toLockEvent({ ...event, type: LockEvent_Type.EXPIRED })).toEqual({
       name: 'n',
       type: 'EXPIRED',
       owner: 'o',
       fencingToken: 7n,
+      mode: 'shared',
     });
     expect(toLockEvent({ ...event, type: 9 as LockEvent_Type }).type).toBe(9);
   });

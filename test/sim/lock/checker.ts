@@ -3,6 +3,7 @@
 import { LockEventType } from '../../../apps/lock-service/src/domain/api.js';
 import type { SmEvent } from '../../../apps/lock-service/src/domain/events.js';
 import type { Applied, Belief, LockHistory, Op, StreamRecord } from './history.js';
+import { kindOfName } from './kinds.js';
 
 /** Clock rates may be this far off real time; leases may run this much fast or slow. */
 export const RATE_ERROR = 0.01;
@@ -50,6 +51,9 @@ export function checkHistory(h: LockHistory, o: CheckOptions): CheckReport {
   const add = (property: string, detail: string) => v.push({ property, detail });
   const evs = events(h);
   examined['mutual-exclusion'] = checkExclusion(h.beliefs, add);
+  const kinds = checkLockKinds(evs, add);
+  examined['lock-kinds'] = kinds.grants;
+  examined['lock-delays'] = kinds.delays;
   examined['fenced-store'] = checkStore(h, add);
   examined['no-early-expiry'] = checkNoEarlyExpiry(h, evs, add);
   examined['abandoned-bound'] = checkAbandoned(h, evs, o, add);
@@ -67,32 +71,114 @@ export function checkHistory(h: LockHistory, o: CheckOptions): CheckReport {
   return { violations: v, examined };
 }
 
-/** No two leases' holders believe they hold one lock (or lead one election) at once. */
+/**
+ * No two leases' holders believe they hold one lock (or lead one election) at once, unless both
+ * hold it SHARED; a semaphore's holders are counted against its limit instead.
+ */
 function checkExclusion(beliefs: Belief[], add: (p: string, d: string) => void): number {
   // A belief that ended before it began (answered after its validity) claimed nothing.
   const held = beliefs.filter((b) => b.to > b.from);
   const by = groupBy(held, (b) => `${b.mutex}:${b.name}`);
   let n = 0;
-  for (const [key, bs] of by) {
-    bs.sort((a, b) => a.from - b.from);
+  for (const [key, all] of by) {
+    all.sort((a, b) => a.from - b.from);
+    n += checkSemaphore(
+      key,
+      all.filter((b) => (b.limit ?? 1) > 1),
+      add,
+    );
+    const bs = all.filter((b) => (b.limit ?? 1) === 1);
     for (let i = 0; i < bs.length; i++) {
       for (let j = i + 1; j < bs.length && bs[j]!.from < bs[i]!.to; j++) {
         n++;
         const [a, b] = [bs[i]!, bs[j]!];
         if (a.lease === b.lease && a.token === b.token) continue;
+        if (a.shared && b.shared) continue; // readers hold together
         add(
           'mutual-exclusion',
           `${key}: ${a.client} (token ${a.token}) believed it held until ${a.to.toFixed(1)}, ${b.client} (token ${b.token}) from ${b.from.toFixed(1)}`,
         );
       }
-      // A later belief with a smaller token would pass a fenced store's check backwards.
+      // A later belief with a smaller token would pass a fenced store's check backwards (SHARED
+      // holds granted together come in any order).
       const next = bs[i + 1];
-      if (next && next.token < bs[i]!.token)
+      if (next && next.token < bs[i]!.token && !(next.shared && bs[i]!.shared))
         add('fencing', `${key}: token ${next.token} granted after ${bs[i]!.token}`);
     }
     n += bs.length;
   }
   return n;
+}
+
+/** At no moment more holders believe they hold a semaphore than its limit. */
+function checkSemaphore(key: string, bs: Belief[], add: (p: string, d: string) => void): number {
+  const edges = bs.flatMap((b) => [
+    { at: b.from, d: 1, b },
+    { at: b.to, d: -1, b },
+  ]);
+  // Ends before starts at the same instant: a hold handed on is not an overlap.
+  edges.sort((x, y) => x.at - y.at || x.d - y.d);
+  let holding = 0;
+  for (const e of edges) {
+    holding += e.d;
+    if (e.d > 0 && holding > e.b.limit!)
+      add(
+        'semaphore-limit',
+        `${key}: ${holding} holders believed they held it at ${e.at.toFixed(1)}, limit ${e.b.limit}`,
+      );
+  }
+  return bs.length;
+}
+
+/**
+ * The three kinds of hold, on the log itself: SHARED holders never next to an EXCLUSIVE one,
+ * never more EXCLUSIVE holders than the name's limit, and no grant inside a lock-delay (from
+ * the entry that expired a hold asking for one, for its delay on the lease clock).
+ */
+function checkLockKinds(
+  evs: Ev[],
+  add: (p: string, d: string) => void,
+): { grants: number; delays: number } {
+  const holders = new Map<string, Map<string, boolean>>(); // name -> lease -> shared
+  const delayedUntil = new Map<string, number>();
+  let [n, delays] = [0, 0];
+  for (const x of evs) {
+    const e = x.e;
+    if (e.type !== 'lock') continue;
+    const hs = holders.get(e.name) ?? new Map<string, boolean>();
+    holders.set(e.name, hs);
+    if (e.event !== LockEventType.ACQUIRED) {
+      hs.delete(e.lease_id);
+      const delay = kindOfName(e.name).delayMs;
+      if (e.event === LockEventType.EXPIRED && delay > 0) {
+        delays++;
+        delayedUntil.set(e.name, Math.max(delayedUntil.get(e.name) ?? 0, x.clock + delay));
+      }
+      continue;
+    }
+    n++;
+    const shared = e.shared === true;
+    const until = delayedUntil.get(e.name) ?? 0;
+    if (x.clock < until)
+      add(
+        'lock-delay',
+        `${e.name}: granted to ${e.owner} (token ${e.token}) at lease clock ${x.clock.toFixed(1)}, inside a lock-delay until ${until.toFixed(1)}`,
+      );
+    const others = [...hs.values()];
+    if (others.some((s) => s !== shared))
+      add(
+        'readers-writer',
+        `${e.name}: ${shared ? 'a SHARED' : 'an EXCLUSIVE'} grant to ${e.owner} (token ${e.token}) next to ${others.length} holder(s) of the other mode`,
+      );
+    const limit = kindOfName(e.name).limit;
+    if (!shared && others.length + 1 > limit)
+      add(
+        'semaphore-limit',
+        `${e.name}: ${others.length + 1} EXCLUSIVE holders after the grant of token ${e.token}, limit ${limit}`,
+      );
+    hs.set(e.lease_id, shared);
+  }
+  return { grants: n, delays };
 }
 
 /** A holder writing within its belief is never refused: nobody with a newer token wrote yet. */
@@ -325,11 +411,18 @@ function checkReads(ops: Op[], evs: Ev[], add: (p: string, d: string) => void): 
     t.push({ index, at, token });
     timeline.set(key, t);
   };
+  // Describe answers a lock's oldest holder: its holders in grant order, by lease.
+  const holders = new Map<string, Map<string, number>>();
   for (const x of evs) {
     const e = x.e;
-    if (e.type === 'lock')
-      push(`lock:${e.name}`, x.index, x.at, e.event === LockEventType.ACQUIRED ? e.token : 0);
-    else if (e.type === 'election') push(`election:${e.name}`, x.index, x.at, e.leader?.token ?? 0);
+    if (e.type === 'lock') {
+      const hs = holders.get(e.name) ?? new Map<string, number>();
+      holders.set(e.name, hs);
+      if (e.event === LockEventType.ACQUIRED) hs.set(e.lease_id, e.token);
+      else hs.delete(e.lease_id);
+      push(`lock:${e.name}`, x.index, x.at, hs.values().next().value ?? 0);
+    } else if (e.type === 'election')
+      push(`election:${e.name}`, x.index, x.at, e.leader?.token ?? 0);
   }
   let n = 0;
   for (const o of ops) {

@@ -7,6 +7,7 @@ import { safetyMarginMs } from '@quorumlock/client';
 import type { Runtime } from '../../../apps/lock-service/src/domain/runtime.js';
 import type { MutexKind } from '../../../apps/lock-service/src/domain/commands.js';
 import type { Belief, LockHistory, Op } from './history.js';
+import { holdRequest } from './kinds.js';
 
 /** gRPC status codes the clients act on. */
 export const Status = {
@@ -250,6 +251,7 @@ export class SimClient {
     });
     const service = kind === 'lock' ? 'LockService' : 'ElectionService';
     const method = kind === 'lock' ? 'Acquire' : 'Campaign';
+    const hold = kind === 'lock' ? holdRequest(name, this.env.rand) : undefined;
     type Grant = {
       acquired?: boolean;
       elected?: boolean;
@@ -263,8 +265,14 @@ export class SimClient {
         service,
         method,
         () => ({
-          ...(kind === 'lock'
-            ? { name, owner }
+          ...(hold
+            ? {
+                name,
+                owner,
+                mode: hold.shared ? 1 : 0,
+                limit: hold.limit,
+                lock_delay_ms: hold.delayMs,
+              }
             : { election: name, candidate: owner, value: `v${this.seq}` }),
           ttl_ms: o.ttl,
           wait_ms: o.waitMs && Math.max(1, Math.round(sentAt + o.waitMs - runtime.now())),
@@ -284,16 +292,10 @@ export class SimClient {
     op.owner = owner;
     if (!granted) return;
     op.grant = { lease: g.lease_id, token: Number(g.fencing_token), ttl: g.ttl_ms };
-    await this.keep(
-      kind,
-      name,
-      g.lease_id,
-      Number(g.fencing_token),
-      g.ttl_ms,
-      sentAt,
-      requestId,
-      o,
-    );
+    await this.keep(kind, name, g.lease_id, Number(g.fencing_token), g.ttl_ms, sentAt, requestId, {
+      ...o,
+      ...(hold && (hold.shared || hold.limit > 1) ? { kind: hold } : {}),
+    });
   }
 
   private async keep(
@@ -304,7 +306,13 @@ export class SimClient {
     ttl: number,
     sentAt: number,
     requestId: string,
-    o: { holdMs: number; abandon: boolean; alsoWaitFor?: string },
+    o: {
+      holdMs: number;
+      abandon: boolean;
+      alsoWaitFor?: string;
+      /** A SHARED or semaphore hold: held next to others, so it writes to no fenced store. */
+      kind?: { shared: boolean; limit: number };
+    },
   ): Promise<void> {
     const { runtime, rand } = this.env;
     const margin = safetyMarginMs(ttl);
@@ -325,9 +333,21 @@ export class SimClient {
       this.env.history.beliefs.push(belief);
       this.open.add(belief);
     };
+    const shared = o.kind?.shared ? { shared: true } : {};
+    const limit = o.kind && o.kind.limit > 1 ? { limit: o.kind.limit } : {};
     if (!lost)
       believe(
-        { client: this.env.id, mutex: kind, name, lease, token, ttl, requestId },
+        {
+          client: this.env.id,
+          mutex: kind,
+          name,
+          lease,
+          token,
+          ttl,
+          requestId,
+          ...shared,
+          ...limit,
+        },
         sentAt,
         validUntil,
       );
@@ -388,7 +408,7 @@ export class SimClient {
       if (kind === 'election' && held() && rand() < 0.15)
         await this.proclaim(name, lease, `v${this.seq}.${Math.floor(rand() * 100)}`);
       for (const x of beliefs)
-        if (held() && runtime.now() < x.validUntil - margin && rand() < 0.5)
+        if (!o.kind && held() && runtime.now() < x.validUntil - margin && rand() < 0.5)
           this.env.store.write(
             this.env.id,
             `${x.b.mutex}:${x.b.name}`,

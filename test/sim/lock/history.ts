@@ -58,6 +58,9 @@ export interface Belief {
   readonly token: number;
   readonly ttl: number;
   readonly requestId: string;
+  /** A SHARED hold, and the name's limit (a semaphore's above 1); absent: a mutex's hold. */
+  readonly shared?: boolean;
+  readonly limit?: number;
   readonly from: number;
   to: number;
   /**

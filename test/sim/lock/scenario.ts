@@ -2,6 +2,7 @@
 // rules, and a chaos phase of faults drawn from the seed; then everything heals, the cluster must
 // recover, and the history is checked. The same seed replays the same run exactly.
 import { SimNetwork, SimWorld } from '../world/index.js';
+import { KIND_LOCKS } from './kinds.js';
 import { checkHistory, type CheckReport } from './checker.js';
 import { type ClientEnv, FencedStore, SimClient } from './client.js';
 import { ADMIN, SimLockCluster, simNodeDefaults } from './cluster.js';
@@ -132,7 +133,8 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
         continue;
       }
       const kind = role === 'locker' ? 'lock' : 'election';
-      const name = role === 'locker' ? LOCKS[Math.floor(r() * LOCKS.length)]! : ELECTION;
+      const names = r() < 0.4 ? Object.keys(KIND_LOCKS) : LOCKS;
+      const name = role === 'locker' ? names[Math.floor(r() * names.length)]! : ELECTION;
       if (r() < 0.05) {
         await c.members();
       } else if (r() < 0.25) {
@@ -144,7 +146,10 @@ export async function runLockSeed(o: LockSimOptions): Promise<LockSimResult> {
           holdMs: r() * 2_000,
           abandon: r() < 0.2,
           noRequestId: r() < 0.2,
-          alsoWaitFor: role === 'locker' && r() < 0.3 ? LOCKS.find((l) => l !== name) : undefined,
+          alsoWaitFor:
+            role === 'locker' && LOCKS.includes(name) && r() < 0.3
+              ? LOCKS.find((l) => l !== name)
+              : undefined,
         });
       }
       await c.sleep(r() * 200);

@@ -1,12 +1,15 @@
 import { type RaftNodeStatus, TransferNotPossibleError } from '../../../../libs/raft/src/index.js';
-import type * as api from './api.js';
+import * as api from './api.js';
 import { Code, DomainError, invalidArgument, notLeaseOwner, unavailable } from './errors.js';
 import type { LeaderDuties, MutexRequest } from './leader-duties.js';
+import { holdersOf, limitOf } from './lock-kinds.js';
+import { wholeMs } from './state-machine.js';
 import type { MembershipApi } from './membership-api.js';
 import type { LeaderRouter } from './router.js';
 import type { LockStateView } from './state-view.js';
 import { type StreamHub, toLeaderResponse } from './stream-hub.js';
 import {
+  checkHoldKind,
   checkLeaseId,
   checkName,
   checkOptional,
@@ -77,6 +80,7 @@ export class LockApiService implements api.LockApi {
   acquire(req: api.AcquireRequest, ctx: api.CallContext): Promise<api.AcquireResponse> {
     const name = checkName('name', req.name, 256);
     const f = this.mutexRequest(name, checkName('owner', req.owner, 128), '', req);
+    f.hold = checkHoldKind(req);
     return this.router.route('LockService', 'Acquire', req, ctx, async () => {
       const o = await this.duties.acquire('lock', f, ctx);
       return {
@@ -120,17 +124,36 @@ export class LockApiService implements api.LockApi {
     const name = checkName('name', req.name, 256);
     return this.router.route('LockService', 'Describe', req, ctx, async () => {
       await this.raft.barrier();
-      const m = this.state.mutex('lock', name);
-      if (!m?.holder)
-        return { held: false, owner: '', fencing_token: 0, remaining_ms: 0, waiters: 0 };
-      return {
-        held: true,
-        owner: m.holder.owner,
-        fencing_token: m.holder.token,
-        remaining_ms: this.duties.remainingMs(m.holder.lease_id),
-        waiters: m.queue.length,
-      };
+      return this.describeLock(name);
     });
+  }
+
+  private describeLock(name: string): api.DescribeResponse {
+    const m = this.state.mutex('lock', name);
+    const holders = m ? holdersOf(m) : [];
+    const modeOf = (h: { shared?: true }) =>
+      h.shared ? api.LockMode.LOCK_MODE_SHARED : api.LockMode.LOCK_MODE_EXCLUSIVE;
+    const described: api.DescribeResponse = {
+      held: Boolean(m?.holder),
+      owner: '',
+      fencing_token: 0,
+      remaining_ms: 0,
+      waiters: m?.queue.length ?? 0,
+      mode: api.LockMode.LOCK_MODE_EXCLUSIVE,
+      limit: m && (m.holder || m.queue.length > 0) ? limitOf(m) : 0,
+      holders: holders.map((h) => ({
+        owner: h.owner,
+        fencing_token: h.token,
+        remaining_ms: this.duties.remainingMs(h.lease_id),
+        mode: modeOf(h),
+      })),
+    };
+    const oldest = described.holders[0];
+    if (oldest) return { ...described, ...oldest };
+    // Not held: a name in its lock-delay tells how long the delay has left.
+    const until = m?.delayed_until;
+    if (until !== undefined) described.remaining_ms = wholeMs(until - this.duties.clock.now());
+    return described;
   }
 
   watch(req: api.WatchRequest, _ctx: api.CallContext): AsyncIterable<api.LockEvent> {

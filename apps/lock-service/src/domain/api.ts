@@ -38,7 +38,7 @@ import type {
   WatchRequest,
 } from '../gen/quorumlock/v1/lock.js';
 
-export { LockEvent_Type as LockEventType } from '../gen/quorumlock/v1/lock.js';
+export { LockEvent_Type as LockEventType, LockMode } from '../gen/quorumlock/v1/lock.js';
 export type {
   AddMemberRequest,
   PromoteMemberRequest,

@@ -1,11 +1,12 @@
-// The commands' encoding in the log: binary and versioned. The first byte is the format: 3 for
-// this one; format 2 (the same without callers) and a '{', a JSON entry written by version 1,
-// still decode.
+// The commands' encoding in the log: binary and versioned. The first byte is the format: 4 for
+// this one; formats 3 (acquire without its hold kind), 2 (format 3 without callers) and a '{',
+// a JSON entry written by version 1, still decode.
 //
-//   u8 format (3), u8 op, f64 t (the stamp), then per op:
+//   u8 format (4), u8 op, f64 t (the stamp), then per op:
 //   acquire      u8 kind, str name, str owner, str value, varint ttl_ms, u8 wait,
 //                str request_id, str lease_id, str new_lease_id, varint max_leases,
-//                varint max_waiters, varint max_per_lease, varint max_elections, caller
+//                varint max_waiters, varint max_per_lease, varint max_elections, caller,
+//                u8 shared, varint limit (0: a mutex), varint delay_ms
 //   cancel_wait  u8 kind, str name, str request_id
 //   renew        varint callers, (u8 admin, str principal) * callers, varint n,
 //                (str lease_id, [varint caller index, when callers > 0]) * n
@@ -14,11 +15,13 @@
 //   proclaim     str name, str lease_id, str value, caller
 //   member       str id, str client_address
 //   caller       u8 (0 none, 1 caller, 2 admin caller), [str principal, unless none]
-// Format 2 is format 3 without the callers (renew: varint n, str lease_id * n).
+// Format 3 is format 4 with acquire ending at its caller: its grants are EXCLUSIVE mutexes
+// without a lock-delay. Format 2 is format 3 without the callers (renew: varint n,
+// str lease_id * n).
 import { BytesReader, ChunkWriter } from './byte-codec.js';
-import type { Caller, Command, MutexKind } from './commands.js';
+import type { AcquireCmd, Caller, Command, MutexKind } from './commands.js';
 
-export const COMMAND_FORMAT = 3;
+export const COMMAND_FORMAT = 4;
 const OPS = ['acquire', 'cancel_wait', 'renew', 'release', 'tick', 'proclaim', 'member'] as const;
 
 const kind = (k: MutexKind) => (k === 'lock' ? 0 : 1);
@@ -35,6 +38,20 @@ function readCaller(r: BytesReader, format: number): { by?: Caller } {
   if (format < 3) return {};
   const b = r.u8();
   return b === 0 ? {} : { by: { principal: r.str(), admin: b === 2 } };
+}
+
+/** An acquire's hold kind; each field absent when unused (and in formats before 4). */
+function readHoldKind(
+  r: BytesReader,
+  format: number,
+): Pick<AcquireCmd, 'shared' | 'limit' | 'delay_ms'> {
+  if (format < 4) return {};
+  const [shared, limit, delayMs] = [r.u8() === 1, r.varint(), r.varint()];
+  return {
+    ...(shared ? { shared: true } : {}),
+    ...(limit > 1 ? { limit } : {}),
+    ...(delayMs > 0 ? { delay_ms: delayMs } : {}),
+  };
 }
 
 function writeRenewCallers(w: ChunkWriter, ids: readonly string[], by?: readonly Caller[]): void {
@@ -80,6 +97,9 @@ export function encodeCommand(c: Command): Uint8Array {
       w.varint(c.max_per_lease ?? 0);
       w.varint(c.max_elections ?? 0);
       writeCaller(w, c.by);
+      w.u8(c.shared ? 1 : 0);
+      w.varint(c.limit ?? 0);
+      w.varint(c.delay_ms ?? 0);
       break;
     case 'cancel_wait':
       w.u8(kind(c.kind));
@@ -118,7 +138,7 @@ export function decodeCommand(data: Uint8Array): Command {
       Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString(),
     ) as Command;
   const format = data[0]!;
-  if (format !== COMMAND_FORMAT && format !== 2)
+  if (format !== COMMAND_FORMAT && format !== 3 && format !== 2)
     throw new Error(`command format ${format} is unknown`);
   const r = new BytesReader(data.subarray(1));
   const op = OPS[r.u8()];
@@ -142,6 +162,7 @@ export function decodeCommand(data: Uint8Array): Command {
         max_per_lease: r.varint() || undefined,
         max_elections: r.varint() || undefined,
         ...readCaller(r, format),
+        ...readHoldKind(r, format),
       };
       if (c.max_per_lease === undefined) delete (c as { max_per_lease?: number }).max_per_lease;
       if (c.max_elections === undefined) delete (c as { max_elections?: number }).max_elections;

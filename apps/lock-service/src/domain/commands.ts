@@ -47,6 +47,12 @@ export interface AcquireCmd extends Stamped {
   readonly max_elections?: number;
   /** Absent in entries of older versions. */
   readonly by?: Caller;
+  /** A SHARED hold (locks only); absent for EXCLUSIVE, and in entries of older versions. */
+  readonly shared?: true;
+  /** The semaphore limit asked for when above 1; absent for a mutex. */
+  readonly limit?: number;
+  /** The grant's lock-delay (ms); absent for none. */
+  readonly delay_ms?: number;
 }
 
 export interface CancelWaitCmd extends Stamped {
@@ -112,6 +118,8 @@ export type ApplyResult =
   /** The lease belongs to another identity than the caller's. */
   | { status: 'not_owner' }
   | { status: 'exhausted'; what: string }
+  /** The name is held or waited for under another limit, the one given. */
+  | { status: 'limit_mismatch'; limit: number }
   /** renew: missing names leases gone; denied, positions of lease_ids not the caller's. */
   | { status: 'ok'; released?: boolean; missing?: string[]; denied?: number[] }
   | { status: 'ignored' };

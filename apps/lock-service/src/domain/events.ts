@@ -10,6 +10,8 @@ export type SmEvent =
       owner: string;
       token: number;
       lease_id: string;
+      /** The hold was SHARED. */
+      shared?: true;
     }
   | {
       type: 'election';

@@ -8,10 +8,18 @@ import {
   type MutexKind,
   type UnstampedCommand,
 } from './commands.js';
-import { exhausted, leaseNotFound, notLeaseOwner, unavailable } from './errors.js';
+import {
+  Code,
+  DomainError,
+  exhausted,
+  leaseNotFound,
+  notLeaseOwner,
+  unavailable,
+} from './errors.js';
 import type { EventBus } from './event-bus.js';
 import type { SmEvent } from './events.js';
 import { LeaseClock } from './lease-clock.js';
+import { holdOf, normalLimit } from './lock-kinds.js';
 import type { Limits } from './options.js';
 import { requestScope } from './model.js';
 import type { IdSource, Runtime } from './runtime.js';
@@ -43,6 +51,8 @@ export interface MutexRequest {
   waitMs: number;
   requestId: string;
   leaseId: string;
+  /** A lock's hold kind (absent: an EXCLUSIVE mutex without a lock-delay). */
+  hold?: { shared: boolean; limit: number; delayMs: number };
 }
 
 /**
@@ -147,12 +157,11 @@ export class LeaderDuties {
         .catch((e: Error) => this.opts.logger.debug({ err: e.message }, 'waiter renewal failed'))
         .finally(() => this.renewing.delete(id));
     }
-    if (this.tickInFlight || this.sm.leaseCount === 0) return;
+    if (this.tickInFlight) return;
+    // Nothing to expire or end (no lease, no lock-delay): the clock need not be written.
     const due = this.sm.nextExpiry();
-    if (
-      (due !== undefined && due <= now) ||
-      now - this.lastStamp >= this.opts.checkpointIntervalMs
-    ) {
+    if (due === undefined) return;
+    if (due <= now || now - this.lastStamp >= this.opts.checkpointIntervalMs) {
       this.tickInFlight = true;
       this.propose({ op: 'tick' })
         .catch((e: Error) => this.opts.logger.debug({ err: e.message }, 'lease clock tick failed'))
@@ -265,6 +274,9 @@ export class LeaderDuties {
       max_per_lease: this.opts.limits.maxLocksPerLease,
       max_elections: this.opts.limits.maxElections,
       by,
+      ...(f.hold?.shared ? { shared: true as const } : {}),
+      ...(f.hold && f.hold.limit > 1 ? { limit: f.hold.limit } : {}),
+      ...(f.hold?.delayMs ? { delay_ms: f.hold.delayMs } : {}),
     });
     switch (r.status) {
       case 'granted':
@@ -283,6 +295,12 @@ export class LeaderDuties {
         throw notLeaseOwner(kind === 'lock' ? 'lock' : 'elect', f.leaseId);
       case 'exhausted':
         throw exhausted(r.what);
+      case 'limit_mismatch':
+        throw new DomainError(
+          Code.FAILED_PRECONDITION,
+          `limit: lock ${f.name} has limit ${r.limit} while it has holders or waiters; ` +
+            `this request asked for limit ${normalLimit(f.hold?.limit)}`,
+        );
       case 'queued': {
         let waitId = requestId;
         if (!this.sm.waitingOn(requestId) && !this.sm.recorded(requestId)) {
@@ -321,8 +339,9 @@ export class LeaderDuties {
   /** A try by a lease, answered from the state it finds: held by it, by another, or gone. */
   private answerFromState(kind: MutexKind, f: MutexRequest, leaseId: string): WaitOutcome {
     if (!this.sm.live(leaseId)) throw leaseNotFound();
-    const h = this.sm.mutex(kind, f.name)?.holder;
-    if (h?.lease_id === leaseId)
+    const m = this.sm.mutex(kind, f.name);
+    const h = m && holdOf(m, leaseId);
+    if (h)
       return {
         granted: true,
         lease_id: leaseId,
@@ -330,7 +349,7 @@ export class LeaderDuties {
         ttl_ms: this.remainingMs(leaseId),
         holder: f.owner,
       };
-    return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: h?.owner ?? '' };
+    return { granted: false, lease_id: '', token: 0, ttl_ms: 0, holder: m?.holder?.owner ?? '' };
   }
 
   /**

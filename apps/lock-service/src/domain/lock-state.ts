@@ -1,4 +1,5 @@
 import { ExpiryQueue } from './expiry-queue.js';
+import { DelayQueue, newestHolder } from './lock-kinds.js';
 import type { Lease, Mutex, Snapshotted } from './model.js';
 import type { ApplyResult } from './commands.js';
 
@@ -30,6 +31,8 @@ export class LockState {
   readonly waiting = new Map<string, string>();
   readonly members = new Map<string, string>();
   readonly expiries = new ExpiryQueue();
+  /** Lock-delays by their end (derived from the mutexes' delayed_until). */
+  readonly delays = new DelayQueue();
   /** The lease clock: the latest stamp applied (ms). */
   clock = 0;
   /** Retry records recorded so far: each new one's seq. */
@@ -114,6 +117,8 @@ export class LockState {
     if (prev) this.count(prev, -1);
     this.count(next, 1);
     this.mutexes.set(key, next);
+    if (next.delayed_until !== undefined && next.delayed_until !== prev?.delayed_until)
+      this.delays.add(next.delayed_until, key);
   }
 
   private count(m: Mutex, sign: 1 | -1): void {
@@ -121,7 +126,8 @@ export class LockState {
     if (m.holder) {
       if (m.kind === 'lock') t.locksHeld += sign;
       else t.electionsLed += sign;
-      if (sign > 0 && m.holder.token > t.maxToken) t.maxToken = m.holder.token;
+      const newest = newestHolder(m)!;
+      if (sign > 0 && newest.token > t.maxToken) t.maxToken = newest.token;
     }
     if (m.kind === 'lock') t.lockWaiters += sign * m.queue.length;
     else t.electionWaiters += sign * m.queue.length;
@@ -214,6 +220,7 @@ export class LockState {
     this.waiting.clear();
     this.members.clear();
     this.expiries.clear();
+    this.delays.clear();
     this.clock = 0;
     this.retrySeq = 0;
     this.elections = 0;

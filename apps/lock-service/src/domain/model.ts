@@ -43,26 +43,47 @@ export interface Lease extends Snapshotted {
   hi: number;
 }
 
-export interface Waiter {
+/**
+ * How a grant was asked for, beyond a plain mutex: a SHARED hold, and a lock-delay (ms) that
+ * bars the name from new grants when the hold ends by its lease's expiry. Each field is absent,
+ * not false or 0, when unused, so that a mutex's records stay as small as they were.
+ */
+export interface HoldKind {
+  readonly shared?: true;
+  readonly delay_ms?: number;
+}
+
+export interface Waiter extends HoldKind {
   readonly lease_id: string;
   readonly owner: string;
   readonly value: string;
   readonly request_id: string;
 }
 
-export interface Holder {
+export interface Holder extends HoldKind {
   readonly lease_id: string;
   readonly owner: string;
   readonly value: string;
   readonly token: number;
 }
 
-/** A lock or an election: one holder, then waiters in FIFO order. */
+/**
+ * A lock or an election: its holders in grant order, then waiters in FIFO order. A mutex (and
+ * every election) has one holder at most; a shared lock or a semaphore may have more, the
+ * oldest in `holder` and the rest in `others`, which a mutex never has.
+ */
 export interface Mutex extends Snapshotted {
   readonly kind: MutexKind;
   readonly name: string;
+  /** The oldest holder; null when none. */
   readonly holder: Holder | null;
+  /** The holders granted after `holder`, in grant order; absent when there are none. */
+  readonly others?: readonly Holder[];
   readonly queue: readonly Waiter[];
+  /** EXCLUSIVE holders allowed at once when above 1 (a semaphore); absent for a mutex. */
+  readonly limit?: number;
+  /** Lease-clock time until which a lock-delay bars new grants; absent when none. */
+  readonly delayed_until?: number;
 }
 
 export const NO_WAITERS: readonly Waiter[] = Object.freeze([]);

@@ -1,6 +1,7 @@
 // Restore: the records a snapshot held, into an empty state, with what the snapshot does not
 // store derived again (which locks each lease holds and waits for, the waiting index, the
-// expiry queue).
+// expiry and lock-delay queues).
+import { holdersOf } from './lock-kinds.js';
 import type { LockState } from './lock-state.js';
 import { keysAdd, type Lease, requestKey, stateKey } from './model.js';
 import type { Restored } from './snapshot-format.js';
@@ -25,8 +26,10 @@ export function installSnapshot(s: LockState, r: Restored): void {
     const key = stateKey(m.kind, m.name);
     if (s.mutexes.has(key)) throw twice(m.kind, m.name);
     s.setMutex(key, m);
-    const h = m.holder && leases.get(m.holder.lease_id);
-    if (h) h.holds = keysAdd(h.holds, key);
+    for (const holder of holdersOf(m)) {
+      const h = leases.get(holder.lease_id);
+      if (h) h.holds = keysAdd(h.holds, key);
+    }
     for (const w of m.queue) {
       const l = leases.get(w.lease_id);
       if (l) l.waits = keysAdd(l.waits, key);

@@ -1,27 +1,41 @@
 // The lock state's snapshot: a binary, versioned stream of records, written and read in chunks
 // so that no state the limits allow needs one big string or buffer.
 //
-//   header   "QLS" u8(version = 4) f64(clock) f64(retry seq) varint(members) (str id, address)*
+//   header   "QLS" u8(version = 5) f64(clock) f64(retry seq) varint(members) (str id, address)*
 //   records  u8(tag) payload, until u8(0):
 //     4 identity   str principal: the next identity number, from 1, before the first lease
 //                  naming it
 //     1 lease      str id, varint ttl_ms, f64 expires_at, str created_for,
 //                  varint identity (0: none)
-//     2 mutex      u8 kind (0 lock, 1 election), str name, u8 has holder,
-//                  [str lease, str owner, str value, f64 token], varint waiters,
-//                  (str lease, str owner, str value, str request_id)*
+//     2 mutex      u8 kind (0 lock, 1 election), str name, varint limit, u8 delayed,
+//                  [f64 delayed_until], varint holders (oldest first),
+//                  (str lease, str owner, str value, f64 token, kind)*, varint waiters,
+//                  (str lease, str owner, str value, str request_id, kind)*
 //     3 retry      str key (latin1: a hash), f64 t, f64 seq, result
+//   kind     u8 shared (0, 1), varint delay_ms (0: none)
 //   result   u8 status, then: granted: str lease, f64 token, varint ttl; held: str holder;
-//            exhausted: str what; ok: u8 released (0 no, 1 yes, 2 unset); others nothing.
-// Leases' holds and waits, the waiting index and the expiry queue are derived on restore.
-// Version 3 is version 4 without identities (no tag 4, leases end at created_for, no
-// not_owner result). Version 1 and 2 snapshots were one JSON document; restore reads those too.
+//            exhausted: str what; ok: u8 released (0 no, 1 yes, 2 unset); limit_mismatch:
+//            varint limit; others nothing.
+// Leases' holds and waits, the waiting index, the expiry and delay queues are derived on
+// restore. Version 4 is version 5 with mutexes of one holder at most and no kinds: a mutex is
+// u8 kind, str name, u8 has holder, [str lease, str owner, str value, f64 token],
+// varint waiters, (str lease, str owner, str value, str request_id)*. Version 3 is version 4
+// without identities (no tag 4, leases end at created_for, no not_owner result). Version 1
+// and 2 snapshots were one JSON document; restore reads those too.
 import type { ApplyResult, MutexKind } from './commands.js';
 import { ChunkReader, ChunkWriter, NeedMore } from './byte-codec.js';
 import type { LockState, RetryRecord } from './lock-state.js';
-import { type Holder, type Lease, type Mutex, NO_WAITERS, type Waiter } from './model.js';
+import { holdersOf, remake } from './lock-kinds.js';
+import {
+  type HoldKind,
+  type Holder,
+  type Lease,
+  type Mutex,
+  NO_WAITERS,
+  type Waiter,
+} from './model.js';
 
-export const SNAPSHOT_VERSION = 4;
+export const SNAPSHOT_VERSION = 5;
 const MAGIC = [0x51, 0x4c, 0x53]; // "QLS"
 export const CHUNK_BYTES = 256 * 1024;
 
@@ -35,6 +49,7 @@ const STATUS = [
   'ok',
   'ignored',
   'not_owner',
+  'limit_mismatch',
 ] as const;
 
 function writeResult(w: ChunkWriter, r: ApplyResult): void {
@@ -46,6 +61,7 @@ function writeResult(w: ChunkWriter, r: ApplyResult): void {
   } else if (r.status === 'held') w.str(r.holder);
   else if (r.status === 'exhausted') w.str(r.what);
   else if (r.status === 'ok') w.u8(r.released === undefined ? 2 : r.released ? 1 : 0);
+  else if (r.status === 'limit_mismatch') w.varint(r.limit);
 }
 
 function readResult(r: ChunkReader): ApplyResult {
@@ -57,6 +73,8 @@ function readResult(r: ChunkReader): ApplyResult {
       return { status, holder: r.str() };
     case 'exhausted':
       return { status, what: r.str() };
+    case 'limit_mismatch':
+      return { status, limit: r.varint() };
     case 'ok': {
       const released = r.u8();
       return released === 2 ? { status } : { status, released: released === 1 };
@@ -108,12 +126,17 @@ export function* writeSnapshot(state: LockState, chunkBytes = CHUNK_BYTES): Gene
       w.u8(2);
       w.u8(m.kind === 'lock' ? 0 : 1);
       w.str(m.name);
-      w.u8(m.holder ? 1 : 0);
-      if (m.holder) {
-        w.str(m.holder.lease_id);
-        w.str(m.holder.owner);
-        w.str(m.holder.value);
-        w.f64(m.holder.token);
+      w.varint(m.limit ?? 1);
+      w.u8(m.delayed_until === undefined ? 0 : 1);
+      if (m.delayed_until !== undefined) w.f64(m.delayed_until);
+      const holders = holdersOf(m);
+      w.varint(holders.length);
+      for (const h of holders) {
+        w.str(h.lease_id);
+        w.str(h.owner);
+        w.str(h.value);
+        w.f64(h.token);
+        writeKind(w, h);
       }
       w.varint(m.queue.length);
       for (const q of m.queue) {
@@ -121,6 +144,7 @@ export function* writeSnapshot(state: LockState, chunkBytes = CHUNK_BYTES): Gene
         w.str(q.owner);
         w.str(q.value);
         w.str(q.request_id);
+        writeKind(w, q);
       }
       yield* w.take();
     }
@@ -137,6 +161,18 @@ export function* writeSnapshot(state: LockState, chunkBytes = CHUNK_BYTES): Gene
   } finally {
     view.end();
   }
+}
+
+function writeKind(w: ChunkWriter, k: HoldKind): void {
+  w.u8(k.shared ? 1 : 0);
+  w.varint(k.delay_ms ?? 0);
+}
+
+/** A hold kind; each field absent when unused. */
+function readKind(r: ChunkReader): HoldKind {
+  const [shared, delayMs] = [r.u8() === 1, r.varint()];
+  if (!shared && delayMs === 0) return {};
+  return { ...(shared ? { shared: true } : {}), ...(delayMs > 0 ? { delay_ms: delayMs } : {}) };
 }
 
 /** What a restore builds: the records, before the state derives its indexes from them. */
@@ -211,7 +247,7 @@ export async function readSnapshot(
 function readHeader(r: ChunkReader, out: Restored): number {
   for (const b of MAGIC) if (r.u8() !== b) throw new Error('snapshot: not a lock-state snapshot');
   const version = r.u8();
-  if (version !== SNAPSHOT_VERSION && version !== 3)
+  if (version < 3 || version > SNAPSHOT_VERSION)
     throw new Error(`snapshot: version ${version}; this version reads 1 to ${SNAPSHOT_VERSION}`);
   out.clock = r.f64();
   out.retrySeq = r.f64();
@@ -242,19 +278,9 @@ function readRecord(
       if (format.version < 4) throw new Error(`snapshot: unknown record tag ${tag}`);
       format.identities.push(r.str());
       return true;
-    case 2: {
-      const kind: MutexKind = r.u8() === 0 ? 'lock' : 'election';
-      const name = r.str();
-      let holder: Holder | null = null;
-      if (r.u8() === 1)
-        holder = { lease_id: r.str(), owner: r.str(), value: r.str(), token: r.f64() };
-      const n = r.varint();
-      const queue: Waiter[] = [];
-      for (let i = 0; i < n; i++)
-        queue.push({ lease_id: r.str(), owner: r.str(), value: r.str(), request_id: r.str() });
-      out.mutexes.push({ kind, name, holder, queue: n === 0 ? NO_WAITERS : queue, snap: 0 });
+    case 2:
+      out.mutexes.push(format.version >= 5 ? readMutex(r) : readMutexV4(r));
       return true;
-    }
     case 3:
       out.retries.push({
         key: r.str('latin1'),
@@ -267,6 +293,52 @@ function readRecord(
     default:
       throw new Error(`snapshot: unknown record tag ${tag}`);
   }
+}
+
+function readMutex(r: ChunkReader): Mutex {
+  const kind: MutexKind = r.u8() === 0 ? 'lock' : 'election';
+  const name = r.str();
+  const limit = r.varint();
+  const delayedUntil = r.u8() === 1 ? r.f64() : undefined;
+  const holders: Holder[] = [];
+  for (let i = r.varint(); i > 0; i--)
+    holders.push({
+      lease_id: r.str(),
+      owner: r.str(),
+      value: r.str(),
+      token: r.f64(),
+      ...readKind(r),
+    });
+  const n = r.varint();
+  const queue: Waiter[] = [];
+  for (let i = 0; i < n; i++)
+    queue.push({
+      lease_id: r.str(),
+      owner: r.str(),
+      value: r.str(),
+      request_id: r.str(),
+      ...readKind(r),
+    });
+  const empty = { kind, name, holder: null, queue: n === 0 ? NO_WAITERS : queue, snap: 0 };
+  return remake(empty, {
+    holder: holders[0] ?? null,
+    others: holders.length > 1 ? holders.slice(1) : undefined,
+    limit,
+    delayed_until: delayedUntil,
+  });
+}
+
+/** Versions 3 and 4: a mutex of one holder at most, every hold EXCLUSIVE without a delay. */
+function readMutexV4(r: ChunkReader): Mutex {
+  const kind: MutexKind = r.u8() === 0 ? 'lock' : 'election';
+  const name = r.str();
+  let holder: Holder | null = null;
+  if (r.u8() === 1) holder = { lease_id: r.str(), owner: r.str(), value: r.str(), token: r.f64() };
+  const n = r.varint();
+  const queue: Waiter[] = [];
+  for (let i = 0; i < n; i++)
+    queue.push({ lease_id: r.str(), owner: r.str(), value: r.str(), request_id: r.str() });
+  return { kind, name, holder, queue: n === 0 ? NO_WAITERS : queue, snap: 0 };
 }
 
 /** A new lease record; one without an identity has no principal property at all. */

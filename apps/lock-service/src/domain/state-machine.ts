@@ -19,6 +19,18 @@ import {
 import { type SmEvent } from './events.js';
 import { LockState, type LockTally } from './lock-state.js';
 import {
+  admits,
+  delayed,
+  holderFor,
+  holdersOf,
+  holdersPatch,
+  holdOf,
+  limitOf,
+  type MutexPatch,
+  normalLimit,
+  remake,
+} from './lock-kinds.js';
+import {
   keysAdd,
   keysCount,
   keysDelete,
@@ -83,11 +95,12 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     this.emit({ type: 'stamp', clock: s.clock, term: entry.term, index: entry.index });
     this.purgeRetries();
     this.expireDue(entry.index);
+    this.endDelays(entry.index);
     switch (c.op) {
       case 'acquire':
         return this.acquire(c, entry.index);
       case 'cancel_wait':
-        return this.cancelWait(c);
+        return this.cancelWait(c, entry.index);
       case 'renew':
         return this.renew(c);
       case 'release':
@@ -152,9 +165,15 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     return this.s.retries.get(requestKey(requestId))?.r;
   }
 
-  /** The earliest lease expiry on the lease clock, or undefined without leases. */
+  /**
+   * The earliest lease expiry or lock-delay end on the lease clock, or undefined when there is
+   * neither: the leader proposes a tick once it is due.
+   */
   nextExpiry(): number | undefined {
-    return this.s.expiries.peek();
+    const lease = this.s.expiries.peek();
+    const delay = this.s.delays.peek();
+    if (delay === undefined) return lease;
+    return lease === undefined ? delay : Math.min(lease, delay);
   }
 
   /**
@@ -175,8 +194,8 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     return next;
   }
 
-  private putMutex(m: Mutex, patch: Partial<Pick<Mutex, 'holder' | 'queue'>>): Mutex {
-    const next: Mutex = { ...m, ...patch };
+  private putMutex(m: Mutex, patch: MutexPatch): Mutex {
+    const next = remake(m, patch);
     this.s.setMutex(stateKey(m.kind, m.name), next);
     return next;
   }
@@ -202,6 +221,21 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       const lease = this.s.expiries.due(this.s.clock);
       if (lease === undefined) return;
       this.dropLease(lease, index, true);
+    }
+  }
+
+  /**
+   * Ends the lock-delays due by the clock and serves their queues (the grants' token is this
+   * entry's index). Bounded per entry like expiries; the leader ticks again while more are due.
+   */
+  private endDelays(index: number): void {
+    for (let n = 0; n < MAX_EXPIRIES_PER_ENTRY;) {
+      const d = this.s.delays.takeDue(this.s.clock);
+      if (d === undefined) return;
+      const m = this.s.mutexes.get(d.key);
+      if (m?.delayed_until !== d.until) continue; // extended since, or a stale entry
+      n++;
+      this.serve(this.putMutex(m, { delayed_until: undefined }), index);
     }
   }
 
@@ -259,9 +293,9 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     if (!lease) return { status: 'lease_not_found' };
     // The leader scopes request ids by identity; entries of older leaders did not.
     if (!mayUse(lease, c.by)) return { status: 'not_owner' };
-    const h = this.mutex(c.kind, c.name)?.holder;
-    if (h?.lease_id !== lease.id || h.token !== seen.token)
-      return { status: 'held', holder: h?.owner ?? '' };
+    const m = this.mutex(c.kind, c.name);
+    const h = m && holdOf(m, lease.id);
+    if (h?.token !== seen.token) return { status: 'held', holder: m?.holder?.owner ?? '' };
     this.extend(lease);
     return { ...seen, ttl_ms: lease.ttl_ms };
   }
@@ -272,15 +306,22 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     if (lease && !mayUse(lease, c.by)) return { status: 'not_owner' };
     const key = stateKey(c.kind, c.name);
     const m = this.s.mutexes.get(key);
-    if (lease && m?.holder?.lease_id === lease.id) {
+    const mine = lease && m && holdOf(m, lease.id);
+    if (lease && mine) {
       this.extend(lease); // its caller is alive: this call is a renewal, as a granting one is
-      return { status: 'granted', lease_id: lease.id, token: m.holder.token, ttl_ms: lease.ttl_ms };
+      return { status: 'granted', lease_id: lease.id, token: mine.token, ttl_ms: lease.ttl_ms };
     }
     if (lease && m?.queue.some((w) => w.lease_id === lease!.id)) {
       return { status: 'queued', lease_id: lease.id, ttl_ms: lease.ttl_ms };
     }
-    if (m?.holder && !c.wait) return { status: 'held', holder: m.holder.owner };
-    if (m?.holder && m.queue.length >= c.max_waiters)
+    // A name's limit is its first holder's while anyone holds or waits for it.
+    const limit = normalLimit(c.limit);
+    const busy = m !== undefined && (m.holder !== null || m.queue.length > 0);
+    if (busy && limitOf(m) !== limit) return { status: 'limit_mismatch', limit: limitOf(m) };
+    // Strict FIFO: nobody is granted past a waiter.
+    const free = !m || (m.queue.length === 0 && admits(m, c, this.s.clock));
+    if (!free && !c.wait) return { status: 'held', holder: m.holder?.owner ?? '' };
+    if (!free && m.queue.length >= c.max_waiters)
       return { status: 'exhausted', what: `too many waiters on ${c.name}` };
     if (lease && keysCount(lease.holds) + keysCount(lease.waits) >= (c.max_per_lease ?? Infinity))
       return { status: 'exhausted', what: `too many locks on lease ${lease.id}` };
@@ -304,24 +345,29 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       owner: c.owner,
       value: c.value,
       request_id: c.request_id,
+      ...(c.shared ? { shared: true } : {}),
+      ...(c.delay_ms ? { delay_ms: c.delay_ms } : {}),
     };
-    if (m?.holder) {
-      this.putMutex(m, { queue: [...m.queue, waiter] });
+    if (!free) {
+      this.putMutex(m, { queue: [...m.queue, waiter], ...(busy ? {} : { limit }) });
       this.putLease(lease, { waits: keysAdd(lease.waits, key) });
       if (c.request_id) this.s.waiting.set(requestKey(c.request_id), key);
       return { status: 'queued', lease_id: lease.id, ttl_ms: lease.ttl_ms };
     }
     // Granted to a live call: a lease it brought is renewed by it (a new one starts now).
     if (c.lease_id) lease = this.extend(lease);
-    const mutex = m ?? { kind: c.kind, name: c.name, holder: null, queue: NO_WAITERS, snap: 0 };
-    this.grant(mutex, waiter, lease, index);
+    const empty = { kind: c.kind, name: c.name, holder: null, queue: NO_WAITERS, snap: 0 };
+    this.grant(busy ? m : remake(m ?? empty, { limit }), waiter, lease, index);
     return { status: 'granted', lease_id: lease.id, token: index, ttl_ms: lease.ttl_ms };
   }
 
-  /** Makes w the holder of m (whose queue the caller already updated). */
-  private grant(m: Mutex, w: Waiter, lease: Lease, index: number): void {
-    const holder = { lease_id: lease.id, owner: w.owner, value: w.value, token: index };
-    this.putMutex(m, { holder });
+  /** Adds w to m's holders (the caller already took it from the queue); the new record. */
+  private grant(m: Mutex, w: Waiter, lease: Lease, index: number): Mutex {
+    const holder = holderFor(w, lease.id, index);
+    const next = this.putMutex(
+      m,
+      m.holder ? { others: [...(m.others ?? []), holder] } : { holder },
+    );
     this.putLease(lease, { holds: keysAdd(lease.holds, stateKey(m.kind, m.name)) });
     if (m.kind === 'lock') {
       this.emit({
@@ -331,6 +377,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
         owner: w.owner,
         token: index,
         lease_id: lease.id,
+        ...(w.shared ? { shared: true } : {}),
       });
     } else {
       this.emit({
@@ -339,27 +386,48 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
         leader: { candidate: w.owner, value: w.value, token: index, lease_id: lease.id },
       });
     }
+    return next;
   }
 
   // ---- the end of a hold ------------------------------------------------------------------------
 
-  /** The holder of m is gone: hand m to the next waiter whose lease is live, in FIFO order. */
-  private vacate(m: Mutex, index: number, event: LockEventType): void {
-    const prev = m.holder!;
+  /**
+   * The lease's hold on m ends (released, or expired: then the hold's lock-delay starts); the
+   * queue is served.
+   */
+  private vacate(m: Mutex, leaseId: string, index: number, expired: boolean): void {
+    const prev = holdOf(m, leaseId)!;
     const key = stateKey(m.kind, m.name);
-    const held = this.s.leases.get(prev.lease_id);
+    const held = this.s.leases.get(leaseId);
     if (held) this.putLease(held, { holds: keysDelete(held.holds, key) });
-    m = this.putMutex(m, { holder: null });
+    const patch = holdersPatch(holdersOf(m).filter((h) => h !== prev));
+    if (expired && prev.delay_ms) {
+      // Nobody is granted the name until the delay has passed on the lease clock.
+      patch.delayed_until = Math.max(m.delayed_until ?? 0, this.s.clock + prev.delay_ms);
+    }
+    m = this.putMutex(m, patch);
     if (m.kind === 'lock')
       this.emit({
         type: 'lock',
         name: m.name,
-        event,
+        event: expired ? LockEventType.EXPIRED : LockEventType.RELEASED,
         owner: prev.owner,
         token: prev.token,
         lease_id: prev.lease_id,
+        ...(prev.shared ? { shared: true } : {}),
       });
-    for (let next = m.queue[0]; next; next = m.queue[0]) {
+    this.serve(m, index);
+  }
+
+  /**
+   * Grants m to the waiters at the head of its queue, in FIFO order, while m admits them next
+   * to its holders (one for a mutex; consecutive SHARED ones together; a semaphore's up to its
+   * limit); a waiter whose lease is past its expiry leaves the queue, never granted. Deletes m
+   * when nothing holds, waits for or delays it.
+   */
+  private serve(m: Mutex, index: number): void {
+    const key = stateKey(m.kind, m.name);
+    for (let next = m.queue[0]; next && admits(m, next, this.s.clock); next = m.queue[0]) {
       let lease = this.live(next.lease_id);
       if (!lease) {
         // Past its expiry but not yet dropped (a mass expiry spread over entries): never granted.
@@ -373,7 +441,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       // renews it, so that the caller counts a full TTL from a moment after it asked. A lease
       // the caller brought is its own to renew: the answer says what it has left.
       if (lease.created_for === next.request_id) lease = this.extend(lease);
-      this.grant(m, next, lease, index);
+      m = this.grant(m, next, lease, index);
       const ttl = this.remaining(lease);
       if (next.request_id) {
         this.s.waiting.delete(requestKey(next.request_id));
@@ -392,8 +460,8 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
         token: index,
         ttl_ms: ttl,
       });
-      return;
     }
+    if (m.holder || m.queue.length > 0 || delayed(m, this.s.clock)) return;
     if (m.kind === 'election') this.emit({ type: 'election', name: m.name, leader: null });
     this.s.deleteMutex(key);
   }
@@ -426,11 +494,13 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     });
   }
 
-  private cancelWait(c: CancelWaitCmd): ApplyResult {
+  private cancelWait(c: CancelWaitCmd, index: number): ApplyResult {
     const m = this.mutex(c.kind, c.name);
     const w = m?.queue.find((x) => x.request_id === c.request_id);
     if (!m || !w) return this.recorded(c.request_id) ?? { status: 'ignored' };
     this.removeWaiter(m, w.lease_id);
+    // An EXCLUSIVE waiter at the head may have held back SHARED ones behind it.
+    this.serve(this.mutex(c.kind, c.name)!, index);
     const r: ApplyResult = { status: 'held', holder: m.holder?.owner ?? '' };
     this.record(c.request_id, r);
     const lease = this.s.leases.get(w.lease_id);
@@ -456,12 +526,13 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       return { status: 'ok', released: true };
     }
     const m = this.mutex(c.kind, c.name);
-    if (m?.holder?.lease_id === lease.id) {
-      this.vacate(m, index, LockEventType.RELEASED);
+    if (m && holdOf(m, lease.id)) {
+      this.vacate(m, lease.id, index, false);
       return { status: 'ok', released: true };
     }
     const w = c.kind === 'election' && m ? this.removeWaiter(m, lease.id) : undefined;
     if (w) {
+      this.serve(this.mutex(c.kind, c.name)!, index);
       // A candidate resigning from the queue: its own Campaign call may still be waiting. End it
       // now as not elected, as a cancelled wait is, and answer a retry of it the same way.
       if (w.request_id) {
@@ -484,14 +555,12 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     // In key order, not the order they were taken: a replica restored from a snapshot knows
     // the set, not its history, and every replica must apply alike.
     const holds = [...keysOf(lease.holds)].sort();
-    for (const key of [...keysOf(lease.waits)].sort())
+    for (const key of [...keysOf(lease.waits)].sort()) {
       this.loseWaiter(this.s.mutexes.get(key)!, lease.id);
-    for (const key of holds)
-      this.vacate(
-        this.s.mutexes.get(key)!,
-        index,
-        expired ? LockEventType.EXPIRED : LockEventType.RELEASED,
-      );
+      // Waiters held back by this one (SHARED ones behind an EXCLUSIVE one) may now hold.
+      this.serve(this.s.mutexes.get(key)!, index);
+    }
+    for (const key of holds) this.vacate(this.s.mutexes.get(key)!, lease.id, index, expired);
     this.s.deleteLease(this.s.leases.get(lease.id) ?? lease);
     this.emit({ type: 'lease_gone', lease_id: lease.id, expired, holds });
   }

@@ -1,4 +1,5 @@
 import type * as api from './api.js';
+import { LockMode } from './api.js';
 import { AsyncQueue, StreamBudget } from './async-queue.js';
 import { compacted, exhausted } from './errors.js';
 import type { SmEvent } from './events.js';
@@ -62,7 +63,13 @@ export class StreamHub {
   watch(prefix: string): AsyncIterable<api.LockEvent> {
     return this.open_<api.LockEvent>((e, q) => {
       if (e.type === 'lock' && e.name.startsWith(prefix)) {
-        q.push({ name: e.name, type: e.event, owner: e.owner, fencing_token: e.token });
+        q.push({
+          name: e.name,
+          type: e.event,
+          owner: e.owner,
+          fencing_token: e.token,
+          mode: e.shared ? LockMode.LOCK_MODE_SHARED : LockMode.LOCK_MODE_EXCLUSIVE,
+        });
       }
     });
   }

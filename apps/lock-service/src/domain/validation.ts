@@ -1,4 +1,6 @@
 import { invalidArgument } from './errors.js';
+import { LockMode } from './api.js';
+import { MAX_LIMIT, MAX_LOCK_DELAY_MS } from './lock-kinds.js';
 
 export const DEFAULT_TTL_MS = 15_000;
 export const MAX_TTL_MS = 3_600_000;
@@ -63,6 +65,38 @@ export function checkWait(field: string, value: unknown): number {
   if (!Number.isInteger(v) || v < 0) throw invalidArgument(field, 'must be a non-negative integer');
   if (v > MAX_WAIT_MS) throw invalidArgument(field, `must be at most ${MAX_WAIT_MS} ms, got ${v}`);
   return v;
+}
+
+/** A lock's hold kind: mode, semaphore limit and lock-delay, checked together. */
+export function checkHoldKind(r: { mode: unknown; limit: unknown; lock_delay_ms: unknown }): {
+  shared: boolean;
+  limit: number;
+  delayMs: number;
+} {
+  const mode = Number(r.mode ?? 0);
+  const modes: number[] = [LockMode.LOCK_MODE_EXCLUSIVE, LockMode.LOCK_MODE_SHARED];
+  if (!modes.includes(mode))
+    throw invalidArgument('mode', `must be LOCK_MODE_EXCLUSIVE or LOCK_MODE_SHARED, got ${mode}`);
+  const limit = Number(r.limit ?? 0);
+  if (!Number.isInteger(limit) || limit < 0)
+    throw invalidArgument('limit', 'must be a non-negative integer');
+  if (limit > MAX_LIMIT)
+    throw invalidArgument('limit', `must be at most ${MAX_LIMIT}, got ${limit}`);
+  const shared = mode === Number(LockMode.LOCK_MODE_SHARED);
+  if (shared && limit !== 0)
+    throw invalidArgument(
+      'limit',
+      'applies to EXCLUSIVE holders: not allowed with LOCK_MODE_SHARED',
+    );
+  const delayMs = Number(r.lock_delay_ms ?? 0);
+  if (!Number.isInteger(delayMs) || delayMs < 0)
+    throw invalidArgument('lock_delay_ms', 'must be a non-negative integer');
+  if (delayMs > MAX_LOCK_DELAY_MS)
+    throw invalidArgument(
+      'lock_delay_ms',
+      `must be at most ${MAX_LOCK_DELAY_MS} ms, got ${delayMs}`,
+    );
+  return { shared, limit, delayMs };
 }
 
 /** max(1000, 1.5 x the maximum election timeout). */

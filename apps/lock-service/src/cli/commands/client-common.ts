@@ -9,6 +9,7 @@ import {
 import {
   DeadlineExceededError,
   InvalidArgumentError,
+  type LockKindOptions,
   LockLostError,
   LockNotAcquiredError,
   NotFoundError,
@@ -18,6 +19,7 @@ import {
   UnavailableError,
 } from '@quorumlock/client';
 import { EXIT_USAGE, usageError } from './common.js';
+import { MAX_LIMIT, MAX_LOCK_DELAY_MS } from '../../domain/lock-kinds.js';
 
 /**
  * Exit codes of the client commands (`run` exits with its command's code once that started).
@@ -135,6 +137,53 @@ export const ttlOption = () =>
 export const waitOption = (dflt: string) =>
   duration('--wait <duration>', 'how long to queue for the lock (0: try once)', dflt);
 export const ownerOption = () => new Option('--owner <name>', 'owner name (default host:pid)');
+
+/** The flags of a lock's kind, as acquire and run take them. */
+export interface LockKindFlags {
+  shared?: boolean;
+  limit?: number;
+  lockDelay?: number;
+}
+
+/** --shared, --limit N and --lock-delay DURATION. */
+export function addLockKindOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--shared', 'take a SHARED (read) lock: held with other SHARED holders'))
+    .addOption(
+      new Option(
+        '--limit <n>',
+        `hold a semaphore of n EXCLUSIVE holders at once (at most ${MAX_LIMIT}; 0 or 1: a mutex)`,
+      ).argParser((v: string) => {
+        if (!/^\d+$/.test(v.trim()))
+          throw new CommanderArgumentError('must be a non-negative integer');
+        const n = Number(v);
+        if (n > MAX_LIMIT) throw new CommanderArgumentError(`must be at most ${MAX_LIMIT}`);
+        return n;
+      }),
+    )
+    .addOption(
+      new Option(
+        '--lock-delay <duration>',
+        `if the lease expires while holding, nobody gets the lock for this long (at most ${formatDuration(MAX_LOCK_DELAY_MS)})`,
+      ).argParser((v: string) => {
+        const ms = parseDuration(v);
+        if (ms > MAX_LOCK_DELAY_MS)
+          throw new CommanderArgumentError(`must be at most ${formatDuration(MAX_LOCK_DELAY_MS)}`);
+        return ms;
+      }),
+    );
+}
+
+/** The SDK's lock kind from the flags; --limit with --shared is a usage error. */
+export function lockKindFrom(cmd: Command, f: LockKindFlags): LockKindOptions {
+  if (f.shared && f.limit !== undefined && f.limit !== 0)
+    usageError(cmd, 'error: --limit applies to EXCLUSIVE holders: not with --shared');
+  return {
+    ...(f.shared ? { mode: 'shared' as const } : {}),
+    ...(f.limit !== undefined ? { limit: f.limit } : {}),
+    ...(f.lockDelay !== undefined ? { lockDelayMs: f.lockDelay } : {}),
+  };
+}
 
 const ADDRESS = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
 

@@ -4,6 +4,15 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 
+/**
+ * How a lock is held. EXCLUSIVE holders exclude everyone else (up to `limit` of them at once
+ * for a semaphore); SHARED holders exclude only EXCLUSIVE ones.
+ */
+export enum LockMode {
+  LOCK_MODE_EXCLUSIVE = 0,
+  LOCK_MODE_SHARED = 1,
+}
+
 export interface AcquireRequest {
   name: string;
   owner: string;
@@ -15,12 +24,27 @@ export interface AcquireRequest {
   request_id: string;
   /** Empty: create a new lease. */
   lease_id: string;
+  mode: LockMode;
+  /**
+   * EXCLUSIVE holders allowed at once: 0 or 1 is a mutex, above 1 a semaphore, above 10,000
+   * INVALID_ARGUMENT; with SHARED, INVALID_ARGUMENT. Fixed by the name's first holder while it
+   * has holders or waiters: a request with another limit is FAILED_PRECONDITION.
+   */
+  limit: number;
+  /**
+   * When this grant ends because its lease expired (not by a release), nobody is granted the
+   * name for this long after the expiry is applied. At most 60,000, else INVALID_ARGUMENT.
+   */
+  lock_delay_ms: number;
 }
 
 export interface AcquireResponse {
   acquired: boolean;
   lease_id: string;
-  /** The Raft log index at which the grant was applied: strictly increasing per lock. */
+  /**
+   * The Raft log index at which the grant was applied: never decreasing per lock, strictly
+   * increasing from one exclusive grant to the next (SHARED grants one entry made share it).
+   */
   fencing_token: number;
   ttl_ms: number;
   /** When not acquired: the owner holding the lock. */
@@ -50,12 +74,28 @@ export interface DescribeRequest {
   name: string;
 }
 
+/**
+ * Fields 1-4 describe the oldest holder; holders lists them all in grant order. A name in its
+ * lock-delay with no holder is not held, and remaining_ms is the delay left.
+ */
 export interface DescribeResponse {
   held: boolean;
   owner: string;
   fencing_token: number;
   remaining_ms: number;
   waiters: number;
+  mode: LockMode;
+  /** The name's limit (1: a mutex); 0 when nothing holds or waits for it. */
+  limit: number;
+  holders: Holder[];
+}
+
+export interface Holder {
+  owner: string;
+  fencing_token: number;
+  /** What the holder's lease has left. */
+  remaining_ms: number;
+  mode: LockMode;
 }
 
 export interface WatchRequest {
@@ -67,6 +107,7 @@ export interface LockEvent {
   type: LockEvent_Type;
   owner: string;
   fencing_token: number;
+  mode: LockMode;
 }
 
 export enum LockEvent_Type {
@@ -76,7 +117,17 @@ export enum LockEvent_Type {
 }
 
 function createBaseAcquireRequest(): AcquireRequest {
-  return { name: "", owner: "", ttl_ms: 0, wait_ms: 0, request_id: "", lease_id: "" };
+  return {
+    name: "",
+    owner: "",
+    ttl_ms: 0,
+    wait_ms: 0,
+    request_id: "",
+    lease_id: "",
+    mode: 0,
+    limit: 0,
+    lock_delay_ms: 0,
+  };
 }
 
 export const AcquireRequest: MessageFns<AcquireRequest> = {
@@ -98,6 +149,15 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
     }
     if (message.lease_id !== "") {
       writer.uint32(50).string(message.lease_id);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(56).int32(message.mode);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(64).uint32(message.limit);
+    }
+    if (message.lock_delay_ms !== 0) {
+      writer.uint32(72).uint32(message.lock_delay_ms);
     }
     return writer;
   },
@@ -163,6 +223,30 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
             message.lease_id = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.lock_delay_ms = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -186,6 +270,9 @@ export const AcquireRequest: MessageFns<AcquireRequest> = {
     message.wait_ms = object.wait_ms ?? 0;
     message.request_id = object.request_id ?? "";
     message.lease_id = object.lease_id ?? "";
+    message.mode = object.mode ?? 0;
+    message.limit = object.limit ?? 0;
+    message.lock_delay_ms = object.lock_delay_ms ?? 0;
     return message;
   },
 };
@@ -593,7 +680,7 @@ export const DescribeRequest: MessageFns<DescribeRequest> = {
 };
 
 function createBaseDescribeResponse(): DescribeResponse {
-  return { held: false, owner: "", fencing_token: 0, remaining_ms: 0, waiters: 0 };
+  return { held: false, owner: "", fencing_token: 0, remaining_ms: 0, waiters: 0, mode: 0, limit: 0, holders: [] };
 }
 
 export const DescribeResponse: MessageFns<DescribeResponse> = {
@@ -612,6 +699,15 @@ export const DescribeResponse: MessageFns<DescribeResponse> = {
     }
     if (message.waiters !== 0) {
       writer.uint32(40).uint32(message.waiters);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(48).int32(message.mode);
+    }
+    if (message.limit !== 0) {
+      writer.uint32(56).uint32(message.limit);
+    }
+    for (const v of message.holders) {
+      Holder.encode(v!, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -669,6 +765,30 @@ export const DescribeResponse: MessageFns<DescribeResponse> = {
             message.waiters = reader.uint32();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.limit = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.holders.push(Holder.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -691,6 +811,100 @@ export const DescribeResponse: MessageFns<DescribeResponse> = {
     message.fencing_token = object.fencing_token ?? 0;
     message.remaining_ms = object.remaining_ms ?? 0;
     message.waiters = object.waiters ?? 0;
+    message.mode = object.mode ?? 0;
+    message.limit = object.limit ?? 0;
+    message.holders = object.holders?.map((e) => Holder.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseHolder(): Holder {
+  return { owner: "", fencing_token: 0, remaining_ms: 0, mode: 0 };
+}
+
+export const Holder: MessageFns<Holder> = {
+  encode(message: Holder, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.owner !== "") {
+      writer.uint32(10).string(message.owner);
+    }
+    if (message.fencing_token !== 0) {
+      writer.uint32(16).uint64(message.fencing_token);
+    }
+    if (message.remaining_ms !== 0) {
+      writer.uint32(24).uint32(message.remaining_ms);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(32).int32(message.mode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Holder {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHolder();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.owner = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.fencing_token = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.remaining_ms = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<Holder>): Holder {
+    return Holder.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Holder>): Holder {
+    const message = createBaseHolder();
+    message.owner = object.owner ?? "";
+    message.fencing_token = object.fencing_token ?? 0;
+    message.remaining_ms = object.remaining_ms ?? 0;
+    message.mode = object.mode ?? 0;
     return message;
   },
 };
@@ -751,7 +965,7 @@ export const WatchRequest: MessageFns<WatchRequest> = {
 };
 
 function createBaseLockEvent(): LockEvent {
-  return { name: "", type: 0, owner: "", fencing_token: 0 };
+  return { name: "", type: 0, owner: "", fencing_token: 0, mode: 0 };
 }
 
 export const LockEvent: MessageFns<LockEvent> = {
@@ -767,6 +981,9 @@ export const LockEvent: MessageFns<LockEvent> = {
     }
     if (message.fencing_token !== 0) {
       writer.uint32(32).uint64(message.fencing_token);
+    }
+    if (message.mode !== 0) {
+      writer.uint32(40).int32(message.mode);
     }
     return writer;
   },
@@ -816,6 +1033,14 @@ export const LockEvent: MessageFns<LockEvent> = {
             message.fencing_token = longToNumber(reader.uint64());
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.mode = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -837,6 +1062,7 @@ export const LockEvent: MessageFns<LockEvent> = {
     message.type = object.type ?? 0;
     message.owner = object.owner ?? "";
     message.fencing_token = object.fencing_token ?? 0;
+    message.mode = object.mode ?? 0;
     return message;
   },
 };
