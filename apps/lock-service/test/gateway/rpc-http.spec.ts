@@ -41,7 +41,16 @@ describe('methods: each reaches its LockApi call, in the proto3 JSON mapping', (
     [
       'lock.acquire',
       'acquire',
-      { name: 'jobs/a', owner: 'alice', ttlMs: 30000, waitMs: 5, requestId: 'r1', leaseId: '' },
+      {
+        name: 'jobs/a',
+        owner: 'alice',
+        ttlMs: 30000,
+        waitMs: 5,
+        requestId: 'r1',
+        leaseId: '',
+        mode: 'LOCK_MODE_SHARED',
+        lockDelayMs: 1500,
+      },
       {
         acquired: true,
         lease_id: 'l1',
@@ -75,8 +84,32 @@ describe('methods: each reaches its LockApi call, in the proto3 JSON mapping', (
       'lock.describe',
       'describe',
       { name: 'jobs/a' },
-      { held: false, owner: '', fencing_token: 0, remaining_ms: 0, waiters: 0 },
-      { held: false, owner: '', fencingToken: '0', remainingMs: 0, waiters: 0 },
+      {
+        held: true,
+        owner: 'bob',
+        fencing_token: 7,
+        remaining_ms: 900,
+        waiters: 0,
+        mode: 1,
+        limit: 0,
+        holders: [
+          { owner: 'bob', fencing_token: 7, remaining_ms: 900, mode: 1 },
+          { owner: 'carol', fencing_token: 8, remaining_ms: 1200, mode: 1 },
+        ],
+      },
+      {
+        held: true,
+        owner: 'bob',
+        fencingToken: '7',
+        remainingMs: 900,
+        waiters: 0,
+        mode: 'LOCK_MODE_SHARED',
+        limit: 0,
+        holders: [
+          { owner: 'bob', fencingToken: '7', remainingMs: 900, mode: 'LOCK_MODE_SHARED' },
+          { owner: 'carol', fencingToken: '8', remainingMs: 1200, mode: 'LOCK_MODE_SHARED' },
+        ],
+      },
     ],
     [
       'election.campaign',
@@ -159,6 +192,9 @@ describe('methods: each reaches its LockApi call, in the proto3 JSON mapping', (
         wait_ms: 5,
         request_id: 'r1',
         lease_id: '',
+        mode: 1,
+        limit: 0,
+        lock_delay_ms: 1500,
       });
     expect(server.fake.call(0).ctx.forwarded).toBe(false);
   });
@@ -263,6 +299,9 @@ describe('batches and notifications', () => {
       fencing_token: 0,
       remaining_ms: 0,
       waiters: 0,
+      mode: 0,
+      limit: 0,
+      holders: [],
     }));
     const res = await post(
       JSON.stringify([

@@ -156,7 +156,13 @@ describe('subscriptions', () => {
       method: 'lock.event',
       params: {
         subscription: id,
-        result: { name: 'jobs/a', type: 'ACQUIRED', owner: 'alice', fencingToken: '7' },
+        result: {
+          name: 'jobs/a',
+          type: 'ACQUIRED',
+          owner: 'alice',
+          fencingToken: '7',
+          mode: 'LOCK_MODE_EXCLUSIVE',
+        },
       },
     });
     expect(await c.call('unsubscribe', { id })).toMatchObject({ result: true });
