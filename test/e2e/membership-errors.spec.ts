@@ -76,9 +76,11 @@ describe('membership change errors (one-node cluster)', () => {
     expect(await first).toMatch(/^(DEADLINE_EXCEEDED|UNAVAILABLE)$/);
     // n2 starts and joins: the change commits, and the cluster serves again.
     c.startNode('n2');
-    await waitFor('n2 to be a voter', async () => {
+    // The configuration in force may not be committed yet: wait for the commit index to pass it.
+    await waitFor('n2 to be a voter, committed', async () => {
       const m = await admin.members({ timeoutMs: 1_000 });
-      return m.configIndex > 0n && m.members.length === 2;
+      const committed = Number((await c.status('n1')).commit_index) >= Number(m.configIndex);
+      return m.configIndex > 0n && m.members.length === 2 && committed;
     });
     // A learner that never answered is not caught up.
     await admin.addMember({ ...n3, learner: true });
