@@ -80,11 +80,7 @@ export interface WatchStats {
  * Per stream, Watch ACQUIRED tokens increase per lock (log order); on a shared lock or a
  * semaphore, grants one entry made together come with the same token.
  */
-export function checkWatch(
-  h: History,
-  plain: (key: string) => boolean,
-  v: Violations,
-): WatchStats {
+export function checkWatch(h: History, plain: (key: string) => boolean, v: Violations): WatchStats {
   const acquired = h.streams.filter((e) => e.kind === 'acquired');
   let streams = 0;
   for (const [stream, events] of groupBy(acquired, (e) => e.stream)) {

@@ -102,8 +102,7 @@ function sightings(ops: Op[], events: StreamEvent[]): Map<string, Sighting> {
   };
   for (const o of ops) {
     if (o.outcome !== 'ok') continue;
-    if (o.kind === 'describe')
-      for (const s of holdersSeen(o)) note(s.owner, s.token, o.complete);
+    if (o.kind === 'describe') for (const s of holdersSeen(o)) note(s.owner, s.token, o.complete);
     if (o.kind === 'acquire' && o.granted === false) note(o.holder, null, o.complete);
   }
   for (const e of events)
