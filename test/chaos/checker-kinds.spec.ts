@@ -117,6 +117,17 @@ describe('chaos checker: lock-delay', () => {
     expect(r.examined.lockDelays).toBe(1);
   });
 
+  test('a refusal naming no holder inside the delay is no sign of a holder', () => {
+    const h = new H();
+    h.hold('a', 5, 0, 10, DELAY);
+    h.event({ at: 1100, kind: 'expired', owner: 'a', token: 5, stream: 'sdk-watch-1' });
+    h.refused('', 1200, 1210); // after a's expiry, inside its delay
+    h.hold('b', 9, 1300, 1850, DELAY);
+    const r = run(h);
+    expect(r.violations).toEqual([]);
+    expect(r.linearizability.ok).toBe(1);
+  });
+
   test('a grant after the delay, or after a release (which starts no delay), passes', () => {
     const after = new H();
     after.hold('a', 5, 0, 10, DELAY);

@@ -7,13 +7,7 @@
 import { QuorumLockClient } from '@quorumlock/client';
 import { randomInt, seededRandom, type Random } from '../../libs/raft/src/prng.js';
 import type { FencedStore, Recorder } from './history.js';
-import {
-  type Held,
-  type HoldKind,
-  RawClient,
-  RecordedClient,
-  lockKey,
-} from './recorded-client.js';
+import { type Held, type HoldKind, RawClient, RecordedClient, lockKey } from './recorded-client.js';
 import { StreamRecorders } from './streams.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
 import { sleep, TIMED_OUT, within } from '../../libs/testing/src/wait.js';
