@@ -53,6 +53,18 @@ export class H {
     });
   }
 
+  /** An acknowledged grant of a hold of another kind: SHARED, a semaphore's, with a lock-delay. */
+  hold(
+    owner: string,
+    token: number,
+    invoke: number,
+    complete: number,
+    kind: Pick<Op, 'shared' | 'limit' | 'lockDelayMs'>,
+    ttlMs = 1000,
+  ): Op {
+    return Object.assign(this.grant(owner, token, invoke, complete, ttlMs), kind);
+  }
+
   refused(holder: string, invoke: number, complete: number, key = KEY): Op {
     return this.op({
       kind: 'acquire',
@@ -105,6 +117,20 @@ export class H {
       held: holder !== null,
       holder: holder ?? '',
       token,
+      invoke,
+      complete,
+    });
+  }
+
+  /** A read of a lock listing every holder, as [owner, token, shared], oldest first. */
+  readHolders(holders: [string, number, boolean][], invoke: number, complete: number): Op {
+    const [first] = holders;
+    return this.op({
+      kind: 'describe',
+      held: first !== undefined,
+      holder: first?.[0] ?? '',
+      token: first?.[1] ?? 0,
+      holders: holders.map(([owner, token, shared]) => ({ owner, token, shared })),
       invoke,
       complete,
     });

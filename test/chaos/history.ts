@@ -26,6 +26,10 @@ export interface Op {
   owner?: string;
   ttlMs?: number;
   waitMs?: number;
+  /** acquire: the kind of hold asked for (absent: an EXCLUSIVE mutex with no lock-delay). */
+  shared?: boolean;
+  limit?: number;
+  lockDelayMs?: number;
   lease?: string;
   /** acquire: granted, or not (held by `holder`; '' when the answer does not say by whom). */
   granted?: boolean;
@@ -35,9 +39,17 @@ export interface Op {
   released?: boolean;
   /** describe: whether the mutex was held, by `holder` with `token`. */
   held?: boolean;
+  /** describe of a lock: every holder in grant order (`holder` and `token` are the oldest). */
+  holders?: SeenHolder[];
   definite?: boolean;
   note?: string;
   error?: string;
+}
+
+export interface SeenHolder {
+  owner: string;
+  token: number;
+  shared: boolean;
 }
 
 export interface StoreWrite {

@@ -10,7 +10,7 @@ import {
   QuorumLockClient,
   QuorumLockError,
 } from '@quorumlock/client';
-import type { AcquireResponse } from '../../apps/lock-service/src/domain/api.js';
+import { type AcquireResponse, LockMode } from '../../apps/lock-service/src/domain/api.js';
 import { ApiClient } from '../support/grpc-clients.js';
 import type { Op, Recorder } from './history.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
@@ -50,6 +50,9 @@ export function trackReleases(sdk: QuorumLockClient): Map<string, number> {
   releaseSends.set(sdk, sends);
   return sends;
 }
+
+/** The kind of hold an acquire asks for; absent fields: an EXCLUSIVE mutex, no lock-delay. */
+export type HoldKind = Pick<Op, 'shared' | 'limit' | 'lockDelayMs'>;
 
 export const lockKey = (name: string) => `lock:${name}`;
 export const electionKey = (name: string) => `election:${name}`;
@@ -144,12 +147,22 @@ export class RecordedClient {
     return `${this.name}.${++this.seq}`;
   }
 
-  async acquire(name: string, o: { ttlMs: number; waitMs: number }): Promise<Held | null> {
+  async acquire(
+    name: string,
+    o: { ttlMs: number; waitMs: number } & HoldKind,
+  ): Promise<Held | null> {
     const key = lockKey(name);
     const owner = this.owner();
     const op = this.rec.begin({ client: this.name, kind: 'acquire', key, owner, ...o });
     try {
-      const lock = await this.sdk.acquire(name, { owner, ttlMs: o.ttlMs, waitMs: o.waitMs });
+      const lock = await this.sdk.acquire(name, {
+        owner,
+        ttlMs: o.ttlMs,
+        waitMs: o.waitMs,
+        mode: o.shared ? 'shared' : 'exclusive',
+        limit: o.limit,
+        lockDelayMs: o.lockDelayMs,
+      });
       return this.granted(op, key, lock);
     } catch (e) {
       return this.notGranted(op, key, e);
@@ -212,7 +225,17 @@ export class RecordedClient {
     const op = this.rec.begin({ client: this.name, kind: 'describe', key: lockKey(name) });
     try {
       const d = await this.sdk.describe(name, { timeoutMs: 3000 });
-      this.rec.end(op, 'ok', { held: d.held, holder: d.owner, token: Number(d.fencingToken) });
+      const holders = d.holders.map((x) => ({
+        owner: x.owner,
+        token: Number(x.fencingToken),
+        shared: x.mode === 'shared',
+      }));
+      this.rec.end(op, 'ok', {
+        held: d.held,
+        holder: d.owner,
+        token: Number(d.fencingToken),
+        holders,
+      });
     } catch (e) {
       this.rec.end(op, 'unknown', { error: message(e) });
     }
@@ -274,11 +297,22 @@ export class RawClient {
   async acquire(
     name: string,
     ttlMs: number,
+    kind: HoldKind = {},
   ): Promise<{ lease: string; token: number; ttlMs: number } | null> {
     const key = lockKey(name);
     const owner = `${this.name}.${++this.seq}`;
-    const op = this.rec.begin({ client: this.name, kind: 'acquire', key, owner, ttlMs, waitMs: 0 });
-    const req = { name, owner, ttl_ms: ttlMs, wait_ms: 0, request_id: `${owner}-${process.pid}` };
+    const fields = { client: this.name, kind: 'acquire' as const, key, owner, ttlMs, waitMs: 0 };
+    const op = this.rec.begin({ ...fields, ...kind });
+    const req = {
+      name,
+      owner,
+      ttl_ms: ttlMs,
+      wait_ms: 0,
+      request_id: `${owner}-${process.pid}`,
+      mode: kind.shared ? LockMode.LOCK_MODE_SHARED : LockMode.LOCK_MODE_EXCLUSIVE,
+      limit: kind.limit ?? 0,
+      lock_delay_ms: kind.lockDelayMs ?? 0,
+    };
     const r = await this.call<AcquireResponse>('Acquire', req, 5000);
     if (!r.ok) {
       this.rec.end(op, r.code === status.INVALID_ARGUMENT ? 'fail' : 'unknown', { error: r.error });

@@ -1,16 +1,31 @@
 // The clients of a chaos run: lock holders on a few hot locks (acquire with and without waits,
-// hold while writing to the fenced store, release; some crash and abandon their lease), election
-// candidates, a describer, and a prober that abandons leases and watches them expire. Every loop
-// checks `stopping` between operations and every operation is bounded, so stop() is bounded.
+// hold while writing to the fenced store, release; some crash and abandon their lease), holders
+// of a shared lock, a semaphore and a lock with a lock-delay (the same, on locks of their own),
+// election candidates, a describer, and a prober that abandons leases and watches them expire.
+// Every loop checks `stopping` between operations and every operation is bounded, so stop() is
+// bounded.
 import { QuorumLockClient } from '@quorumlock/client';
 import { randomInt, seededRandom, type Random } from '../../libs/raft/src/prng.js';
 import type { FencedStore, Recorder } from './history.js';
-import { type Held, RawClient, RecordedClient, lockKey } from './recorded-client.js';
+import { type Held, type HoldKind, RawClient, RecordedClient, lockKey } from './recorded-client.js';
 import { StreamRecorders } from './streams.js';
 import { ignoreRejection } from '../../libs/common/src/ignore.js';
 import { sleep, TIMED_OUT, within } from '../../libs/testing/src/wait.js';
 
 export const HOT_LOCKS = ['hot/a', 'hot/b', 'hot/c'];
+/**
+ * The other lock kinds, each name always asked for with one limit and lock-delay (a name's limit
+ * is fixed while anyone holds or waits for it): readers and writers on one, a semaphore with
+ * fewer places than its clients, and a lock whose holders (some of them abandoned) ask for a
+ * delay after an expiry.
+ */
+export const KIND_LOCKS: Readonly<Record<string, { sharedRatio: number } & HoldKind>> = {
+  'kind/rw': { sharedRatio: 0.6 },
+  'kind/sem': { sharedRatio: 0, limit: 2 },
+  'kind/delay': { sharedRatio: 0, lockDelayMs: 800 },
+};
+/** Loops on the KIND_LOCKS, besides the `clients` ones (which keep the hot locks as they were). */
+const KIND_LOOPS = 4;
 export const MAIN_ELECTION = 'e/main';
 /** One candidate only: every resign or expiry leaves it with no leader for a moment. */
 export const SOLO_ELECTION = 'e/solo';
@@ -83,6 +98,11 @@ export class Workload {
     this.run('D0', this.describer(new RecordedClient(this.rec, this.sdk(), 'D0'), next()));
     const probe = new RecordedClient(this.rec, this.sdk(), 'P0');
     this.run('P0', this.prober(probe, this.raw('P0r'), next()));
+    const kindSdk = this.sdk();
+    for (let i = 0; i < KIND_LOOPS; i++) {
+      const rc = new RecordedClient(this.rec, kindSdk, `K${i}`);
+      this.run(rc.name, this.kindLocker(rc, this.raw(`KX${i}`), next()));
+    }
     this.streams.start([MAIN_ELECTION, SOLO_ELECTION]);
   }
 
@@ -126,13 +146,48 @@ export class Workload {
     }
   }
 
-  /** Writes to the fenced store while the client may act on the lock, for holdMs. */
-  private async hold(h: Held, holdMs: number, r: Random): Promise<void> {
+  /**
+   * A hold of one of the KIND_LOCKS. Only a lone holder (an EXCLUSIVE one of a lock with limit 1)
+   * writes to the fenced store: holders side by side write in any token order.
+   */
+  private async kindLocker(rc: RecordedClient, raw: RawClient, r: Random): Promise<void> {
+    const names = Object.keys(KIND_LOCKS);
+    while (!this.stopping) {
+      const name = pick(r, names);
+      const { sharedRatio, ...k } = KIND_LOCKS[name]!;
+      const x = r();
+      if (x < 0.15) {
+        await rc.describe(name);
+        await sleep(randomInt(r, 20, 150));
+        continue;
+      }
+      const ttlMs = pick(r, TTLS);
+      const kind: HoldKind = r() < sharedRatio ? { shared: true } : k;
+      const lone = !kind.shared && (kind.limit ?? 1) <= 1;
+      if (x < 0.25) {
+        // Abandoned: its lease expires, which starts the lock-delay it asked for.
+        await this.crashHolding(raw, name, ttlMs, kind, lone);
+        continue;
+      }
+      const waitMs = r() < 0.4 ? 0 : randomInt(r, 200, 3000);
+      const h = await rc.acquire(name, { ttlMs, waitMs, ...kind });
+      if (!h) {
+        await sleep(randomInt(r, 10, 200));
+        continue;
+      }
+      const holdMs = r() < 0.15 ? randomInt(r, ttlMs, 2 * ttlMs) : randomInt(r, 0, 600);
+      await this.hold(h, holdMs, r, lone);
+      await h.release();
+    }
+  }
+
+  /** Writes to the fenced store (if `write`) while the client may act on the lock, for holdMs. */
+  private async hold(h: Held, holdMs: number, r: Random, write = true): Promise<void> {
     const until = performance.now() + holdMs;
     let proclaimed = false;
     while (performance.now() < until && !this.stopping) {
       if (!h.valid) return;
-      this.store.write(h.key, h.token, h.client);
+      if (write) this.store.write(h.key, h.token, h.client);
       if (!proclaimed && r() < 0.2) {
         proclaimed = true;
         await h.proclaim(`${h.client}@${h.token}`);
@@ -142,10 +197,16 @@ export class Workload {
   }
 
   /** A client that takes a lock, writes once while its grant is fresh, then dies. */
-  private async crashHolding(raw: RawClient, name: string, ttlMs: number): Promise<void> {
+  private async crashHolding(
+    raw: RawClient,
+    name: string,
+    ttlMs: number,
+    kind: HoldKind = {},
+    write = true,
+  ): Promise<void> {
     const sent = performance.now();
-    const g = await raw.acquire(name, ttlMs);
-    if (g && performance.now() < sent + g.ttlMs - 100)
+    const g = await raw.acquire(name, ttlMs, kind);
+    if (g && write && performance.now() < sent + g.ttlMs - 100)
       this.store.write(lockKey(name), g.token, raw.name);
   }
 

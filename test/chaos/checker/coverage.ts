@@ -6,6 +6,8 @@ import type { Violations } from './safety.js';
 
 export const EXAMINED = {
   grants: 'validity intervals of acknowledged grants compared for mutual exclusion',
+  kindGrants: 'of those, on shared, semaphore and lock-delay locks (checked by their kind)',
+  lockDelays: 'lock-delays checked against the grants after their expiry',
   handOvers: 'grants checked against the belief windows of the grants before them',
   waits: 'of those, grants made after a wait in the queue',
   leaseEnds: 'acknowledged leases whose end (release, expiry, NOT_FOUND) was checked',
@@ -31,6 +33,8 @@ export type Examined = Record<ExaminedKey, number>;
  */
 const PER_MINUTE: Record<Exclude<ExaminedKey, 'clientPauses'>, number> = {
   grants: 40,
+  kindGrants: 15,
+  lockDelays: 1,
   handOvers: 30,
   waits: 5,
   leaseEnds: 20,

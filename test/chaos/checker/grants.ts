@@ -1,7 +1,7 @@
 // Turns a history into grants per mutex: who was granted what token, when the client was allowed
 // to believe it held the mutex, and the bounds on when its lease may have gone. Every bound errs on
 // the permissive side (earlier sends, later receipts), so a violation found from them is real.
-import type { History, Op, StreamEvent } from '../history.js';
+import type { History, Op, SeenHolder, StreamEvent } from '../history.js';
 
 export interface Interval {
   from: number;
@@ -15,6 +15,10 @@ export interface Grant {
   token: number | null;
   lease: string | null;
   ttl: number;
+  /** The hold's kind, as its acquire asked: SHARED, EXCLUSIVE holders allowed at once, delay. */
+  shared: boolean;
+  limit: number;
+  delayMs: number;
   acquire: Op;
   /** The client was told (an acknowledged grant); false: inferred from reports naming its owner. */
   acked: boolean;
@@ -56,6 +60,8 @@ export interface Grant {
 
 export interface KeyHistory {
   key: string;
+  /** Every acquire was EXCLUSIVE with limit 1: one holder at a time, the mutex model applies. */
+  plain: boolean;
   ops: Op[];
   /** By token; grants whose token is unknown come last, by invoke time. */
   grants: Grant[];
@@ -96,12 +102,18 @@ function sightings(ops: Op[], events: StreamEvent[]): Map<string, Sighting> {
   };
   for (const o of ops) {
     if (o.outcome !== 'ok') continue;
-    if (o.kind === 'describe' && o.held) note(o.holder, o.token ?? null, o.complete);
+    if (o.kind === 'describe') for (const s of holdersSeen(o)) note(s.owner, s.token, o.complete);
     if (o.kind === 'acquire' && o.granted === false) note(o.holder, null, o.complete);
   }
   for (const e of events)
     if (e.kind === 'acquired' || e.kind === 'leader') note(e.owner, e.token, e.at);
   return seen;
+}
+
+/** The holders a successful read showed: its holder list, or the one holder it named. */
+export function holdersSeen(d: Op): SeenHolder[] {
+  if (d.holders) return d.holders;
+  return d.held ? [{ owner: d.holder ?? '', token: d.token ?? 0, shared: false }] : [];
 }
 
 export function groupBy<T>(xs: Iterable<T>, keyOf: (x: T) => string | undefined): Map<string, T[]> {
@@ -154,7 +166,8 @@ function buildKey(
   const byOwner = new Map(grants.map((g) => [g.owner, g]));
   const byToken = new Map<number, Grant>();
   for (const g of grants) if (g.token !== null && !byToken.has(g.token)) byToken.set(g.token, g);
-  return { key, ops, grants, byOwner, byToken, events };
+  const plain = ops.every((o) => o.kind !== 'acquire' || (!o.shared && (o.limit ?? 1) <= 1));
+  return { key, plain, ops, grants, byOwner, byToken, events };
 }
 
 function grant(
@@ -209,6 +222,9 @@ function grant(
     token: acked ? (a.token ?? null) : (sighted?.token ?? null),
     lease: acked ? (a.lease ?? null) : null,
     ttl,
+    shared: a.shared === true,
+    limit: Math.max(1, a.limit ?? 1),
+    delayMs: a.lockDelayMs ?? 0,
     acquire: a,
     acked,
     // A report naming the holder can arrive before the grant's own reply.

@@ -13,11 +13,10 @@ import {
   type DeadLeaseStats,
   summarize,
 } from './liveness.js';
+import { checkHandOvers, checkLockDelays, checkMutualExclusion } from './exclusion.js';
 import {
   checkDurability,
   checkFencing,
-  checkHandOvers,
-  checkMutualExclusion,
   checkTokens,
   countOps,
   type LagStats,
@@ -84,7 +83,11 @@ export function check(h: History, o: CheckOptions = DEFAULT_CHECK): Report {
   const lag: LagStats = { reads: 0, maxMs: 0 };
   const n = emptyExamined();
   for (const kh of keys.values()) {
-    n.grants += checkMutualExclusion(kh, v);
+    const compared = checkMutualExclusion(kh, v);
+    n.grants += compared;
+    const kinds = kh.grants.some((g) => g.delayMs > 0) || !kh.plain;
+    if (kinds) n.kindGrants += compared;
+    n.lockDelays += checkLockDelays(kh, v);
     const hand = checkHandOvers(kh, v);
     n.handOvers += hand.handOvers;
     n.waits += hand.waits;
@@ -94,6 +97,8 @@ export function check(h: History, o: CheckOptions = DEFAULT_CHECK): Report {
     n.leaseEnds += d.leaseEnds;
     lag.reads += d.afterNotFound.reads;
     lag.maxMs = Math.max(lag.maxMs, d.afterNotFound.maxMs);
+    // The search's model is a mutex: shared locks and semaphores get the checks above.
+    if (!kh.plain) continue;
     const r = checkKeyLinearizable(kh, o.linBudget);
     if (r.result !== 'gave-up') n.mutexes++;
     lin.push(r);
@@ -109,7 +114,7 @@ export function check(h: History, o: CheckOptions = DEFAULT_CHECK): Report {
   n.observeStreams = observe.streams;
   n.observeLeaders = observe.leaderReports;
   n.observeNoLeader = observe.noLeaderReports;
-  const watch = checkWatch(h, v);
+  const watch = checkWatch(h, (key) => keys.get(key)?.plain !== false, v);
   n.watchStreams = watch.streams;
   n.watchEvents = watch.events;
   const dead = checkDeadLeases(h, keys, o.deadPrefix, v);

@@ -82,8 +82,11 @@ function units(kh: KeyHistory): Unit[] {
     byOwner.set(g.owner, u);
     out.push(u);
   }
+  // A lock in its lock-delay refuses an acquire with nobody holding it (no holder named).
+  const delays = kh.grants.some((g) => g.delayMs > 0);
   for (const o of kh.ops) {
     if (o.outcome !== 'ok' || o.complete === null) continue;
+    if (o.kind === 'acquire' && o.granted === false && !o.holder && delays) continue;
     let want: ((s: MutexState) => boolean) | undefined;
     let what = '';
     if (o.kind === 'describe') {

@@ -1,7 +1,7 @@
 // Mutual exclusion, fencing tokens, the fenced store, and that acknowledged operations are not
 // lost, checked directly on the grant table. Each violation names the ops that show it.
-import type { History, Op, StoreWrite } from '../history.js';
-import { covers, type Grant, groupBy, type KeyHistory } from './grants.js';
+import type { History, Op, SeenHolder, StoreWrite } from '../history.js';
+import { covers, type Grant, groupBy, holdersSeen, type KeyHistory } from './grants.js';
 
 export interface Violation {
   property: string;
@@ -31,76 +31,22 @@ export class Violations {
   }
 }
 
-const t = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(1) : String(ms));
-const name = (g: Grant) => `${g.owner} (token ${g.token ?? '?'}, op ${g.acquire.id})`;
-
-/** No two grants' validity intervals overlap; returns how many intervals it compared. */
-export function checkMutualExclusion(kh: KeyHistory, v: Violations): number {
-  const all = kh.grants
-    .flatMap((g) => g.validity.map((i) => ({ ...i, g })))
-    .sort((a, b) => a.from - b.from);
-  let cur: (typeof all)[number] | undefined;
-  for (const i of all) {
-    if (cur && i.from < cur.to && i.g !== cur.g) {
-      v.add(
-        'mutual-exclusion',
-        kh.key,
-        `${name(i.g)} was allowed to hold from ${t(i.from)} while ${name(cur.g)} was until ${t(cur.to)}`,
-        [cur.g.acquire.id, i.g.acquire.id],
-      );
-    }
-    if (!cur || i.to > cur.to) cur = i;
-  }
-  return all.length;
-}
-
-export interface HandOverStats {
-  /** Grants checked against the belief windows of the grants before them (by token). */
-  handOvers: number;
-  /** Of those, grants made to an acquire that waited in the queue. */
-  waits: number;
-}
+export const ms = (at: number) => (Number.isFinite(at) ? at.toFixed(1) : String(at));
+export const grantName = (g: Grant) => `${g.owner} (token ${g.token ?? '?'}, op ${g.acquire.id})`;
+const t = ms;
+const name = grantName;
+/** Grants one entry may make together: SHARED ones, or EXCLUSIVE ones of a semaphore. */
+const together = (gs: readonly Grant[]) =>
+  gs.every((g) => g.shared) || gs.every((g) => !g.shared && g.limit > 1);
 
 /**
- * The previous holder's belief window is not cut short by the next grant. Grants are made in
- * token order, and the lease of a grant keeps its mutex until the lease's floor (latest
- * confirmed send + TTL) unless a release of it may have been sent. So a grant made before an
- * earlier-token grant's holdsUntil took the mutex from a live lease: an early re-grant or an
- * early expiry. The next grant is dated as late as it can be (its reply, or the first report
- * naming it), the previous window's end as early as it can be (the request's send time), so a
- * correct server is never flagged, even when a reply arrives long after the server answered.
+ * Tokens are unique per mutex (grants one entry made together share its index) and increase
+ * with real-time order of grants.
  */
-export function checkHandOvers(kh: KeyHistory, v: Violations): HandOverStats {
-  const stats: HandOverStats = { handOvers: 0, waits: 0 };
-  let prev: Grant | undefined; // of the grants so far, the one whose window ends last
-  for (const g of kh.grants) {
-    if (g.token === null) continue; // grants are sorted by token, unknown ones last
-    if (prev && g.token > prev.token!) {
-      stats.handOvers++;
-      if (g.acked && (g.acquire.waitMs ?? 0) > 0) stats.waits++;
-      if (g.by < prev.holdsUntil) {
-        const why =
-          prev.releaseFrom < prev.floor
-            ? `its release may have been sent at ${t(prev.releaseFrom)}`
-            : `its last confirmed request was sent at ${t(prev.floor - prev.ttl)}, TTL ${prev.ttl} ms, and no release was sent before`;
-        v.add(
-          'regrant-before-floor',
-          kh.key,
-          `${name(g)} was granted by ${t(g.by)}, while ${name(prev)} still held it until at least ${t(prev.holdsUntil)}: ${why}`,
-          [prev.acquire.id, g.acquire.id],
-        );
-      }
-    }
-    if (!prev || g.holdsUntil > prev.holdsUntil) prev = g;
-  }
-  return stats;
-}
-
-/** Tokens are unique per mutex and increase with real-time order of grants. */
 export function checkTokens(kh: KeyHistory, v: Violations): void {
   const known = kh.grants.filter((g) => g.token !== null);
   for (const [token, gs] of groupBy(known, (g) => String(g.token))) {
-    if (gs.length > 1)
+    if (gs.length > 1 && !together(gs))
       v.add(
         'fencing-token',
         kh.key,
@@ -155,7 +101,9 @@ export function checkFencing(h: History, keys: Map<string, KeyHistory>, v: Viola
         continue;
       }
       const valid = covers(g.validity, w.at);
-      if (valid && !w.accepted) {
+      // Only a lone writer's refusal proves an overlap: holders that share a lock write with
+      // tokens in any order.
+      if (valid && !w.accepted && !g.shared && g.limit <= 1) {
         v.add(
           'mutual-exclusion',
           key,
@@ -192,8 +140,11 @@ function validityIndex(kh: KeyHistory): { from: number; to: number; g: Grant }[]
     .sort((a, b) => a.from - b.from);
 }
 
-/** The last intervals starting at or before `at` (they do not overlap unless ME is violated). */
-function around(idx: { from: number; to: number; g: Grant }[], at: number, n = 3) {
+/**
+ * The last intervals starting at or before `at`: enough for every holder of a shared lock or
+ * semaphore at once (a mutex's do not overlap unless mutual exclusion is violated).
+ */
+function around(idx: { from: number; to: number; g: Grant }[], at: number, n = 8) {
   let lo = 0;
   let hi = idx.length;
   while (lo < hi) {
@@ -218,51 +169,19 @@ export function checkDurability(kh: KeyHistory, v: Violations): DurabilityStats 
   for (const d of kh.ops) {
     if (d.kind !== 'describe' || d.outcome !== 'ok') continue;
     stats.reads++;
+    const seen = holdersSeen(d);
+    const owners = new Set(seen.map((s) => s.owner));
+    const shown = seen.map((s) => `${s.owner} (token ${s.token})`).join(', ') || 'no holder';
     for (const i of around(idx, d.invoke)) {
-      if (i.from <= d.invoke && d.complete! < i.to && d.holder !== i.g.owner)
+      if (i.from <= d.invoke && d.complete! < i.to && !owners.has(i.g.owner))
         v.add(
           'acknowledged-grant-visible',
           kh.key,
-          `read ${d.id} [${t(d.invoke)}, ${t(d.complete!)}] saw ${d.held ? `${d.holder} (token ${d.token})` : 'no holder'} while ${name(i.g)} was allowed to hold until ${t(i.to)}`,
+          `read ${d.id} [${t(d.invoke)}, ${t(d.complete!)}] saw ${shown} while ${name(i.g)} was allowed to hold until ${t(i.to)}`,
           [i.g.acquire.id, d.id],
         );
     }
-    if (!d.held) continue;
-    const g = kh.byOwner.get(d.holder ?? '');
-    if (!g) {
-      v.add(
-        'no-phantom-holder',
-        kh.key,
-        `read ${d.id} saw holder ${d.holder} (token ${d.token}), never granted`,
-        [d.id],
-      );
-      continue;
-    }
-    if (g.acquire.outcome === 'fail')
-      v.add(
-        'no-phantom-holder',
-        kh.key,
-        `read ${d.id} saw ${name(g)}, whose acquire failed definitely`,
-        [g.acquire.id, d.id],
-      );
-    if (g.token !== null && d.token !== g.token)
-      v.add(
-        'fencing-token',
-        kh.key,
-        `read ${d.id} saw ${g.owner} with token ${d.token}, granted ${g.token}`,
-        [g.acquire.id, d.id],
-      );
-    if (d.invoke > g.lostBy) {
-      lag.reads++;
-      lag.maxMs = Math.max(lag.maxMs, Math.round(d.invoke - g.lostBy));
-    }
-    if (d.invoke > g.goneBy)
-      v.add(
-        'acknowledged-release-kept',
-        kh.key,
-        `read ${d.id} at ${t(d.invoke)} saw ${name(g)}, certainly gone by ${t(g.goneBy)}: ${g.goneWhy}`,
-        [g.acquire.id, d.id],
-      );
+    for (const s of seen) checkSeen(kh, d, s, lag, v);
   }
   for (const g of kh.grants) {
     const [at, why] = g.lostBy < g.goneBy ? [g.lostBy, g.lostWhy] : [g.goneBy, g.goneWhy];
@@ -295,6 +214,45 @@ export function checkDurability(kh: KeyHistory, v: Violations): DurabilityStats 
       );
   }
   return stats;
+}
+
+/** One holder a read showed: granted, with its token, and not after its lease was gone. */
+function checkSeen(kh: KeyHistory, d: Op, s: SeenHolder, lag: LagStats, v: Violations): void {
+  const g = kh.byOwner.get(s.owner);
+  if (!g) {
+    v.add(
+      'no-phantom-holder',
+      kh.key,
+      `read ${d.id} saw holder ${s.owner} (token ${s.token}), never granted`,
+      [d.id],
+    );
+    return;
+  }
+  if (g.acquire.outcome === 'fail')
+    v.add(
+      'no-phantom-holder',
+      kh.key,
+      `read ${d.id} saw ${name(g)}, whose acquire failed definitely`,
+      [g.acquire.id, d.id],
+    );
+  if (g.token !== null && s.token !== g.token)
+    v.add(
+      'fencing-token',
+      kh.key,
+      `read ${d.id} saw ${g.owner} with token ${s.token}, granted ${g.token}`,
+      [g.acquire.id, d.id],
+    );
+  if (d.invoke > g.lostBy) {
+    lag.reads++;
+    lag.maxMs = Math.max(lag.maxMs, Math.round(d.invoke - g.lostBy));
+  }
+  if (d.invoke > g.goneBy)
+    v.add(
+      'acknowledged-release-kept',
+      kh.key,
+      `read ${d.id} at ${t(d.invoke)} saw ${name(g)}, certainly gone by ${t(g.goneBy)}: ${g.goneWhy}`,
+      [g.acquire.id, d.id],
+    );
 }
 
 /** What the durability checks looked at: successful reads, and leases whose end was seen. */
