@@ -394,16 +394,7 @@ export class ClusterConnection {
     avoid?: string,
   ): { call: grpc.ClientReadableStream<Response<S, M>>; address: string } {
     const ep = this.pick(avoid);
-    const def = API_DEFINITIONS[service][method];
-    const call = ep.client.makeServerStreamRequest(
-      def.path,
-      def.requestSerialize,
-      def.responseDeserialize,
-      req,
-      this.metadata(),
-      {},
-    ) as grpc.ClientReadableStream<Response<S, M>>;
-    return { call, address: ep.address };
+    return { call: this.serverStreamAt(ep.address, service, method, req), address: ep.address };
   }
 
   /** Opens a bidirectional stream on an endpoint (the leader by preference). */
