@@ -1,10 +1,12 @@
 // Backup, restore and disaster recovery on real clusters, through the CLI as an operator runs
 // them (README, "Backup, restore and disaster recovery").
 import { execFile } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { QuorumLockClient } from '@quorumlock/client';
+import { freePort } from '../../libs/testing/src/ports.js';
+import { removeTempDir, tempDir } from '../../libs/testing/src/processes.js';
 import { waitFor } from '../../libs/testing/src/wait.js';
 import { LocalCluster, QUORUMLOCK_BIN } from '../support/cluster.js';
 
@@ -164,6 +166,21 @@ describe('snapshot save and restore', () => {
       await Promise.all([old.stop(), fresh.stop()]);
     }
   }, 120_000);
+});
+
+describe('a failed save', () => {
+  test('leaves no file, whole or partial, under the name or beside it', async () => {
+    const dir = tempDir('quorumlock-save-');
+    try {
+      const file = join(dir, 'never.snap');
+      const nobody = `127.0.0.1:${await freePort()}`;
+      const r = await cli(['snapshot', 'save', file, '--endpoints', nobody, '--timeout', '1s']);
+      expect(r.code).toBe(4);
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      removeTempDir(dir);
+    }
+  }, 30_000);
 });
 
 describe('serve --force-new-cluster', () => {
