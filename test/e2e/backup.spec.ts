@@ -193,6 +193,7 @@ describe('serve --force-new-cluster', () => {
       const lock = await q.acquire('dr/kept', { ttlMs: 60_000 });
       // The leader has every acknowledged write: it is the survivor.
       const survivor = await c.leader();
+      const oldId = clusterIdOf(c.node(survivor).dataDir);
       for (const id of c.ids) await c.kill(id);
       for (const id of c.ids.filter((x) => x !== survivor)) c.forget(id);
       await q.close({ release: false });
@@ -201,6 +202,8 @@ describe('serve --force-new-cluster', () => {
       c.startNode(survivor, ['--force-new-cluster']);
       expect(await c.leader(20_000)).toBe(survivor);
       expect(c.logs(survivor)).toMatch(/FORCED A NEW CLUSTER/);
+      // A new cluster id: the lost members' data can never mix in.
+      expect(clusterIdOf(c.node(survivor).dataDir)).not.toBe(oldId);
       q = new QuorumLockClient({ endpoints: [c.node(survivor).client], owner: 'dr' });
       expect(await q.describe('dr/kept')).toMatchObject({
         held: true,
