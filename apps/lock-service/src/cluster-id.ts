@@ -18,8 +18,7 @@ const FORMAT = /^[0-9a-f]{16}$/;
  * clusters whose nodes can reach each other distinct node ids.
  */
 export function bootstrapClusterId(peers: Readonly<Record<string, string>>): string {
-  const members = Object.keys(peers).sort().join(',');
-  return createHash('sha256').update(members).digest('hex').slice(0, 16);
+  return derivedClusterId(Object.keys(peers).sort().join(','));
 }
 
 export class ClusterIdFile implements ClusterIdentity {

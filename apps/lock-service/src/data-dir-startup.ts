@@ -21,17 +21,18 @@ export async function prepareDataDir(config: DataDirConfig, logger: Logger): Pro
   if (!config.forceNewCluster) return;
   const storage = await RocksDbStorage.open(join(config.dataDir, 'raft'), config.id);
   try {
-    const config0 = storedConfiguration(await storage.load());
+    const loaded = await storage.load();
+    const inForce = storedConfiguration(loaded);
     const forcedAt = identity.forced_new_cluster_at;
-    if (forcedAt !== undefined && config0 !== undefined && config0.index > forcedAt) {
+    if (forcedAt !== undefined && inForce !== undefined && inForce.index > forcedAt) {
       throw new DataDirError(
         `--force-new-cluster: this node was made a cluster of one at log index ${forcedAt}, and ` +
-          `its membership has changed since (now ${config0.members.map((m) => m.id).join(', ')} ` +
-          `at ${config0.index}): forcing again would cut those members off. Remove the flag.`,
+          `its membership has changed since (now ${inForce.members.map((m) => m.id).join(', ')} ` +
+          `at ${inForce.index}): forcing again would cut those members off. Remove the flag.`,
       );
     }
     const address = config.peers[config.id] ?? config.peerAddress;
-    const forced = await forceNewCluster(storage, { id: config.id, address });
+    const forced = await forceNewCluster(storage, { id: config.id, address }, loaded);
     if (!forced.rewritten) {
       logger.warn(
         { index: forced.index },

@@ -33,12 +33,14 @@ export interface ForcedCluster {
  *
  * The old members must never run again with their data: they would still believe in the old
  * configuration. A node restarted with its configuration already this node alone is left as it is.
+ * `loaded`: what storage.load() returned, when the caller has read it already.
  */
 export async function forceNewCluster(
   storage: Storage,
   self: { readonly id: NodeId; readonly address: string },
+  loaded?: PersistentState,
 ): Promise<ForcedCluster> {
-  const state = await storage.load();
+  const state = loaded ?? (await storage.load());
   const { hardState, snapshot, entries } = state;
   const config = storedConfiguration(state);
   const alone =

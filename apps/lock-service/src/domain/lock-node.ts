@@ -1,4 +1,5 @@
 import {
+  bootstrapMembership,
   LeadershipLostError,
   MembershipChangeError,
   NotLeaderError,
@@ -237,9 +238,9 @@ export class LockNode {
   private backup(): Iterator<Uint8Array> {
     const { meta, chunks } = this.raft.exportSnapshot();
     const t = this.sm.tally;
-    const members =
-      meta.membership?.members ??
-      Object.entries(this.opts.peers).map(([id, address]) => ({ id, address, learner: false }));
+    const members = (
+      meta.membership ?? bootstrapMembership(Object.keys(this.opts.peers), this.opts.peers)
+    ).members;
     return backupBytes(
       {
         format: BACKUP_FORMAT,

@@ -102,10 +102,9 @@ async function save(
     } finally {
       await fh.close();
     }
-    const f = await openBackup(part);
-    await f.verify();
+    await (await openBackup(part)).verify();
     await rename(part, path);
-    return { ...f, path };
+    return await openBackup(path);
   } catch (e) {
     stream.destroy();
     await rm(part, { force: true });
