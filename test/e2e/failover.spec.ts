@@ -1,7 +1,15 @@
+import * as grpc from '@grpc/grpc-js';
 import type { AcquireResponse } from '../../apps/lock-service/src/domain/api.js';
 import { LocalCluster } from '../support/cluster.js';
 import { onAnyNode } from '../support/retry.js';
 import { sleep, waitFor } from '../../libs/testing/src/wait.js';
+
+type UnaryFn = (
+  req: object,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null) => void,
+) => grpc.ClientUnaryCall;
 
 describe('kill -9 of the leader while clients hold and wait', () => {
   const cluster = new LocalCluster();
@@ -110,4 +118,51 @@ describe('kill -9 of the leader while clients hold and wait', () => {
       return s.applied_index >= granted.fencing_token;
     });
   }, 90_000);
+
+  test('a waiting call cancelled by its client and sent again with the same request_id keeps its wait and is granted', async () => {
+    const leader = await cluster.leader();
+    const [follower] = cluster.ids.filter((id) => id !== leader);
+    if (follower === undefined) throw new Error('a 3-node cluster has followers');
+    const name = `fo/moved-${process.pid}`;
+    const holder = await cluster
+      .api(leader)
+      .call<AcquireResponse>(cluster.api(leader).lock, 'Acquire', {
+        name,
+        owner: 'holder',
+        ttl_ms: 30_000,
+      });
+    const waitReq = { name, owner: 'mover', ttl_ms: 10_000, wait_ms: 30_000, request_id: name };
+    // The first attempt waits through a follower, which forwards it to the leader; the client
+    // then gives up on it (as the SDK does when it moves a call) and sends it again.
+    const api = cluster.api(follower);
+    const acquire = (api.lock as unknown as Record<string, UnaryFn>)['Acquire']!;
+    let firstCode: number | undefined;
+    const first = acquire.call(
+      api.lock,
+      waitReq,
+      new grpc.Metadata(),
+      { deadline: Date.now() + 30_000 },
+      (e) => (firstCode = e?.code),
+    );
+    await waitFor('the first attempt to queue', async () => {
+      const d = await api.call<{ waiters: number }>(api.lock, 'Describe', { name });
+      return d.waiters === 1;
+    });
+    first.cancel();
+    await waitFor('the first attempt to end', async () => firstCode !== undefined);
+    expect(firstCode).toBe(grpc.status.CANCELLED);
+    // Sent on the same connection after the cancel, so the leader sees the cancel first.
+    const retry = api.call<AcquireResponse>(api.lock, 'Acquire', waitReq, 30_000);
+    await waitFor('the retry to take the wait over', async () => {
+      const d = await api.call<{ waiters: number }>(api.lock, 'Describe', { name });
+      return d.waiters === 1;
+    });
+    await cluster
+      .api(leader)
+      .call(cluster.api(leader).lock, 'Release', { lease_id: holder.lease_id, name });
+    const granted = await retry;
+    expect(granted).toMatchObject({ acquired: true, holder: 'mover' });
+    expect(granted.fencing_token).toBeGreaterThan(holder.fencing_token);
+    await api.call(api.lock, 'Release', { lease_id: granted.lease_id, name });
+  }, 60_000);
 });

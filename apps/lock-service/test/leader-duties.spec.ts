@@ -2,7 +2,7 @@ import { jest } from '@jest/globals';
 import type { MutexRequest } from '../src/domain/leader-duties.js';
 import { decodeCommand } from '../src/domain/commands.js';
 import { Code, DomainError } from '../src/domain/errors.js';
-import type { WaitOutcome } from '../src/domain/waits.js';
+import { ABANDONED_WAIT_GRACE_MS, type WaitOutcome } from '../src/domain/waits.js';
 import { LeaderHarness, settle } from './fixtures/leader-harness.js';
 
 const req = (name: string, o: Partial<MutexRequest> = {}): MutexRequest => ({
@@ -86,6 +86,77 @@ describe('LeaderDuties: what only the leader does', () => {
     await settle();
     await expect(released).resolves.toBeDefined();
     expect(waiting.outcome).toMatchObject({ granted: true, ttl_ms: 1_000, holder: 'w' });
+  });
+
+  describe('a waiting call that goes away (cancelled, or moved by its client)', () => {
+    async function queued(h: LeaderHarness, waitMs = 60_000) {
+      h.lead();
+      const holder = await h.leadership.acquire(
+        'lock',
+        req('a', { owner: 'holder', ttl: 30_000 }),
+        {},
+      );
+      const call = new AbortController();
+      const w = req('a', { owner: 'w', waitMs, requestId: 'r1' });
+      const first = track(h.leadership.acquire('lock', w, { signal: call.signal }));
+      await settle();
+      expect(h.sm.mutex('lock', 'a')?.queue).toHaveLength(1);
+      const release = () =>
+        h.leadership.propose({ op: 'release', kind: 'lock', lease_id: holder.lease_id, name: 'a' });
+      return { w, first, call, release };
+    }
+
+    test('stays queued for the grace, then is cancelled through the log', async () => {
+      const h = harness();
+      const { first, call } = await queued(h);
+      call.abort();
+      await h.advance(ABANDONED_WAIT_GRACE_MS - 1);
+      expect(h.ops('cancel_wait')).toHaveLength(0);
+      expect(h.sm.mutex('lock', 'a')?.queue).toHaveLength(1);
+      await h.advance(1);
+      await settle();
+      expect(h.ops('cancel_wait')).toHaveLength(1);
+      expect(h.sm.mutex('lock', 'a')?.queue).toHaveLength(0);
+      expect(first.outcome).toMatchObject({ granted: false, holder: 'holder' });
+    });
+
+    test('a wait that runs out within the grace is cancelled when it runs out', async () => {
+      const h = harness();
+      const { call } = await queued(h, 300);
+      call.abort();
+      await h.advance(300);
+      await settle();
+      expect(h.ops('cancel_wait')).toHaveLength(1);
+    });
+
+    test('its retry with the same request id takes the wait over in its place, and is granted', async () => {
+      const h = harness();
+      const { w, first, call, release } = await queued(h);
+      call.abort();
+      await h.advance(ABANDONED_WAIT_GRACE_MS / 2);
+      const retry = track(h.leadership.acquire('lock', w, {}));
+      await settle();
+      expect(first.error?.code).toBe(Code.UNAVAILABLE);
+      await h.advance(ABANDONED_WAIT_GRACE_MS);
+      expect(h.ops('cancel_wait')).toHaveLength(0);
+      await release();
+      await settle();
+      expect(retry.outcome).toMatchObject({ granted: true, holder: 'w' });
+    });
+
+    test('granted in the grace with no retry: the lease it made is released, not left to expire', async () => {
+      const h = harness();
+      const { first, call, release } = await queued(h);
+      call.abort();
+      await release();
+      await settle();
+      const lease = first.outcome?.lease_id ?? '';
+      expect(first.outcome).toMatchObject({ granted: true });
+      await settle();
+      expect(h.ops('release').some((c) => 'lease_id' in c && c.lease_id === lease)).toBe(true);
+      expect(h.sm.live(lease)).toBeUndefined();
+      expect(h.sm.mutex('lock', 'a')).toBeUndefined();
+    });
   });
 
   test('a wait beyond the limit is refused before anything is proposed', async () => {

@@ -61,6 +61,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
   private appliedIndex = 0;
   private lastSnapshotIndex = 0;
   private persistedHard: HardState;
+  /**
+   * A hard state whose only news is the commit index, not written yet: it rides with the next
+   * synced write (or the last one at stop). Losing it in a crash is harmless (mustSync).
+   */
+  private deferredHard: HardState | undefined;
   private readonly pending: PendingRequests<R>;
   private readonly snapshots: NodeSnapshots;
   private readonly snapshotEntries: number;
@@ -340,6 +345,11 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     await this.loopDone;
     await this.snapshots.abandon();
     this.failPending(new NotLeaderError('', 'node is stopping'));
+    if (this.deferredHard && !this.failed)
+      await ignoreRejection(
+        this.opts.storage.save({ hardState: this.deferredHard, sync: false }),
+        'the commit index is only a hint at restart: the leader tells it again',
+      );
     await this.opts.storage.close();
   }
 
@@ -445,7 +455,15 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
       if (m.type === 'AppendEntries') this.counters.appendEntriesSent++;
       this.opts.transport.send(m);
     },
-    persist: (batch) => this.persist(batch),
+    persist: (batch) => {
+      if (batch.sync === false) {
+        // Only the commit index moved: a write of its own would cost a storage round trip on
+        // every node for every commit, and would buy nothing a crash cannot take away.
+        this.deferredHard = batch.hardState;
+        return;
+      }
+      return this.persist(batch);
+    },
     stopped: () => !this.running,
     restore: (snapshot) => this.restoreSnapshot(snapshot),
     apply: (e) => this.apply(e),
@@ -455,8 +473,12 @@ export class RaftNode<R = unknown> extends EventEmitter<RaftNodeEvents> {
     },
   };
 
-  private async persist(batch: PersistBatch): Promise<void> {
+  private async persist(given: PersistBatch): Promise<void> {
     const started = this.rt.now();
+    // The deferred commit is older than anything in this batch: the batch's own hard state wins.
+    const batch =
+      this.deferredHard && !given.hardState ? { ...given, hardState: this.deferredHard } : given;
+    this.deferredHard = undefined;
     await this.opts.storage.save(batch);
     const entries = batch.entries ?? [];
     if (batch.hardState) this.persistedHard = batch.hardState;

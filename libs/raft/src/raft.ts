@@ -87,6 +87,15 @@ export class RaftCore {
   private msgs: Message[] = [];
   private sendPending = new Set<NodeId>();
   private broadcastPending = false;
+  /**
+   * The commit index moved since followers were last told. They are told at the next tick (or
+   * sooner, by the next AppendEntries carrying entries), not at once: an AppendEntries of its
+   * own, its answer and a Ready on every follower for every commit would double the messages
+   * of a request, and a follower needs the news only to apply (bounded lag: one tick).
+   */
+  private commitNews = false;
+  /** Set by a tick for the next flush: send AppendEntries carrying only the commit index. */
+  private commitNewsDue = false;
   private heartbeatPending = false;
   private pendingSnapshot: Snapshot | undefined;
   private prevHard: HardState;
@@ -263,6 +272,11 @@ export class RaftCore {
   }
 
   /** The data of the snapshot from the leader that the next Ready carries, if any. */
+  /** A leader whose followers have not been told the commit index yet (they will at a tick). */
+  get commitNewsPending(): boolean {
+    return this.role === Role.Leader && this.commitNews;
+  }
+
   get pendingSnapshotData(): SnapshotData | undefined {
     return this.pendingSnapshot?.data;
   }
@@ -393,7 +407,7 @@ export class RaftCore {
       // A candidate counts its own vote only once that vote is durable.
       this.recordVote(this.id, true);
     }
-    if (this.role === Role.Leader && this.maybeCommit()) this.broadcastPending = true;
+    if (this.role === Role.Leader && this.maybeCommit()) this.commitNews = true;
   }
 
   status(): CoreStatus {
@@ -645,6 +659,11 @@ export class RaftCore {
 
   private tickLeader(): void {
     this.heartbeatElapsed++;
+    if (this.commitNews) {
+      this.commitNews = false;
+      this.commitNewsDue = true;
+      this.broadcastPending = true;
+    }
     if (this.leadTransferee && ++this.transferElapsed >= this.cfg.electionTicksMin) {
       this.leadTransferee = ''; // the transfer timed out: keep leading
     }
@@ -723,8 +742,8 @@ export class RaftCore {
     if (pr.state === ProgressState.Probe) pr.becomeReplicate();
     else if (pr.state === ProgressState.Snapshot && pr.matchIndex >= pr.pendingSnapshot)
       pr.becomeProbe();
-    if (this.maybeCommit()) this.broadcastPending = true;
-    else this.sendPending.add(m.from);
+    if (this.maybeCommit()) this.commitNews = true;
+    this.sendPending.add(m.from);
     if (m.from === this.leadTransferee && pr.matchIndex === this.log.lastIndex()) {
       this.send({ type: 'TimeoutNow', to: m.from, term: this.term });
     }
@@ -861,6 +880,7 @@ export class RaftCore {
       if (pr) this.sendAppend(p, pr, false);
     }
     this.sendPending.clear();
+    this.commitNewsDue = false;
     if (this.heartbeatPending) {
       this.heartbeatPending = false;
       for (const [p, pr] of this.prs) {
@@ -893,7 +913,7 @@ export class RaftCore {
       entries.length === 0 &&
       pr.state === ProgressState.Replicate &&
       !force &&
-      pr.sentCommit >= leaderCommit
+      (pr.sentCommit >= leaderCommit || !this.commitNewsDue)
     )
       return;
     this.send({

@@ -329,6 +329,18 @@ export class LeaderDuties {
           cancel,
           ctx.signal,
         );
+        // Granted after its caller went away, and no retry took the wait over: nobody knows
+        // the lease this wait made, so nobody would release it before its TTL ran out.
+        if (o.granted && own && ctx.signal?.aborted)
+          void this.propose({
+            op: 'release',
+            kind,
+            lease_id: o.lease_id,
+            name: '',
+            by: LEADER_ITSELF,
+          }).catch((e: Error) =>
+            this.opts.logger.debug({ err: e.message }, 'orphan release failed'),
+          );
         return { ...o, holder: o.granted ? f.owner : o.holder };
       }
       default:

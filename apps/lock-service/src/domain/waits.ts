@@ -17,6 +17,8 @@ interface Pending {
   reject: (e: Error) => void;
   timer: Timer;
   onAbort: () => void;
+  /** The call went away: the wait is cancelled once the grace ends, unless a retry takes it. */
+  abandoned: boolean;
   signal?: AbortSignal;
 }
 
@@ -37,6 +39,15 @@ export interface WaitRequest {
   /** Taken with reserve() before the acquire was proposed. */
   slot?: WaitSlot;
 }
+
+/**
+ * How long a wait whose call went away (cancelled by its client, or by the node that forwarded
+ * it) stays queued before it is cancelled through the log: a client that moves its call to
+ * another node, or retries after a lost connection, sends the same request id, and its retry
+ * takes the wait over in that time, keeping its place and not finding it answered "not
+ * acquired" by the cancel.
+ */
+export const ABANDONED_WAIT_GRACE_MS = 1_000;
 
 export class Waits {
   private readonly pending = new Map<string, Pending>();
@@ -84,18 +95,26 @@ export class Waits {
       return Promise.reject(new DomainError(Code.RESOURCE_EXHAUSTED, 'too many waiting calls'));
     }
     return new Promise((resolve, reject) => {
-      const timer = this.runtime.after(Math.max(0, w.untilMs - this.runtime.now()), cancel);
-      const onAbort = () => cancel();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(w.requestId, {
+      const p: Pending = {
         lease_id: w.leaseId,
         ownLease: w.ownLease,
         resolve,
         reject,
-        timer,
-        onAbort,
+        timer: this.runtime.after(Math.max(0, w.untilMs - this.runtime.now()), cancel),
+        onAbort: () => {
+          p.abandoned = true;
+          p.timer.cancel();
+          p.timer = this.runtime.after(
+            Math.min(ABANDONED_WAIT_GRACE_MS, Math.max(0, w.untilMs - this.runtime.now())),
+            cancel,
+          );
+        },
+        abandoned: false,
         signal,
-      });
+      };
+      signal?.addEventListener('abort', p.onAbort, { once: true });
+      this.pending.set(w.requestId, p);
+      if (signal?.aborted) p.onAbort();
     });
   }
 

@@ -311,7 +311,8 @@ export class Cluster {
   }
 
   /**
-   * Handles every Ready and delivers every message until nothing is left, or until `until`
+   * Handles every Ready and delivers every message until nothing is left (a leader with commit
+   * news not yet sent is ticked once to send it), or until `until`
    * holds (checked after each Ready and each delivery; undelivered messages stay queued).
    */
   drain(until?: () => boolean, maxRounds = 5000): void {
@@ -327,7 +328,13 @@ export class Cluster {
           if (until?.()) return;
         }
       }
-      if (this.queue.length === 0 && !progressed) return;
+      if (this.queue.length === 0 && !progressed) {
+        // A leader tells followers the commit index at its next tick: quiet means told.
+        const news = this.upIds().filter((id) => this.core(id).commitNewsPending);
+        if (news.length === 0) return;
+        for (const id of news) this.core(id).tick();
+        continue;
+      }
       while (this.queue.length > 0) {
         const m = this.queue.shift()!;
         this.deliver(m);

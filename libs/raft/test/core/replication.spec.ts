@@ -31,6 +31,33 @@ describe('Raft core: log replication (paper 5.3)', () => {
     expect(c.safetyViolations).toEqual([]);
   });
 
+  it("tells followers a new commit index at the leader's next tick (or with the next entries), not with a message of its own at once", () => {
+    const c = new Cluster(3, { seed: 23 });
+    const leader = c.elect();
+    const followers = c.others(leader);
+    const before = c.sent.length;
+    const index = c.propose(leader, 'x');
+    // Everything but the tick that would send the news.
+    c.drain(() => c.core(leader).log.committed >= index && c.queue.length === 0);
+    expect(c.core(leader).log.committed).toBe(index);
+    expect(c.core(leader).commitNewsPending).toBe(true);
+    const appends = c.sent.slice(before).filter((m) => m.type === 'AppendEntries');
+    // One AppendEntries per follower carried the entry; none was sent for the commit alone.
+    expect(appends.map((m) => m.to).sort()).toEqual([...followers].sort());
+    for (const f of followers) expect(c.core(f).log.committed).toBeLessThan(index);
+    // The next proposal's entries carry it...
+    const next = c.propose(leader, 'y');
+    c.drain(() => followers.every((f) => c.core(f).log.committed >= index));
+    for (const f of followers) expect(c.core(f).log.committed).toBe(index);
+    // ...and a tick sends what is left, on its own.
+    c.drain(() => c.core(leader).log.committed >= next && c.queue.length === 0);
+    c.core(leader).tick();
+    c.drain(() => followers.every((f) => c.core(f).log.committed >= next));
+    for (const f of followers) expect(c.core(f).log.committed).toBe(next);
+    expect(c.core(leader).commitNewsPending).toBe(false);
+    expect(c.safetyViolations).toEqual([]);
+  });
+
   it('commits with a majority while a minority is partitioned, and catches the minority up', () => {
     const c = new Cluster(5, { seed: 22 });
     const leader = c.elect();

@@ -1,6 +1,7 @@
 // RaftNode takes time only from its Runtime: ticks, wake-ups, timeouts and latencies.
 import { RaftNode } from '../../src/node.js';
 import type { Runtime, StateMachine, Timer, Transport } from '../../src/ports.js';
+import type { PersistBatch } from '../../src/storage.js';
 import { MemoryStorage } from '../../src/storage/memory-storage.js';
 import type { Entry, Message } from '../../src/types.js';
 
@@ -128,6 +129,44 @@ describe('RaftNode on an injected runtime', () => {
     expect(commits).toEqual([0]);
     expect(writes).toEqual([0]);
     await node.stop();
+  });
+
+  test('a commit index alone is not written: it rides with the next synced write, and the last one is written at stop', async () => {
+    const rt = new ManualRuntime();
+    const storage = new MemoryStorage();
+    const saves: PersistBatch[] = [];
+    const save = storage.save.bind(storage);
+    storage.save = (b) => {
+      saves.push(b);
+      return save(b);
+    };
+    const node = await RaftNode.start<number>({
+      id: 'a',
+      voters: ['a'],
+      storage,
+      transport: silentTransport(),
+      stateMachine: nullMachine,
+      seed: 7,
+      tickMs: 10,
+      electionTimeoutMinMs: 100,
+      electionTimeoutMaxMs: 200,
+      heartbeatIntervalMs: 30,
+      runtime: rt,
+    });
+    await rt.advance(300);
+    expect(node.isLeader()).toBe(true);
+    saves.length = 0;
+    const first = await Promise.all([node.propose(Uint8Array.of(1)), rt.settle()]);
+    const second = await Promise.all([node.propose(Uint8Array.of(2)), rt.settle()]);
+    // Each proposal took one write, carrying its entry; none carried the commit index alone.
+    expect(saves.every((b) => b.sync !== false && (b.entries?.length ?? 0) > 0)).toBe(true);
+    expect(saves).toHaveLength(2);
+    // The second write carried the commit index that the first entry's commit had deferred.
+    expect(saves[1]!.hardState?.commit).toBe(first[0].index);
+    await node.stop();
+    // A MemoryStorage keeps what it holds after close: read it as a restart would.
+    const stored = await storage.load();
+    expect(stored.hardState.commit).toBe(second[0].index);
   });
 
   test("a leadership transfer times out on the runtime's clock", async () => {
