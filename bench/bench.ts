@@ -74,9 +74,11 @@ const LOCKS = [
   { key: 'contended-16', label: 'contended, 16 workers, 1 lock', workers: 16, waitMs: 10_000 },
 ].filter((l) => runs(l.key));
 const RENEW_LEASES = 10_000;
+const WARM_UP_S = 10;
 const run = (timing.warmupS + timing.seconds) * rounds * sides.length;
 const progress = new Progress([
   ['starting clusters', 12],
+  ...(LOCKS.length > 0 ? [['warming up', WARM_UP_S * sides.length] as [string, number]] : []),
   ...LOCKS.map((l): [string, number] => [l.key, run + 1]),
   ...(runs('renewals') ? [['renewals', run + 20] as [string, number]] : []),
   ...(runs('failover')
@@ -184,7 +186,31 @@ async function alternate(
 
 const bySide = (side: Side): Contender => ({ key: side, side });
 
+/**
+ * Fresh Node processes run a call several times slower until the JIT has compiled its path
+ * (the first measured round of the first row was 35% slower than the second); etcd's Go does
+ * not need this. Every system first serves a discarded round of 16 workers.
+ */
+async function warmUp(): Promise<void> {
+  progress.phase('warming up');
+  const t = { seconds: WARM_UP_S, warmupS: 0 };
+  for (const side of sides) {
+    progress.note(side);
+    const client = clusters[side]!.lockClient({ flavor: side === 'etcd' ? 'v3lock' : undefined });
+    try {
+      await w.timedLoop(
+        16,
+        t,
+        w.acquireRelease(client, (i) => `bench/warm/w${i}`, 0),
+      );
+    } finally {
+      await client.close();
+    }
+  }
+}
+
 async function lockWorkloads(): Promise<void> {
+  if (LOCKS.length > 0) await warmUp();
   for (const l of LOCKS) {
     progress.phase(l.key);
     // etcd3's lock() tries once: it has no row where locks are waited for.
