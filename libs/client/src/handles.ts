@@ -127,6 +127,14 @@ export abstract class LeaseHandle extends EventEmitter<HandleEvents> implements 
   }
 }
 
+/**
+ * Releasing and resigning are a handle's normal end, not failures: one shared, frozen reason
+ * each, so that giving a lock up does not build an Error and its stack every time (3% of the
+ * benchmark client's CPU went there).
+ */
+const RELEASED = Object.freeze(new QuorumLockError(status.CANCELLED, 'the lock was released'));
+const RESIGNED = Object.freeze(new QuorumLockError(status.CANCELLED, 'resigned'));
+
 /** A held lock. Its lease holds only this lock, so releasing the lock ends the lease. */
 export class Lock extends LeaseHandle {
   /**
@@ -135,7 +143,7 @@ export class Lock extends LeaseHandle {
    * claiming the lock either way.
    */
   async release(): Promise<boolean> {
-    const live = this.finish(new QuorumLockError(status.CANCELLED, 'the lock was released'));
+    const live = this.finish(RELEASED);
     if (!live) return false;
     return this.ops.releaseLease(this.leaseId);
   }
@@ -176,7 +184,7 @@ export class Leadership extends LeaseHandle {
 
   /** Steps down (the next candidate in line is elected) and ends the lease. */
   async resign(): Promise<boolean> {
-    const live = this.finish(new QuorumLockError(status.CANCELLED, 'resigned'));
+    const live = this.finish(RESIGNED);
     if (!live) return false;
     try {
       return await this.ops.resign(this.name, this.leaseId);
