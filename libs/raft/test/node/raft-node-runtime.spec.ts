@@ -77,11 +77,15 @@ const nullMachine: StateMachine<number> = {
   restore: async () => {},
 };
 
-async function startSolo(rt: ManualRuntime, voters = ['a']): Promise<RaftNode<number>> {
+async function startSolo(
+  rt: ManualRuntime,
+  voters = ['a'],
+  storage = new MemoryStorage(),
+): Promise<RaftNode<number>> {
   const node = await RaftNode.start<number>({
     id: 'a',
     voters,
-    storage: new MemoryStorage(),
+    storage,
     transport: silentTransport(),
     stateMachine: nullMachine,
     seed: 7,
@@ -140,19 +144,7 @@ describe('RaftNode on an injected runtime', () => {
       saves.push(b);
       return save(b);
     };
-    const node = await RaftNode.start<number>({
-      id: 'a',
-      voters: ['a'],
-      storage,
-      transport: silentTransport(),
-      stateMachine: nullMachine,
-      seed: 7,
-      tickMs: 10,
-      electionTimeoutMinMs: 100,
-      electionTimeoutMaxMs: 200,
-      heartbeatIntervalMs: 30,
-      runtime: rt,
-    });
+    const node = await startSolo(rt, ['a'], storage);
     await rt.advance(300);
     expect(node.isLeader()).toBe(true);
     saves.length = 0;
