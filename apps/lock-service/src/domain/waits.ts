@@ -16,9 +16,8 @@ interface Pending {
   resolve: (o: WaitOutcome) => void;
   reject: (e: Error) => void;
   timer: Timer;
+  /** The call went away: cancel once the grace ends, unless a retry takes the wait over. */
   onAbort: () => void;
-  /** The call went away: the wait is cancelled once the grace ends, unless a retry takes it. */
-  abandoned: boolean;
   signal?: AbortSignal;
 }
 
@@ -102,14 +101,12 @@ export class Waits {
         reject,
         timer: this.runtime.after(Math.max(0, w.untilMs - this.runtime.now()), cancel),
         onAbort: () => {
-          p.abandoned = true;
           p.timer.cancel();
           p.timer = this.runtime.after(
             Math.min(ABANDONED_WAIT_GRACE_MS, Math.max(0, w.untilMs - this.runtime.now())),
             cancel,
           );
         },
-        abandoned: false,
         signal,
       };
       signal?.addEventListener('abort', p.onAbort, { once: true });
