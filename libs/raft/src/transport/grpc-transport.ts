@@ -55,6 +55,8 @@ export interface GrpcTransportOptions {
   readonly snapshotChunkBytes?: number;
   /** Cap of the delay between attempts to re-open a failed stream. Default 1000 ms. */
   readonly maxReconnectBackoffMs?: number;
+  /** The first such delay, doubled after each failed attempt up to the cap. Default 50 ms. */
+  readonly initialReconnectBackoffMs?: number;
   /** The stored snapshot, streamed to a follower that needs it. */
   readonly readSnapshot: () => Promise<Snapshot | null>;
   /**
@@ -88,6 +90,8 @@ export interface GrpcTransportOptions {
 }
 
 const MiB = 1024 * 1024;
+/** Who opened a Send stream, so the receiver knows that peer is up before any message. */
+const SENDER_HEADER = 'quorumlock-raft-sender';
 /** Room for the chunk header (ids, term, meta, offset) next to the data in one gRPC message. */
 const CHUNK_HEADER_ALLOWANCE = 1024;
 const ACK = {};
@@ -182,6 +186,12 @@ export class GrpcTransport implements Transport {
       );
     });
     if (this.state === 'new') this.state = 'started';
+    // Open a stream to every known peer now, with nothing on it yet: a peer whose stream to
+    // this node is waiting out its backoff (this node was down) learns that it is back and
+    // reconnects at once, so a restarted follower hears its leader without waiting up to
+    // maxReconnectBackoffMs.
+    for (const peer of Object.keys(this.opts.peers))
+      if (peer !== this.id && this.addressOf(peer) !== undefined) this.linkFor(peer)?.connect();
   }
 
   onMessage(handler: (msg: Message) => void): void {
@@ -278,9 +288,13 @@ export class GrpcTransport implements Transport {
       maxQueuedMessages: this.opts.maxQueuedMessages ?? 4096,
       maxQueuedBytes: this.opts.maxQueuedBytes ?? 64 * MiB,
       openTimeoutMs: 5_000,
-      initialBackoffMs: 50,
+      initialBackoffMs: this.opts.initialReconnectBackoffMs ?? 50,
       maxBackoffMs: this.opts.maxReconnectBackoffMs ?? 1000,
-      metadata: () => this.guard.metadata(),
+      metadata: () => {
+        const md = this.guard.metadata();
+        md.set(SENDER_HEADER, this.id);
+        return md;
+      },
       onFailure: (p, err, wasConnected) => {
         if (this.guard.refused(p, err)) return;
         // Only a lost link is news; repeated failures to reach a down peer would flood the log.
@@ -431,6 +445,8 @@ export class GrpcTransport implements Transport {
     }
     // Early headers tell the sender the stream reached this node, so it starts writing.
     call.sendMetadata(new grpc.Metadata());
+    const sender = call.metadata.get(SENDER_HEADER)[0];
+    if (typeof sender === 'string') this.links.get(sender)?.peerIsUp();
     let first = true;
     call.on('data', (pb: RaftMessagePb) => {
       let msg: Message;

@@ -83,6 +83,11 @@ export class PeerLink {
     return true;
   }
 
+  /** Opens the stream now if none is open or waiting to retry, even with nothing to send. */
+  connect(): void {
+    if (!this.closed && this.call === null && this.retryTimer === null) this.open();
+  }
+
   close(): void {
     this.closed = true;
     this.generation++;

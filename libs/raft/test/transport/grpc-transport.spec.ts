@@ -431,6 +431,26 @@ describe('GrpcTransport', () => {
     expect((b2.received[0] as AppendEntries).prevLogIndex).toBe(2);
   });
 
+  it('a peer that starts opens its streams at once, so a link to it waiting out a long backoff reconnects then', async () => {
+    // Without the restarted peer's announcement, a's next attempt would come 30-60 s later.
+    const slow = { initialReconnectBackoffMs: 60_000, maxReconnectBackoffMs: 60_000 };
+    const a = h.create('a', slow);
+    const b1 = h.create('b');
+    await h.start(a.transport, 'a');
+    await h.start(b1.transport, 'b');
+    a.transport.send(append('a', 'b', 1));
+    await waitFor('message before the restart', () => b1.received.length === 1);
+    await b1.transport.stop();
+    await waitFor('lost stream reported', () => a.unreachable.includes('b'));
+    a.transport.send(append('a', 'b', 2));
+    // b comes back and sends nothing: only its stream's opening tells a that it is up.
+    const b2 = h.create('b', { listenAddress: h.peers['b'] });
+    await b2.transport.start();
+    await waitFor('the queued message after the restart', () => b2.received.length === 1);
+    expect((b2.received[0] as AppendEntries).prevLogIndex).toBe(2);
+    expect(a.received).toEqual([]);
+  });
+
   it('stops cleanly with streams open, leaving no sockets, and ignores later sends', async () => {
     const sockets = (): number =>
       process.getActiveResourcesInfo().filter((r) => r.startsWith('TCP')).length;
