@@ -92,6 +92,7 @@ export interface GrpcTransportOptions {
 const MiB = 1024 * 1024;
 /** Who opened a Send stream, so the receiver knows that peer is up before any message. */
 const SENDER_HEADER = 'quorumlock-raft-sender';
+const CHANNEL_BACKOFF_CAP_MS = 200;
 /** Room for the chunk header (ids, term, meta, offset) next to the data in one gRPC message. */
 const CHUNK_HEADER_ALLOWANCE = 1024;
 const ACK = {};
@@ -140,8 +141,15 @@ export class GrpcTransport implements Transport {
     };
     this.channelOptions = {
       ...limits,
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': opts.maxReconnectBackoffMs ?? 1000,
+      // grpc-js keeps a reconnect backoff of its own per channel, which a peer coming back
+      // cannot cut short: kept short, so that the stream re-opened when the peer announces
+      // itself finds the channel connecting, not waiting. Dialling a peer that is down a few
+      // times a second costs nothing next to an election.
+      'grpc.initial_reconnect_backoff_ms': 50,
+      'grpc.max_reconnect_backoff_ms': Math.min(
+        CHANNEL_BACKOFF_CAP_MS,
+        opts.maxReconnectBackoffMs ?? 1000,
+      ),
       // Private subchannels: stop() must really close this node's connections, even when
       // several transports live in one process (tests, simulations).
       'grpc.use_local_subchannel_pool': 1,

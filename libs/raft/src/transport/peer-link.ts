@@ -176,10 +176,13 @@ export class PeerLink {
    * (up to maxBackoffMs after a restart), reconnect now.
    */
   peerIsUp(): void {
-    if (this.closed || this.retryTimer === null) return;
+    if (this.closed) return;
+    // An attempt in flight may still fail (the channel had not reconnected yet): its retry then
+    // comes after the first, short backoff.
+    this.attempts = 0;
+    if (this.retryTimer === null) return;
     clearTimeout(this.retryTimer);
     this.retryTimer = null;
-    this.attempts = 0;
     if (this.head < this.queue.length) this.open();
   }
 
