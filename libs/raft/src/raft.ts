@@ -271,12 +271,12 @@ export class RaftCore {
     pr.becomeProbe();
   }
 
-  /** The data of the snapshot from the leader that the next Ready carries, if any. */
   /** A leader whose followers have not been told the commit index yet (they will at a tick). */
   get commitNewsPending(): boolean {
     return this.role === Role.Leader && this.commitNews;
   }
 
+  /** The data of the snapshot from the leader that the next Ready carries, if any. */
   get pendingSnapshotData(): SnapshotData | undefined {
     return this.pendingSnapshot?.data;
   }
