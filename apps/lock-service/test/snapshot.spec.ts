@@ -1,8 +1,9 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { type Entry, EntryType } from '../../../libs/raft/src/index.js';
 import { encodeCommand, type UnstampedCommand } from '../src/domain/commands.js';
 import { holdersOf } from '../src/domain/lock-kinds.js';
-import { keysOf } from '../src/domain/model.js';
+import { keysOf, requestKey } from '../src/domain/model.js';
 import { LockStateMachine } from '../src/domain/state-machine.js';
 
 /** Everything restorable about a state machine, in an order that does not depend on history. */
@@ -102,6 +103,19 @@ function scanTally(sm: LockStateMachine) {
   }
   return t;
 }
+
+describe('retry keys', () => {
+  test('a request id keys the retry table by the first 16 bytes of its SHA-256, as snapshots already stored them', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 200 }), (id) => {
+        const digest = createHash('sha256').update(id).digest();
+        const key = requestKey(id);
+        expect(key).toHaveLength(16);
+        expect(Buffer.from(key, 'latin1').equals(digest.subarray(0, 16))).toBe(true);
+      }),
+    );
+  });
+});
 
 describe('the tally kept for metrics', () => {
   test('equals a scan of the state after any commands, and after a restore', async () => {

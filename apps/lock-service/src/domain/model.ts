@@ -110,7 +110,10 @@ export function requestScope(kind: MutexKind, name: string): string {
  * guessing a random 128-bit number.
  */
 export function requestKey(requestId: string): string {
-  return hash('sha256', requestId, 'binary').slice(0, 16);
+  // Decoded from the digest's first 16 bytes, not sliced from the whole digest as a string: V8
+  // keeps a slice of 13 characters or more as a view that pins its 32-character parent, which
+  // made each key 86 bytes of heap and two objects instead of 38 bytes and one.
+  return hash('sha256', requestId, 'buffer').toString('latin1', 0, 16);
 }
 
 /** Whether `by` may use the lease: it is the lease's identity's, or an admin's. */
