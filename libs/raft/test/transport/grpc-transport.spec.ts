@@ -414,8 +414,9 @@ describe('GrpcTransport', () => {
     expect(b.received[1]).toMatchObject({ lastLogIndex: 4, preVote: true, transfer: false });
   });
 
-  it('reconnects to a peer that restarts on the same address', async () => {
-    const a = h.create('a');
+  /** a has sent b one message, then b stopped and a saw its stream to b lost. */
+  async function bStoppedAfterOneMessage(aOptions: Parameters<Harness['create']>[1] = {}) {
+    const a = h.create('a', aOptions);
     const b1 = h.create('b');
     await h.start(a.transport, 'a');
     await h.start(b1.transport, 'b');
@@ -423,7 +424,11 @@ describe('GrpcTransport', () => {
     await waitFor('message before the restart', () => b1.received.length === 1);
     await b1.transport.stop();
     await waitFor('lost stream reported', () => a.unreachable.includes('b'));
+    return a;
+  }
 
+  it('reconnects to a peer that restarts on the same address', async () => {
+    const a = await bStoppedAfterOneMessage();
     const b2 = h.create('b', { listenAddress: h.peers['b'] });
     await b2.transport.start();
     a.transport.send(append('a', 'b', 2));
@@ -433,15 +438,10 @@ describe('GrpcTransport', () => {
 
   it('a peer that starts opens its streams at once, so a link to it waiting out a long backoff reconnects then', async () => {
     // Without the restarted peer's announcement, a's next attempt would come 30-60 s later.
-    const slow = { initialReconnectBackoffMs: 60_000, maxReconnectBackoffMs: 60_000 };
-    const a = h.create('a', slow);
-    const b1 = h.create('b');
-    await h.start(a.transport, 'a');
-    await h.start(b1.transport, 'b');
-    a.transport.send(append('a', 'b', 1));
-    await waitFor('message before the restart', () => b1.received.length === 1);
-    await b1.transport.stop();
-    await waitFor('lost stream reported', () => a.unreachable.includes('b'));
+    const a = await bStoppedAfterOneMessage({
+      initialReconnectBackoffMs: 60_000,
+      maxReconnectBackoffMs: 60_000,
+    });
     a.transport.send(append('a', 'b', 2));
     // b comes back and sends nothing: only its stream's opening tells a that it is up.
     const b2 = h.create('b', { listenAddress: h.peers['b'] });
