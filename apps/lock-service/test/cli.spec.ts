@@ -18,9 +18,15 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
+/** Runs the built command (or `via`, another way to start it) with only PATH and `env`. */
+function run(
+  args: string[],
+  env: Record<string, string> = {},
+  via: [string, ...string[]] = [process.execPath, BIN],
+): Promise<Run> {
+  const [command, ...before] = via;
   return new Promise((done, fail) => {
-    const proc = spawn(process.execPath, [BIN, ...args], {
+    const proc = spawn(command, [...before, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { PATH: process.env.PATH ?? '', ...env },
     });
@@ -32,6 +38,20 @@ function run(args: string[], env: Record<string, string> = {}): Promise<Run> {
     proc.on('exit', (code) => done({ code, stdout, stderr }));
   });
 }
+
+describe('the quorumlock bin', () => {
+  // The README's walkthrough runs it as `npx quorumlock` from the repository: npx executes the
+  // built file itself, which tsc writes without the executable bit.
+  it('runs as npx quorumlock after a build', async () => {
+    const r = await run(['--help'], { HOME: process.env.HOME ?? '' }, [
+      'npx',
+      '--no-install',
+      'quorumlock',
+    ]);
+    expect(r).toMatchObject({ code: 0, stderr: '' });
+    expect(r.stdout).toMatch(/^Usage: quorumlock /);
+  });
+});
 
 describe('quorumlock usage errors exit with 2 and print usage', () => {
   it.each([
