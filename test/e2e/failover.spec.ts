@@ -1,15 +1,9 @@
 import * as grpc from '@grpc/grpc-js';
 import type { AcquireResponse } from '../../apps/lock-service/src/domain/api.js';
 import { LocalCluster } from '../support/cluster.js';
+import type { Unary } from '../support/grpc-clients.js';
 import { onAnyNode } from '../support/retry.js';
 import { sleep, waitFor } from '../../libs/testing/src/wait.js';
-
-type UnaryFn = (
-  req: object,
-  md: grpc.Metadata,
-  opts: grpc.CallOptions,
-  cb: (e: grpc.ServiceError | null) => void,
-) => grpc.ClientUnaryCall;
 
 describe('kill -9 of the leader while clients hold and wait', () => {
   const cluster = new LocalCluster();
@@ -135,7 +129,7 @@ describe('kill -9 of the leader while clients hold and wait', () => {
     // The first attempt waits through a follower, which forwards it to the leader; the client
     // then gives up on it (as the SDK does when it moves a call) and sends it again.
     const api = cluster.api(follower);
-    const acquire = (api.lock as unknown as Record<string, UnaryFn>)['Acquire']!;
+    const acquire = (api.lock as unknown as Record<string, Unary>)['Acquire']!;
     let firstCode: number | undefined;
     const first = acquire.call(
       api.lock,

@@ -2,7 +2,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { loadApiPackage } from '../../apps/lock-service/src/grpc/proto.js';
 
-type Unary = (
+/** A grpc-js client's unary method, as loaded from the proto (the call handle lets a test cancel). */
+export type Unary = (
   req: object,
   md: grpc.Metadata,
   opts: grpc.CallOptions,
