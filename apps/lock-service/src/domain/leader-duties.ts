@@ -329,18 +329,10 @@ export class LeaderDuties {
           cancel,
           ctx.signal,
         );
-        // Granted after its caller went away, and no retry took the wait over: nobody knows
-        // the lease this wait made, so nobody would release it before its TTL ran out.
-        if (o.granted && own && ctx.signal?.aborted)
-          void this.propose({
-            op: 'release',
-            kind,
-            lease_id: o.lease_id,
-            name: '',
-            by: LEADER_ITSELF,
-          }).catch((e: Error) =>
-            this.opts.logger.debug({ err: e.message }, 'orphan release failed'),
-          );
+        // Granted after its caller went away: the lease this wait made is left to its TTL, not
+        // released here. The caller's retry (same request id) may be on its way, to this node or
+        // another, and is answered the grant from the retry table: a release proposed now could
+        // apply after that answer and end a hold its holder was just told it has.
         return { ...o, holder: o.granted ? f.owner : o.holder };
       }
       default:
