@@ -11,8 +11,6 @@ function dump(sm: LockStateMachine) {
   const leases = [...sm.leases.values()]
     .map((l) => ({
       ...l,
-      snap: 0,
-      hi: 0,
       holds: [...keysOf(l.holds)].sort(),
       waits: [...keysOf(l.waits)].sort(),
     }))
@@ -20,10 +18,14 @@ function dump(sm: LockStateMachine) {
   const mutexes = [...sm.allMutexes()]
     .map((m) => ({ ...m, snap: 0 }))
     .sort((a, b) => `${a.kind}${a.name}`.localeCompare(`${b.kind}${b.name}`));
-  return { clock: sm.clock, leases, mutexes, next: sm.nextExpiry() };
+  const retries = REQUESTS.map((r) => sm.recorded(r));
+  return { clock: sm.clock, leases, mutexes, retries, next: sm.nextExpiry() };
 }
 
 const NAMES = ['a', 'b', 'c'];
+const REQUESTS = ['r1', 'r2', 'r3', 'r4'];
+// Lease ids of both kinds the lease table keeps: a leader's 16 hex digits, and any other.
+const IDS = ['L1', '00000000000000a2', 'L3', 'ffffffff00000004', '8000000000000005'];
 /** Callers among a few identities (and none: entries of older versions, or no auth). */
 const arbBy = fc.option(
   fc.record({ principal: fc.constantFrom('', 'alice', 'bob'), admin: fc.boolean() }),
@@ -39,9 +41,9 @@ const arbCommand = fc.oneof(
       value: fc.constantFrom('', 'v'),
       ttl_ms: fc.constantFrom(1_000, 5_000),
       wait: fc.boolean(),
-      request_id: fc.constantFrom('', 'r1', 'r2', 'r3', 'r4'),
-      lease_id: fc.constantFrom('', 'L1', 'L2', 'L3'),
-      new_lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4', 'L5'),
+      request_id: fc.constantFrom('', ...REQUESTS),
+      lease_id: fc.constantFrom('', ...IDS.slice(0, 3)),
+      new_lease_id: fc.constantFrom(...IDS),
       max_leases: fc.constant(100),
       max_waiters: fc.constant(100),
       by: arbBy,
@@ -58,11 +60,11 @@ const arbCommand = fc.oneof(
   fc.record({
     op: fc.constant('release' as const),
     kind: fc.constantFrom('lock' as const, 'election' as const),
-    lease_id: fc.constantFrom('L1', 'L2', 'L3', 'L4', 'L5'),
+    lease_id: fc.constantFrom(...IDS),
     name: fc.constantFrom('', ...NAMES),
     by: arbBy,
   }),
-  fc.record({ ids: fc.subarray(['L1', 'L2', 'L3', 'L4', 'L5']), by: arbBy }).map(({ ids, by }) => ({
+  fc.record({ ids: fc.subarray(IDS), by: arbBy }).map(({ ids, by }) => ({
     op: 'renew' as const,
     lease_ids: ids,
     ...(by ? { by: ids.map(() => by) } : {}),
@@ -71,11 +73,17 @@ const arbCommand = fc.oneof(
     op: fc.constant('cancel_wait' as const),
     kind: fc.constantFrom('lock' as const, 'election' as const),
     name: fc.constantFrom(...NAMES),
-    request_id: fc.constantFrom('r1', 'r2', 'r3', 'r4'),
+    request_id: fc.constantFrom(...REQUESTS),
   }),
   fc.record({ op: fc.constant('tick' as const) }),
 );
-const arbStep = fc.record({ cmd: arbCommand, advance: fc.integer({ min: 0, max: 2_000 }) });
+// Now and then a step past the retry window (90 s), so that records age out while a
+// snapshot is being read.
+const arbAdvance = fc.oneof(
+  { weight: 9, arbitrary: fc.integer({ min: 0, max: 2_000 }) },
+  { weight: 1, arbitrary: fc.constant(100_000) },
+);
+const arbStep = fc.record({ cmd: arbCommand, advance: arbAdvance });
 
 /** Applies commands as a log would; returns the entries it made. */
 function applier(sm: LockStateMachine) {

@@ -320,7 +320,7 @@ describe('LockStateMachine', () => {
     for (let i = 0; i < n; i++) granted(log.acquire(`k${i}`, { new_lease_id: `l${i % 7}-${i}` }));
     // Renew every third lease: a replica that applied this has moved their expiries in place.
     log.t += 1_000;
-    const renewed = [...log.sm.leases.keys()].filter((_, i) => i % 3 === 0);
+    const renewed = [...log.sm.leases.values()].map((l) => l.id).filter((_, i) => i % 3 === 0);
     log.apply({ op: 'renew', lease_ids: renewed });
     const copy = new LockStateMachine();
     await copy.restore(stream(log.sm.snapshot()), { index: log.index, term: 1 });

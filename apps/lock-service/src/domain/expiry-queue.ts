@@ -1,80 +1,83 @@
-import type { Lease } from './model.js';
+import { grown } from './keyed-rows.js';
 
 /**
- * Leases by expiry: a binary heap of the current lease records, each knowing its position
- * (`hi`), so that a renewal moves its lease in place and a release removes it: one entry per
- * live lease, whatever clients do.
+ * Lease rows by expiry: a binary heap of row numbers in a typed array, each row knowing its
+ * position (`pos`), so that a renewal moves its lease in place and a release removes it: one
+ * entry per live lease, whatever clients do, and no heap object per entry.
  *
- * Ordered by (expiry, id), a total order: every replica pops the same leases in the same
- * order, whatever order it built its heap in (a replica restored from a snapshot builds it in
- * another order than one that applied the log), which keeps a bounded batch of expiries
- * deterministic.
+ * The order is the lease table's `before`, (expiry, id): a total order, so every replica pops
+ * the same leases in the same order whatever order it built its heap in (a replica restored from
+ * a snapshot builds it in another order than one that applied the log), which keeps a bounded
+ * batch of expiries deterministic.
  */
 export class ExpiryQueue {
-  private readonly heap: Lease[] = [];
+  private heap = new Int32Array(1024);
+  private n = 0;
+  /** Heap position per row; -1 when not queued. */
+  private pos = new Int32Array(1024).fill(-1);
+
+  constructor(private readonly before: (a: number, b: number) => boolean) {}
 
   get size(): number {
-    return this.heap.length;
+    return this.n;
   }
 
-  /** The earliest expiry, or undefined when there are no leases. */
-  peek(): number | undefined {
-    return this.heap[0]?.expires_at;
+  /** The row expiring first, or -1 when none is queued. */
+  peek(): number {
+    return this.n === 0 ? -1 : this.heap[0]!;
   }
 
-  add(l: Lease): void {
-    l.hi = this.heap.length;
-    this.heap.push(l);
-    this.up(l.hi);
+  /** Room for rows below `rows`. */
+  resize(rows: number): void {
+    const old = this.pos.length;
+    this.pos = grown(this.pos, rows);
+    this.pos.fill(-1, old);
+    if (this.heap.length < rows) this.heap = grown(this.heap, rows);
   }
 
-  /** Queues every lease of an empty queue in one pass (Floyd's heap construction). */
-  build(leases: Iterable<Lease>): void {
-    if (this.heap.length !== 0) throw new Error('expiry queue: build into a non-empty queue');
-    for (const l of leases) {
-      l.hi = this.heap.length;
-      this.heap.push(l);
+  add(row: number): void {
+    this.pos[row] = this.n;
+    this.heap[this.n++] = row;
+    this.up(this.n - 1);
+  }
+
+  /** Queues rows into an empty queue in one pass (Floyd's heap construction). */
+  build(rows: Iterable<number>): void {
+    if (this.n !== 0) throw new Error('expiry queue: build into a non-empty queue');
+    for (const r of rows) {
+      this.pos[r] = this.n;
+      this.heap[this.n++] = r;
     }
-    for (let i = (this.heap.length >> 1) - 1; i >= 0; i--) this.down(i);
+    for (let i = (this.n >> 1) - 1; i >= 0; i--) this.down(i);
   }
 
-  /** The lease's record was replaced by next (same id): next takes its place, then moves. */
-  replace(prev: Lease, next: Lease): void {
-    const i = prev.hi;
-    if (this.heap[i] !== prev) throw new Error(`expiry queue: lease ${prev.id} is not queued`);
-    next.hi = i;
-    this.heap[i] = next;
-    if (next.expires_at < prev.expires_at) this.up(i);
-    else this.down(i);
-  }
-
-  delete(l: Lease): void {
-    const i = l.hi;
-    if (this.heap[i] !== l) return;
-    const last = this.heap.pop()!;
-    l.hi = -1;
-    if (i === this.heap.length) return;
-    this.heap[i] = last;
-    last.hi = i;
+  /** The row's expiry changed: it moves to its place. */
+  moved(row: number): void {
+    const i = this.pos[row]!;
+    if (i < 0) throw new Error(`expiry queue: row ${row} is not queued`);
     this.up(i);
-    this.down(last.hi);
+    this.down(this.pos[row]!);
   }
 
-  /** The lease expiring first, if it expires at or before `clock`; it stays queued. */
-  due(clock: number): Lease | undefined {
-    const top = this.heap[0];
-    return top && top.expires_at <= clock ? top : undefined;
+  delete(row: number): void {
+    const i = this.pos[row]!;
+    if (i < 0) return;
+    this.pos[row] = -1;
+    const last = this.heap[--this.n]!;
+    if (i === this.n) return;
+    this.heap[i] = last;
+    this.pos[last] = i;
+    this.up(i);
+    this.down(this.pos[last]);
   }
 
   clear(): void {
-    for (const l of this.heap) l.hi = -1;
-    this.heap.length = 0;
+    for (let i = 0; i < this.n; i++) this.pos[this.heap[i]!] = -1;
+    this.n = 0;
   }
 
-  private before(a: number, b: number): boolean {
-    const x = this.heap[a]!;
-    const y = this.heap[b]!;
-    return x.expires_at < y.expires_at || (x.expires_at === y.expires_at && x.id < y.id);
+  private less(a: number, b: number): boolean {
+    return this.before(this.heap[a]!, this.heap[b]!);
   }
 
   private swap(a: number, b: number): void {
@@ -83,27 +86,27 @@ export class ExpiryQueue {
     const y = h[b]!;
     h[a] = y;
     h[b] = x;
-    y.hi = a;
-    x.hi = b;
+    this.pos[y] = a;
+    this.pos[x] = b;
   }
 
   private up(i: number): void {
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!this.before(i, p)) return;
+      if (!this.less(i, p)) return;
       this.swap(i, p);
       i = p;
     }
   }
 
   private down(i: number): void {
-    const n = this.heap.length;
+    const n = this.n;
     for (;;) {
       const l = 2 * i + 1;
       const r = l + 1;
       let m = i;
-      if (l < n && this.before(l, m)) m = l;
-      if (r < n && this.before(r, m)) m = r;
+      if (l < n && this.less(l, m)) m = l;
+      if (r < n && this.less(r, m)) m = r;
       if (m === i) return;
       this.swap(i, m);
       i = m;

@@ -1,36 +1,27 @@
-import { ExpiryQueue } from './expiry-queue.js';
+import { LeaseTable } from './lease-table.js';
 import { DelayQueue, newestHolder } from './lock-kinds.js';
 import type { Lease, Mutex, Snapshotted } from './model.js';
-import type { ApplyResult } from './commands.js';
-
-/** A retry-table record: what a request was answered. Keyed by a hash of the request id. */
-export interface RetryRecord extends Snapshotted {
-  readonly key: string;
-  /** Lease-clock time it was recorded. */
-  readonly t: number;
-  /** Order of recording: the map's age order, kept across snapshots. */
-  seq: number;
-  readonly r: ApplyResult;
-}
+import { type RetryRecord, RetryTable } from './retry-table.js';
 
 /**
  * The replicated state's maps, and the copy-on-write view a snapshot reads.
  *
  * Records are replaced, never changed, through set/delete below. A snapshot begun at epoch E
- * walks the live maps; each record it writes is marked E, and every record made while it runs
- * is born marked E, so the walk skips it. A record replaced or deleted before the walk reached
- * it (not marked E) is kept aside and written at the end of its section. So the snapshot holds
- * exactly the records as they were when it began, while entries keep applying.
+ * walks the live records; each record it writes is marked E, and every record made while it
+ * runs is born marked E, so the walk skips it. A record replaced or deleted before the walk
+ * reached it (not marked E) is kept aside and written at the end of its section. So the
+ * snapshot holds exactly the records as they were when it began, while entries keep applying.
+ * Leases and retry records live in tables of typed arrays, marked in a column of theirs; the
+ * mutexes are objects, marked in their own field.
  */
 export class LockState {
-  readonly leases = new Map<string, Lease>();
+  readonly leases = new LeaseTable();
   readonly mutexes = new Map<string, Mutex>();
-  /** Insertion order is age order: recording a request again moves it to the end. */
-  readonly retries = new Map<string, RetryRecord>();
+  /** In age order: recording a request again moves it to the end. */
+  readonly retries = new RetryTable();
   /** Hash of a waiting request's id -> key of the mutex it waits on (derived from the queues). */
   readonly waiting = new Map<string, string>();
   readonly members = new Map<string, string>();
-  readonly expiries = new ExpiryQueue();
   /** Lock-delays by their end (derived from the mutexes' delayed_until). */
   readonly delays = new DelayQueue();
   /** The lease clock: the latest stamp applied (ms). */
@@ -39,15 +30,15 @@ export class LockState {
   retrySeq = 0;
   /** Elections among the mutexes (the rest are locks). */
   elections = 0;
-  /** One string per identity, shared by its leases (each command decodes a new copy). */
-  private readonly principals = new Map<string, string>();
+  /** One string per identity or owner, shared by its records (each command decodes a copy). */
+  private readonly shared = new Map<string, string>();
   /**
    * Figures for metrics, kept as mutexes change so that reading them costs nothing: a scan of a
    * million mutexes per scrape would stall the event loop for tens of milliseconds.
    */
   readonly tally = { ...EMPTY_TALLY };
 
-  /** The snapshot in progress (0: none) and the records it must still write. */
+  // The snapshot in progress (0: none) and the records it must still write.
   private epoch = 0;
   private lastEpoch = 0;
   private readonly kept = {
@@ -58,15 +49,16 @@ export class LockState {
 
   // ---- changes ---------------------------------------------------------------------------------
 
-  /** The shared copy of a lease's identity. */
-  intern(principal: string): string {
-    const known = this.principals.get(principal);
+  /** The shared copy of a string many records repeat: an identity, a holder's owner. */
+  intern(text: string): string {
+    const known = this.shared.get(text);
     if (known !== undefined) return known;
-    // Identities are the auth config's users, a handful; the bound only guards against a
-    // config that churns through many: sharing is an economy, not a rule.
-    if (this.principals.size >= MAX_INTERNED) this.principals.clear();
-    this.principals.set(principal, principal);
-    return principal;
+    // Identities are the auth config's users and owners mostly a client process's name, each
+    // shared by many records; the bound guards against many distinct ones: sharing is an
+    // economy, not a rule.
+    if (this.shared.size >= MAX_INTERNED) this.shared.clear();
+    this.shared.set(text, text);
+    return text;
   }
 
   private retire<T extends Snapshotted>(prev: T | undefined, kept: T[]): void {
@@ -76,37 +68,48 @@ export class LockState {
     }
   }
 
+  /** A table row's record is about to change: keep it for the snapshot if not yet written. */
+  private retireRow<T>(
+    table: { snapOf(r: number): number; setSnap(r: number, e: number): void },
+    r: number,
+    record: (r: number) => T,
+    kept: T[],
+  ): void {
+    if (r >= 0 && this.epoch !== 0 && table.snapOf(r) !== this.epoch) {
+      table.setSnap(r, this.epoch);
+      kept.push(record(r));
+    }
+  }
+
+  private readonly leaseAt = (r: number) => this.leases.lease(r);
+  private readonly retryAt = (r: number) => this.retries.record(r);
+
   setLease(next: Lease): void {
-    next.snap = this.epoch;
-    const prev = this.leases.get(next.id);
-    this.retire(prev, this.kept.leases);
-    this.leases.set(next.id, next);
-    if (prev) this.expiries.replace(prev, next);
-    else this.expiries.add(next);
+    this.retireRow(this.leases, this.leases.rowOf(next.id), this.leaseAt, this.kept.leases);
+    this.leases.put(next, this.epoch);
   }
 
   /**
    * A restore's leases, straight into an empty state (after clear()). Until queueLoaded() the
-   * restore may still fill in their derived fields (holds, waits): nothing reads the state and
-   * no snapshot walks it meanwhile. Returns a lease id found twice, if any.
+   * restore may still fill in their derived fields (holds, waits, with addLeaseKey): nothing
+   * reads the state and no snapshot walks it meanwhile. Returns a lease id found twice, if any.
    */
   loadLeases(leases: readonly Lease[]): string | undefined {
-    if (this.leases.size !== 0) throw new Error('loadLeases: the state already holds leases');
-    for (const l of leases) this.leases.set(l.id, l);
-    if (this.leases.size === leases.length) return undefined;
-    const seen = new Set<string>();
-    return leases.find((l) => seen.size === seen.add(l.id).size)?.id;
+    return this.leases.load(leases);
+  }
+
+  addLeaseKey(id: string, which: 'holds' | 'waits', key: string): void {
+    this.leases.addKey(id, which, key);
   }
 
   /** Queues the loaded leases' expiries in one pass, rather than by as many insertions. */
   queueLoaded(): void {
-    this.expiries.build(this.leases.values());
+    this.leases.queueLoaded();
   }
 
-  deleteLease(prev: Lease): void {
-    this.retire(prev, this.kept.leases);
-    this.leases.delete(prev.id);
-    this.expiries.delete(prev);
+  deleteLease(id: string): void {
+    this.retireRow(this.leases, this.leases.rowOf(id), this.leaseAt, this.kept.leases);
+    this.leases.delete(id);
   }
 
   setMutex(key: string, next: Mutex): void {
@@ -141,18 +144,17 @@ export class LockState {
     this.mutexes.delete(key);
   }
 
-  /** Records (or records again, moving it to the end of the age order) a request's answer. */
+  /**
+   * Records (or records again, moving it to the end of the age order) a request's answer; a
+   * seq of 0 takes the next one.
+   */
   setRetry(next: RetryRecord): void {
-    next.snap = this.epoch;
-    if (next.seq === 0) next.seq = ++this.retrySeq;
-    const prev = this.retries.get(next.key);
-    this.retire(prev, this.kept.retries);
-    if (prev) this.retries.delete(next.key);
-    this.retries.set(next.key, next);
+    this.retireRow(this.retries, this.retries.rowOf(next.key), this.retryAt, this.kept.retries);
+    this.retries.put(next.seq === 0 ? { ...next, seq: ++this.retrySeq } : next, this.epoch);
   }
 
   deleteRetry(key: string): void {
-    this.retire(this.retries.get(key), this.kept.retries);
+    this.retireRow(this.retries, this.retries.rowOf(key), this.retryAt, this.kept.retries);
     this.retries.delete(key);
   }
 
@@ -179,9 +181,9 @@ export class LockState {
       clock: this.clock,
       retrySeq: this.retrySeq,
       members: [...this.members],
-      leases: this.walk(this.leases, this.kept.leases, epoch),
+      leases: this.walkRows(this.leases, this.leaseAt, this.kept.leases, epoch),
       mutexes: this.walk(this.mutexes, this.kept.mutexes, epoch),
-      retries: this.walk(this.retries, this.kept.retries, epoch),
+      retries: this.walkRows(this.retries, this.retryAt, this.kept.retries, epoch),
       end: () => {
         if (this.epoch === epoch) this.endSnapshot();
       },
@@ -204,6 +206,22 @@ export class LockState {
     kept.length = 0;
   }
 
+  private *walkRows<T>(
+    table: LeaseTable | RetryTable,
+    record: (r: number) => T,
+    kept: T[],
+    epoch: number,
+  ): Generator<T> {
+    for (const r of table.rows()) {
+      if (this.epoch !== epoch) throw new Error('snapshot abandoned: another one began');
+      if (table.snapOf(r) === epoch) continue;
+      table.setSnap(r, epoch);
+      yield record(r);
+    }
+    for (let i = 0; i < kept.length; i++) yield kept[i]!;
+    kept.length = 0;
+  }
+
   private endSnapshot(): void {
     this.epoch = 0;
     this.kept.leases.length = 0;
@@ -219,7 +237,6 @@ export class LockState {
     this.retries.clear();
     this.waiting.clear();
     this.members.clear();
-    this.expiries.clear();
     this.delays.clear();
     this.clock = 0;
     this.retrySeq = 0;

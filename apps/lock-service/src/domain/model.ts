@@ -15,7 +15,8 @@ export interface Snapshotted {
 /** Mutex keys as a lease refers to them: none, one (the common case), or several. */
 export type Keys = string | readonly string[] | null;
 
-export interface Lease extends Snapshotted {
+/** A lease as the lease table (lease-table.ts) reads and writes it: a value, made on demand. */
+export interface Lease {
   readonly id: string;
   readonly ttl_ms: number;
   /**
@@ -39,8 +40,6 @@ export interface Lease extends Snapshotted {
    * (LockState.intern).
    */
   readonly principal?: string;
-  /** Position in the expiry queue (mutable bookkeeping). */
-  hi: number;
 }
 
 /**

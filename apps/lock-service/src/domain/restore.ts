@@ -3,11 +3,8 @@
 // expiry and lock-delay queues).
 import { holdersOf } from './lock-kinds.js';
 import type { LockState } from './lock-state.js';
-import { keysAdd, type Lease, requestKey, stateKey } from './model.js';
+import { requestKey, stateKey } from './model.js';
 import type { Restored } from './snapshot-format.js';
-
-/** A record this code owns, still being built: not yet in the state. */
-type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Replaces everything in `s` with the snapshot's records; refuses a record found twice. */
 export function installSnapshot(s: LockState, r: Restored): void {
@@ -16,23 +13,17 @@ export function installSnapshot(s: LockState, r: Restored): void {
   for (const [id, address] of r.members) s.members.set(id, address);
   // A record twice means a broken snapshot (or writer): refuse it rather than guess.
   const twice = (what: string, id: string) => new Error(`snapshot: ${what} ${id} twice`);
-  // The parser's lease records are this restore's own until queueLoaded: their holds and
-  // waits (derived, not stored) are filled in place, rather than each lease replaced once per
-  // lock it holds.
+  // Until queueLoaded the leases' holds and waits (derived, not stored) are filled in place,
+  // rather than each lease replaced once per lock it holds.
   const dup = s.loadLeases(r.leases);
   if (dup !== undefined) throw twice('lease', dup);
-  const leases = s.leases as ReadonlyMap<string, Mutable<Lease>>;
   for (const m of r.mutexes) {
     const key = stateKey(m.kind, m.name);
     if (s.mutexes.has(key)) throw twice(m.kind, m.name);
     s.setMutex(key, m);
-    for (const holder of holdersOf(m)) {
-      const h = leases.get(holder.lease_id);
-      if (h) h.holds = keysAdd(h.holds, key);
-    }
+    for (const holder of holdersOf(m)) s.addLeaseKey(holder.lease_id, 'holds', key);
     for (const w of m.queue) {
-      const l = leases.get(w.lease_id);
-      if (l) l.waits = keysAdd(l.waits, key);
+      s.addLeaseKey(w.lease_id, 'waits', key);
       if (w.request_id) s.waiting.set(requestKey(w.request_id), key);
     }
   }

@@ -1,48 +1,182 @@
 import type { ApplyResult } from './commands.js';
+import { hex8, hexWords } from './hex-ids.js';
+import { grown, grownArray, KeyedRows } from './keyed-rows.js';
 
 /** Retried requests are recognised for at least this long, measured on the lease clock. */
 export const DEDUP_WINDOW_MS = 90_000;
 /** Records kept at most; beyond it the oldest go first, whatever their age. */
 export const MAX_DEDUP = 1_000_000;
 
+/** A retry-table record: what a request was answered. Keyed by a hash of the request id. */
+export interface RetryRecord {
+  /** requestKey(request id): 16 characters, each one byte. */
+  readonly key: string;
+  /** Lease-clock time it was recorded. */
+  readonly t: number;
+  /** Order of recording: the age order, kept across snapshots. */
+  readonly seq: number;
+  readonly r: ApplyResult;
+}
+
 /**
- * request_id -> the result it got, so that a retry returns the same grant. Part of the
- * replicated state: ages are lease-clock stamps from the log, never a leader's wall clock, so
- * that a clock jumping ahead cannot purge records early.
+ * request key -> the answer it got, so that a retry gets the same one; a row each in typed
+ * arrays (keyed-rows.ts says why), in a list by age: recording a key again moves it to the end.
+ *
+ * The common answer, a grant of a lease with a hex id, is kept in columns; any other answer is
+ * kept as its object (a refusal is small and rarer than a grant).
  */
-export class RetryTable {
-  /** Insertion order is age order: re-recording moves a request to the end. */
-  private records = new Map<string, { t: number; r: ApplyResult }>();
+export class RetryTable extends KeyedRows {
+  private t = new Float64Array(1024);
+  private seqs = new Float64Array(1024);
+  private snaps = new Int32Array(1024);
+  private prev = new Int32Array(1024);
+  private next = new Int32Array(1024);
+  /** A grant: its lease id's two words, its token and TTL. */
+  private lease = new Uint32Array(2048);
+  private token = new Float64Array(1024);
+  private ttl = new Float64Array(1024);
+  /** Any other answer; undefined for a grant kept in columns. */
+  private other: (ApplyResult | undefined)[] = [];
+  private head = -1;
+  private tail = -1;
+  private readonly scratch = new Uint32Array(4);
 
-  get size(): number {
-    return this.records.size;
+  constructor() {
+    super(4);
+    this.resize(this.cap);
   }
 
-  get(requestId: string): ApplyResult | undefined {
-    return this.records.get(requestId)?.r;
+  rowOf(key: string): number {
+    return this.find(keyWords(key, this.scratch));
   }
 
-  record(requestId: string, r: ApplyResult, clock: number): void {
-    this.records.delete(requestId);
-    this.records.set(requestId, { t: clock, r });
-    if (this.records.size > MAX_DEDUP) this.records.delete(this.records.keys().next().value!);
+  has(key: string): boolean {
+    return this.rowOf(key) >= 0;
   }
 
-  /** Forgets records older than the window at the given lease-clock time. */
-  purge(clock: number): void {
-    for (const [id, d] of this.records) {
-      if (d.t >= clock - DEDUP_WINDOW_MS) break;
-      this.records.delete(id);
+  get(key: string): ApplyResult | undefined {
+    const r = this.rowOf(key);
+    return r < 0 ? undefined : this.result(r);
+  }
+
+  /** The oldest record's time, or undefined when there is none. */
+  oldestTime(): number | undefined {
+    return this.head < 0 ? undefined : this.t[this.head];
+  }
+
+  oldestKey(): string | undefined {
+    return this.head < 0 ? undefined : this.keyOf(this.head);
+  }
+
+  /** Records an answer at the end of the age order (moving a key recorded before). */
+  put(rec: RetryRecord, epoch: number): void {
+    let r = this.rowOf(rec.key);
+    if (r >= 0) this.unlink(r);
+    else r = this.insert(this.scratch);
+    this.t[r] = rec.t;
+    this.seqs[r] = rec.seq;
+    this.snaps[r] = epoch;
+    const res = rec.r;
+    if (res.status === 'granted' && hexWords(res.lease_id, this.lease, r * 2)) {
+      this.token[r] = res.token;
+      this.ttl[r] = res.ttl_ms;
+      this.other[r] = undefined;
+    } else {
+      this.other[r] = res;
     }
+    this.link(r);
   }
 
-  entries(): [string, { t: number; r: ApplyResult }][] {
-    return [...this.records];
+  delete(key: string): void {
+    const r = this.rowOf(key);
+    if (r < 0) return;
+    this.unlink(r);
+    this.other[r] = undefined;
+    this.remove(r);
   }
 
-  static from(entries: [string, { t: number; r: ApplyResult }][]): RetryTable {
-    const t = new RetryTable();
-    t.records = new Map(entries);
-    return t;
+  /** The record in row r, as a new object. */
+  record(r: number): RetryRecord {
+    return { key: this.keyOf(r), t: this.t[r]!, seq: this.seqs[r]!, r: this.result(r) };
   }
+
+  snapOf(r: number): number {
+    return this.snaps[r]!;
+  }
+
+  setSnap(r: number, epoch: number): void {
+    this.snaps[r] = epoch;
+  }
+
+  /** Rows in use, in row order (not age order: a snapshot stores each record's seq). */
+  *rows(): Generator<number> {
+    for (let r = 0; r < this.top; r++) if (this.used[r] === 1) yield r;
+  }
+
+  clear(): void {
+    this.reset();
+    this.other.fill(undefined);
+    this.head = this.tail = -1;
+  }
+
+  protected resize(cap: number): void {
+    this.t = grown(this.t, cap);
+    this.seqs = grown(this.seqs, cap);
+    this.snaps = grown(this.snaps, cap);
+    this.prev = grown(this.prev, cap);
+    this.next = grown(this.next, cap);
+    this.lease = grown(this.lease, cap * 2);
+    this.token = grown(this.token, cap);
+    this.ttl = grown(this.ttl, cap);
+    grownArray(this.other, cap, undefined);
+  }
+
+  private result(r: number): ApplyResult {
+    const o = this.other[r];
+    if (o !== undefined) return o;
+    const id = hex8(this.lease[r * 2]!) + hex8(this.lease[r * 2 + 1]!);
+    return { status: 'granted', lease_id: id, token: this.token[r]!, ttl_ms: this.ttl[r]! };
+  }
+
+  private keyOf(r: number): string {
+    const k = this.keys;
+    let s = '';
+    for (let i = 0; i < 4; i++) {
+      const w = k[r * 4 + i]!;
+      s += String.fromCharCode(w & 255, (w >>> 8) & 255, (w >>> 16) & 255, w >>> 24);
+    }
+    return s;
+  }
+
+  private link(r: number): void {
+    this.prev[r] = this.tail;
+    this.next[r] = -1;
+    if (this.tail >= 0) this.next[this.tail] = r;
+    else this.head = r;
+    this.tail = r;
+  }
+
+  private unlink(r: number): void {
+    const p = this.prev[r]!;
+    const n = this.next[r]!;
+    if (p >= 0) this.next[p] = n;
+    else this.head = n;
+    if (n >= 0) this.prev[n] = p;
+    else this.tail = p;
+  }
+}
+
+/** A request key's 16 one-byte characters as four words; throws on any other string. */
+function keyWords(key: string, out: Uint32Array): Uint32Array {
+  if (key.length !== 16) throw new Error(`retry table: a key of ${key.length} characters`);
+  for (let i = 0; i < 4; i++) {
+    let w = 0;
+    for (let j = 3; j >= 0; j--) {
+      const c = key.charCodeAt(i * 4 + j);
+      if (c > 255) throw new Error('retry table: a key that is not bytes');
+      w = (w << 8) | c;
+    }
+    out[i] = w >>> 0;
+  }
+  return out;
 }

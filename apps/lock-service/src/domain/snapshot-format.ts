@@ -24,7 +24,8 @@
 // and 2 snapshots were one JSON document; restore reads those too.
 import type { ApplyResult, MutexKind } from './commands.js';
 import { ChunkReader, ChunkWriter, NeedMore } from './byte-codec.js';
-import type { LockState, RetryRecord } from './lock-state.js';
+import type { LockState } from './lock-state.js';
+import type { RetryRecord } from './retry-table.js';
 import { holdersOf, remake } from './lock-kinds.js';
 import {
   type HoldKind,
@@ -287,7 +288,6 @@ function readRecord(
         t: r.f64(),
         seq: r.f64(),
         r: readResult(r),
-        snap: 0,
       });
       return true;
     default:
@@ -358,8 +358,6 @@ export function lease(
       waits: null,
       created_for: createdFor,
       principal,
-      snap: 0,
-      hi: -1,
     };
   return {
     id,
@@ -368,8 +366,6 @@ export function lease(
     holds: null,
     waits: null,
     created_for: createdFor,
-    snap: 0,
-    hi: -1,
   };
 }
 
@@ -408,7 +404,6 @@ function fromJson(data: Buffer): Restored {
       t: d.t,
       seq: i + 1,
       r: d.r,
-      snap: 0,
     })),
   };
 }

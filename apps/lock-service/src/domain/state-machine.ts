@@ -53,6 +53,10 @@ import {
   writeSnapshot,
 } from './snapshot-format.js';
 import type { LockStateView } from './state-view.js';
+import type { LeaseTable } from './lease-table.js';
+
+/** The leases, read-only. */
+export type ReadonlyLeases = Pick<LeaseTable, 'size' | 'get' | 'has' | 'values'>;
 
 export { DEDUP_WINDOW_MS } from './retry-table.js';
 
@@ -124,7 +128,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     return this.s.clock;
   }
 
-  get leases(): ReadonlyMap<string, Lease> {
+  get leases(): ReadonlyLeases {
     return this.s.leases;
   }
 
@@ -162,7 +166,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   }
 
   recorded(requestId: string): ApplyResult | undefined {
-    return this.s.retries.get(requestKey(requestId))?.r;
+    return this.s.retries.get(requestKey(requestId));
   }
 
   /**
@@ -170,7 +174,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
    * neither: the leader proposes a tick once it is due.
    */
   nextExpiry(): number | undefined {
-    const lease = this.s.expiries.peek();
+    const lease = this.s.leases.peekExpiry();
     const delay = this.s.delays.peek();
     if (delay === undefined) return lease;
     return lease === undefined ? delay : Math.min(lease, delay);
@@ -201,16 +205,16 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
   }
 
   private record(requestId: string, r: ApplyResult): void {
-    this.s.setRetry({ key: requestKey(requestId), t: this.s.clock, seq: 0, r, snap: 0 });
-    if (this.s.retries.size > MAX_DEDUP) this.s.deleteRetry(this.s.retries.keys().next().value!);
+    this.s.setRetry({ key: requestKey(requestId), t: this.s.clock, seq: 0, r });
+    if (this.s.retries.size > MAX_DEDUP) this.s.deleteRetry(this.s.retries.oldestKey()!);
   }
 
   /** Forgets retry records older than the window at the lease clock. */
   private purgeRetries(): void {
     const oldest = this.s.clock - DEDUP_WINDOW_MS;
-    for (const [key, d] of this.s.retries) {
-      if (d.t >= oldest) return;
-      this.s.deleteRetry(key);
+    for (let t = this.s.retries.oldestTime(); t !== undefined && t < oldest;) {
+      this.s.deleteRetry(this.s.retries.oldestKey()!);
+      t = this.s.retries.oldestTime();
     }
   }
 
@@ -218,7 +222,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
 
   private expireDue(index: number): void {
     for (let n = 0; n < MAX_EXPIRIES_PER_ENTRY; n++) {
-      const lease = this.s.expiries.due(this.s.clock);
+      const lease = this.s.leases.due(this.s.clock);
       if (lease === undefined) return;
       this.dropLease(lease, index, true);
     }
@@ -342,7 +346,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     }
     const waiter: Waiter = {
       lease_id: lease.id,
-      owner: c.owner,
+      owner: this.s.intern(c.owner),
       value: c.value,
       request_id: c.request_id,
       ...(c.shared ? { shared: true } : {}),
@@ -561,7 +565,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
       this.serve(this.s.mutexes.get(key)!, index);
     }
     for (const key of holds) this.vacate(this.s.mutexes.get(key)!, lease.id, index, expired);
-    this.s.deleteLease(this.s.leases.get(lease.id) ?? lease);
+    this.s.deleteLease(lease.id);
     this.emit({ type: 'lease_gone', lease_id: lease.id, expired, holds });
   }
 
