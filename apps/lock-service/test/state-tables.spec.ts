@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import type { ApplyResult } from '../src/domain/commands.js';
 import { LeaseTable } from '../src/domain/lease-table.js';
-import type { Lease } from '../src/domain/model.js';
+import { type Holder, type Lease, type Mutex, NO_WAITERS, stateKey } from '../src/domain/model.js';
+import { MutexTable } from '../src/domain/mutex-table.js';
 import { RetryTable } from '../src/domain/retry-table.js';
 
 // The lease and retry tables keep their records in typed arrays behind an index of their own:
@@ -183,5 +184,93 @@ describe('the retry table', () => {
     const t = new RetryTable();
     expect(() => t.has('short')).toThrow('a key of 5 characters');
     expect(() => t.has('\u0100'.repeat(16))).toThrow('not bytes');
+  });
+});
+
+describe('the mutex table', () => {
+  const holder = fc
+    .record({
+      lease_id: arbId,
+      owner: fc.constantFrom('o1', 'o2'),
+      value: fc.constantFrom('', 'v'),
+      token: fc.integer({ min: 1, max: 2 ** 40 }),
+      shared: fc.constantFrom(undefined, true as const),
+      delay_ms: fc.constantFrom(undefined, 800),
+    })
+    .map(({ shared, delay_ms, ...h }): Holder => ({
+      ...h,
+      ...(shared ? { shared } : {}),
+      ...(delay_ms ? { delay_ms } : {}),
+    }));
+  const waiter = fc.record({
+    lease_id: arbId,
+    owner: fc.constant('w'),
+    value: fc.constant(''),
+    request_id: fc.constantFrom('', 'r1'),
+  });
+  const mutex = fc
+    .record({
+      kind: fc.constantFrom('lock' as const, 'election' as const),
+      name: fc.constantFrom('a', 'b', 'jobs/c', '\u00e9t\u00e9'),
+      holder: fc.option(holder, { nil: null }),
+      others: fc.option(fc.array(holder, { minLength: 1, maxLength: 2 }), { nil: undefined }),
+      queue: fc.array(waiter, { maxLength: 2 }),
+      limit: fc.constantFrom(undefined, 3),
+      delayed_until: fc.constantFrom(undefined, 1234.5),
+    })
+    .map(({ others, limit, delayed_until, queue, ...m }): Mutex => ({
+      ...m,
+      queue: queue.length === 0 ? NO_WAITERS : queue,
+      ...(others && m.holder ? { others } : {}),
+      ...(limit !== undefined ? { limit } : {}),
+      ...(delayed_until !== undefined ? { delayed_until } : {}),
+    }));
+
+  test('does what a Map does, for every shape of mutex', () => {
+    const op = fc.oneof(fc.record({ put: mutex }), fc.record({ del: mutex }));
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 2500 }), (ops) => {
+        const t = new MutexTable();
+        const model = new Map<string, Mutex>();
+        for (const o of ops) {
+          if ('put' in o) {
+            const key = stateKey(o.put.kind, o.put.name);
+            t.put(key, o.put, 0);
+            model.set(key, o.put);
+          } else {
+            const key = stateKey(o.del.kind, o.del.name);
+            t.delete(key);
+            model.delete(key);
+          }
+          expect(t.size).toBe(model.size);
+        }
+        for (const [key, m] of model) expect(t.get(key)).toEqual(m);
+        expect(new Set([...t.values()].map((m) => stateKey(m.kind, m.name)))).toEqual(
+          new Set(model.keys()),
+        );
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  test('grows past its first rows and reuses freed ones', () => {
+    const t = new MutexTable();
+    const m = (i: number): Mutex => ({
+      kind: 'lock',
+      name: `n${i}`,
+      holder: {
+        lease_id: (i * 7919).toString(16).padStart(16, '0'),
+        owner: 'o',
+        value: '',
+        token: i,
+      },
+      queue: NO_WAITERS,
+    });
+    for (let i = 0; i < 5000; i++) t.put(`n${i}`, m(i), 0);
+    for (let i = 0; i < 5000; i += 2) t.delete(`n${i}`);
+    for (let i = 5000; i < 7500; i++) t.put(`n${i}`, m(i), 0);
+    expect(t.size).toBe(5000);
+    expect([...t.rows()]).toHaveLength(5000);
+    for (let i = 1; i < 7500; i += 2) expect(t.get(`n${i}`)).toEqual(m(i));
   });
 });

@@ -159,7 +159,7 @@ export class SimLockCluster {
         transport,
         forward: simForwarder(host, this.net, id),
         runtime: host,
-        ids: { next: () => `${id}-${host.incarnation}-${(++ids).toString(16).padStart(8, '0')}` },
+        ids: { next: () => simId(this.all.indexOf(id), host.incarnation, ++ids) },
         seed,
       }).then(
         (node) => {
@@ -279,4 +279,14 @@ export class SimLockCluster {
     });
     void host;
   }
+}
+
+/**
+ * An id as a leader makes them, 16 hex digits (so that the state's tables keep them as words,
+ * as in production), unique per node, incarnation and count: node (2 digits), incarnation (6),
+ * count (8).
+ */
+function simId(node: number, incarnation: number, n: number): string {
+  const hex = (v: number, digits: number) => v.toString(16).padStart(digits, '0');
+  return hex(node, 2) + hex(incarnation, 6) + hex(n, 8);
 }

@@ -91,7 +91,6 @@ export function remake(m: Mutex, patch: MutexPatch): Mutex {
     name: next.name,
     holder: next.holder,
     queue: next.queue,
-    snap: 0,
   };
   if (next.others && next.others.length > 0) r.others = next.others;
   if (next.limit !== undefined && next.limit > 1) r.limit = next.limit;

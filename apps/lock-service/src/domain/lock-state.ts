@@ -1,6 +1,7 @@
 import { LeaseTable } from './lease-table.js';
 import { DelayQueue, newestHolder } from './lock-kinds.js';
-import type { Lease, Mutex, Snapshotted } from './model.js';
+import type { Lease, Mutex } from './model.js';
+import { MutexTable } from './mutex-table.js';
 import { type RetryRecord, RetryTable } from './retry-table.js';
 
 /**
@@ -11,12 +12,11 @@ import { type RetryRecord, RetryTable } from './retry-table.js';
  * runs is born marked E, so the walk skips it. A record replaced or deleted before the walk
  * reached it (not marked E) is kept aside and written at the end of its section. So the
  * snapshot holds exactly the records as they were when it began, while entries keep applying.
- * Leases and retry records live in tables of typed arrays, marked in a column of theirs; the
- * mutexes are objects, marked in their own field.
+ * Each table (typed arrays, keyed-rows.ts says why) marks a row's epoch in a column.
  */
 export class LockState {
   readonly leases = new LeaseTable();
-  readonly mutexes = new Map<string, Mutex>();
+  readonly mutexes = new MutexTable();
   /** In age order: recording a request again moves it to the end. */
   readonly retries = new RetryTable();
   /** Hash of a waiting request's id -> key of the mutex it waits on (derived from the queues). */
@@ -61,13 +61,6 @@ export class LockState {
     return text;
   }
 
-  private retire<T extends Snapshotted>(prev: T | undefined, kept: T[]): void {
-    if (prev && this.epoch !== 0 && prev.snap !== this.epoch) {
-      prev.snap = this.epoch; // the walk will skip the key's later records; this one is kept
-      kept.push(prev);
-    }
-  }
-
   /** A table row's record is about to change: keep it for the snapshot if not yet written. */
   private retireRow<T>(
     table: { snapOf(r: number): number; setSnap(r: number, e: number): void },
@@ -83,6 +76,7 @@ export class LockState {
 
   private readonly leaseAt = (r: number) => this.leases.lease(r);
   private readonly retryAt = (r: number) => this.retries.record(r);
+  private readonly mutexAt = (r: number) => this.mutexes.mutex(r);
 
   setLease(next: Lease): void {
     this.retireRow(this.leases, this.leases.rowOf(next.id), this.leaseAt, this.kept.leases);
@@ -113,13 +107,12 @@ export class LockState {
   }
 
   setMutex(key: string, next: Mutex): void {
-    next.snap = this.epoch;
     const prev = this.mutexes.get(key);
-    this.retire(prev, this.kept.mutexes);
+    this.retireRow(this.mutexes, this.mutexes.rowOf(key), this.mutexAt, this.kept.mutexes);
     if (!prev && next.kind === 'election') this.elections++;
     if (prev) this.count(prev, -1);
     this.count(next, 1);
-    this.mutexes.set(key, next);
+    this.mutexes.put(key, next, this.epoch);
     if (next.delayed_until !== undefined && next.delayed_until !== prev?.delayed_until)
       this.delays.add(next.delayed_until, key);
   }
@@ -138,7 +131,7 @@ export class LockState {
 
   deleteMutex(key: string): void {
     const prev = this.mutexes.get(key);
-    this.retire(prev, this.kept.mutexes);
+    this.retireRow(this.mutexes, this.mutexes.rowOf(key), this.mutexAt, this.kept.mutexes);
     if (prev?.kind === 'election') this.elections--;
     if (prev) this.count(prev, -1);
     this.mutexes.delete(key);
@@ -182,7 +175,7 @@ export class LockState {
       retrySeq: this.retrySeq,
       members: [...this.members],
       leases: this.walkRows(this.leases, this.leaseAt, this.kept.leases, epoch),
-      mutexes: this.walk(this.mutexes, this.kept.mutexes, epoch),
+      mutexes: this.walkRows(this.mutexes, this.mutexAt, this.kept.mutexes, epoch),
       retries: this.walkRows(this.retries, this.retryAt, this.kept.retries, epoch),
       end: () => {
         if (this.epoch === epoch) this.endSnapshot();
@@ -190,24 +183,8 @@ export class LockState {
     };
   }
 
-  private *walk<T extends Snapshotted>(
-    live: Map<string, T>,
-    kept: T[],
-    epoch: number,
-  ): Generator<T> {
-    for (const rec of live.values()) {
-      if (this.epoch !== epoch) throw new Error('snapshot abandoned: another one began');
-      if (rec.snap === epoch) continue;
-      rec.snap = epoch;
-      yield rec;
-    }
-    // Records replaced or deleted before the walk reached them; none join once it is done.
-    for (let i = 0; i < kept.length; i++) yield kept[i]!;
-    kept.length = 0;
-  }
-
   private *walkRows<T>(
-    table: LeaseTable | RetryTable,
+    table: LeaseTable | MutexTable | RetryTable,
     record: (r: number) => T,
     kept: T[],
     epoch: number,

@@ -1,16 +1,10 @@
 import { hash } from 'node:crypto';
 import type { Caller, MutexKind } from './commands.js';
 
-// The replicated state's records. Records are never changed in place (except the bookkeeping
-// fields marked so, which no snapshot reads): a change replaces the record in its map, so that
-// a snapshot in progress still sees every record as it was when the snapshot began. Sized for a
-// million leases: no per-record Set, a lease with one lock refers to it by one string.
-
-/** A record's snapshot bookkeeping (state.ts): mutable, never serialised. */
-export interface Snapshotted {
-  /** Epoch of the snapshot that already wrote this record, or that began after it was made. */
-  snap: number;
-}
+// The replicated state's records, as the state's tables (lease-, mutex- and retry-table.ts)
+// read and write them: values, never changed in place; a change writes a new record into its
+// row, so that a snapshot in progress still sees every record as it was when it began. Sized
+// for a million leases: no per-record Set, a lease with one lock refers to it by one string.
 
 /** Mutex keys as a lease refers to them: none, one (the common case), or several. */
 export type Keys = string | readonly string[] | null;
@@ -71,7 +65,7 @@ export interface Holder extends HoldKind {
  * every election) has one holder at most; a shared lock or a semaphore may have more, the
  * oldest in `holder` and the rest in `others`, which a mutex never has.
  */
-export interface Mutex extends Snapshotted {
+export interface Mutex {
   readonly kind: MutexKind;
   readonly name: string;
   /** The oldest holder; null when none. */

@@ -319,7 +319,7 @@ function readMutex(r: ChunkReader): Mutex {
       request_id: r.str(),
       ...readKind(r),
     });
-  const empty = { kind, name, holder: null, queue: n === 0 ? NO_WAITERS : queue, snap: 0 };
+  const empty = { kind, name, holder: null, queue: n === 0 ? NO_WAITERS : queue };
   return remake(empty, {
     holder: holders[0] ?? null,
     others: holders.length > 1 ? holders.slice(1) : undefined,
@@ -338,7 +338,7 @@ function readMutexV4(r: ChunkReader): Mutex {
   const queue: Waiter[] = [];
   for (let i = 0; i < n; i++)
     queue.push({ lease_id: r.str(), owner: r.str(), value: r.str(), request_id: r.str() });
-  return { kind, name, holder, queue: n === 0 ? NO_WAITERS : queue, snap: 0 };
+  return { kind, name, holder, queue: n === 0 ? NO_WAITERS : queue };
 }
 
 /** A new lease record; one without an identity has no principal property at all. */
@@ -396,7 +396,6 @@ function fromJson(data: Buffer): Restored {
         token: m.holder.token,
       },
       queue: m.queue.length === 0 ? NO_WAITERS : m.queue,
-      snap: 0,
     })),
     // Their retry keys were request ids, not hashes: the state hashes them (see restore).
     retries: s.dedup.map(([id, d], i) => ({

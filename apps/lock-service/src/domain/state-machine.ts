@@ -360,7 +360,7 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     }
     // Granted to a live call: a lease it brought is renewed by it (a new one starts now).
     if (c.lease_id) lease = this.extend(lease);
-    const empty = { kind: c.kind, name: c.name, holder: null, queue: NO_WAITERS, snap: 0 };
+    const empty = { kind: c.kind, name: c.name, holder: null, queue: NO_WAITERS };
     this.grant(busy ? m : remake(m ?? empty, { limit }), waiter, lease, index);
     return { status: 'granted', lease_id: lease.id, token: index, ttl_ms: lease.ttl_ms };
   }

@@ -1,0 +1,195 @@
+import { hex8, hexWords } from './hex-ids.js';
+import { grown, grownArray } from './keyed-rows.js';
+import type { Holder, Mutex, Waiter } from './model.js';
+import { NO_WAITERS } from './model.js';
+
+/** What few mutexes have: more holders, waiters, a semaphore's limit, a lock-delay. */
+interface Rest {
+  readonly others?: readonly Holder[];
+  readonly queue: readonly Waiter[];
+  readonly limit?: number;
+  readonly delayed_until?: number;
+}
+
+/**
+ * Locks and elections, a row each in typed arrays (keyed-rows.ts says why), found by their
+ * state key (model.ts stateKey) through a Map from the key to the row.
+ *
+ * The common mutex, one holder and nobody waiting, costs its key string and nothing else on the
+ * heap: the holder's lease id is two words (a leader's hex id; any other is kept as given), its
+ * owner and value are references (owners are interned, values mostly ''). Anything more (other
+ * holders, a queue, a limit, a lock-delay) is kept as one object beside the row. Callers read
+ * and write `Mutex` objects made on demand, as with the lease table.
+ */
+export class MutexTable {
+  private readonly index = new Map<string, number>();
+  private cap = 1024;
+  private top = 0;
+  private free: number[] = [];
+  private keys: string[] = [];
+  /** 0 for a lock, 1 for an election; 255 for a free row. */
+  private kind = new Uint8Array(1024).fill(255);
+  private snaps = new Int32Array(1024);
+  // The oldest holder, if hasHolder.
+  private hasHolder = new Uint8Array(1024);
+  private hLease = new Uint32Array(2048);
+  private hLeaseOther: (string | undefined)[] = [];
+  private hOwner: string[] = [];
+  private hValue: string[] = [];
+  private hToken = new Float64Array(1024);
+  private hShared = new Uint8Array(1024);
+  private hDelay = new Float64Array(1024);
+  private rest: (Rest | undefined)[] = [];
+
+  constructor() {
+    this.resize(this.cap);
+  }
+
+  get size(): number {
+    return this.index.size;
+  }
+
+  rowOf(key: string): number {
+    return this.index.get(key) ?? -1;
+  }
+
+  has(key: string): boolean {
+    return this.index.has(key);
+  }
+
+  get(key: string): Mutex | undefined {
+    const r = this.index.get(key);
+    return r === undefined ? undefined : this.mutex(r);
+  }
+
+  /** The mutex in row r, as a new object. */
+  mutex(r: number): Mutex {
+    const key = this.keys[r]!;
+    const election = this.kind[r] === 1;
+    const rest = this.rest[r];
+    const m: { -readonly [K in keyof Mutex]: Mutex[K] } = {
+      kind: election ? 'election' : 'lock',
+      name: election ? key.slice(1) : key,
+      holder: this.hasHolder[r] === 1 ? this.holder(r) : null,
+      queue: rest?.queue ?? NO_WAITERS,
+    };
+    if (rest?.others) m.others = rest.others;
+    if (rest?.limit !== undefined) m.limit = rest.limit;
+    if (rest?.delayed_until !== undefined) m.delayed_until = rest.delayed_until;
+    return m;
+  }
+
+  /** Writes m into the key's row (a new one for a new key), stamped with a snapshot epoch. */
+  put(key: string, m: Mutex, epoch: number): void {
+    let r = this.index.get(key);
+    if (r === undefined) {
+      if (this.top === this.cap && this.free.length === 0) this.resize(this.cap * 2);
+      r = this.free.pop() ?? this.top++;
+      this.index.set(key, r);
+      this.keys[r] = key;
+    }
+    this.kind[r] = m.kind === 'election' ? 1 : 0;
+    this.snaps[r] = epoch;
+    const h = m.holder;
+    this.hasHolder[r] = h ? 1 : 0;
+    if (h) {
+      const hex = hexWords(h.lease_id, this.hLease, r * 2);
+      this.hLeaseOther[r] = hex ? undefined : h.lease_id;
+      this.hOwner[r] = h.owner;
+      this.hValue[r] = h.value;
+      this.hToken[r] = h.token;
+      this.hShared[r] = h.shared ? 1 : 0;
+      this.hDelay[r] = h.delay_ms ?? 0;
+    } else {
+      this.hLeaseOther[r] = undefined;
+      this.hOwner[r] = '';
+      this.hValue[r] = '';
+    }
+    const plain =
+      m.others === undefined &&
+      m.queue.length === 0 &&
+      m.limit === undefined &&
+      m.delayed_until === undefined;
+    this.rest[r] = plain ? undefined : restOf(m);
+  }
+
+  delete(key: string): void {
+    const r = this.index.get(key);
+    if (r === undefined) return;
+    this.index.delete(key);
+    this.keys[r] = '';
+    this.kind[r] = 255;
+    this.hLeaseOther[r] = undefined;
+    this.hOwner[r] = '';
+    this.hValue[r] = '';
+    this.rest[r] = undefined;
+    this.free.push(r);
+  }
+
+  snapOf(r: number): number {
+    return this.snaps[r]!;
+  }
+
+  setSnap(r: number, epoch: number): void {
+    this.snaps[r] = epoch;
+  }
+
+  /** Rows in use, in row order. */
+  *rows(): Generator<number> {
+    for (let r = 0; r < this.top; r++) if (this.kind[r] !== 255) yield r;
+  }
+
+  *values(): Generator<Mutex> {
+    for (const r of this.rows()) yield this.mutex(r);
+  }
+
+  clear(): void {
+    this.index.clear();
+    this.top = 0;
+    this.free = [];
+    this.kind.fill(255);
+    this.keys.fill('');
+    this.hLeaseOther.fill(undefined);
+    this.hOwner.fill('');
+    this.hValue.fill('');
+    this.rest.fill(undefined);
+  }
+
+  private holder(r: number): Holder {
+    const h: { -readonly [K in keyof Holder]: Holder[K] } = {
+      lease_id: this.hLeaseOther[r] ?? hex8(this.hLease[r * 2]!) + hex8(this.hLease[r * 2 + 1]!),
+      owner: this.hOwner[r]!,
+      value: this.hValue[r]!,
+      token: this.hToken[r]!,
+    };
+    if (this.hShared[r] === 1) h.shared = true;
+    if (this.hDelay[r] !== 0) h.delay_ms = this.hDelay[r];
+    return h;
+  }
+
+  private resize(cap: number): void {
+    const old = this.kind.length;
+    this.kind = grown(this.kind, cap);
+    this.kind.fill(255, old);
+    this.snaps = grown(this.snaps, cap);
+    this.hasHolder = grown(this.hasHolder, cap);
+    this.hLease = grown(this.hLease, cap * 2);
+    this.hToken = grown(this.hToken, cap);
+    this.hShared = grown(this.hShared, cap);
+    this.hDelay = grown(this.hDelay, cap);
+    grownArray(this.keys, cap, '');
+    grownArray(this.hLeaseOther, cap, undefined);
+    grownArray(this.hOwner, cap, '');
+    grownArray(this.hValue, cap, '');
+    grownArray(this.rest, cap, undefined);
+    this.cap = cap;
+  }
+}
+
+function restOf(m: Mutex): Rest {
+  const r: { -readonly [K in keyof Rest]: Rest[K] } = { queue: m.queue };
+  if (m.others) r.others = m.others;
+  if (m.limit !== undefined) r.limit = m.limit;
+  if (m.delayed_until !== undefined) r.delayed_until = m.delayed_until;
+  return r;
+}
