@@ -6,8 +6,7 @@ import { join } from 'node:path';
 import { type Membership, RocksDbStorage } from '../../../../libs/raft/src/index.js';
 import { derivedClusterId, writeClusterId } from '../cluster-id.js';
 import { DATA_DIR_FORMAT, isEmptyDir, writeIdentity } from '../data-dir.js';
-import { installSnapshot } from '../domain/restore.js';
-import { LockState } from '../domain/lock-state.js';
+import { stateFrom } from '../domain/restore.js';
 import { readSnapshot, writeSnapshot } from '../domain/snapshot-format.js';
 import { type BackupFile, BackupFileError } from './backup-file.js';
 
@@ -52,8 +51,7 @@ export async function restoreBackup(file: BackupFile, t: RestoreTarget): Promise
   }
   records.members = [];
   records.leases = records.leases.map((l) => ({ ...l, expires_at: records.clock + l.ttl_ms }));
-  const state = new LockState();
-  installSnapshot(state, records);
+  const state = stateFrom(records);
 
   const ids = Object.keys(t.peers).sort();
   const membership: Membership = {

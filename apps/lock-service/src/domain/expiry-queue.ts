@@ -41,16 +41,6 @@ export class ExpiryQueue {
     this.up(this.n - 1);
   }
 
-  /** Queues rows into an empty queue in one pass (Floyd's heap construction). */
-  build(rows: Iterable<number>): void {
-    if (this.n !== 0) throw new Error('expiry queue: build into a non-empty queue');
-    for (const r of rows) {
-      this.pos[r] = this.n;
-      this.heap[this.n++] = r;
-    }
-    for (let i = (this.n >> 1) - 1; i >= 0; i--) this.down(i);
-  }
-
   /** The row's expiry changed: it moves to its place. */
   moved(row: number): void {
     const i = this.pos[row]!;
@@ -69,11 +59,6 @@ export class ExpiryQueue {
     this.pos[last] = i;
     this.up(i);
     this.down(this.pos[last]);
-  }
-
-  clear(): void {
-    for (let i = 0; i < this.n; i++) this.pos[this.heap[i]!] = -1;
-    this.n = 0;
   }
 
   private less(a: number, b: number): boolean {

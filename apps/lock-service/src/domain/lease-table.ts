@@ -1,6 +1,6 @@
 import { ExpiryQueue } from './expiry-queue.js';
 import { hex8, hexWords } from './hex-ids.js';
-import { grown, grownArray, KeyedRows } from './keyed-rows.js';
+import { grown, KeyedRows } from './keyed-rows.js';
 import { keysAdd, type Keys, type Lease } from './model.js';
 
 /**
@@ -135,12 +135,8 @@ export class LeaseTable extends KeyedRows {
     return r >= 0 && this.exp[r]! <= clock ? this.lease(r) : undefined;
   }
 
-  /**
-   * Leases into an empty table without queueing them (a restore fills in their keys first);
-   * then `queueLoaded`. Returns a lease id found twice, if any.
-   */
+  /** A restore's leases, unstamped (no snapshot walks a state being restored). Returns a lease id found twice, if any. */
   load(leases: Iterable<Lease>): string | undefined {
-    if (this.size !== 0) throw new Error('lease table: load into a non-empty table');
     for (const l of leases) {
       if (this.rowOf(l.id) >= 0) return l.id;
       const r = this.newRow(l.id);
@@ -151,33 +147,15 @@ export class LeaseTable extends KeyedRows {
       this.waits[r] = l.waits;
       this.createdFor[r] = l.created_for;
       this.principal[r] = l.principal || undefined;
+      this.queue.add(r);
     }
     return undefined;
-  }
-
-  queueLoaded(): void {
-    this.queue.build(this.rows());
-  }
-
-  clear(): void {
-    this.queue.clear();
-    this.reset();
-    this.oddRow.clear();
-    this.oddId.clear();
-    this.holds.fill(null);
-    this.waits.fill(null);
-    this.createdFor.fill('');
-    this.principal.fill(undefined);
   }
 
   protected resize(cap: number): void {
     this.ttl = grown(this.ttl, cap);
     this.exp = grown(this.exp, cap);
     this.snaps = grown(this.snaps, cap);
-    grownArray(this.holds, cap, null);
-    grownArray(this.waits, cap, null);
-    grownArray(this.createdFor, cap, '');
-    grownArray(this.principal, cap, undefined);
     this.queue.resize(cap);
   }
 

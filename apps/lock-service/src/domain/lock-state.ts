@@ -84,9 +84,9 @@ export class LockState {
   }
 
   /**
-   * A restore's leases, straight into an empty state (after clear()). Until queueLoaded() the
-   * restore may still fill in their derived fields (holds, waits, with addLeaseKey): nothing
-   * reads the state and no snapshot walks it meanwhile. Returns a lease id found twice, if any.
+   * A restore's leases, into the state it builds (restore.ts). Their derived fields (holds,
+   * waits) are filled in place with addLeaseKey: nothing reads the state and no snapshot walks
+   * it meanwhile. Returns a lease id found twice, if any.
    */
   loadLeases(leases: readonly Lease[]): string | undefined {
     return this.leases.load(leases);
@@ -94,11 +94,6 @@ export class LockState {
 
   addLeaseKey(id: string, which: 'holds' | 'waits', key: string): void {
     this.leases.addKey(id, which, key);
-  }
-
-  /** Queues the loaded leases' expiries in one pass, rather than by as many insertions. */
-  queueLoaded(): void {
-    this.leases.queueLoaded();
   }
 
   deleteLease(id: string): void {
@@ -115,6 +110,15 @@ export class LockState {
     this.mutexes.put(key, next, this.epoch);
     if (next.delayed_until !== undefined && next.delayed_until !== prev?.delayed_until)
       this.delays.add(next.delayed_until, key);
+  }
+
+  /** A restore's mutex, into the state it builds; false when its key is there already. */
+  loadMutex(key: string, m: Mutex): boolean {
+    if (!this.mutexes.add(key, m, this.epoch)) return false;
+    if (m.kind === 'election') this.elections++;
+    this.count(m, 1);
+    if (m.delayed_until !== undefined) this.delays.add(m.delayed_until, key);
+    return true;
   }
 
   private count(m: Mutex, sign: 1 | -1): void {
@@ -204,22 +208,6 @@ export class LockState {
     this.kept.leases.length = 0;
     this.kept.mutexes.length = 0;
     this.kept.retries.length = 0;
-  }
-
-  /** Empties every map, before a restore. */
-  clear(): void {
-    this.endSnapshot();
-    this.leases.clear();
-    this.mutexes.clear();
-    this.retries.clear();
-    this.waiting.clear();
-    this.members.clear();
-    this.delays.clear();
-    this.clock = 0;
-    this.retrySeq = 0;
-    this.elections = 0;
-    // The highest token survives a restore: tokens only grow, and restored holders recount it.
-    Object.assign(this.tally, { ...EMPTY_TALLY, maxToken: this.tally.maxToken });
   }
 }
 

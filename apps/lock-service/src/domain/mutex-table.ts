@@ -1,5 +1,5 @@
 import { hex8, hexWords } from './hex-ids.js';
-import { grown, grownArray } from './keyed-rows.js';
+import { grown } from './keyed-rows.js';
 import type { Holder, Mutex, Waiter } from './model.js';
 import { NO_WAITERS } from './model.js';
 
@@ -81,13 +81,25 @@ export class MutexTable {
 
   /** Writes m into the key's row (a new one for a new key), stamped with a snapshot epoch. */
   put(key: string, m: Mutex, epoch: number): void {
-    let r = this.index.get(key);
-    if (r === undefined) {
-      if (this.top === this.cap && this.free.length === 0) this.resize(this.cap * 2);
-      r = this.free.pop() ?? this.top++;
-      this.index.set(key, r);
-      this.keys[r] = key;
-    }
+    this.write(this.index.get(key) ?? this.newRow(key), m, epoch);
+  }
+
+  /** Adds a mutex under a new key (a restore's); false when the key is there already. */
+  add(key: string, m: Mutex, epoch: number): boolean {
+    if (this.index.get(key) !== undefined) return false;
+    this.write(this.newRow(key), m, epoch);
+    return true;
+  }
+
+  private newRow(key: string): number {
+    if (this.top === this.cap && this.free.length === 0) this.resize(this.cap * 2);
+    const r = this.free.pop() ?? this.top++;
+    this.index.set(key, r);
+    this.keys[r] = key;
+    return r;
+  }
+
+  private write(r: number, m: Mutex, epoch: number): void {
     this.kind[r] = m.kind === 'election' ? 1 : 0;
     this.snaps[r] = epoch;
     const h = m.holder;
@@ -143,18 +155,6 @@ export class MutexTable {
     for (const r of this.rows()) yield this.mutex(r);
   }
 
-  clear(): void {
-    this.index.clear();
-    this.top = 0;
-    this.free = [];
-    this.kind.fill(255);
-    this.keys.fill('');
-    this.hLeaseOther.fill(undefined);
-    this.hOwner.fill('');
-    this.hValue.fill('');
-    this.rest.fill(undefined);
-  }
-
   private holder(r: number): Holder {
     const h: { -readonly [K in keyof Holder]: Holder[K] } = {
       lease_id: this.hLeaseOther[r] ?? hex8(this.hLease[r * 2]!) + hex8(this.hLease[r * 2 + 1]!),
@@ -177,11 +177,6 @@ export class MutexTable {
     this.hToken = grown(this.hToken, cap);
     this.hShared = grown(this.hShared, cap);
     this.hDelay = grown(this.hDelay, cap);
-    grownArray(this.keys, cap, '');
-    grownArray(this.hLeaseOther, cap, undefined);
-    grownArray(this.hOwner, cap, '');
-    grownArray(this.hValue, cap, '');
-    grownArray(this.rest, cap, undefined);
     this.cap = cap;
   }
 }

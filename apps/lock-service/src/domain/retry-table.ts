@@ -1,6 +1,6 @@
 import type { ApplyResult } from './commands.js';
 import { hex8, hexWords } from './hex-ids.js';
-import { grown, grownArray, KeyedRows } from './keyed-rows.js';
+import { grown, KeyedRows } from './keyed-rows.js';
 
 /** Retried requests are recognised for at least this long, measured on the lease clock. */
 export const DEDUP_WINDOW_MS = 90_000;
@@ -73,6 +73,11 @@ export class RetryTable extends KeyedRows {
     let r = this.rowOf(rec.key);
     if (r >= 0) this.unlink(r);
     else r = this.insert(this.scratch);
+    this.write(r, rec, epoch);
+    this.link(r);
+  }
+
+  private write(r: number, rec: RetryRecord, epoch: number): void {
     this.t[r] = rec.t;
     this.seqs[r] = rec.seq;
     this.snaps[r] = epoch;
@@ -84,7 +89,26 @@ export class RetryTable extends KeyedRows {
     } else {
       this.other[r] = res;
     }
-    this.link(r);
+  }
+
+  /**
+   * A restore's record, not yet in the age order (a snapshot holds them in row order): then
+   * linkBySeq. False when its key is there already.
+   */
+  load(rec: RetryRecord): boolean {
+    if (this.rowOf(rec.key) >= 0) return false;
+    const r = this.insert(this.scratch);
+    this.write(r, rec, 0);
+    return true;
+  }
+
+  /** Puts every record in the age order of their seq (records loaded in any order). */
+  linkBySeq(): void {
+    const rows = Int32Array.from(this.rows());
+    const seqs = this.seqs;
+    rows.sort((a, b) => seqs[a]! - seqs[b]!);
+    this.head = this.tail = -1;
+    for (const r of rows) this.link(r);
   }
 
   delete(key: string): void {
@@ -113,12 +137,6 @@ export class RetryTable extends KeyedRows {
     for (let r = 0; r < this.top; r++) if (this.used[r] === 1) yield r;
   }
 
-  clear(): void {
-    this.reset();
-    this.other.fill(undefined);
-    this.head = this.tail = -1;
-  }
-
   protected resize(cap: number): void {
     this.t = grown(this.t, cap);
     this.seqs = grown(this.seqs, cap);
@@ -128,7 +146,6 @@ export class RetryTable extends KeyedRows {
     this.lease = grown(this.lease, cap * 2);
     this.token = grown(this.token, cap);
     this.ttl = grown(this.ttl, cap);
-    grownArray(this.other, cap, undefined);
   }
 
   private result(r: number): ApplyResult {

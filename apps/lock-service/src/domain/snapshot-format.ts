@@ -26,7 +26,7 @@ import type { ApplyResult, MutexKind } from './commands.js';
 import { ChunkReader, ChunkWriter, NeedMore } from './byte-codec.js';
 import type { LockState } from './lock-state.js';
 import type { RetryRecord } from './retry-table.js';
-import { holdersOf, remake } from './lock-kinds.js';
+import { holdersOf } from './lock-kinds.js';
 import {
   type HoldKind,
   type Holder,
@@ -169,11 +169,12 @@ function writeKind(w: ChunkWriter, k: HoldKind): void {
   w.varint(k.delay_ms ?? 0);
 }
 
-/** A hold kind; each field absent when unused. */
-function readKind(r: ChunkReader): HoldKind {
-  const [shared, delayMs] = [r.u8() === 1, r.varint()];
-  if (!shared && delayMs === 0) return {};
-  return { ...(shared ? { shared: true } : {}), ...(delayMs > 0 ? { delay_ms: delayMs } : {}) };
+/** Reads a hold kind into the record: each field set only when used, not spread into a copy. */
+function readKind<T extends HoldKind>(r: ChunkReader, into: { -readonly [K in keyof T]: T[K] }): T {
+  if (r.u8() === 1) into.shared = true;
+  const delayMs = r.varint();
+  if (delayMs > 0) into.delay_ms = delayMs;
+  return into;
 }
 
 /** What a restore builds: the records, before the state derives its indexes from them. */
@@ -226,6 +227,16 @@ export class SnapshotParser {
         return;
       }
     }
+  }
+
+  /** The records read since the last take (the header's fields stay for finish). */
+  take(): Pick<Restored, 'leases' | 'mutexes' | 'retries'> {
+    const o = this.out;
+    const batch = { leases: o.leases, mutexes: o.mutexes, retries: o.retries };
+    o.leases = [];
+    o.mutexes = [];
+    o.retries = [];
+    return batch;
   }
 
   finish(): Restored {
@@ -301,31 +312,28 @@ function readMutex(r: ChunkReader): Mutex {
   const limit = r.varint();
   const delayedUntil = r.u8() === 1 ? r.f64() : undefined;
   const holders: Holder[] = [];
-  for (let i = r.varint(); i > 0; i--)
-    holders.push({
-      lease_id: r.str(),
-      owner: r.str(),
-      value: r.str(),
-      token: r.f64(),
-      ...readKind(r),
-    });
+  for (let i = r.varint(); i > 0; i--) {
+    const h = { lease_id: r.str(), owner: r.str(), value: r.str(), token: r.f64() };
+    holders.push(readKind<Holder>(r, h));
+  }
   const n = r.varint();
   const queue: Waiter[] = [];
-  for (let i = 0; i < n; i++)
-    queue.push({
-      lease_id: r.str(),
-      owner: r.str(),
-      value: r.str(),
-      request_id: r.str(),
-      ...readKind(r),
-    });
-  const empty = { kind, name, holder: null, queue: n === 0 ? NO_WAITERS : queue };
-  return remake(empty, {
+  for (let i = 0; i < n; i++) {
+    const w = { lease_id: r.str(), owner: r.str(), value: r.str(), request_id: r.str() };
+    queue.push(readKind<Waiter>(r, w));
+  }
+  // As lock-kinds.ts remake shapes a record (each optional field absent when unused), built
+  // in place: a restore reads a million.
+  const m: { -readonly [K in keyof Mutex]: Mutex[K] } = {
+    kind,
+    name,
     holder: holders[0] ?? null,
-    others: holders.length > 1 ? holders.slice(1) : undefined,
-    limit,
-    delayed_until: delayedUntil,
-  });
+    queue: n === 0 ? NO_WAITERS : queue,
+  };
+  if (holders.length > 1) m.others = holders.slice(1);
+  if (limit > 1) m.limit = limit;
+  if (delayedUntil !== undefined) m.delayed_until = delayedUntil;
+  return m;
 }
 
 /** Versions 3 and 4: a mutex of one holder at most, every hold EXCLUSIVE without a delay. */

@@ -45,13 +45,8 @@ import {
   type Waiter,
 } from './model.js';
 import { DEDUP_WINDOW_MS, MAX_DEDUP } from './retry-table.js';
-import { installSnapshot } from './restore.js';
-import {
-  lease as newLease,
-  readSnapshot,
-  type Restored,
-  writeSnapshot,
-} from './snapshot-format.js';
+import { restoreState } from './restore.js';
+import { lease as newLease, writeSnapshot } from './snapshot-format.js';
 import type { LockStateView } from './state-view.js';
 import type { LeaseTable } from './lease-table.js';
 
@@ -78,7 +73,7 @@ export function wholeMs(span: number): number {
  * The fencing token of a grant is the index of the entry whose application granted it.
  */
 export class LockStateMachine implements StateMachine<ApplyResult>, LockStateView {
-  private readonly s = new LockState();
+  private s = new LockState();
 
   /** emit: where applied changes go, in order (the node's event bus). */
   constructor(private readonly emit: (e: SmEvent) => void = () => undefined) {}
@@ -599,15 +594,15 @@ export class LockStateMachine implements StateMachine<ApplyResult>, LockStateVie
     return writeSnapshot(this.s, chunkBytes);
   }
 
+  /**
+   * Replaces the state with a snapshot's, built aside as its chunks are read: the current state
+   * serves reads until the new one is whole. The highest token survives: tokens only grow.
+   */
   async restore(
     chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
     _meta?: SnapshotMeta,
   ): Promise<void> {
-    this.install(await readSnapshot(chunks));
-  }
-
-  private install(r: Restored): void {
-    installSnapshot(this.s, r);
+    this.s = await restoreState(chunks, this.s.tally.maxToken);
     this.emit({ type: 'restored' });
   }
 }
