@@ -135,4 +135,25 @@ describe('NodeSnapshots', () => {
     expect(await restored).toBeInstanceOf(SnapshotAbandoned);
     expect(seen.restored).toEqual([7, 8]);
   });
+
+  test('feeds a large stored chunk to the restore in slices of 128 KiB, a turn apart', async () => {
+    const rt = new Turns();
+    const sizes: number[] = [];
+    const sm: StateMachine<number> = {
+      apply: () => 0,
+      snapshot: () => [],
+      restore: async (stream) => {
+        for await (const c of stream) sizes.push(c.length);
+      },
+    };
+    const snapshots = new NodeSnapshots(rt, new MemoryStorage(), sm);
+    const data = new Uint8Array(300 * 1024).map((_, i) => i % 251);
+    const snapshot = { meta, data: snapshotDataOf(data, 1 << 20) };
+    const restored = snapshots.restore(snapshot, () => false);
+    await settled();
+    expect(sizes).toEqual([128 * 1024]);
+    while (rt.pending > 0) await rt.turn();
+    await restored;
+    expect(sizes).toEqual([128 * 1024, 128 * 1024, 44 * 1024]);
+  });
 });
