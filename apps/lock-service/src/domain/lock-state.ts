@@ -5,7 +5,7 @@ import { MutexTable } from './mutex-table.js';
 import { type RetryRecord, RetryTable } from './retry-table.js';
 
 /**
- * The replicated state's maps, and the copy-on-write view a snapshot reads.
+ * The replicated state's tables, and the copy-on-write view a snapshot reads.
  *
  * Records are replaced, never changed, through set/delete below. A snapshot begun at epoch E
  * walks the live records; each record it writes is marked E, and every record made while it
@@ -159,7 +159,7 @@ export class LockState {
 
   /**
    * Begins a snapshot: the returned walk yields every record as of now, section by section,
-   * however the maps change while it is consumed. Only one at a time: a new one abandons the
+   * however the tables change while it is consumed. Only one at a time: a new one abandons the
    * previous walk.
    */
   beginSnapshot(): {
