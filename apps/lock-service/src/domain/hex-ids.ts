@@ -5,8 +5,12 @@
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-/** A word as 8 hex digits. */
-export function hex8(w: number): string {
+/** The id kept as two words at words[at], words[at + 1]. */
+export function hexId(words: Uint32Array, at: number): string {
+  return hex8(words[at]!) + hex8(words[at + 1]!);
+}
+
+function hex8(w: number): string {
   return HEX[w >>> 24]! + HEX[(w >>> 16) & 255]! + HEX[(w >>> 8) & 255]! + HEX[w & 255]!;
 }
 

@@ -105,6 +105,11 @@ export abstract class KeyedRows {
     this.count--;
   }
 
+  /** Rows in use, in row order. */
+  *rows(): Generator<number> {
+    for (let r = 0; r < this.top; r++) if (this.used[r] === 1) yield r;
+  }
+
   /** Typed columns of a subclass, copied into arrays of `cap` rows. */
   protected abstract resize(cap: number): void;
 

@@ -1,5 +1,5 @@
 import { ExpiryQueue } from './expiry-queue.js';
-import { hex8, hexWords } from './hex-ids.js';
+import { hexId, hexWords } from './hex-ids.js';
 import { grown, KeyedRows } from './keyed-rows.js';
 import { keysAdd, type Keys, type Lease } from './model.js';
 
@@ -66,27 +66,26 @@ export class LeaseTable extends KeyedRows {
 
   idOf(r: number): string {
     const k = this.keys;
-    return k[r * 3 + 2] === 0 ? hex8(k[r * 3]!) + hex8(k[r * 3 + 1]!) : this.oddId.get(r)!;
+    return k[r * 3 + 2] === 0 ? hexId(k, r * 3) : this.oddId.get(r)!;
   }
 
-  /** Writes the lease into its row (a new one for a new id), stamped with a snapshot epoch. */
-  put(l: Lease, epoch: number): void {
-    let r = this.rowOf(l.id);
-    const fresh = r < 0;
-    if (fresh) r = this.newRow(l.id);
-    this.ttl[r] = l.ttl_ms;
-    this.exp[r] = l.expires_at;
-    this.snaps[r] = epoch;
-    this.holds[r] = l.holds;
-    this.waits[r] = l.waits;
-    this.createdFor[r] = l.created_for;
-    this.principal[r] = l.principal || undefined;
-    if (fresh) this.queue.add(r);
-    else this.queue.moved(r);
+  /**
+   * Writes the lease into its row (r: rowOf(l.id), if the caller has it; a new row for a new
+   * id), stamped with a snapshot epoch.
+   */
+  put(l: Lease, epoch: number, r = this.rowOf(l.id)): void {
+    if (r >= 0) {
+      this.write(r, l, epoch);
+      this.queue.moved(r);
+    } else {
+      r = this.newRow(l.id);
+      this.write(r, l, epoch);
+      this.queue.add(r);
+    }
   }
 
-  delete(id: string): void {
-    const r = this.rowOf(id);
+  /** r: rowOf(id), if the caller has it. */
+  delete(id: string, r = this.rowOf(id)): void {
     if (r < 0) return;
     this.queue.delete(r);
     this.holds[r] = null;
@@ -114,11 +113,6 @@ export class LeaseTable extends KeyedRows {
     this.snaps[r] = epoch;
   }
 
-  /** Rows in use, in row order. */
-  *rows(): Generator<number> {
-    for (let r = 0; r < this.top; r++) if (this.used[r] === 1) yield r;
-  }
-
   *values(): Generator<Lease> {
     for (const r of this.rows()) yield this.lease(r);
   }
@@ -140,13 +134,7 @@ export class LeaseTable extends KeyedRows {
     for (const l of leases) {
       if (this.rowOf(l.id) >= 0) return l.id;
       const r = this.newRow(l.id);
-      this.ttl[r] = l.ttl_ms;
-      this.exp[r] = l.expires_at;
-      this.snaps[r] = 0;
-      this.holds[r] = l.holds;
-      this.waits[r] = l.waits;
-      this.createdFor[r] = l.created_for;
-      this.principal[r] = l.principal || undefined;
+      this.write(r, l, 0);
       this.queue.add(r);
     }
     return undefined;
@@ -157,6 +145,16 @@ export class LeaseTable extends KeyedRows {
     this.exp = grown(this.exp, cap);
     this.snaps = grown(this.snaps, cap);
     this.queue.resize(cap);
+  }
+
+  private write(r: number, l: Lease, epoch: number): void {
+    this.ttl[r] = l.ttl_ms;
+    this.exp[r] = l.expires_at;
+    this.snaps[r] = epoch;
+    this.holds[r] = l.holds;
+    this.waits[r] = l.waits;
+    this.createdFor[r] = l.created_for;
+    this.principal[r] = l.principal || undefined;
   }
 
   private newRow(id: string): number {

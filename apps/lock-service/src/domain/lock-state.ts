@@ -79,8 +79,9 @@ export class LockState {
   private readonly mutexAt = (r: number) => this.mutexes.mutex(r);
 
   setLease(next: Lease): void {
-    this.retireRow(this.leases, this.leases.rowOf(next.id), this.leaseAt, this.kept.leases);
-    this.leases.put(next, this.epoch);
+    const r = this.leases.rowOf(next.id);
+    this.retireRow(this.leases, r, this.leaseAt, this.kept.leases);
+    this.leases.put(next, this.epoch, r);
   }
 
   /**
@@ -97,17 +98,19 @@ export class LockState {
   }
 
   deleteLease(id: string): void {
-    this.retireRow(this.leases, this.leases.rowOf(id), this.leaseAt, this.kept.leases);
-    this.leases.delete(id);
+    const r = this.leases.rowOf(id);
+    this.retireRow(this.leases, r, this.leaseAt, this.kept.leases);
+    this.leases.delete(id, r);
   }
 
   setMutex(key: string, next: Mutex): void {
-    const prev = this.mutexes.get(key);
-    this.retireRow(this.mutexes, this.mutexes.rowOf(key), this.mutexAt, this.kept.mutexes);
+    const r = this.mutexes.rowOf(key);
+    const prev = r >= 0 ? this.mutexes.mutex(r) : undefined;
+    this.retireRow(this.mutexes, r, this.mutexAt, this.kept.mutexes);
     if (!prev && next.kind === 'election') this.elections++;
     if (prev) this.count(prev, -1);
     this.count(next, 1);
-    this.mutexes.put(key, next, this.epoch);
+    this.mutexes.put(key, next, this.epoch, r);
     if (next.delayed_until !== undefined && next.delayed_until !== prev?.delayed_until)
       this.delays.add(next.delayed_until, key);
   }
@@ -146,13 +149,15 @@ export class LockState {
    * seq of 0 takes the next one.
    */
   setRetry(next: RetryRecord): void {
-    this.retireRow(this.retries, this.retries.rowOf(next.key), this.retryAt, this.kept.retries);
-    this.retries.put(next.seq === 0 ? { ...next, seq: ++this.retrySeq } : next, this.epoch);
+    const r = this.retries.rowOf(next.key);
+    this.retireRow(this.retries, r, this.retryAt, this.kept.retries);
+    this.retries.put(next.seq === 0 ? { ...next, seq: ++this.retrySeq } : next, this.epoch, r);
   }
 
   deleteRetry(key: string): void {
-    this.retireRow(this.retries, this.retries.rowOf(key), this.retryAt, this.kept.retries);
-    this.retries.delete(key);
+    const r = this.retries.rowOf(key);
+    this.retireRow(this.retries, r, this.retryAt, this.kept.retries);
+    this.retries.delete(key, r);
   }
 
   // ---- the point-in-time view --------------------------------------------------------------------

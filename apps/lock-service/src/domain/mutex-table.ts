@@ -1,4 +1,4 @@
-import { hex8, hexWords } from './hex-ids.js';
+import { hexId, hexWords } from './hex-ids.js';
 import { grown } from './keyed-rows.js';
 import type { Holder, Mutex, Waiter } from './model.js';
 import { NO_WAITERS } from './model.js';
@@ -79,9 +79,12 @@ export class MutexTable {
     return m;
   }
 
-  /** Writes m into the key's row (a new one for a new key), stamped with a snapshot epoch. */
-  put(key: string, m: Mutex, epoch: number): void {
-    this.write(this.index.get(key) ?? this.newRow(key), m, epoch);
+  /**
+   * Writes m into the key's row (r: rowOf(key), if the caller has it; a new row for a new key),
+   * stamped with a snapshot epoch.
+   */
+  put(key: string, m: Mutex, epoch: number, r = this.rowOf(key)): void {
+    this.write(r >= 0 ? r : this.newRow(key), m, epoch);
   }
 
   /** Adds a mutex under a new key (a restore's); false when the key is there already. */
@@ -157,7 +160,7 @@ export class MutexTable {
 
   private holder(r: number): Holder {
     const h: { -readonly [K in keyof Holder]: Holder[K] } = {
-      lease_id: this.hLeaseOther[r] ?? hex8(this.hLease[r * 2]!) + hex8(this.hLease[r * 2 + 1]!),
+      lease_id: this.hLeaseOther[r] ?? hexId(this.hLease, r * 2),
       owner: this.hOwner[r]!,
       value: this.hValue[r]!,
       token: this.hToken[r]!,

@@ -1,5 +1,5 @@
 import type { ApplyResult } from './commands.js';
-import { hex8, hexWords } from './hex-ids.js';
+import { hexId, hexWords } from './hex-ids.js';
 import { grown, KeyedRows } from './keyed-rows.js';
 
 /** Retried requests are recognised for at least this long, measured on the lease clock. */
@@ -68,11 +68,13 @@ export class RetryTable extends KeyedRows {
     return this.head < 0 ? undefined : this.keyOf(this.head);
   }
 
-  /** Records an answer at the end of the age order (moving a key recorded before). */
-  put(rec: RetryRecord, epoch: number): void {
-    let r = this.rowOf(rec.key);
+  /**
+   * Records an answer at the end of the age order (moving a key recorded before); r: rowOf(key),
+   * if the caller has it.
+   */
+  put(rec: RetryRecord, epoch: number, r = this.rowOf(rec.key)): void {
     if (r >= 0) this.unlink(r);
-    else r = this.insert(this.scratch);
+    else r = this.insert(keyWords(rec.key, this.scratch));
     this.write(r, rec, epoch);
     this.link(r);
   }
@@ -111,8 +113,8 @@ export class RetryTable extends KeyedRows {
     for (const r of rows) this.link(r);
   }
 
-  delete(key: string): void {
-    const r = this.rowOf(key);
+  /** r: rowOf(key), if the caller has it. */
+  delete(key: string, r = this.rowOf(key)): void {
     if (r < 0) return;
     this.unlink(r);
     this.other[r] = undefined;
@@ -132,11 +134,6 @@ export class RetryTable extends KeyedRows {
     this.snaps[r] = epoch;
   }
 
-  /** Rows in use, in row order (not age order: a snapshot stores each record's seq). */
-  *rows(): Generator<number> {
-    for (let r = 0; r < this.top; r++) if (this.used[r] === 1) yield r;
-  }
-
   protected resize(cap: number): void {
     this.t = grown(this.t, cap);
     this.seqs = grown(this.seqs, cap);
@@ -151,8 +148,12 @@ export class RetryTable extends KeyedRows {
   private result(r: number): ApplyResult {
     const o = this.other[r];
     if (o !== undefined) return o;
-    const id = hex8(this.lease[r * 2]!) + hex8(this.lease[r * 2 + 1]!);
-    return { status: 'granted', lease_id: id, token: this.token[r]!, ttl_ms: this.ttl[r]! };
+    return {
+      status: 'granted',
+      lease_id: hexId(this.lease, r * 2),
+      token: this.token[r]!,
+      ttl_ms: this.ttl[r]!,
+    };
   }
 
   private keyOf(r: number): string {
