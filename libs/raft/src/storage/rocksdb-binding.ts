@@ -21,6 +21,11 @@ export interface RocksDb {
   open(options: { createIfMissing: boolean; errorIfExists: boolean }, cb: Callback): void;
   close(cb: Callback): void;
   batch(ops: BatchOp[], options: { sync: boolean }, cb: Callback): void;
+  /**
+   * Deletes the keys in the range on the thread pool, in key order, in unsynced batches of about
+   * 16 KiB of keys: not atomic, a crash keeps a suffix of the range.
+   */
+  clear(options: { gte: Buffer; lte: Buffer }, cb: Callback): void;
   getMany(keys: Buffer[], options: { asBuffer: true }, cb: Callback<(Buffer | undefined)[]>): void;
   /** Reads from an implicit snapshot of the database taken here, synchronously. */
   iterator(options: Record<string, unknown>): RocksIterator;
