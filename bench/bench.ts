@@ -33,6 +33,7 @@ const HELP = `npm run bench [-- options]
   --million-seconds N  bound on growing to 1,000,000 leases, per system (default 120)
   --lease-targets a,b  leases held for recovery+memory, then for memory (default 100000,1000000)
   --budget N           seconds the whole run should fit in (default 570)
+  --node-flags=F       extra Node/V8 flags for the quorumlock nodes, to compare heap settings
   --profile            run the quorumlock nodes under --cpu-prof; summaries in bench/out/
   --no-write           leave BENCHMARKS.md and docs/bench-chart.svg alone`;
 
@@ -47,6 +48,7 @@ const { values: a } = parseArgs({
     'million-seconds': { type: 'string', default: '120' },
     'lease-targets': { type: 'string', default: '100000,1000000' },
     budget: { type: 'string', default: '570' },
+    'node-flags': { type: 'string', default: '' },
     profile: { type: 'boolean', default: false },
     'no-write': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -120,8 +122,11 @@ if (a.profile) {
 }
 const stopSelfProfile = a.profile ? await startSelfProfile(join(profileDir, 'loadgen')) : undefined;
 // One directory per node, so that each profile says whose it is.
-const nodeArgs = (id: string) =>
-  a.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, id)}`] : [];
+const nodeFlags = a['node-flags'].split(' ').filter(Boolean);
+const nodeArgs = (id: string) => [
+  ...nodeFlags,
+  ...(a.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, id)}`] : []),
+];
 
 function line(what: string, side: Contestant, m: w.Measured): string {
   const l = m.latency.summary();

@@ -86,7 +86,7 @@ export async function leaseWorkload(x: LeaseContext): Promise<void> {
       // The last target is reached with a follower down for its final 30%: the leader keeps
       // snapshotting and compacting without it, so that it comes back by snapshot.
       const last = t > 0 && t === leaseTargets.length - 1;
-      const watch = new HealthWatch(c);
+      const watch = new HealthWatch(c, side === 'quorumlock');
       const grown = await growWithFollowerDown(
         progress,
         c,
@@ -115,6 +115,9 @@ export async function leaseWorkload(x: LeaseContext): Promise<void> {
           `RSS ${rssMiB.map((m) => m.toFixed(0)).join('/')} MiB, idle CPU ${idleCpuPct.map((x) => x.toFixed(0)).join('/')}%, ` +
           `lag max ${health.lagMaxMs.map((m) => m.toFixed(0)).join('/')} ms, ` +
           `leader changes ${health.leaderChanges}` +
+          (health.cpuWait
+            ? `, waiting for a CPU ${health.cpuWait.map((x) => `${x.worstMs.toFixed(0)} ms in 300 ms (${x.totalS.toFixed(0)} s)`).join('/')}`
+            : '') +
           (grown.catchUpMs !== undefined
             ? `, follower caught up in ${fmtMs(grown.catchUpMs)} ms`
             : '') +

@@ -61,6 +61,8 @@ export interface LeaseTarget {
   /** Longest event-loop stall per member while growing and holding, ms (NaN: not exported). */
   lagMaxMs?: number[];
   leaderChanges?: number;
+  /** Per member: its main thread's most wait for a CPU within 300 ms (ms), and in all (s). */
+  cpuWait?: { worstMs: number; totalS: number }[];
   /** A follower down for the last 30% of the growth: from its restart until it serves. */
   catchUpMs?: number;
   /** A member restarted holding this many leases: until it serves. */
@@ -258,6 +260,8 @@ function leaseStabilityTable(res: BenchResults): string {
         String(t.leaderChanges ?? '–'),
         t.errors === undefined ? '–' : fmtInt(t.errors),
         t.lagMaxMs?.map((m) => (Number.isFinite(m) ? m.toFixed(0) : '–')).join(' / ') ?? '–',
+        t.cpuWait?.map((w) => `${w.worstMs.toFixed(0)} (${w.totalS.toFixed(0)} s)`).join(' / ') ??
+          '–',
         ms(t.catchUpMs),
         ms(t.restartMs),
       ]);
@@ -267,11 +271,12 @@ function leaseStabilityTable(res: BenchResults): string {
   return markdownTable(
     ['active leases', 'system', 'leader changes', 'failed calls'].concat(
       'max event-loop lag per member, ms',
+      'event loop waiting for a CPU: most in 300 ms, ms (in all)',
       'follower down for the last 30%: catch-up',
       'restart until serving',
     ),
     rows,
-    [true, false, true, true, true, true, true],
+    [true, false, true, true, true, true, true, true],
   );
 }
 
