@@ -37,12 +37,34 @@ export class ChunkWriter {
     this.at += 8;
   }
 
-  str(s: string, encoding: BufferEncoding = 'utf8'): void {
+  str(s: string, encoding: 'utf8' | 'latin1' = 'utf8'): void {
+    if (s.length < 0x80 && this.ascii(s)) return;
     const n = Buffer.byteLength(s, encoding);
     this.varint(n);
     this.room(n);
     this.buf.write(s, this.at, n, encoding);
     this.at += n;
+  }
+
+  /**
+   * Writes a short string that is all ASCII (the same bytes in UTF-8 and Latin-1) a character at
+   * a time, with its length as one byte: most of a snapshot's strings are ids and names, and the
+   * two native calls of the general path (byteLength, write) cost more than the copy. False,
+   * with nothing written, for any other string.
+   */
+  private ascii(s: string): boolean {
+    const n = s.length;
+    this.room(n + 1);
+    const buf = this.buf;
+    const at = this.at + 1;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return false;
+      buf[at + i] = c;
+    }
+    buf[this.at] = n;
+    this.at = at + n;
+    return true;
   }
 
   /** Full chunks written so far (the current one stays until it fills, or flush()). */
