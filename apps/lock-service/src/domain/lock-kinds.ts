@@ -85,8 +85,9 @@ export interface MutexPatch {
  * kept as undefined, so that a mutex's record has the shape (and size) it always had.
  */
 export function remake(m: Mutex, patch: MutexPatch): Mutex {
-  // A field the patch names replaces m's, even with undefined; read one by one rather than
-  // spread, which was 2% of a leader's CPU (objects of many shapes take V8's slow path).
+  // An optional field the patch names replaces m's even with undefined, which clears it; holder
+  // and queue are replaced when given. Read one by one rather than spread, which was 2% of a
+  // leader's CPU (objects of many shapes take V8's slow path).
   const others = 'others' in patch ? patch.others : m.others;
   const limit = 'limit' in patch ? patch.limit : m.limit;
   const delayedUntil = 'delayed_until' in patch ? patch.delayed_until : m.delayed_until;

@@ -63,14 +63,15 @@ const EMPTY_HARD_STATE: HardState = { term: 0, vote: '', commit: 0 };
  * Snapshots are written chunk by chunk under a fresh id (unsynced writes, queued between the
  * others), and become the stored snapshot with one synced batch that rewrites the meta record
  * to name the new id and deletes the previous snapshot's chunks; the log entries it covers are
- * deleted next, off the event loop (clearLog). The WAL
- * replays a prefix of the writes after a crash, so that batch is never durable without the
- * chunks before it; and without it, the previous snapshot is untouched. Chunks of any id but
- * the stored one's are garbage at start-up (a save or a receive cut short) and deleted then.
+ * deleted next, off the event loop (clearLog). The WAL replays a prefix of the writes after a
+ * crash, so that batch is never durable without the chunks before it; and without it, the
+ * previous snapshot is untouched. Chunks of any id but the stored one's are garbage at start-up
+ * (a save or a receive cut short) and deleted then.
  *
- * Invariant kept by every write and checked at start-up: the stored log keys are exactly
- * firstIndex..lastIndex (once a compaction queued is done); when the log is empty, firstIndex = snapshotIndex + 1 and
- * lastIndex = snapshotIndex; otherwise firstIndex <= snapshotIndex + 1 <= lastIndex + 1.
+ * Invariant kept by every write (a compaction's once it is done) and checked at start-up: the
+ * stored log keys are exactly firstIndex..lastIndex; when the log is empty, firstIndex =
+ * snapshotIndex + 1 and lastIndex = snapshotIndex; otherwise firstIndex <= snapshotIndex + 1 <=
+ * lastIndex + 1.
  */
 export class RocksDbStorage implements Storage {
   private readonly ctx: CorruptionContext;
