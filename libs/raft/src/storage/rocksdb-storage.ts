@@ -82,6 +82,8 @@ export class RocksDbStorage implements Storage {
   private readonly received = new Map<SnapshotData, StoredSnapshotMeta>();
   /** Snapshot reads in progress, ended at close. */
   private readonly cursors = new Set<EntryCursor>();
+  /** Compactions of the log, one after another, beside the queue (clearLog). */
+  private clearing: Promise<void> = Promise.resolve();
 
   private constructor(
     private readonly db: RocksDb,
@@ -156,13 +158,18 @@ export class RocksDbStorage implements Storage {
   }
 
   save(batch: PersistBatch): Promise<void> {
-    return this.submit(batch.sync ?? true, () => {
+    let clearing: Promise<void> | undefined;
+    const plan = (): BatchOp[] => {
       checkPersistBatch(batch, this.bounds());
       const installing = batch.snapshot && this.receivedFor(batch.snapshot);
       const ops: BatchOp[] = [];
       let first = this.firstIndex;
       let last = this.lastIndex;
       if (installing !== undefined) {
+        // This batch deletes the whole log: a compaction still clearing below it must finish
+        // first, or a crash could leave a gap in the stored log. Only those planned before it:
+        // a later one waits for this batch in the queue.
+        clearing = this.clearing;
         deleteLog(ops, first, last);
         this.putSnapshot(ops, installing);
         first = installing.meta.index + 1;
@@ -185,7 +192,8 @@ export class RocksDbStorage implements Storage {
       this.firstIndex = first;
       this.lastIndex = last;
       return ops;
-    });
+    };
+    return this.submit(batch.sync ?? true, plan, () => clearing ?? Promise.resolve());
   }
 
   async saveSnapshot(
@@ -223,7 +231,6 @@ export class RocksDbStorage implements Storage {
         planned = true;
         return ops;
       });
-      // Queued next, so that every later read and write sees the log without them.
       if (compacted !== undefined) this.clearLog(compacted.from, compacted.to);
       await storing;
     } catch (err) {
@@ -261,6 +268,7 @@ export class RocksDbStorage implements Storage {
   close(): Promise<void> {
     this.closing ??= Promise.all([...this.cursors].map((c) => c.end()))
       .then(() => this.tail)
+      .then(() => this.clearing)
       .then(() => call((cb) => this.db.close(cb)));
     return this.closing;
   }
@@ -393,7 +401,8 @@ export class RocksDbStorage implements Storage {
    * earlier writes will leave, so later changes to the caller's objects cannot leak into it) and
    * issues it once the earlier ones are done.
    */
-  private submit(sync: boolean, plan: () => BatchOp[]): Promise<void> {
+  /** Plans a batch now and writes it in its turn; `after`, if given, is awaited in that turn. */
+  private submit(sync: boolean, plan: () => BatchOp[], after?: () => Promise<void>): Promise<void> {
     const refusal = this.refusal();
     if (refusal !== null) return Promise.reject(refusal);
     let ops: BatchOp[];
@@ -403,7 +412,10 @@ export class RocksDbStorage implements Storage {
       return Promise.reject(asError(err));
     }
     // An empty batch still waits its turn: promises resolve in call order.
-    return this.enqueue(() => (ops.length === 0 ? Promise.resolve() : this.write(ops, sync)));
+    return this.enqueue(async () => {
+      await after?.();
+      if (ops.length > 0) await this.write(ops, sync);
+    });
   }
 
   private enqueue<T>(task: () => Promise<T>): Promise<T> {
@@ -452,24 +464,32 @@ export class RocksDbStorage implements Storage {
 
   /**
    * Deletes log entries that a stored snapshot covers, on the thread pool: in the snapshot's
-   * batch, a delete apiece cost the event loop a quarter second at 400,000 entries. Not atomic,
-   * and it need not be: the deletes go in index order, so a crash leaves the last of them still
-   * stored, next to the entries kept and below the snapshot's index. Start-up takes the log to
-   * begin there (the bounds checked there allow it), and the next compaction deletes them.
+   * batch, a delete apiece cost the event loop a quarter second at 400,000 entries. It starts
+   * once that batch is written, and runs beside later writes rather than in the queue, which
+   * it would hold for as long (about 230 ms at 400,000). It need not be atomic, nor ordered with
+   * them: no later write touches these keys (they are at or below a stored snapshot), and the
+   * deletes go in index order, so a crash leaves the last of them still stored, next to the
+   * entries kept and below the snapshot's index. Start-up takes the log to begin there (the
+   * bounds checked there allow it), and the next compaction deletes them.
    */
   private clearLog(from: number, to: number): void {
     if (to < from) return;
-    const cleared = this.enqueue(async () => {
-      try {
-        await call((cb) => this.db.clear({ gte: logKey(from), lte: logKey(to) }, cb));
-      } catch (err) {
-        this.failure ??= new Error(`storage of node ${this.ctx.nodeId} failed a compaction`, {
-          cause: this.translate(err),
-        });
-        throw err;
-      }
-    });
-    void ignoreRejection(cleared, 'a failed compaction refuses every later call');
+    const written = this.enqueue(() => Promise.resolve());
+    this.clearing = Promise.all([this.clearing, written]).then(
+      async () => {
+        // A close waits for it: the entries are not left for the next start-up to find.
+        if (this.failure !== null) return;
+        try {
+          await call((cb) => this.db.clear({ gte: logKey(from), lte: logKey(to) }, cb));
+        } catch (err) {
+          this.failure ??= new Error(`storage of node ${this.ctx.nodeId} failed a compaction`, {
+            cause: this.translate(err),
+          });
+        }
+      },
+      // The snapshot's batch failed: the storage refuses everything now.
+      () => undefined,
+    );
   }
 
   private async getMany(keys: Buffer[]): Promise<(Buffer | undefined)[]> {
