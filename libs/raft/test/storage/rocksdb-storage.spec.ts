@@ -227,6 +227,22 @@ describe('RocksDbStorage', () => {
     await withRawDb(dir, async (db) => expect(await stored(db)).toEqual([12]));
   });
 
+  it('installs a snapshot only once the compaction before it has cleared its entries', async () => {
+    const s = await open();
+    for (let from = 1; from <= 60_000; from += 5000)
+      await s.save({ entries: range(from, from + 4999, 1) });
+    // Keeps 10 entries: the install deletes them in its batch, and writes entries after it.
+    await saveLocal(s, snapshot(60_000, 1), 59_990);
+    const next = snapshot(70_000, 2);
+    await s.save({ snapshot: await received(s, next), entries: range(70_001, 70_002, 2) });
+    // Were the compaction still clearing, the entries below it would be followed by 70,001:
+    // a gap that load (and a restart after a crash) reports as a missing entry.
+    expect(await materialize(await s.load())).toMatchObject({
+      snapshot: next,
+      entries: range(70_001, 70_002, 2),
+    });
+  });
+
   it('stores a large snapshot in chunks and drops stale chunks when replaced', async () => {
     let s = await open();
     const big = snapshot(5, 1, 2 * SNAPSHOT_CHUNK_SIZE + 17);
