@@ -95,17 +95,20 @@ export class HealthWatch {
     clearInterval(this.timer);
     clearInterval(this.waitTimer);
     await this.poll();
-    const cpuWait = this.c.ids.map((id) => {
-      const windows = this.waits.get(id)?.windows ?? [];
-      return {
-        worstMs: Math.max(0, ...windows.map((w) => w.worstMs)),
-        totalS: windows.reduce((sum, w) => sum + w.totalMs, 0) / 1000,
-      };
-    });
     return {
       lagMaxMs: this.c.ids.map((id) => this.lag.get(id) ?? NaN),
       leaderChanges: Math.max(0, ...this.changes.values()),
-      ...(this.waitTimer !== undefined ? { cpuWait } : {}),
+      ...(this.waitTimer !== undefined
+        ? { cpuWait: this.c.ids.map((id) => this.cpuWait(id)) }
+        : {}),
+    };
+  }
+
+  private cpuWait(id: string): { worstMs: number; totalS: number } {
+    const windows = this.waits.get(id)?.windows ?? [];
+    return {
+      worstMs: Math.max(0, ...windows.map((w) => w.worstMs)),
+      totalS: windows.reduce((sum, w) => sum + w.totalMs, 0) / 1000,
     };
   }
 }

@@ -231,6 +231,7 @@ export class RocksDbStorage implements Storage {
         planned = true;
         return ops;
       });
+      // Before awaiting: its start is queued right behind the snapshot's batch.
       if (compacted !== undefined) this.clearLog(compacted.from, compacted.to);
       await storing;
     } catch (err) {
